@@ -1,0 +1,25 @@
+# Two entry points: `make demo` (the Fashion-MNIST demo) and `make test` (the whole test suite).
+# Both create the virtual environment .venv and install kdzoo into it on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kdzoo-installed
+
+.PHONY: demo test data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+data:
+	@sh scripts/fashion_mnist.sh
+
+demo: $(STAMP) data
+	$(BIN)/kdzoo demo
+
+test: $(STAMP) data
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,86 @@
+"""Training throughput (images/s) of teacher training and of KD distillation for a named pair.
+
+    python benchmarks/throughput.py --teacher resnet32x4 --student resnet8x4 [--device cuda] [--amp bf16]
+
+Times full optimisation steps (forward, loss, backward, SGD step) on random 32x32 batches after a
+warm-up, and reports images/s for: training the teacher, training the student alone (CE), and KD
+distillation (student step + frozen teacher forward), plus KD's cost relative to plain student
+training as a ratio. Numbers are for comparing kdzoo versions and methods on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from types import SimpleNamespace
+
+import torch
+
+from kdzoo.engine.runtime import autocast, resolve_device
+from kdzoo.methods import LossWeights, Objective, create_method
+from kdzoo.models import Features, create_model
+
+
+def step_rate(student, teacher, objective, device, batch_size, steps, warmup, amp, num_classes) -> float:
+    optimizer = torch.optim.SGD(list(student.parameters()) + list(objective.parameters()), lr=0.01, momentum=0.9)
+    x = torch.randn(batch_size, 3, 32, 32, device=device)
+    batch = SimpleNamespace(images=x, labels=torch.randint(0, num_classes, (batch_size,), device=device),
+                            index=torch.arange(batch_size, device=device))
+    student.train()
+
+    def one_step():
+        with autocast(device, amp):
+            s = Features(student(x), [])
+            t = None
+            if teacher is not None:
+                with torch.no_grad():
+                    t = Features(teacher(x), [])
+        loss = sum(objective(s, t, batch).values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", default="resnet32x4")
+    parser.add_argument("--student", default="resnet8x4")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    classes = 100
+    teacher = create_model(args.teacher, num_classes=classes).to(device)
+    student = create_model(args.student, num_classes=classes).to(device)
+    ce_only = Objective(None, LossWeights(1.0, 0.0, 0.0))
+    run = lambda s, t, obj: step_rate(s, t, obj, device, args.batch_size, args.steps, args.warmup, args.amp, classes)  # noqa: E731
+    teacher_rate = run(teacher, None, ce_only)
+    student_rate = run(student, None, ce_only)
+    teacher.eval().requires_grad_(False)
+    kd = create_method("kd", student, teacher)
+    kd_rate = run(student, teacher, Objective(kd, kd.default_weights).to(device))
+    print(f"device {device}, batch {args.batch_size}, amp {args.amp}, {args.steps} timed steps, torch {torch.__version__}")
+    print(f"{'run':<34}{'images/s':>10}")
+    print(f"{'train teacher ' + args.teacher:<34}{teacher_rate:>10.0f}")
+    print(f"{'train student ' + args.student:<34}{student_rate:>10.0f}")
+    print(f"{'KD ' + args.teacher + ' -> ' + args.student:<34}{kd_rate:>10.0f}")
+    print(f"KD step time / plain student step time: {student_rate / kd_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

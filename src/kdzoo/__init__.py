@@ -1,0 +1,19 @@
+"""kdzoo: knowledge distillation for PyTorch.
+
+Public API: :mod:`kdzoo.models` (``create_model``, ``list_models``, ``extract``), :mod:`kdzoo.losses`
+(every distillation loss as a plain function), :mod:`kdzoo.methods` (``create_method``,
+``list_methods``), :mod:`kdzoo.data` (``build_data``) and :func:`load_teacher`.
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):  # keep `import kdzoo` light: torch loads only when something is used
+    if name == "load_teacher":
+        from .engine.checkpoint import load_teacher
+
+        return load_teacher
+    raise AttributeError(f"module 'kdzoo' has no attribute {name!r}")
+
+
+__all__ = ["load_teacher", "__version__"]

@@ -1,0 +1,195 @@
+"""Run configuration: one typed dataclass, layered from defaults, a dataset recipe, a YAML file and
+CLI flags (later layers win), validated early with errors that name the bad value and the fix.
+
+The dataclass defaults are RepDistiller's CIFAR-100 recipe (SGD 0.9, wd 5e-4, batch 64, 240 epochs,
+lr 0.05 -- 0.01 for MobileNetV2/ShuffleV1/ShuffleV2 -- decayed x0.1 at 150/180/210). Each dataset
+may ship a recipe in ``kdzoo/configs/recipes/<dataset>.yaml`` that changes some of them.
+YAML is loaded with ``yaml.safe_load``: configs name things, they never execute code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+#: RepDistiller decays at 150/180/210 of 240 epochs; without explicit milestones kdzoo scales these.
+MILESTONE_FRACTIONS = (0.625, 0.75, 0.875)
+
+CHOICES = {
+    "optimizer": ("sgd", "adamw"),
+    "schedule": ("step", "cosine", "constant"),
+    "amp": ("none", "bf16", "fp16"),
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything a `kdzoo train` or `kdzoo distill` run needs. Field docs double as CLI help."""
+
+    # what to train, on what
+    model: str | None = field(default=None, metadata={"help": "architecture to train (the student when distilling)"})
+    dataset: str = field(default="cifar100", metadata={"help": "dataset name (kdzoo list datasets)"})
+    data_root: str | None = field(default=None, metadata={"help": "data folder (default: $KDZOO_DATA or ./data)"})
+    download: bool = field(default=False, metadata={"help": "download the dataset with torchvision if missing"})
+    train_subset: int | None = field(default=None, metadata={"help": "train on a fixed random subset of N images"})
+    test_subset: int | None = field(default=None, metadata={"help": "evaluate on a fixed random subset of N images"})
+    augment: bool = field(default=True, metadata={"help": "random crop (padding 4) and flip during training"})
+    dataset_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "dataset-specific options KEY=VALUE"})
+    # distillation
+    teacher: str | None = field(default=None, metadata={"help": "teacher: kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file"})
+    teacher_arch: str | None = field(default=None, metadata={"help": "teacher architecture when the file does not say it"})
+    method: str | None = field(default=None, metadata={"help": "distillation method (kdzoo list methods); default kd"})
+    method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "method options KEY=VALUE"})
+    gamma: float | None = field(default=None, metadata={"help": "weight of cross-entropy (default: the method's)"})
+    alpha: float | None = field(default=None, metadata={"help": "weight of the KD term (default: the method's)"})
+    beta: float | None = field(default=None, metadata={"help": "weight of the method's own loss (default: the method's)"})
+    t_student: float = field(default=4.0, metadata={"help": "KD temperature applied to the student's logits"})
+    t_teacher: float = field(default=4.0, metadata={"help": "KD temperature applied to the teacher's logits"})
+    eval_teacher: bool = field(default=True, metadata={"help": "measure the teacher's test accuracy before distilling"})
+    # optimisation
+    epochs: int = field(default=240, metadata={"help": "training epochs"})
+    batch_size: int = field(default=64, metadata={"help": "training batch size"})
+    eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
+    optimizer: str = field(default="sgd", metadata={"help": "sgd or adamw"})
+    lr: float | None = field(default=None, metadata={"help": "initial learning rate (default: the architecture's recipe value)"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    nesterov: bool = field(default=False, metadata={"help": "Nesterov momentum"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay"})
+    schedule: str = field(default="step", metadata={"help": "learning-rate schedule: step, cosine or constant"})
+    milestones: list[int] | None = field(default=None, metadata={"help": "epochs after which a step schedule decays (default: 62.5/75/87.5%% of the epochs, i.e. 150 180 210 of 240)"})
+    lr_decay: float = field(default=0.1, metadata={"help": "step-schedule decay factor"})
+    warmup_epochs: int = field(default=0, metadata={"help": "linear learning-rate warm-up epochs"})
+    # runtime
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    deterministic: bool = field(default=False, metadata={"help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
+    amp: str = field(default="none", metadata={"help": "mixed precision: none, bf16 or fp16 (fp16 needs CUDA)"})
+    channels_last: bool = field(default=False, metadata={"help": "channels-last memory format"})
+    num_workers: int | None = field(default=None, metadata={"help": "data-loading workers for streamed datasets (default: chosen for the machine)"})
+    # output
+    output_dir: str = field(default="runs", metadata={"help": "folder that holds the run folders"})
+    name: str | None = field(default=None, metadata={"help": "run folder name (default: derived from the run)"})
+    tensorboard: bool = field(default=True, metadata={"help": "write TensorBoard events"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    @property
+    def distilling(self) -> bool:
+        return self.teacher is not None
+
+    def resolved_milestones(self) -> list[int]:
+        if self.milestones is not None:
+            return list(self.milestones)
+        return [round(self.epochs * f) for f in MILESTONE_FRACTIONS]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELD_NAMES = [f.name for f in fields(RunConfig)]
+
+
+def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in FIELD_NAMES:
+            close = difflib.get_close_matches(name, FIELD_NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: unknown option {key!r}.{hint} Known options: {', '.join(FIELD_NAMES)}.")
+        out[name] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file (or a packaged one by name, e.g. ``cifar100/kd``) as option dict."""
+    path = resolve_config_path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of option: value, not {type(data).__name__}.")
+    return _normalise_keys(data, str(path))
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped inside the package (usable as ``--config NAME``)."""
+    root = resources.files("kdzoo") / "configs"
+    names = []
+    for group in root.iterdir():
+        if group.is_dir() and group.name != "recipes":
+            names += [f"{group.name}/{p.name[:-5]}" for p in group.iterdir() if p.name.endswith(".yaml")]
+    return sorted(names)
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    candidate = Path(path)
+    if candidate.is_file():
+        return candidate
+    packaged = resources.files("kdzoo") / "configs" / f"{path}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise ConfigError(
+        f"Config file {str(path)!r} does not exist. Give a path to a YAML file or one of the "
+        f"packaged configs: {', '.join(packaged_configs())}."
+    )
+
+
+def dataset_recipe(dataset: str) -> dict[str, Any]:
+    """The packaged recipe for ``dataset`` (empty when the defaults apply unchanged)."""
+    recipe = resources.files("kdzoo") / "configs" / "recipes" / f"{dataset}.yaml"
+    return read_yaml(str(recipe)) if recipe.is_file() else {}
+
+
+def build_config(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Layer defaults < dataset recipe < config file < overrides, then validate."""
+    file_values = read_yaml(config_file) if config_file else {}
+    overrides = _normalise_keys(overrides or {}, "command line")
+    dataset = overrides.get("dataset", file_values.get("dataset", RunConfig.dataset))
+    values = {**dataset_recipe(dataset), **file_values, **overrides}
+    try:
+        cfg = RunConfig(**values)
+    except TypeError as exc:  # pragma: no cover - keys are checked above
+        raise ConfigError(str(exc)) from None
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check values that do not need models or data; raises :class:`ConfigError`."""
+    if cfg.model is None:
+        raise ConfigError("No model given: pass --model NAME (or --student NAME when distilling); `kdzoo list models` shows the names.")
+    if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+        raise ConfigError(f"--epochs must be a positive whole number, got {cfg.epochs!r}. To evaluate a checkpoint without training use `kdzoo eval CHECKPOINT`.")
+    for name in ("batch_size", "eval_batch_size"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
+    for name in ("train_subset", "test_subset", "num_workers"):
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, int) or value < (0 if name == "num_workers" else 1)):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise ConfigError(f"--lr must be positive, got {cfg.lr!r}.")
+    for name in ("t_student", "t_teacher"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} (a temperature) must be positive, got {getattr(cfg, name)!r}.")
+    for name in ("gamma", "alpha", "beta"):
+        value = getattr(cfg, name)
+        if value is not None and not isinstance(value, (int, float)):
+            raise ConfigError(f"--{name} must be a number, got {value!r}.")
+    for name, choices in CHOICES.items():
+        if getattr(cfg, name) not in choices:
+            raise ConfigError(f"--{name} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}.")
+    if not 0 <= cfg.warmup_epochs < max(cfg.epochs, 1):
+        raise ConfigError(f"--warmup-epochs must be between 0 and epochs-1 ({cfg.epochs - 1}), got {cfg.warmup_epochs}.")
+    if cfg.method is not None and cfg.teacher is None:
+        raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or checkpoint, or a RepDistiller teacher file).")

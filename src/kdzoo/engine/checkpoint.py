@@ -1,0 +1,168 @@
+"""Checkpoints: kdzoo's own format, RepDistiller/mdistiller teacher files, and loading with checks.
+
+kdzoo files are ``torch.save`` dicts with ``format: "kdzoo"``, the architecture, the student's
+state dict under ``"model"`` (plain keys, so RepDistiller code can read it too), and, in the
+per-epoch resume file, optimiser, scheduler, RNG and method state. Everything is loaded with
+``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain data, never code.
+Files are written atomically (temporary file + rename), so a crash never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, UnknownNameError
+from ..models import create_model, list_models
+
+FORMAT = "kdzoo"
+LAST = "checkpoint_last.pt"   # every epoch: everything needed to resume
+BEST = "checkpoint_best.pt"   # best test top-1 so far: model only
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file safely; any failure becomes a :class:`CheckpointError` that explains it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {str(path)!r} does not exist (or is not a file). Check the path; a kdzoo run folder holds {LAST} and {BEST}.")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path} holds Python objects that kdzoo will not unpickle (it loads checkpoints with "
+            f"weights_only=True, so a file can never run code). RepDistiller's *_last.pth files store an "
+            f"argparse.Namespace: use its ckpt_epoch_N.pth or *_best.pth file instead, or re-save just the "
+            f"weights with torch.save({{'model': state_dict}}, path). Detail: {str(exc).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"Cannot read {path}: the file is truncated, corrupt, or not a PyTorch checkpoint "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}). "
+            f"Re-download or re-create it; for a kdzoo run, {BEST} or the previous {LAST} may still be intact."
+        ) from None
+    if isinstance(data, dict) and all(isinstance(v, torch.Tensor) for v in data.values()):
+        return {"model": data}  # a bare state dict
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint: expected a dict with the weights under 'model' (kdzoo, RepDistiller, mdistiller) or a bare state dict.")
+    return data
+
+
+def strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) key prefixes."""
+    out = {}
+    for key, value in state_dict.items():
+        for prefix in ("module.", "_orig_mod."):
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value
+    return out
+
+
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str, arch: str) -> None:
+    """Strict ``load_state_dict`` with an error that lists missing, unexpected and mis-shaped keys.
+
+    ``num_batches_tracked`` buffers may be absent (files written by PyTorch < 0.4.1)."""
+    state_dict = strip_prefixes(state_dict)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state_dict.items() if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:3])})")
+        raise CheckpointError(
+            f"The weights in {source} do not fit architecture {arch!r}: {'; '.join(parts)}. "
+            f"Most likely the architecture or the number of classes/input channels is wrong: pass the "
+            f"right one with --teacher-arch (or arch=...); `kdzoo list models` shows the names."
+        )
+    model.load_state_dict(state_dict, strict=False)
+
+
+def arch_from_folder(path: Path) -> str | None:
+    """RepDistiller's rule: the architecture is the first token of the parent folder name
+    (``resnet32x4_vanilla``; ``wrn_40_2_vanilla`` keeps three tokens), if that names a model."""
+    tokens = path.parent.name.split("_")
+    guess = "_".join(tokens[:3]) if tokens[0] == "wrn" else tokens[0]
+    return guess if guess in list_models() else None
+
+
+def _infer_io(state_dict: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """(num_classes, in_channels) from the last 2-D weight (the classifier) and the first 4-D one."""
+    weights = [v for k, v in state_dict.items() if k.endswith("weight")]
+    classifier = [v for v in weights if v.dim() == 2]
+    convs = [v for v in weights if v.dim() == 4]
+    if not classifier or not convs:
+        raise CheckpointError("Cannot infer the number of classes and input channels from this state dict; pass num_classes explicitly.")
+    return classifier[-1].shape[0], convs[0].shape[1]
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A kdzoo run folder means its last checkpoint; anything else must be a file."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / LAST).is_file():
+            return path / LAST
+        if (path / BEST).is_file():
+            return path / BEST
+        raise CheckpointError(f"{path} is a folder without a kdzoo checkpoint ({LAST} or {BEST}). Pass the checkpoint file itself, e.g. {path / 'ckpt_epoch_240.pth'}.")
+    return path
+
+
+def load_model(path: str | Path, arch: str | None = None, num_classes: int | None = None,
+               in_channels: int | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Build the right architecture and load the weights of a kdzoo, RepDistiller or mdistiller file.
+
+    Returns ``(model, checkpoint_dict)``. The architecture comes from ``arch``, else the file
+    (kdzoo), else the folder name (RepDistiller's ``<arch>_vanilla`` rule)."""
+    path = resolve_checkpoint_path(path)
+    data = read_checkpoint(path)
+    state_dict = strip_prefixes(data["model"])
+    arch = arch or data.get("arch") or arch_from_folder(path)
+    if arch is None:
+        raise CheckpointError(
+            f"Cannot tell the architecture of {path}: the file does not record it and the folder name "
+            f"{path.parent.name!r} does not start with a model name (RepDistiller keeps teachers in "
+            f"'<arch>_vanilla/'). Pass it explicitly, e.g. --teacher-arch resnet32x4."
+        )
+    inferred_classes, inferred_channels = _infer_io(state_dict)
+    try:
+        model = create_model(arch, num_classes=num_classes or data.get("num_classes") or inferred_classes,
+                             in_channels=in_channels or data.get("in_channels") or inferred_channels)
+    except UnknownNameError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    load_weights(model, state_dict, str(path), arch)
+    return model.to(device), data
+
+
+def load_teacher(path: str | Path, arch: str | None = None, num_classes: int | None = None,
+                 device: str | torch.device = "cpu") -> nn.Module:
+    """A frozen teacher in eval mode from a kdzoo run folder/checkpoint or a RepDistiller/mdistiller
+    file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``)."""
+    model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device)
+    model.eval()
+    model.requires_grad_(False)
+    return model

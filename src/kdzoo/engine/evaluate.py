@@ -1,0 +1,59 @@
+"""Evaluation: top-1/top-5 accuracy and loss over a loader."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import KdzooError
+from .runtime import autocast
+
+
+def topk_correct(logits: Tensor, labels: Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
+    """Number of samples whose label is among the k highest logits, for each k (k capped at C)."""
+    maxk = min(max(ks), logits.shape[1])
+    top = logits.topk(maxk, dim=1).indices
+    hits = top.eq(labels.unsqueeze(1))
+    return [int(hits[:, : min(k, maxk)].any(dim=1).sum()) for k in ks]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device: torch.device, amp: str = "none", epoch: int = 0) -> dict[str, float]:
+    """Top-1 and top-5 accuracy (%) and mean cross-entropy of ``model`` on ``loader``."""
+    was_training = model.training
+    model.eval()
+    n = correct1 = correct5 = 0
+    loss_sum = 0.0
+    for batch in loader.epoch(epoch):
+        with autocast(device, amp):
+            logits = model(batch.images)
+        logits = logits.float()
+        loss_sum += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
+        c1, c5 = topk_correct(logits, batch.labels)
+        correct1 += c1
+        correct5 += c5
+        n += batch.labels.numel()
+    model.train(was_training)
+    n = max(n, 1)
+    return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "loss": loss_sum / n}
+
+
+def check_fits(model: nn.Module, data, what: str) -> None:
+    """Fail early, with the reason, when ``model`` cannot classify ``data``'s images."""
+    probe = torch.zeros(1, data.in_channels, *data.image_size, device=next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(probe)
+    except RuntimeError as exc:
+        raise KdzooError(
+            f"The {what} ({getattr(model, 'kdzoo_arch', type(model).__name__)}) cannot run on {data.name} images "
+            f"({data.in_channels}x{data.image_size[0]}x{data.image_size[1]}): {str(exc).splitlines()[0]}. "
+            f"Was it trained on another dataset?"
+        ) from None
+    finally:
+        model.train(was_training)
+    if out.shape[1] != data.num_classes:
+        raise KdzooError(f"The {what} predicts {out.shape[1]} classes but {data.name} has {data.num_classes}. Use one trained on {data.name}.")

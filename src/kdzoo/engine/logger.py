@@ -1,0 +1,68 @@
+"""Run logging: ``metrics.csv`` (always), TensorBoard events (optional, imported lazily), ``log.txt``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+
+class RunLogger:
+    """Appends one row per epoch to ``metrics.csv`` and mirrors scalars to TensorBoard."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, quiet: bool = False):
+        self.run_dir = run_dir
+        self.quiet = quiet
+        self.csv_path = run_dir / "metrics.csv"
+        self._writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self.info("TensorBoard is not installed; writing metrics.csv only (pip install tensorboard).")
+            else:
+                self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+        with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
+            f.write(message + "\n")
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        new = not self.csv_path.exists()
+        with open(self.csv_path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._writer is not None:
+            step = int(row["epoch"])
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, (int, float)):
+                    self._writer.add_scalar(key.replace("_", "/", 1), value, step)
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """The rows of a run's ``metrics.csv`` as floats."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def rewrite_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace ``metrics.csv`` with ``rows`` (on resume: drop rows of epochs never checkpointed)."""
+    path = Path(run_dir) / "metrics.csv"
+    path.unlink(missing_ok=True)
+    if rows:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)

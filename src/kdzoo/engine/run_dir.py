@@ -1,0 +1,62 @@
+"""Run folders: portable names (letters, digits, '-', '_', '.'; never ':'), the saved config, the summary."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import RunConfig
+from ..errors import ConfigError
+
+CONFIG = "config.yaml"
+SUMMARY = "summary.json"
+
+
+def safe_name(text: str) -> str:
+    """Replace every character outside ``[A-Za-z0-9._-]`` by ``-`` (valid on Windows, macOS, Linux)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "run"
+
+
+def default_run_name(cfg: RunConfig, teacher_arch: str | None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if cfg.distilling:
+        parts = [cfg.method, cfg.model, "from", teacher_arch or "teacher", cfg.dataset, f"seed{cfg.seed}", stamp]
+    else:
+        parts = ["train", cfg.model, cfg.dataset, f"seed{cfg.seed}", stamp]
+    return safe_name("_".join(str(p) for p in parts))
+
+
+def create_run_dir(cfg: RunConfig, teacher_arch: str | None) -> Path:
+    name = safe_name(cfg.name) if cfg.name else default_run_name(cfg, teacher_arch)
+    run_dir = Path(cfg.output_dir) / name
+    if (run_dir / CONFIG).exists():
+        raise ConfigError(f"Run folder {run_dir} already holds a run. Continue it with --resume {run_dir}, or choose another --name.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def save_config(run_dir: Path, cfg: RunConfig) -> None:
+    (run_dir / CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def load_run_config(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise ConfigError(f"--resume {run_dir}: no {CONFIG} there, so it is not a kdzoo run folder.")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    tmp = Path(run_dir) / (SUMMARY + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    tmp.replace(Path(run_dir) / SUMMARY)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / SUMMARY
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

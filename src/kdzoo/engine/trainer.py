@@ -1,0 +1,296 @@
+"""The training loop, shared by teacher training (`kdzoo train`) and distillation (`kdzoo distill`).
+
+One epoch = for each batch: student (and frozen teacher) forward, named loss terms from the
+:class:`~kdzoo.methods.Objective`, backward, step. After each epoch: evaluate, log, and write the
+resume checkpoint atomically, so an interruption never loses a finished epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..config import RunConfig, validate
+from ..data import build_data, dataset_info
+from ..errors import ConfigError, KdzooError
+from ..methods import LossWeights, Objective, create_method, method_class
+from ..models import Features, create_model, extract, model_info
+from . import checkpoint as ckpt
+from .evaluate import check_fits, evaluate
+from .logger import RunLogger, rewrite_metrics
+from .optim import build_optimizer, build_scheduler
+from .progress import EpochProgress
+from .run_dir import create_run_dir, load_run_config, save_config, write_summary
+from .runtime import autocast, resolve_device, rng_state, seed_everything, set_rng_state
+
+#: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
+REFERENCE_TEACHER_TOP1 = {"wrn_40_2": 75.61, "resnet56": 72.34, "resnet110": 74.31, "resnet32x4": 79.42, "vgg13": 74.64, "ResNet50": 79.34}
+
+
+@dataclass
+class Setup:
+    """Everything built from a config before the first step."""
+
+    cfg: RunConfig
+    device: torch.device
+    data: Any
+    student: nn.Module
+    teacher: nn.Module | None
+    objective: Objective
+    needs_features: bool
+    preact: bool
+    lr: float
+
+
+def resolve_weights(cfg: RunConfig) -> LossWeights:
+    """The method's reference weights, overridden by any of --gamma/--alpha/--beta given."""
+    defaults = method_class(cfg.method).default_weights
+    return LossWeights(**{k: float(getattr(defaults, k) if getattr(cfg, k) is None else getattr(cfg, k)) for k in ("gamma", "alpha", "beta")})
+
+
+def check_names(cfg: RunConfig) -> None:
+    """Fail on unknown model, dataset or method names before any data is read."""
+    model_info(cfg.model)
+    dataset_info(cfg.dataset)
+    if cfg.distilling:
+        method_class(cfg.method)
+        if cfg.teacher_arch:
+            model_info(cfg.teacher_arch)
+
+
+def build(cfg: RunConfig) -> Setup:
+    if cfg.distilling and cfg.method is None:
+        cfg = replace(cfg, method="kd")
+    check_names(cfg)
+    device = resolve_device(cfg.device)
+    autocast(device, cfg.amp)  # refuses fp16 without CUDA before anything is loaded
+    seed_everything(cfg.seed, cfg.deterministic)
+    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device) if cfg.distilling else None
+    data = build_data(
+        cfg.dataset, root=cfg.data_root, download=cfg.download, batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, train_subset=cfg.train_subset,
+        test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers, **cfg.dataset_options,
+    )
+    student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels).to(device)
+    lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
+    if teacher is None:
+        objective = Objective(None, LossWeights(gamma=1.0, alpha=0.0, beta=0.0))
+        needs_features = preact = False
+    else:
+        check_fits(teacher, data, "teacher")
+        method = create_method(cfg.method, student, teacher, input_shape=(data.in_channels, *data.image_size), **cfg.method_options)
+        objective = Objective(method, resolve_weights(cfg), cfg.t_student, cfg.t_teacher).to(device)
+        needs_features, preact = method.needs_features, method.preact
+    if cfg.channels_last:
+        student = student.to(memory_format=torch.channels_last)
+        if teacher is not None:
+            teacher = teacher.to(memory_format=torch.channels_last)
+    return Setup(cfg, device, data, student, teacher, objective, needs_features, preact, lr)
+
+
+def forward(model: nn.Module, x: torch.Tensor, needs_features: bool, preact: bool) -> Features:
+    if needs_features:
+        return extract(model, x, preact=preact)
+    return Features(model(x), [])
+
+
+def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``cfg``, or resume the run folder ``resume`` (its saved config plus ``overrides``).
+
+    Returns the summary also written to ``summary.json``."""
+    if resume is not None:
+        cfg = RunConfig(**{**load_run_config(Path(resume)), **(overrides or {})})
+        validate(cfg)
+    setup = build(cfg)
+    cfg = setup.cfg
+    teacher_arch = getattr(setup.teacher, "kdzoo_arch", None)
+    run_dir = Path(resume) if resume is not None else create_run_dir(cfg, teacher_arch)
+    save_config(run_dir, cfg)
+    log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False)
+    state = Trainer(setup, run_dir, log)
+    try:
+        if resume is not None:
+            state.restore()
+        return state.fit()
+    finally:
+        log.close()
+
+
+class Trainer:
+    """Holds the optimisation state of one run; ``fit`` runs the remaining epochs."""
+
+    def __init__(self, setup: Setup, run_dir: Path, log: RunLogger):
+        self.s = setup
+        self.run_dir = run_dir
+        self.log = log
+        cfg = setup.cfg
+        trainable = [setup.student] + ([setup.objective] if setup.teacher is not None else [])
+        self.optimizer = build_optimizer(cfg, trainable, setup.lr)
+        self.scheduler = build_scheduler(cfg, self.optimizer)
+        self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.best = {"top1": -1.0, "epoch": 0}
+        self.teacher_eval: dict[str, float] | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        s = self.s
+        return {"format": ckpt.FORMAT, "kdzoo_version": __version__, "arch": s.cfg.model,
+                "num_classes": s.data.num_classes, "in_channels": s.data.in_channels, "dataset": s.cfg.dataset,
+                "config": s.cfg.to_dict()}
+
+    def save(self, top1: float, improved: bool) -> None:
+        s = self.s
+        model_state = s.student.state_dict()
+        if improved:
+            ckpt.save_atomic({**self._meta(), "epoch": self.epoch, "accuracy": top1, "model": model_state}, self.run_dir / ckpt.BEST)
+        ckpt.save_atomic({
+            **self._meta(), "epoch": self.epoch, "accuracy": top1, "model": model_state,
+            "objective": s.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": rng_state(s.device), "history": self.history, "best": self.best,
+            "teacher_eval": self.teacher_eval,
+        }, self.run_dir / ckpt.LAST)
+
+    def restore(self) -> None:
+        s = self.s
+        path = self.run_dir / ckpt.LAST
+        data = ckpt.read_checkpoint(path, map_location=s.device)
+        if data.get("arch") != s.cfg.model:
+            raise ConfigError(f"{path} holds a {data.get('arch')} but the run's config says {s.cfg.model}; cannot resume.")
+        ckpt.load_weights(s.student, data["model"], str(path), s.cfg.model)
+        s.objective.load_state_dict(data["objective"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.scaler.load_state_dict(data["scaler"])
+        set_rng_state(data["rng"], s.device)
+        self.epoch, self.history, self.best = data["epoch"], data["history"], data["best"]
+        self.teacher_eval = data["teacher_eval"]
+        rewrite_metrics(self.run_dir, self.history)
+        self.log.info(f"Resuming {self.run_dir} after epoch {self.epoch} of {s.cfg.epochs}.")
+
+    # -- loop ----------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        s, cfg = self.s, self.s.cfg
+        if self.epoch == 0:
+            self.log.info(describe(s, self.run_dir))
+        if s.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
+            self.teacher_eval = evaluate(s.teacher, s.data.test, s.device, cfg.amp)
+            ref = REFERENCE_TEACHER_TOP1.get(s.teacher.kdzoo_arch) if cfg.dataset == "cifar100" else None
+            ref_text = f" (RepDistiller's released {s.teacher.kdzoo_arch}: {ref:.2f})" if ref else ""
+            self.log.info(f"Teacher test top-1 {self.teacher_eval['top1']:.2f}%{ref_text}")
+        for epoch in range(self.epoch + 1, cfg.epochs + 1):
+            row = self.train_epoch(epoch)
+            test = evaluate(s.student, s.data.test, s.device, cfg.amp, epoch)
+            improved = test["top1"] > self.best["top1"]
+            if improved:
+                self.best = {"top1": test["top1"], "epoch": epoch}
+            row.update({"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"]})
+            self.epoch = epoch
+            self.history.append(row)
+            self.save(test["top1"], improved)
+            self.log.epoch(row)
+            self.log.info(
+                f"epoch {epoch}/{cfg.epochs}  loss {row['train_loss']:.4f}  train {row['train_top1']:.2f}%  "
+                f"test {test['top1']:.2f}% (best {self.best['top1']:.2f}% @ {self.best['epoch']})  "
+                f"{row['images_per_s']:.0f} img/s  lr {row['lr']:.4g}"
+            )
+        summary = self.summary()
+        write_summary(self.run_dir, summary)
+        return summary
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        s, cfg = self.s, self.s.cfg
+        if s.teacher is not None:
+            s.objective.method.on_epoch_start(epoch, cfg.epochs)
+        s.student.train()
+        s.objective.train()
+        lr = self.optimizer.param_groups[0]["lr"]
+        sums: dict[str, torch.Tensor] = {}
+        correct = torch.zeros((), device=s.device)
+        seen = 0
+        progress = EpochProgress(len(s.data.train), f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress)
+        start = time.perf_counter()
+        for step, batch in enumerate(s.data.train.epoch(epoch)):
+            x = batch.images.contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch.images
+            with autocast(s.device, cfg.amp):
+                student_out = forward(s.student, x, s.needs_features, s.preact)
+                teacher_out = None
+                if s.teacher is not None:
+                    with torch.no_grad():
+                        teacher_out = forward(s.teacher, x, s.needs_features, s.preact)
+            terms = s.objective(student_out, teacher_out, batch)
+            loss = sum(terms.values())
+            if not torch.isfinite(loss):
+                raise KdzooError(non_finite_message(epoch, step, terms, self.run_dir, self.epoch))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            n = batch.labels.numel()
+            seen += n
+            for name, value in {"loss": loss, **terms}.items():
+                sums[name] = sums.get(name, 0.0) + value.detach() * n
+            correct += (student_out.logits.argmax(1) == batch.labels).sum()
+            progress.update(step, lambda: {"loss": float(sums["loss"]) / seen, "acc": 100.0 * float(correct) / seen,
+                                           "img/s": seen / (time.perf_counter() - start)})
+        means = {f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()}
+        elapsed = time.perf_counter() - start
+        progress.close()
+        self.scheduler.step()
+        previous_time = self.history[-1]["train_time_s"] if self.history else 0.0
+        return {"epoch": epoch, "lr": lr, **means, "train_top1": 100.0 * float(correct) / max(seen, 1),
+                "images_per_s": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed,
+                "train_time_s": previous_time + elapsed}
+
+    def summary(self) -> dict[str, Any]:
+        s, cfg = self.s, self.s.cfg
+        last = self.history[-1]
+        summary = {
+            "run": self.run_dir.name, "run_dir": str(self.run_dir), "kind": "distill" if s.teacher is not None else "train",
+            "model": cfg.model, "params": sum(p.numel() for p in s.student.parameters()),
+            "dataset": cfg.dataset, "method": cfg.method if s.teacher is not None else None,
+            "teacher": str(cfg.teacher) if cfg.teacher else None,
+            "teacher_arch": getattr(s.teacher, "kdzoo_arch", None),
+            "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
+            "seed": cfg.seed, "epochs": cfg.epochs,
+            "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
+            "best_top5": max(r["test_top5"] for r in self.history),
+            "last_top1": last["test_top1"], "last_top5": last["test_top5"],
+            "train_time_s": last["train_time_s"],
+            "images_per_s": sum(r["images_per_s"] for r in self.history) / len(self.history),
+            "device": str(s.device), "kdzoo_version": __version__,
+        }
+        if s.teacher is not None:
+            w = s.objective.weights
+            summary["weights"] = {"gamma": w.gamma, "alpha": w.alpha, "beta": w.beta}
+        return summary
+
+
+def describe(s: Setup, run_dir: Path) -> str:
+    cfg = s.cfg
+    head = f"kdzoo {__version__}: "
+    if s.teacher is None:
+        head += f"training {cfg.model}"
+    else:
+        w = s.objective.weights
+        head += (f"distilling {s.teacher.kdzoo_arch} -> {cfg.model} with {cfg.method} "
+                 f"(gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}, T_s {cfg.t_student:g}, T_t {cfg.t_teacher:g})")
+    return (f"{head} on {s.data.name} ({s.data.num_train} train images, {len(s.data.train)} batches of "
+            f"{cfg.batch_size}), {cfg.epochs} epochs, lr {s.lr:g} ({cfg.schedule}), device {s.device}\n"
+            f"run folder: {run_dir}")
+
+
+def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int) -> str:
+    values = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+    kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no epoch had finished yet"
+    return (f"The loss became non-finite at epoch {epoch}, step {step + 1} ({values}). {kept}. Lower the "
+            f"learning rate (--lr) or the loss weights, check the teacher, or avoid --amp fp16; then start "
+            f"again, or continue from the last good epoch with --resume {run_dir}.")

@@ -1,0 +1,49 @@
+"""The total distillation loss ``gamma*CE + alpha*KD + beta*method``, as named, weighted terms."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..losses import kd_loss
+from ..models.features import Features
+from .base import LossWeights, Method
+
+
+class Objective(nn.Module):
+    """Combines cross-entropy, the KD term and a method's own terms.
+
+    With ``method=None`` (plain training, no teacher) only the cross-entropy term is used.
+    Terms whose weight is zero are not computed (RepDistiller computes the KD term even with
+    alpha = 0). All terms are computed in float32, whatever precision the networks ran in.
+    """
+
+    def __init__(self, method: Method | None, weights: LossWeights, t_student: float = 4.0, t_teacher: float = 4.0):
+        super().__init__()
+        self.method = method
+        self.weights = weights
+        self.t_student = t_student
+        self.t_teacher = t_teacher
+
+    def forward(self, student: Features, teacher: Features | None, batch) -> dict[str, Tensor]:
+        student = _float32(student)
+        w = self.weights
+        terms: dict[str, Tensor] = {}
+        if w.gamma:
+            terms["ce"] = w.gamma * F.cross_entropy(student.logits, batch.labels)
+        if teacher is None:
+            return terms
+        teacher = _float32(teacher)
+        if w.alpha:
+            terms["kd"] = w.alpha * kd_loss(student.logits, teacher.logits, self.t_student, self.t_teacher)
+        if w.beta and self.method is not None:
+            for name, value in self.method(student, teacher, batch).items():
+                terms[name] = w.beta * value
+        return terms
+
+
+def _float32(f: Features) -> Features:
+    if all(x.dtype == torch.float32 for x in (f.logits, *f.feats)):
+        return f
+    return Features(f.logits.float(), [x.float() for x in f.feats])

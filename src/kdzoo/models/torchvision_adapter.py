@@ -1,0 +1,157 @@
+"""torchvision classification models with kdzoo's feature interface.
+
+:class:`FeatureAdapter` wraps a torchvision ``ResNet`` or ``MobileNetV2`` so that it answers
+``forward(x, is_feat=False, preact=False)`` like the CIFAR zoo: ``feats[0]`` is the stem output,
+then one map per stage, then the pooled vector (the classifier input).
+
+- ResNet: stem = conv1-bn1-relu-maxpool (stride 4); stages = ``layer1..layer4``; with
+  ``preact=True`` a stage tap is the last block's residual sum before its ReLU (recomputed from the
+  block's own modules, so torchvision's in-place ReLU cannot overwrite it).
+- MobileNetV2: stem = ``features[0]`` (stride 2); stages end at ``features[3]``, ``[6]``, ``[13]``,
+  ``[17]`` (24/32/96/320 channels, strides 4/8/16/32: the same blocks as the CIFAR MobileNetV2's
+  taps); the pooled vector is the 1280-d ``features[18]`` output. ``preact`` is ignored (linear
+  bottleneck outputs have no ReLU), as for the CIFAR MobileNetV2.
+
+The adapter adopts the wrapped model's child modules as its own, so **its state-dict keys are
+exactly torchvision's** (``conv1.weight``, ``layer1.0.bn1.running_mean``, ``fc.weight``, ...):
+torchvision/ImageNet weights load with ``adapter.load_state_dict(torchvision_state_dict)`` (with
+``strict=False`` or after dropping ``fc.*``/``classifier.*`` when ``num_classes`` differs).
+
+The registered factories (``tv_resnet18``, ``tv_resnet34``, ``tv_resnet50``, ``tv_mobilenet_v2``)
+always build with ``weights=None``: nothing is downloaded. ``num_classes`` sets the head and
+``in_channels`` replaces the first conv (freshly initialised); any other keyword is passed to the
+torchvision builder.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision import models as tvm
+from torchvision.models.resnet import BasicBlock as TVBasicBlock
+
+from ..errors import ConfigError, KdzooError
+from .registry import register_model
+
+_MOBILENET_STAGES = ((1, 4), (4, 7), (7, 14), (14, 18))  # features[a:b] per stage
+
+
+class FeatureAdapter(nn.Module):
+    """Wrap a torchvision ``ResNet`` or ``MobileNetV2`` (see the module docstring)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        if isinstance(model, tvm.ResNet):
+            self.kind = "resnet"
+        elif isinstance(model, tvm.MobileNetV2):
+            self.kind = "mobilenet_v2"
+        else:
+            raise KdzooError(
+                f"FeatureAdapter supports torchvision ResNet and MobileNetV2 models, not {type(model).__name__}."
+            )
+        for name, child in model.named_children():  # same keys as the torchvision model
+            self.add_module(name, child)
+
+    # -- structure -------------------------------------------------------------------------------
+    def _stem(self) -> list[nn.Module]:
+        if self.kind == "resnet":
+            return [self.conv1, self.bn1, self.relu, self.maxpool]
+        return [self.features[0]]
+
+    def _stages(self) -> list[nn.Sequential]:
+        if self.kind == "resnet":
+            return [self.layer1, self.layer2, self.layer3, self.layer4]
+        return [self.features[a:b] for a, b in _MOBILENET_STAGES]
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+        keep = is_feat and preact and self.kind == "resnet"
+        for m in self._stem():
+            x = m(x)
+        taps = [x]
+        for stage in self._stages():
+            if keep:
+                x, pre = _resnet_stage_preact(stage, x)
+                taps.append(pre)
+            else:
+                x = stage(x)
+                taps.append(x)
+        if self.kind == "mobilenet_v2":
+            x = self.features[18](x)
+        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        logits = self.fc(pooled) if self.kind == "resnet" else self.classifier(pooled)
+        if not is_feat:
+            return logits
+        return [*taps, pooled], logits
+
+    def get_feat_modules(self) -> nn.ModuleList:
+        return nn.ModuleList([*self._stem(), *self._stages()])
+
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        if self.kind == "resnet":
+            return [s[-1].bn2 if isinstance(s[-1], TVBasicBlock) else s[-1].bn3 for s in self._stages()]
+        return [s[-1].conv[-1] for s in self._stages()]
+
+
+def _resnet_stage_preact(stage: nn.Sequential, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Run a torchvision ResNet stage; return ``(output, last block's residual sum before ReLU)``."""
+    for block in stage[:-1]:
+        x = block(x)
+    b = stage[-1]
+    identity = x if b.downsample is None else b.downsample(x)
+    out = b.relu(b.bn1(b.conv1(x)))
+    if isinstance(b, TVBasicBlock):
+        out = b.bn2(b.conv2(out))
+    else:
+        out = b.bn3(b.conv3(b.relu(b.bn2(b.conv2(out)))))
+    pre = out + identity
+    return F.relu(pre), pre
+
+
+def _replace_first_conv(old: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
+                    old.dilation, old.groups, bias=old.bias is not None)
+    nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")
+    if new.bias is not None:
+        nn.init.zeros_(new.bias)
+    return new
+
+
+def _build(name: str, builder: Callable[..., nn.Module], num_classes: int, in_channels: int,
+           kwargs: dict) -> FeatureAdapter:
+    for bad in ("weights", "pretrained"):
+        if bad in kwargs:
+            raise ConfigError(
+                f"{name} is always built with weights=None (nothing is downloaded); load torchvision "
+                f"weights with `model.load_state_dict(state_dict)` instead of passing {bad}=."
+            )
+    model = builder(weights=None, num_classes=num_classes, **kwargs)
+    if in_channels != 3:
+        if isinstance(model, tvm.ResNet):
+            model.conv1 = _replace_first_conv(model.conv1, in_channels)
+        else:
+            model.features[0][0] = _replace_first_conv(model.features[0][0], in_channels)
+    return FeatureAdapter(model)
+
+
+@register_model("tv_resnet18", family="torchvision", lr=0.05, source="torchvision")
+def tv_resnet18(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
+    return _build("tv_resnet18", tvm.resnet18, num_classes, in_channels, kwargs)
+
+
+@register_model("tv_resnet34", family="torchvision", lr=0.05, source="torchvision")
+def tv_resnet34(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
+    return _build("tv_resnet34", tvm.resnet34, num_classes, in_channels, kwargs)
+
+
+@register_model("tv_resnet50", family="torchvision", lr=0.05, source="torchvision")
+def tv_resnet50(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
+    return _build("tv_resnet50", tvm.resnet50, num_classes, in_channels, kwargs)
+
+
+@register_model("tv_mobilenet_v2", family="torchvision", lr=0.01, source="torchvision")
+def tv_mobilenet_v2(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
+    return _build("tv_mobilenet_v2", tvm.mobilenet_v2, num_classes, in_channels, kwargs)

@@ -1,0 +1,145 @@
+"""End-to-end CLI runs on tiny synthetic data: train, distill, eval, list, resume, bad input."""
+
+import json
+import time
+
+import pytest
+import torch
+
+from conftest import TINY, kdzoo_subprocess
+from kdzoo.engine.checkpoint import BEST, LAST
+
+
+def test_train_writes_a_complete_run_folder(tiny_teacher):
+    files = {p.name for p in tiny_teacher.iterdir()}
+    assert {"config.yaml", "metrics.csv", "summary.json", "log.txt", LAST, BEST} <= files
+    summary = json.loads((tiny_teacher / "summary.json").read_text())
+    assert summary["model"] == "resnet14" and summary["epochs"] == 1 and summary["kind"] == "train"
+    assert 0.0 <= summary["best_top1"] <= 100.0 and summary["images_per_s"] > 0
+    assert ":" not in tiny_teacher.name
+
+
+def test_distill_from_a_run_folder_then_eval(cli, tiny_teacher, tmp_path):
+    code, out, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "kd",
+                         *TINY, "--epochs", "1", "--output-dir", tmp_path, "--name", "kd")
+    assert code == 0, err
+    assert "distilling resnet14 -> resnet8 with kd (gamma 0.1, alpha 0.9, beta 0" in out
+    summary = json.loads((tmp_path / "kd" / "summary.json").read_text())
+    assert summary["kind"] == "distill" and summary["teacher_arch"] == "resnet14"
+    assert summary["weights"] == {"gamma": 0.1, "alpha": 0.9, "beta": 0.0}
+    metrics = (tmp_path / "kd" / "metrics.csv").read_text()
+    assert "train_kd" in metrics and "train_ce" in metrics
+    code, out, err = cli("eval", tmp_path / "kd", "--device", "cpu")
+    assert code == 0, err
+    assert "top-1" in out and "top-5" in out
+
+
+def test_separate_temperatures_and_weight_overrides(cli, tiny_teacher, tmp_path):
+    code, out, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "1",
+                         "--t-student", "2", "--t-teacher", "6", "--alpha", "0.5", "--gamma", "1",
+                         "--output-dir", tmp_path, "--name", "temps")
+    assert code == 0, err
+    assert "gamma 1, alpha 0.5, beta 0, T_s 2, T_t 6" in out
+
+
+def test_config_file_and_saved_resolved_config(cli, tmp_path):
+    cfg = tmp_path / "my config.yaml"
+    cfg.write_text("model: resnet8\nepochs: 1\nlr: 0.02\n")
+    code, _, err = cli("train", "--config", cfg, *TINY, "--output-dir", tmp_path, "--name", "from file")
+    assert code == 0, err
+    saved = (tmp_path / "from-file" / "config.yaml").read_text()
+    assert "lr: 0.02" in saved and "model: resnet8" in saved
+
+
+@pytest.mark.parametrize("what,expected", [
+    ("models", ["resnet32x4", "ShuffleV2", "wrn_40_2", "params"]),
+    ("methods", ["kd", "Hinton"]),
+    ("datasets", ["cifar100", "fashion_mnist", "synthetic"]),
+    ("configs", ["cifar100/kd"]),
+])
+def test_list(cli, what, expected):
+    code, out, _ = cli("list", what)
+    assert code == 0
+    for text in expected:
+        assert text in out
+
+
+def one_paragraph_error(code, err):
+    assert code == 2
+    assert err.startswith("kdzoo: error: ") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_inputs_give_one_paragraph_errors(cli, tiny_teacher, tmp_path):
+    cases = [
+        (["train", "--model", "resnet9", *TINY], "Unknown model 'resnet9'"),
+        (["distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "fitnett", *TINY], "Unknown method"),
+        (["distill", "--teacher", tiny_teacher, "--teacher-arch", "vgg8", "--student", "resnet8", *TINY], "do not fit architecture 'vgg8'"),
+        (["train", "--model", "resnet8", "--dataset", "cifar100", "--data-root", tmp_path / "empty", "--device", "cpu"], "--download"),
+        (["train", "--model", "resnet8", *TINY, "--epochs", "0"], "--epochs must be a positive"),
+        (["distill", "--student", "resnet8", *TINY], "needs --teacher"),
+        (["train", "--model", "resnet8", *TINY, "--dataset", "cifar1000"], "Unknown dataset"),
+    ]
+    for args, message in cases:
+        code, _, err = cli(*args, "--output-dir", tmp_path)
+        one_paragraph_error(code, err)
+        assert message in err, err
+
+
+def test_truncated_teacher_checkpoint(cli, tiny_teacher, tmp_path):
+    broken = tmp_path / "with space and: colon" / "resnet14_vanilla" / "ckpt_epoch_240.pth"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes((tiny_teacher / LAST).read_bytes()[:3000])
+    code, _, err = cli("distill", "--teacher", broken, "--student", "resnet8", *TINY, "--output-dir", tmp_path)
+    one_paragraph_error(code, err)
+    assert "truncated, corrupt" in err
+
+
+def test_paths_with_spaces_and_colons(cli, tiny_teacher, tmp_path):
+    out_dir = tmp_path / "my runs: today"
+    code, _, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "1",
+                       "--output-dir", out_dir, "--name", "S:resnet8_T:resnet14 kd")
+    assert code == 0, err
+    assert [p.name for p in out_dir.iterdir()] == ["S-resnet8_T-resnet14-kd"]
+
+
+def test_existing_run_folder_is_not_overwritten(cli, tmp_path):
+    args = ["train", "--model", "resnet8", *TINY, "--epochs", "1", "--output-dir", tmp_path, "--name", "x"]
+    assert cli(*args)[0] == 0
+    code, _, err = cli(*args)
+    one_paragraph_error(code, err)
+    assert "--resume" in err
+
+
+def final_weights(run_dir):
+    return torch.load(run_dir / LAST, weights_only=True)["model"]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_matches_an_uninterrupted_run(tiny_teacher, tmp_path):
+    args = ["distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "4",
+            "--deterministic", "--dataset-opt", "num_train=320", "--output-dir", tmp_path]
+    straight = kdzoo_subprocess(*args, "--name", "straight")
+    assert straight.wait(timeout=300) == 0, straight.stdout.read()
+
+    victim = kdzoo_subprocess(*args, "--name", "killed")
+    run_dir = tmp_path / "killed"
+    deadline = time.time() + 300
+    while not (run_dir / LAST).exists():
+        assert victim.poll() is None and time.time() < deadline, victim.stdout.read()
+        time.sleep(0.02)
+    victim.kill()
+    victim.wait()
+    killed_at = torch.load(run_dir / LAST, weights_only=True)["epoch"]
+    assert 1 <= killed_at < 4
+
+    resumed = kdzoo_subprocess("distill", "--resume", run_dir)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    assert f"Resuming {run_dir} after epoch {killed_at}" in output
+    a, b = final_weights(tmp_path / "straight"), final_weights(run_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows = (run_dir / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4  # header + one row per epoch, none duplicated

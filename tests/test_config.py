@@ -1,0 +1,72 @@
+"""Config layering (defaults < recipe < file < flags) and validation errors."""
+
+import pytest
+
+from kdzoo.config import RunConfig, build_config
+from kdzoo.errors import ConfigError
+
+
+def test_defaults_are_repdistillers_cifar100_recipe():
+    cfg = build_config(None, {"model": "resnet8x4"})
+    assert (cfg.dataset, cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.momentum, cfg.weight_decay) == (
+        "cifar100", 240, 64, "sgd", 0.9, 5e-4)
+    assert cfg.resolved_milestones() == [150, 180, 210]
+    assert (cfg.t_student, cfg.t_teacher) == (4.0, 4.0)
+
+
+def test_milestones_scale_with_epochs_unless_given():
+    assert build_config(None, {"model": "resnet8", "epochs": 40}).resolved_milestones() == [25, 30, 35]
+    assert build_config(None, {"model": "resnet8", "milestones": [3, 4]}).resolved_milestones() == [3, 4]
+
+
+def test_layers_recipe_file_flags(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: resnet20\nepochs: 7\nbatch-size: 16\nlr: 0.02\n")
+    cfg = build_config(path, {"epochs": 3, "dataset": "synthetic"})
+    assert (cfg.model, cfg.epochs, cfg.batch_size, cfg.lr) == ("resnet20", 3, 16, 0.02)
+    assert cfg.eval_batch_size == 128  # from the synthetic recipe
+
+
+def test_unknown_key_is_named_with_a_suggestion(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: resnet8\nepoch: 3\n")
+    with pytest.raises(ConfigError, match="unknown option 'epoch'.*Did you mean 'epochs'"):
+        build_config(path)
+
+
+def test_yaml_cannot_execute_code(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("model: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_config(path)
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"epochs": 0}, "--epochs must be a positive"),
+    ({"batch_size": 0}, "--batch-size"),
+    ({"lr": -1.0}, "--lr must be positive"),
+    ({"t_student": 0.0}, "temperature"),
+    ({"amp": "fp8"}, "--amp must be one of"),
+    ({"method": "kd"}, "needs a teacher"),
+    ({"warmup_epochs": 300}, "--warmup-epochs"),
+])
+def test_invalid_values_are_refused(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        build_config(None, {"model": "resnet8", **overrides})
+
+
+def test_missing_model_and_missing_config_file():
+    with pytest.raises(ConfigError, match="No model given"):
+        build_config(None, {})
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_config("no/such/file.yaml")
+
+
+def test_packaged_config_by_name():
+    cfg = build_config("cifar100/kd", {"model": "resnet8x4", "teacher": "t.pth"})
+    assert cfg.method == "kd" and cfg.dataset == "cifar100"
+
+
+def test_round_trip_through_dict():
+    cfg = build_config(None, {"model": "resnet8", "method_options": {"a": 1}, "teacher": "x", "method": "kd"})
+    assert RunConfig(**cfg.to_dict()) == cfg
