@@ -19,17 +19,18 @@ from .plots import plot_accuracy_curves
 
 @dataclass(frozen=True)
 class DemoPlan:
-    teacher: str = "resnet56"
+    teacher: str = "resnet20"
     student: str = "resnet8"
-    teacher_epochs: int = 6
-    student_epochs: int = 6
-    train_subset: int | None = 15000
-    test_subset: int | None = 5000
+    teacher_epochs: int = 7
+    student_epochs: int = 5
+    train_subset: int | None = 8000
+    test_subset: int | None = 2000
     batch_size: int = 128
+    schedule: str = "cosine"
 
 
 QUICK = DemoPlan(teacher="resnet14", student="resnet8", teacher_epochs=1, student_epochs=1,
-                 train_subset=512, test_subset=256, batch_size=64)
+                 train_subset=512, test_subset=256, batch_size=64, schedule="step")
 
 
 def _run(run_dir: Path, **options) -> dict:
@@ -48,7 +49,8 @@ def run_demo(output_dir: str = "runs/demo", data_root: str | None = None, quick:
     plan = QUICK if quick else DemoPlan()
     out = Path(output_dir)
     common = dict(dataset="fashion_mnist", data_root=data_root, train_subset=plan.train_subset,
-                  test_subset=plan.test_subset, batch_size=plan.batch_size, device=device, seed=0)
+                  test_subset=plan.test_subset, batch_size=plan.batch_size, schedule=plan.schedule,
+                  download=True, device=device, seed=0)
     teacher = _run(out / "teacher", model=plan.teacher, epochs=plan.teacher_epochs, **common)
     vanilla = _run(out / "student_vanilla", model=plan.student, epochs=plan.student_epochs, **common)
     kd = _run(out / "student_kd", model=plan.student, epochs=plan.student_epochs, teacher=str(out / "teacher"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
 
 from tqdm import tqdm
 
@@ -16,10 +15,13 @@ class EpochProgress:
         self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr,
                         disable=not enabled or not sys.stderr.isatty())
 
-    def update(self, step: int, numbers: Callable[[], dict[str, float]]) -> None:
+    def step(self, step: int) -> bool:
+        """Advance by one step; True when the caller should :meth:`show` fresh numbers."""
         self.bar.update(1)
-        if not self.bar.disable and (step + 1) % self.every == 0:
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in numbers().items()}, refresh=False)
+        return not self.bar.disable and (step + 1) % self.every == 0
+
+    def show(self, **numbers: float) -> None:
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in numbers.items()}, refresh=False)
 
     def close(self) -> None:
         self.bar.close()

@@ -239,8 +239,9 @@ class Trainer:
             for name, value in {"loss": loss, **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
             correct += (student_out.logits.argmax(1) == batch.labels).sum()
-            progress.update(step, lambda: {"loss": float(sums["loss"]) / seen, "acc": 100.0 * float(correct) / seen,
-                                           "img/s": seen / (time.perf_counter() - start)})
+            if progress.step(step):
+                progress.show(loss=float(sums["loss"]) / seen, acc=100.0 * float(correct) / seen,
+                              img_s=seen / (time.perf_counter() - start))
         means = {f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()}
         elapsed = time.perf_counter() - start
         progress.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import Stage, conv3x3, conv_bn_shortcut, global_pool, init_kaiming, reject_kwargs, relu_tap
+from .layers import Stage, conv3x3, conv_bn_shortcut, global_pool, init_kaiming, reject_kwargs, relu_tap, run_stages
 from .registry import register_model
 
 
@@ -60,22 +60,13 @@ class ResNet(nn.Module):
                        for i in range(blocks)])
 
     def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        keep = is_feat and preact
         f0 = self.relu(self.bn1(self.conv1(x)))
-        taps = [f0]
-        x = f0
-        for stage in (self.layer1, self.layer2, self.layer3):
-            if keep:
-                x, p = stage(x, preact=True)
-                taps.append(p)
-            else:
-                x = stage(x)
-                taps.append(x)
+        x, taps = run_stages((self.layer1, self.layer2, self.layer3), f0, preact=is_feat and preact)
         pooled = global_pool(x)
         logits = self.fc(pooled)
         if not is_feat:
             return logits
-        return [*taps, pooled], logits
+        return [f0, *taps, pooled], logits
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3])

@@ -97,6 +97,19 @@ class Stage(nn.Sequential):
         return last(x, preact=preact)
 
 
+def run_stages(stages, x: Tensor, preact: bool) -> tuple[Tensor, list[Tensor]]:
+    """Run ``stages`` in order; returns the output and one tap per stage (its pre-ReLU map when
+    ``preact``, else its output)."""
+    taps = []
+    for stage in stages:
+        if preact:
+            x, tap = stage(x, preact=True)
+        else:
+            x = tap = stage(x)
+        taps.append(tap)
+    return x, taps
+
+
 def reject_kwargs(name: str, kwargs: dict) -> None:
     """Model factories take ``num_classes`` and ``in_channels`` only; say so clearly otherwise."""
     if kwargs:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import KdzooError
-from .layers import Stage, channel_shuffle, conv1x1, conv3x3, global_pool, reject_kwargs, relu_tap
+from .layers import Stage, channel_shuffle, conv1x1, conv3x3, global_pool, reject_kwargs, relu_tap, run_stages
 from .registry import register_model
 
 
@@ -76,22 +76,13 @@ class ShuffleNetV1(nn.Module):
         return (self.layer1, self.layer2, self.layer3)
 
     def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        keep = is_feat and preact
         f0 = relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
-        taps = [f0]
-        x = f0
-        for stage in self._stages():
-            if keep:
-                x, p = stage(x, preact=True)
-                taps.append(p)
-            else:
-                x = stage(x)
-                taps.append(x)
+        x, taps = run_stages(self._stages(), f0, preact=is_feat and preact)
         pooled = global_pool(x)
         logits = self.linear(pooled)
         if not is_feat:
             return logits
-        return [*taps, pooled], logits
+        return [f0, *taps, pooled], logits
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.conv1, self.bn1, *self._stages()])
