@@ -1,4 +1,5 @@
-"""Run logging: ``metrics.csv`` (always), TensorBoard events (optional, imported lazily), ``log.txt``."""
+"""Run logging: ``metrics.csv`` (always; ``init_metrics.csv`` for init stages), TensorBoard events
+(optional, imported lazily), ``log.txt``."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import csv
 from pathlib import Path
 from typing import Any
 
+METRICS = "metrics"            # one row per main epoch
+INIT_METRICS = "init_metrics"  # one row per init-stage epoch (AB, FT, FSP)
+
 
 class RunLogger:
-    """Appends one row per epoch to ``metrics.csv`` and mirrors scalars to TensorBoard."""
+    """Appends one row per epoch to ``<table>.csv`` and mirrors scalars to TensorBoard."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True, quiet: bool = False):
         self.run_dir = run_dir
         self.quiet = quiet
-        self.csv_path = run_dir / "metrics.csv"
         self._writer = None
         if tensorboard:
             try:
@@ -29,18 +32,21 @@ class RunLogger:
         with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
             f.write(message + "\n")
 
-    def epoch(self, row: dict[str, Any]) -> None:
-        new = not self.csv_path.exists()
-        with open(self.csv_path, "a", newline="", encoding="utf-8") as f:
+    def epoch(self, row: dict[str, Any], table: str = METRICS) -> None:
+        """Append ``row`` (its first entry is the epoch counter, the TensorBoard step)."""
+        path = self.run_dir / f"{table}.csv"
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
             if new:
                 writer.writeheader()
             writer.writerow(row)
         if self._writer is not None:
-            step = int(row["epoch"])
-            for key, value in row.items():
-                if key != "epoch" and isinstance(value, (int, float)):
-                    self._writer.add_scalar(key.replace("_", "/", 1), value, step)
+            (_, step), *values = row.items()
+            for key, value in values:
+                if isinstance(value, (int, float)):
+                    tag = key.replace("_", "/", 1) if table == METRICS else f"init/{key.removeprefix('init_')}"
+                    self._writer.add_scalar(tag, value, int(step))
             self._writer.flush()
 
     def close(self) -> None:
@@ -48,18 +54,18 @@ class RunLogger:
             self._writer.close()
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """The rows of a run's ``metrics.csv`` as floats."""
-    path = Path(run_dir) / "metrics.csv"
+def read_metrics(run_dir: Path, table: str = METRICS) -> list[dict[str, float]]:
+    """The rows of a run's ``<table>.csv`` as floats."""
+    path = Path(run_dir) / f"{table}.csv"
     if not path.exists():
         return []
     with open(path, newline="", encoding="utf-8") as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def rewrite_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """Replace ``metrics.csv`` with ``rows`` (on resume: drop rows of epochs never checkpointed)."""
-    path = Path(run_dir) / "metrics.csv"
+def rewrite_metrics(run_dir: Path, rows: list[dict[str, Any]], table: str = METRICS) -> None:
+    """Replace ``<table>.csv`` with ``rows`` (on resume: drop rows of epochs never checkpointed)."""
+    path = Path(run_dir) / f"{table}.csv"
     path.unlink(missing_ok=True)
     if rows:
         with open(path, "w", newline="", encoding="utf-8") as f:

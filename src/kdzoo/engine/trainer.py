@@ -23,7 +23,7 @@ from ..methods import LossWeights, Objective, create_method, method_class
 from ..models import Features, create_model, extract, model_info
 from . import checkpoint as ckpt
 from .evaluate import check_fits, evaluate
-from .logger import RunLogger, rewrite_metrics
+from .logger import INIT_METRICS, RunLogger, rewrite_metrics
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress
 from .run_dir import create_run_dir, load_run_config, save_config, write_summary
@@ -84,7 +84,8 @@ def build(cfg: RunConfig) -> Setup:
         needs_features = preact = False
     else:
         check_fits(teacher, data, "teacher")
-        method = create_method(cfg.method, student, teacher, input_shape=(data.in_channels, *data.image_size), **cfg.method_options)
+        method = create_method(cfg.method, student, teacher, input_shape=(data.in_channels, *data.image_size),
+                               train_labels=data.train_labels, **cfg.method_options)
         objective = Objective(method, resolve_weights(cfg), cfg.t_student, cfg.t_teacher).to(device)
         needs_features, preact = method.needs_features, method.preact
     if cfg.channels_last:
@@ -134,6 +135,14 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, trainable, setup.lr)
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
+        method = setup.objective.method
+        self.init = method.init_stage(setup.student, setup.lr) if method is not None else None
+        if self.init is not None and self.init.epochs > 0:
+            self.init_optimizer = torch.optim.SGD(self.init.parameters, lr=self.init.lr or setup.lr, momentum=0.9, weight_decay=5e-4)
+        else:
+            self.init = self.init_optimizer = None
+        self.init_epoch = 0
+        self.init_history: list[dict[str, float]] = []
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.best = {"top1": -1.0, "epoch": 0}
@@ -146,7 +155,7 @@ class Trainer:
                 "num_classes": s.data.num_classes, "in_channels": s.data.in_channels, "dataset": s.cfg.dataset,
                 "config": s.cfg.to_dict()}
 
-    def save(self, top1: float, improved: bool) -> None:
+    def save(self, top1: float | None, improved: bool) -> None:
         s = self.s
         model_state = s.student.state_dict()
         if improved:
@@ -156,7 +165,8 @@ class Trainer:
             "objective": s.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_state(s.device), "history": self.history, "best": self.best,
-            "teacher_eval": self.teacher_eval,
+            "teacher_eval": self.teacher_eval, "init_epoch": self.init_epoch, "init_history": self.init_history,
+            "init_optimizer": self.init_optimizer.state_dict() if self.init_optimizer else None,
         }, self.run_dir / ckpt.LAST)
 
     def restore(self) -> None:
@@ -173,8 +183,13 @@ class Trainer:
         set_rng_state(data["rng"], s.device)
         self.epoch, self.history, self.best = data["epoch"], data["history"], data["best"]
         self.teacher_eval = data["teacher_eval"]
+        self.init_epoch, self.init_history = data["init_epoch"], data["init_history"]
+        if self.init_optimizer is not None:
+            self.init_optimizer.load_state_dict(data["init_optimizer"])
         rewrite_metrics(self.run_dir, self.history)
-        self.log.info(f"Resuming {self.run_dir} after epoch {self.epoch} of {s.cfg.epochs}.")
+        rewrite_metrics(self.run_dir, self.init_history, INIT_METRICS)
+        done = f"init epoch {self.init_epoch} of {self.init.epochs}" if self.init and self.init_epoch < self.init.epochs else f"epoch {self.epoch} of {s.cfg.epochs}"
+        self.log.info(f"Resuming {self.run_dir} after {done}.")
 
     # -- loop ----------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -186,6 +201,15 @@ class Trainer:
             ref = REFERENCE_TEACHER_TOP1.get(s.teacher.kdzoo_arch) if cfg.dataset == "cifar100" else None
             ref_text = f" (RepDistiller's released {s.teacher.kdzoo_arch}: {ref:.2f})" if ref else ""
             self.log.info(f"Teacher test top-1 {self.teacher_eval['top1']:.2f}%{ref_text}")
+        if self.init is not None:
+            for epoch in range(self.init_epoch + 1, self.init.epochs + 1):
+                row = self.init_epoch_run(epoch)
+                self.init_epoch = epoch
+                self.init_history.append(row)
+                self.save(None, False)
+                self.log.epoch(row, INIT_METRICS)
+                self.log.info(f"init epoch {epoch}/{self.init.epochs}  loss {row['init_loss']:.4f}  "
+                              f"{row['images_per_s']:.0f} img/s  lr {row['lr']:.4g}")
         for epoch in range(self.epoch + 1, cfg.epochs + 1):
             row = self.train_epoch(epoch)
             test = evaluate(s.student, s.data.test, s.device, cfg.amp, epoch)
@@ -205,6 +229,38 @@ class Trainer:
         summary = self.summary()
         write_summary(self.run_dir, summary)
         return summary
+
+    def init_epoch_run(self, epoch: int) -> dict[str, float]:
+        """One epoch of the method's init stage: only ``init.modules`` train, on ``method.init_loss``.
+
+        Batches come from the loader's epoch ``-epoch``, so they differ from the main epochs'."""
+        s, cfg, init = self.s, self.s.cfg, self.init
+        method = s.objective.method
+        s.student.eval()
+        for module in init.modules:
+            module.train()
+        total = torch.zeros((), device=s.device)
+        seen = 0
+        start = time.perf_counter()
+        for step, batch in enumerate(s.data.train.epoch(-epoch)):
+            x = batch.images.contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch.images
+            with autocast(s.device, cfg.amp):
+                student_out = extract(s.student, x, preact=method.preact) if init.needs_student else None
+                with torch.no_grad():
+                    teacher_out = extract(s.teacher, x, preact=method.preact)
+            loss = method.init_loss(student_out.float() if student_out is not None else None, teacher_out.float(), batch)
+            if not torch.isfinite(loss):
+                raise KdzooError(non_finite_message(epoch, step, {"init": loss}, self.run_dir, 0, stage="init epoch"))
+            self.init_optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.init_optimizer)
+            self.scaler.update()
+            total += loss.detach() * batch.labels.numel()
+            seen += batch.labels.numel()
+        elapsed = time.perf_counter() - start
+        return {"init_epoch": epoch, "lr": self.init_optimizer.param_groups[0]["lr"],
+                "init_loss": float(total) / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
+                "epoch_time_s": elapsed}
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         s, cfg = self.s, self.s.cfg
@@ -261,7 +317,7 @@ class Trainer:
             "teacher": str(cfg.teacher) if cfg.teacher else None,
             "teacher_arch": getattr(s.teacher, "kdzoo_arch", None),
             "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
-            "seed": cfg.seed, "epochs": cfg.epochs,
+            "seed": cfg.seed, "epochs": cfg.epochs, "init_epochs": self.init.epochs if self.init else 0,
             "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
             "best_top5": max(r["test_top5"] for r in self.history),
             "last_top1": last["test_top1"], "last_top5": last["test_top5"],
@@ -289,9 +345,10 @@ def describe(s: Setup, run_dir: Path) -> str:
             f"run folder: {run_dir}")
 
 
-def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int) -> str:
+def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int,
+                       stage: str = "epoch") -> str:
     values = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
-    kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no epoch had finished yet"
-    return (f"The loss became non-finite at epoch {epoch}, step {step + 1} ({values}). {kept}. Lower the "
+    kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no main epoch had finished yet"
+    return (f"The loss became non-finite at {stage} {epoch}, step {step + 1} ({values}). {kept}. Lower the "
             f"learning rate (--lr) or the loss weights, check the teacher, or avoid --amp fp16; then start "
             f"again, or continue from the last good epoch with --resume {run_dir}.")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+__all__ = ["kd_loss"]
+
 
 def kd_loss(logits_s: Tensor, logits_t: Tensor, t_student: float = 4.0, t_teacher: float = 4.0) -> Tensor:
     """KL divergence between temperature-softened teacher and student distributions (batchmean)."""

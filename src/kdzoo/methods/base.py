@@ -7,12 +7,17 @@ cross-entropy and the KD term and applies the weights
 
     L = gamma * CE(z_s, y) + alpha * KD(z_s, z_t) + beta * sum(method terms).
 
+Optional hooks: an init stage (RepDistiller's AB/FT/FSP "pre-training"; see :class:`InitStage`),
+``on_epoch_start`` (curricula, warm-ups). Methods that declare ``needs_index`` receive the training
+labels (``train_labels``, int64, one per training sample) at construction, and see ``batch.index``
+(positions in the training split) in ``forward``.
+
 Adding a method = one file with a subclass decorated by ``@register_method(name)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
@@ -27,6 +32,27 @@ class LossWeights:
     gamma: float = 1.0
     alpha: float = 0.0
     beta: float = 1.0
+
+
+@dataclass
+class InitStage:
+    """An init stage run before the main epochs (RepDistiller's ``helper/pretrain.py``).
+
+    The engine trains the parameters of ``modules`` for ``epochs`` epochs with a fresh SGD
+    (momentum 0.9, weight decay 5e-4) at the constant learning rate ``lr`` (None: the run's lr) on
+    ``method.init_loss(student_feats, teacher_feats, batch)``. The student is put in eval mode and
+    ``modules`` in train mode; with ``needs_student=False`` the student is not run at all and
+    ``init_loss`` receives ``None`` for it.
+    """
+
+    modules: list[nn.Module]
+    epochs: int
+    lr: float | None = None
+    needs_student: bool = True
+    parameters: list[nn.Parameter] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parameters = [p for m in self.modules for p in m.parameters()]
 
 
 class Method(nn.Module):
@@ -57,3 +83,11 @@ class Method(nn.Module):
 
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
         """Hook called before each epoch (1-based), e.g. for curricula or warm-ups."""
+
+    def init_stage(self, student: nn.Module, lr: float) -> InitStage | None:
+        """The init stage to run before the main epochs, or None (most methods). ``lr`` is the run's."""
+        return None
+
+    def init_loss(self, student: Features | None, teacher: Features, batch: Any) -> Tensor:
+        """The loss minimised by the init stage (only called when :meth:`init_stage` returns one)."""
+        raise TypeError(f"{type(self).__name__} has no init stage")

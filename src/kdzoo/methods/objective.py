@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -27,14 +26,14 @@ class Objective(nn.Module):
         self.t_teacher = t_teacher
 
     def forward(self, student: Features, teacher: Features | None, batch) -> dict[str, Tensor]:
-        student = _float32(student)
+        student = student.float()
         w = self.weights
         terms: dict[str, Tensor] = {}
         if w.gamma:
             terms["ce"] = w.gamma * F.cross_entropy(student.logits, batch.labels)
         if teacher is None:
             return terms
-        teacher = _float32(teacher)
+        teacher = teacher.float()
         if w.alpha:
             terms["kd"] = w.alpha * kd_loss(student.logits, teacher.logits, self.t_student, self.t_teacher)
         if w.beta and self.method is not None:
@@ -42,8 +41,3 @@ class Objective(nn.Module):
                 terms[name] = w.beta * value
         return terms
 
-
-def _float32(f: Features) -> Features:
-    if all(x.dtype == torch.float32 for x in (f.logits, *f.feats)):
-        return f
-    return Features(f.logits.float(), [x.float() for x in f.feats])

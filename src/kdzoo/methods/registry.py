@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..models.features import feature_shapes
@@ -13,6 +13,9 @@ from ..registry import Registry
 from .base import Method
 
 METHODS: Registry[type[Method]] = Registry("method")
+
+#: Constructor arguments the engine supplies (not user options).
+SUPPLIED = {"train_labels"}
 
 
 def register_method(name: str):
@@ -36,7 +39,7 @@ def method_options(name: str) -> dict[str, Any]:
     return {
         p.name: p.default
         for p in params.values()
-        if p.kind is p.KEYWORD_ONLY
+        if p.kind is p.KEYWORD_ONLY and p.name not in SUPPLIED
     }
 
 
@@ -45,12 +48,15 @@ def create_method(
     student: nn.Module,
     teacher: nn.Module,
     input_shape: tuple[int, ...] = (3, 32, 32),
+    train_labels: Tensor | None = None,
     **options: Any,
 ) -> Method:
     """Build method ``name`` for a student/teacher pair.
 
     Extra modules are sized from one forward pass of a 2-sample batch of ``input_shape``.
-    Unknown options raise a :class:`ConfigError` listing the accepted ones.
+    ``train_labels`` (one int64 label per training sample) is required by methods that declare
+    ``needs_index`` (e.g. CRD's memory bank and negative sampling). Unknown options raise a
+    :class:`ConfigError` listing the accepted ones.
     """
     cls = method_class(name)
     accepted = method_options(name)
@@ -58,6 +64,10 @@ def create_method(
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}.")
+    if cls.needs_index:
+        if train_labels is None:
+            raise ConfigError(f"Method {name!r} needs the training labels (train_labels=...) to build its sampler.")
+        options["train_labels"] = train_labels
     s = feature_shapes(student, input_shape, preact=cls.preact)
     t = feature_shapes(teacher, input_shape, preact=cls.preact)
     method = cls(s, t, **options)

@@ -34,8 +34,11 @@ class Features:
         """The stage maps (``feats[1:-1]``)."""
         return self.feats[1:-1]
 
-    def detach(self) -> "Features":
-        return Features(self.logits.detach(), [f.detach() for f in self.feats])
+    def float(self) -> "Features":
+        """The same features in float32 (itself when they already are): losses run in full precision."""
+        if all(x.dtype == torch.float32 for x in (self.logits, *self.feats)):
+            return self
+        return Features(self.logits.float(), [f.float() for f in self.feats])
 
 
 def extract(model: nn.Module, x: Tensor, preact: bool = False) -> Features:

@@ -1,0 +1,56 @@
+"""The loader contract the engine relies on, and the device-side steps every loader shares."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from .augment import BatchAugment, normalize
+from .batch import Batch
+from .sampling import EpochOrder, seeded_generator
+
+
+class BatchLoader(ABC):
+    """Batches of one split: ``len(loader)`` batches per epoch, from ``loader.epoch(e)``.
+
+    Subclasses yield raw ``(images, labels, index)`` on the device from :meth:`_batches`, in the order
+    given by ``order``; this class then augments (training) and normalises them. Order and
+    augmentation depend only on ``(seed, epoch, rank)``: a resumed run sees the same batches. The last
+    batch of an epoch may be short (no ``drop_last``). ``labels`` holds every sample's label (int64,
+    indexed by ``Batch.index``), set by subclasses.
+    """
+
+    labels: Tensor
+
+    def __init__(self, order: EpochOrder, batch_size: int, mean: Sequence[float], std: Sequence[float],
+                 device: torch.device, augment: BatchAugment | None = None):
+        self.order = order
+        self.batch_size = batch_size
+        self.device = device
+        self.augment = augment
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device)
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in the split, over all ranks."""
+        return self.order.num_samples
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """This rank's batches of ``epoch``."""
+        generator = seeded_generator(self.order.seed, epoch, self.order.rank, "augment")
+        for images, labels, index in self._batches(epoch):
+            if self.augment is not None:
+                images = self.augment(images, generator)
+            yield Batch(normalize(images, self.mean, self.std), labels, index)
+
+    @abstractmethod
+    def _batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """Raw ``(uint8 images, labels, index)`` batches of ``epoch`` on the device, in order."""

@@ -1,0 +1,109 @@
+"""The dataset registry and :func:`build_data`, the one entry point the engine and the CLI use."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import Registry
+from .batch import DataBundle
+from .sampling import EpochOrder, subset_indices
+
+#: name -> ``factory(spec: DataSpec, **options) -> DataBundle``; info: description, classes,
+#: image_size, in_channels, source.
+DATASETS: Registry = Registry("dataset")
+
+
+def check_int(what: str, value: Any, minimum: int = 1) -> int:
+    """``value`` if it is a whole number >= ``minimum``, else a :class:`ConfigError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{what} must be a whole number >= {minimum}, got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The options every dataset takes; see :func:`build_data`."""
+
+    root: str | os.PathLike | None
+    download: bool
+    batch_size: int
+    eval_batch_size: int
+    device: torch.device
+    seed: int
+    train_subset: int | None
+    test_subset: int | None
+    augment: bool
+    num_workers: int | None
+    rank: int
+    world_size: int
+
+    def subset(self, split: str, size: int) -> torch.Tensor | None:
+        """Sorted indices of the ``split`` ("train" or "test") subset of a split of ``size``, or None for all."""
+        count = self.train_subset if split == "train" else self.test_subset
+        if count is None:
+            return None
+        if count > size:
+            raise ConfigError(f"--{split}-subset {count} is larger than the {split} split ({size} images).")
+        return subset_indices(size, count, self.seed, split)
+
+    def train_order(self, size: int) -> EpochOrder:
+        """Shuffled each epoch; ranks padded to equal length, like ``DistributedSampler``."""
+        return EpochOrder(size, self.seed, shuffle=True, pad=True, rank=self.rank, world_size=self.world_size)
+
+    def test_order(self, size: int) -> EpochOrder:
+        """Fixed order; ranks split the samples exactly (no sample counted twice)."""
+        return EpochOrder(size, self.seed, rank=self.rank, world_size=self.world_size)
+
+
+def dataset_options(name: str) -> dict[str, Any]:
+    """The dataset-specific options of ``name`` with their defaults."""
+    params = list(inspect.signature(DATASETS.get(name).factory).parameters.values())[1:]
+    return {p.name: p.default for p in params}
+
+
+def list_datasets() -> list[str]:
+    """Registered dataset names."""
+    return DATASETS.names()
+
+
+def dataset_info(name: str) -> dict[str, Any]:
+    """Description, classes, image_size, in_channels, source and options of ``name``."""
+    return {**DATASETS.get(name).info, "options": dataset_options(name)}
+
+
+def build_data(name: str, *, root: str | os.PathLike | None = None, download: bool = False, batch_size: int = 64,
+               eval_batch_size: int = 256, device: torch.device | str = "cpu", seed: int = 0,
+               train_subset: int | None = None, test_subset: int | None = None, augment: bool = True,
+               num_workers: int | None = None, rank: int = 0, world_size: int = 1, **options: Any) -> DataBundle:
+    """Load dataset ``name`` and wrap it in a train and a test loader whose batches arrive on ``device``.
+
+    ``root``: data folder (default ``$KDZOO_DATA`` or ``./data``); ``download``: let torchvision fetch a
+    missing dataset; ``train_subset``/``test_subset``: a fixed random subset of N samples (from
+    ``seed``); ``augment``: training augmentation; ``num_workers``: decoding processes for streamed
+    datasets (None: :func:`~kdzoo.data.workers.default_num_workers`); ``rank``/``world_size``: this
+    process's shard for distributed training; ``options``: dataset-specific (``dataset_info(name)``).
+    """
+    entry = DATASETS.get(name)
+    unknown = sorted(set(options) - set(dataset_options(name)))
+    if unknown:
+        known = ", ".join(f"{k}={v!r}" for k, v in dataset_options(name).items()) or "none"
+        raise ConfigError(f"Dataset {name!r} has no option {', '.join(map(repr, unknown))}; its options: {known}.")
+    check_int("batch_size", batch_size)
+    check_int("eval_batch_size", eval_batch_size)
+    for what, value in (("train_subset", train_subset), ("test_subset", test_subset)):
+        if value is not None:
+            check_int(what, value)
+    if num_workers is not None:
+        check_int("num_workers", num_workers, minimum=0)
+    check_int("world_size", world_size)
+    if check_int("rank", rank, minimum=0) >= world_size:
+        raise ConfigError(f"rank must be below world_size ({world_size}), got {rank}.")
+    spec = DataSpec(root, download, batch_size, eval_batch_size, torch.device(device), seed, train_subset,
+                    test_subset, augment, num_workers, rank, world_size)
+    return entry.factory(spec, **options)
