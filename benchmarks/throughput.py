@@ -11,45 +11,13 @@ training as a ratio. Numbers are for comparing kdzoo versions and methods on one
 from __future__ import annotations
 
 import argparse
-import time
-from types import SimpleNamespace
 
 import torch
+from steps import images_per_second, random_batch
 
-from kdzoo.engine.runtime import autocast, resolve_device
+from kdzoo.engine.runtime import resolve_device
 from kdzoo.methods import LossWeights, Objective, create_method
-from kdzoo.models import Features, create_model
-
-
-def step_rate(student, teacher, objective, device, batch_size, steps, warmup, amp, num_classes) -> float:
-    optimizer = torch.optim.SGD(list(student.parameters()) + list(objective.parameters()), lr=0.01, momentum=0.9)
-    x = torch.randn(batch_size, 3, 32, 32, device=device)
-    batch = SimpleNamespace(images=x, labels=torch.randint(0, num_classes, (batch_size,), device=device),
-                            index=torch.arange(batch_size, device=device))
-    student.train()
-
-    def one_step():
-        with autocast(device, amp):
-            s = Features(student(x), [])
-            t = None
-            if teacher is not None:
-                with torch.no_grad():
-                    t = Features(teacher(x), [])
-        loss = sum(objective(s, t, batch).values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(warmup):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return steps * batch_size / (time.perf_counter() - start)
+from kdzoo.models import create_model
 
 
 def main() -> None:
@@ -67,13 +35,14 @@ def main() -> None:
     classes = 100
     teacher = create_model(args.teacher, num_classes=classes).to(device)
     student = create_model(args.student, num_classes=classes).to(device)
+    batch = random_batch(args.batch_size, classes, device)
     ce_only = Objective(None, LossWeights(1.0, 0.0, 0.0))
-    run = lambda s, t, obj: step_rate(s, t, obj, device, args.batch_size, args.steps, args.warmup, args.amp, classes)  # noqa: E731
-    teacher_rate = run(teacher, None, ce_only)
-    student_rate = run(student, None, ce_only)
+    rate = lambda s, t, obj: images_per_second(s, t, obj, batch, args.steps, args.warmup, args.amp)  # noqa: E731
+    teacher_rate = rate(teacher, None, ce_only)
+    student_rate = rate(student, None, ce_only)
     teacher.eval().requires_grad_(False)
     kd = create_method("kd", student, teacher)
-    kd_rate = run(student, teacher, Objective(kd, kd.default_weights).to(device))
+    kd_rate = rate(student, teacher, Objective(kd, kd.default_weights).to(device))
     print(f"device {device}, batch {args.batch_size}, amp {args.amp}, {args.steps} timed steps, torch {torch.__version__}")
     print(f"{'run':<34}{'images/s':>10}")
     print(f"{'train teacher ' + args.teacher:<34}{teacher_rate:>10.0f}")

@@ -1,0 +1,93 @@
+"""Per-method cost: training-step time relative to plain KD on the same pair, and peak memory.
+
+    python benchmarks/method_overhead.py --teacher resnet32x4 --student resnet8x4 [--device cuda] [--methods at crd]
+
+Each method is measured in its own fresh process (so peak memory is its own): random 32x32 batches,
+the method's default options and weights, full optimisation steps as the engine runs them (teacher
+forward under no_grad, only the features the method declares). CRD gets a memory bank for
+``--num-data`` samples (CIFAR-100's 50 000 by default). Peak memory is the process's peak resident
+size on CPU and the peak allocated CUDA memory on a GPU. Reported as ratios to KD; the absolute
+numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import torch
+from steps import images_per_second, random_batch
+
+from kdzoo.engine.runtime import resolve_device
+from kdzoo.methods import Objective, create_method, list_methods
+from kdzoo.models import create_model
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def measure(args: argparse.Namespace, name: str) -> dict:
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    classes = 100
+    teacher = create_model(args.teacher, num_classes=classes).to(device).eval().requires_grad_(False)
+    student = create_model(args.student, num_classes=classes).to(device)
+    labels = torch.arange(args.num_data) % classes
+    method = create_method(name, student, teacher, train_labels=labels)
+    objective = Objective(method, method.default_weights).to(device)
+    batch = random_batch(args.batch_size, classes, device)
+    batch.index = torch.randint(0, args.num_data, (args.batch_size,), device=device)
+    rate = images_per_second(student, teacher, objective, batch, args.steps, args.warmup, args.amp)
+    return {"method": name, "images_per_s": rate, "peak_mb": peak_memory_mb(device)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", default="resnet32x4")
+    parser.add_argument("--student", default="resnet8x4")
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--num-data", type=int, default=50000, help="training-set size (CRD's memory bank)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: measure one method in this process
+    args = parser.parse_args()
+    if args.only:
+        print(json.dumps(measure(args, args.only)))
+        return
+    methods = args.methods or list_methods()
+    if "kd" not in methods:
+        methods = ["kd", *methods]
+    results = {}
+    for name in methods:
+        shared = {"teacher": args.teacher, "student": args.student, "batch-size": args.batch_size, "steps": args.steps,
+                  "warmup": args.warmup, "num-data": args.num_data, "device": args.device, "amp": args.amp}
+        argv = [sys.executable, __file__, "--only", name, *(f"--{k}={v}" for k, v in shared.items())]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{name}: failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+            continue
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    kd = results["kd"]
+    print(f"{args.teacher} -> {args.student}, batch {args.batch_size}, device {resolve_device(args.device)}, "
+          f"amp {args.amp}, torch {torch.__version__}")
+    print(f"{'method':<10}{'images/s':>10}{'step time / KD':>16}{'peak MB':>10}{'peak / KD':>11}")
+    for name, r in results.items():
+        peak = f"{r['peak_mb']:>10.0f}{r['peak_mb'] / kd['peak_mb']:>11.2f}" if r["peak_mb"] else f"{'n/a':>10}{'n/a':>11}"
+        print(f"{name:<10}{r['images_per_s']:>10.0f}{kd['images_per_s'] / r['images_per_s']:>16.2f}{peak}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""AT: Zagoruyko & Komodakis, "Paying More Attention to Attention", ICLR 2017 (RepDistiller's
+``attention``).
+
+    L = sum_l mean_{b,hw} ( a(F_s^l) - a(F_t^l) )^2,   a(F) = normalize_2(vec(mean_c F_c^p))
+
+over the stage maps ``feat[1:-1]`` paired with ``zip`` (extra stages of the deeper list are
+ignored), the larger map of each pair average-pooled to the smaller one's size. No extra modules.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..losses.at import at_loss
+from ..models.features import Features
+from .base import LossWeights, Method
+from .registry import register_method
+
+
+@register_method("at")
+class AT(Method):
+    paper = ("Zagoruyko, Komodakis. Paying More Attention to Attention: Improving the Performance of "
+             "Convolutional Neural Networks via Attention Transfer. ICLR 2017")
+    uses = "feat[1:-1] (stage maps, zip-paired, pooled to match)"
+    needs_features = True
+    default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1000.0)
+
+    def __init__(self, student: Features, teacher: Features, *, p: float = 2):
+        super().__init__(student, teacher)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
+            raise ConfigError(f"AT's p must be a positive number (the paper and RepDistiller use 2), got {p!r}.")
+        self.p = p
+
+    def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
+        return {"at": at_loss(student.stages, teacher.stages, self.p)}

@@ -1,0 +1,80 @@
+"""CRD: Tian, Krishnan, Isola, "Contrastive Representation Distillation", ICLR 2020.
+
+The pooled vectors (``feat[-1]``) of both networks are embedded by ``Embed`` (linear + L2 norm,
+128-d). Each student embedding is scored against its positive and K negatives in a memory bank of
+teacher embeddings, each teacher embedding against a bank of student embeddings, and
+
+    L_CRD = L(P^s) + L(P^t),   P_ik = exp(<M[j_k], z_i> / tau) / Z,
+
+with L the NCE loss of Eq. (18) (:func:`kdzoo.losses.crd_loss`). Negatives come from the other
+classes only (RepDistiller's CIFAR sampler); the banks then take a momentum step at the batch's
+dataset indices. Z (one per direction) is set once, from the first batch, as in the reference.
+Banks and Z are buffers, so checkpoints hold them and a resumed run continues exactly (RepDistiller
+cannot resume CRD). Memory grows with the training set: 2 x N x feat_dim float32 (51 MB for
+CIFAR-100, 1.3 GB for ImageNet), whatever nce_k; ``max_memory_gb`` refuses larger banks.
+CRD+KD = ``--alpha 1`` (packaged config ``cifar100/crd_kd``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from ..errors import KdzooError
+from ..losses.crd import crd_loss
+from ..models.features import Features
+from .base import LossWeights, Method
+from .crd_memory import ContrastMemory, ContrastSampler
+from .registry import register_method
+
+
+class Embed(nn.Module):
+    """RepDistiller's ``Embed``: flatten, ``nn.Linear`` with bias, then x / ||x||_2 (no eps)."""
+
+    def __init__(self, dim_in: int, dim_out: int = 128):
+        super().__init__()
+        self.linear = nn.Linear(dim_in, dim_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.linear(x.flatten(1))
+        return x / x.pow(2).sum(1, keepdim=True).sqrt()
+
+
+@register_method("crd")
+class CRD(Method):
+    paper = "Tian, Krishnan, Isola. Contrastive Representation Distillation. ICLR 2020"
+    uses = "feat[-1] (pooled vectors), dataset indices and training labels"
+    needs_features = True
+    needs_index = True
+    default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=0.8)
+
+    def __init__(self, student: Features, teacher: Features, *, train_labels: Tensor, feat_dim: int = 128,
+                 nce_k: int = 16384, nce_t: float = 0.07, nce_m: float = 0.5, mode: str = "exact",
+                 replacement: bool = False, max_memory_gb: float = 8.0):
+        """``nce_k`` negatives per sample, temperature ``nce_t``, memory momentum ``nce_m``; ``mode``
+        exact (positive = the sample itself) or relax (a random sample of its class); negatives drawn
+        without replacement unless ``replacement``; banks above ``max_memory_gb`` GB are refused."""
+        super().__init__(student, teacher)
+        if nce_k < 1 or feat_dim < 1 or nce_t <= 0:
+            raise KdzooError(f"CRD needs nce_k >= 1, feat_dim >= 1 and nce_t > 0; got nce_k={nce_k}, "
+                             f"feat_dim={feat_dim}, nce_t={nce_t}.")
+        n_data = len(train_labels)
+        gb = 2 * n_data * feat_dim * 4 / 1e9
+        if gb > max_memory_gb:
+            raise KdzooError(f"CRD's memory banks would take {gb:.3g} GB (2 x {n_data} training samples x "
+                             f"{feat_dim} float32), above max_memory_gb={max_memory_gb}. They grow with the "
+                             "training set, not with nce_k: train on a subset (train_subset) or raise the limit "
+                             f"with --method-opt max_memory_gb={math.ceil(gb)}.")
+        self.n_data = n_data
+        self.embed_s = Embed(student.pooled[0].numel(), feat_dim)
+        self.embed_t = Embed(teacher.pooled[0].numel(), feat_dim)
+        self.sampler = ContrastSampler(train_labels, nce_k, mode, replacement)
+        self.memory = ContrastMemory(n_data, feat_dim, nce_t, nce_m)
+
+    def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
+        z_s = self.embed_s(student.pooled)
+        z_t = self.embed_t(teacher.pooled.detach())
+        index = batch.index.long()
+        p_s, p_t = self.memory(z_s, z_t, self.sampler(index), index)
+        return {"crd": crd_loss(p_s, self.n_data) + crd_loss(p_t, self.n_data)}

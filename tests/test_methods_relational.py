@@ -1,0 +1,354 @@
+"""FitNet, AT, SP, CC, RKD, PKT and NST: losses pinned to naive loop formulations and hand values,
+gradients, short batches, extra-module shapes (methods.md §15), optimisation steps, refusals."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from kdzoo.errors import ConfigError, KdzooError
+from kdzoo.losses import (at_loss, cc_loss, fitnet_loss, nst_loss, pkt_loss, rkd_angle_loss, rkd_distance_loss,
+                          rkd_loss, sp_loss)
+from kdzoo.methods import LossWeights, Objective, create_method, method_class, method_options
+from kdzoo.models import create_model
+from kdzoo.models.features import Features, extract, feature_shapes
+
+METHODS = ["fitnet", "at", "sp", "cc", "rkd", "pkt", "nst"]
+TERMS = {"fitnet": {"fitnet"}, "at": {"at"}, "sp": {"sp"}, "cc": {"cc"}, "rkd": {"rkd_distance", "rkd_angle"},
+         "pkt": {"pkt"}, "nst": {"nst"}}
+
+
+def randn(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def arr(x):
+    return x.detach().double().numpy()
+
+
+def pool(m, h):
+    """Average-pool a numpy B x C x H x H map to h x h by an integer factor (adaptive pooling's result)."""
+    b, c, hh, _ = m.shape
+    k = hh // h
+    return m.reshape(b, c, h, k, h, k).mean(axis=(3, 5))
+
+
+def huber(a, b):
+    d = abs(a - b)
+    return 0.5 * d * d if d < 1 else d - 0.5
+
+
+# ---------------------------------------------------------------------------------------------- golden values
+
+def test_fitnet_loss_is_elementwise_mean():
+    fs, ft = randn(2, 3, 4, 4, seed=1), randn(2, 3, 4, 4, seed=2)
+    expected = np.mean([(a - b) ** 2 for a, b in zip(arr(fs).ravel(), arr(ft).ravel())])
+    assert fitnet_loss(fs, ft).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="one shape"):
+        fitnet_loss(fs, ft[:, :2])
+
+
+def test_fitnet_method_applies_regressor_then_mse():
+    s = Features(randn(2, 10), [randn(2, 4, 8, 8, seed=s) for s in range(3)] + [randn(2, 6)])
+    t = Features(randn(2, 10), [randn(2, 5, 4, 4, seed=s + 5) for s in range(3)] + [randn(2, 6)])
+    method = method_class("fitnet")(s, t, hint_layer=1)
+    assert isinstance(method.regressor.conv, nn.Conv2d) and method.regressor.conv.stride == (2, 2)
+    method.eval()
+    value = method(s, t, None)["fitnet"]
+    regressed = arr(method.regressor(s.feats[1]))
+    assert value.item() == pytest.approx(float(np.mean((regressed - arr(t.feats[1])) ** 2)), rel=1e-6)
+
+
+def naive_at(maps_s, maps_t):
+    total = 0.0
+    for ms, mt in zip(maps_s, maps_t):  # zip: extra maps ignored
+        ms, mt = arr(ms), arr(mt)
+        h = min(ms.shape[2], mt.shape[2])
+        ms, mt = pool(ms, h), pool(mt, h)
+        for b in range(ms.shape[0]):
+            a_s = [sum(ms[b, c, i, j] ** 2 for c in range(ms.shape[1])) / ms.shape[1] for i in range(h) for j in range(h)]
+            a_t = [sum(mt[b, c, i, j] ** 2 for c in range(mt.shape[1])) / mt.shape[1] for i in range(h) for j in range(h)]
+            ns, nt = math.sqrt(sum(v * v for v in a_s)), math.sqrt(sum(v * v for v in a_t))
+            total += sum((x / ns - y / nt) ** 2 for x, y in zip(a_s, a_t)) / (ms.shape[0] * h * h)
+    return total
+
+
+def test_at_loss_hand_value():
+    # student: all ones -> a_s = [1/2]*4; teacher: a single non-zero position -> a_t = [1, 0, 0, 0]
+    fs = torch.ones(1, 3, 2, 2)
+    ft = torch.zeros(1, 2, 2, 2)
+    ft[0, 0, 0, 0] = 2.0
+    # squared differences [1/4, 1/4, 1/4, 1/4], mean over B*H*W = 4 entries
+    assert at_loss([fs], [ft]).item() == pytest.approx(0.25, abs=1e-7)
+
+
+def test_at_loss_matches_naive_with_pooling_and_zip():
+    maps_s = [randn(2, 3, 4, 4, seed=1), randn(2, 5, 8, 8, seed=2), randn(2, 4, 2, 2, seed=3)]
+    maps_t = [randn(2, 6, 8, 8, seed=4), randn(2, 2, 8, 8, seed=5)]  # teacher map 1 pooled, student map 1 pooled
+    assert at_loss(maps_s, maps_t).item() == pytest.approx(naive_at(maps_s, maps_t), rel=1e-5)
+
+
+def test_sp_loss_hand_value():
+    # student Q = I -> G~ = I; teacher Q = [[1,0],[1,0]] -> G = all ones -> G~ = 1/sqrt2 everywhere
+    fs = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).view(2, 2, 1, 1)
+    ft = torch.tensor([[1.0, 0.0], [1.0, 0.0]]).view(2, 2, 1, 1)
+    # ||G~_t - G~_s||^2 = 2 (1/sqrt2 - 1)^2 + 2 * 1/2 = 4 - 2 sqrt2, divided by B^2 = 4
+    value = sp_loss(fs, ft)
+    assert value.shape == ()
+    assert value.item() == pytest.approx(1 - math.sqrt(2) / 2, abs=1e-6)
+
+
+def test_sp_loss_matches_naive():
+    fs, ft = randn(3, 2, 2, 2, seed=1), randn(3, 3, 2, 2, seed=2)
+
+    def similarity(f):
+        q = arr(f).reshape(3, -1)
+        g = [[float(np.dot(q[i], q[j])) for j in range(3)] for i in range(3)]
+        return [[v / math.sqrt(sum(w * w for w in row)) for v in row] for row in g]
+
+    gs, gt = similarity(fs), similarity(ft)
+    expected = sum((gt[i][j] - gs[i][j]) ** 2 for i in range(3) for j in range(3)) / 9
+    assert sp_loss(fs, ft).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_cc_loss_hand_value_and_single_sample():
+    e_s = torch.tensor([[1.0, 2.0], [1.0, 0.0], [3.0, 1.0]])
+    e_t = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # delta = [[1,2],[1,1],[2,0]]: pairs (0,1) -> 1+2 = 3, (1,2) -> 2+0 = 2; divided by B-1 = 2
+    assert cc_loss(e_s, e_t).item() == pytest.approx(2.5)
+    assert cc_loss(e_s[:1], e_t[:1]).item() == 0.0  # RepDistiller: NaN (mean of nothing)
+
+
+def test_cc_method_heads_then_consecutive_products():
+    s = Features(randn(3, 10), [randn(3, 4, 4, 4), randn(3, 5, seed=1)])
+    t = Features(randn(3, 10), [randn(3, 4, 4, 4), randn(3, 7, seed=2)])
+    method = method_class("cc")(s, t, feat_dim=4)
+    assert method.embed_s.weight.shape == (4, 5) and method.embed_t.weight.shape == (4, 7)
+    e_s = arr(s.pooled) @ arr(method.embed_s.weight).T + arr(method.embed_s.bias)
+    e_t = arr(t.pooled) @ arr(method.embed_t.weight).T + arr(method.embed_t.bias)
+    delta = abs(e_s - e_t)
+    expected = sum(float(np.dot(delta[i], delta[i + 1])) for i in range(2)) / 2
+    assert method(s, t, None)["cc"].item() == pytest.approx(expected, rel=1e-5)
+
+
+def naive_rkd(xs, xt):
+    def distances(x):
+        b = len(x)
+        d = [[0.0 if i == j else float(np.linalg.norm(x[i] - x[j])) for j in range(b)] for i in range(b)]
+        mean = sum(sum(row) for row in d) / (b * (b - 1))
+        return [v / mean for row in d for v in row]
+
+    def angles(x):
+        b = len(x)
+
+        def unit(i, j):
+            v = x[j] - x[i]
+            n = np.linalg.norm(v)
+            return v / n if n > 0 else v
+
+        return [float(np.dot(unit(i, j), unit(i, k))) for i in range(b) for j in range(b) for k in range(b)]
+
+    ds, dt = distances(xs), distances(xt)
+    as_, at_ = angles(xs), angles(xt)
+    l_d = sum(huber(a, b) for a, b in zip(ds, dt)) / len(ds)
+    l_a = sum(huber(a, b) for a, b in zip(as_, at_)) / len(as_)
+    return l_d, l_a
+
+
+def test_rkd_losses_match_naive():
+    fs, ft = randn(4, 5, seed=1), 3 * randn(4, 3, seed=2)  # teacher x3: some distance terms beyond Huber's 1
+    l_d, l_a = naive_rkd(arr(fs), arr(ft))
+    assert rkd_distance_loss(fs, ft).item() == pytest.approx(l_d, rel=1e-5)
+    assert rkd_angle_loss(fs, ft).item() == pytest.approx(l_a, rel=1e-5)
+    assert rkd_loss(fs, ft).item() == pytest.approx(25 * l_d + 50 * l_a, rel=1e-5)
+    assert rkd_loss(fs, ft, w_d=1.0, w_a=0.0).item() == pytest.approx(l_d, rel=1e-5)
+
+
+def test_rkd_method_terms_are_weighted_and_skippable():
+    s = Features(randn(4, 10), [randn(4, 5, seed=1)])
+    t = Features(randn(4, 10), [randn(4, 3, seed=2)])
+    l_d, l_a = naive_rkd(arr(s.pooled), arr(t.pooled))
+    terms = method_class("rkd")(s, t)(s, t, None)
+    assert terms["rkd_distance"].item() == pytest.approx(25 * l_d, rel=1e-5)
+    assert terms["rkd_angle"].item() == pytest.approx(50 * l_a, rel=1e-5)
+    assert set(method_class("rkd")(s, t, w_a=0)(s, t, None)) == {"rkd_distance"}
+
+
+def test_rkd_single_sample_is_zero_not_nan():
+    fs, ft = randn(1, 5, seed=1).requires_grad_(), randn(1, 3, seed=2)
+    value = rkd_loss(fs, ft)
+    assert value.item() == 0.0  # RepDistiller: NaN (no positive distance to normalise by)
+    value.backward()
+    assert torch.isfinite(fs.grad).all()
+
+
+def test_pkt_loss_matches_naive():
+    fs, ft = randn(4, 6, seed=1), randn(4, 3, seed=2).relu()
+    eps = 1e-7
+
+    def probabilities(x):
+        x = [row / (np.linalg.norm(row) + eps) for row in x]
+        s = [[(float(np.dot(a, b)) + 1) / 2 for b in x] for a in x]
+        return [[v / sum(row) for v in row] for row in s]
+
+    ps, pt = probabilities(arr(fs)), probabilities(arr(ft))
+    expected = sum(pt[i][j] * math.log((pt[i][j] + eps) / (ps[i][j] + eps)) for i in range(4) for j in range(4)) / 16
+    assert pkt_loss(fs, ft).item() == pytest.approx(expected, rel=1e-4)
+    assert pkt_loss(ft, ft).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def naive_nst(maps_s, maps_t):
+    total = 0.0
+    for ms, mt in zip(maps_s, maps_t):
+        ms, mt = arr(ms), arr(mt)
+        h = min(ms.shape[2], mt.shape[2])
+        ms, mt = pool(ms, h), pool(mt, h)
+        b = ms.shape[0]
+        s = [[ms[i, c].ravel() / np.linalg.norm(ms[i, c]) for c in range(ms.shape[1])] for i in range(b)]
+        t = [[mt[i, c].ravel() / np.linalg.norm(mt[i, c]) for c in range(mt.shape[1])] for i in range(b)]
+
+        def kernel_mean(a, c):
+            return np.mean([float(np.dot(u, v)) ** 2 for a_i, c_i in zip(a, c) for u in a_i for v in c_i])
+
+        total += kernel_mean(t, t) + kernel_mean(s, s) - 2 * kernel_mean(s, t)
+    return total
+
+
+@pytest.mark.parametrize("shapes_s,shapes_t", [
+    ([(2, 3, 4, 4), (2, 4, 2, 2)], [(2, 5, 4, 4), (2, 3, 4, 4), (2, 2, 2, 2)]),  # channel-kernel route, pooling, zip
+    ([(2, 40, 2, 2)], [(2, 30, 4, 4)]),  # few positions, many channels: the HW x HW Gram route
+])
+def test_nst_loss_matches_naive(shapes_s, shapes_t):
+    maps_s = [randn(*s, seed=i) for i, s in enumerate(shapes_s)]
+    maps_t = [randn(*s, seed=10 + i) for i, s in enumerate(shapes_t)]
+    assert nst_loss(maps_s, maps_t).item() == pytest.approx(naive_nst(maps_s, maps_t), rel=1e-4)
+    assert nst_loss(maps_t, maps_t).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_map_losses_accept_channels_last():
+    fs, ft = randn(2, 6, 4, 4, seed=1), randn(2, 3, 8, 8, seed=2)
+    cl = [x.to(memory_format=torch.channels_last) for x in (fs, ft)]
+    assert sp_loss(*cl).item() == pytest.approx(sp_loss(fs, ft).item(), rel=1e-6)
+    assert at_loss([cl[0]], [cl[1]]).item() == pytest.approx(at_loss([fs], [ft]).item(), rel=1e-6)
+    assert nst_loss([cl[0]], [cl[1]]).item() == pytest.approx(nst_loss([fs], [ft]).item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- methods on models
+
+def pair(student="resnet8", teacher="resnet14"):
+    torch.manual_seed(0)
+    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
+
+
+def features(student, teacher, x):
+    with torch.no_grad():
+        ft = extract(teacher, x)
+    return extract(student, x), ft
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_registry_metadata(name):
+    cls = method_class(name)
+    assert cls.paper and cls.uses and cls.needs_features and not cls.preact and not cls.needs_index
+    expected = {"fitnet": (1, 0, 100), "at": (1, 0, 1000), "sp": (1, 0, 3000), "cc": (1, 0, 0.02), "rkd": (1, 0, 1),
+                "pkt": (1, 0, 30000), "nst": (1, 0, 50)}[name]
+    assert cls.default_weights == LossWeights(*expected)
+    assert method_options(name) == {"fitnet": {"hint_layer": 2}, "at": {"p": 2}, "cc": {"feat_dim": 128},
+                                    "rkd": {"w_d": 25.0, "w_a": 50.0}}.get(name, {})
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_gradients_and_short_batches(name):
+    """Gradients reach the student and the method's modules, never the teacher; batches of 4, 3, 1 are finite."""
+    student, teacher = pair()
+    method = create_method(name, student, teacher)
+    fs, ft = features(student, teacher, randn(4, 3, 32, 32))
+    terms = method(fs, ft, SimpleNamespace(labels=torch.zeros(4, dtype=torch.long), index=torch.arange(4)))
+    assert set(terms) == TERMS[name]
+    sum(terms.values()).backward()
+    stem = next(student.parameters())
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+    for p in method.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    assert all(p.grad is None for p in teacher.parameters())
+    # finite on a short batch (the method was sized on 2 samples) and on a single sample
+    fs, ft = features(student, teacher, randn(3, 3, 32, 32, seed=3))
+    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+    student.eval()  # batch norm cannot train on one sample; the loss must still be finite
+    fs, ft = features(student, teacher, randn(1, 3, 32, 32, seed=1))
+    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+
+
+@pytest.mark.parametrize("teacher,student,conv,c_in,c_out,d_s,d_t", [
+    ("resnet32x4", "resnet8x4", nn.Conv2d, 128, 128, 256, 256),
+    ("vgg13", "MobileNetV2", nn.Conv2d, 16, 256, 1280, 512),
+    ("resnet32x4", "ShuffleV2", nn.ConvTranspose2d, 232, 128, 1024, 256),
+    ("ResNet50", "MobileNetV2", nn.ConvTranspose2d, 16, 512, 1280, 2048),
+])
+def test_extra_module_shapes_match_reference(teacher, student, conv, c_in, c_out, d_s, d_t):
+    s = feature_shapes(create_model(student), (3, 32, 32))  # what create_method sizes the modules from
+    t = feature_shapes(create_model(teacher), (3, 32, 32))
+    reg = method_class("fitnet")(s, t).regressor  # FitNet's ConvReg on feat[2]
+    assert type(reg.conv) is conv
+    assert (reg.conv.in_channels, reg.conv.out_channels) == (c_in, c_out)
+    assert reg.conv.kernel_size == ((1, 1) if conv is nn.Conv2d else (4, 4))
+    assert reg.bn.num_features == c_out
+    cc = method_class("cc")(s, t)  # CC's two linear heads to 128
+    assert cc.embed_s.weight.shape == (128, d_s) and cc.embed_t.weight.shape == (128, d_t)
+
+
+@pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
+def test_two_optimisation_steps(student_name, teacher_name):
+    student, teacher = pair(student_name, teacher_name)
+    x, y = randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
+    shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))  # as create_method
+    for name in METHODS:
+        method = method_class(name)(*shapes)
+        objective = Objective(method, method.default_weights)
+        extras = list(method.parameters())
+        optimizer = torch.optim.SGD(list(student.parameters()) + extras, lr=0.01, momentum=0.9)
+        watched = [next(student.parameters())] + extras
+        before = [p.detach().clone() for p in watched]
+        for _ in range(2):
+            terms = objective(*features(student, teacher, x), batch)
+            assert set(terms) == {"ce"} | TERMS[name]
+            loss = sum(terms.values())
+            assert torch.isfinite(loss), name
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert all(not torch.equal(b, p) for b, p in zip(before, watched)), name
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+
+def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():
+    student, teacher = pair()
+    with pytest.raises(KdzooError, match=r"hint_layer=4 is not a feature map of the student.*\[0, 1, 2, 3\]"):
+        create_method("fitnet", student, teacher, hint_layer=4)
+    for bad in (5, -1, True, "2", 2.0):
+        with pytest.raises(ConfigError, match="one of 0..4"):
+            create_method("fitnet", student, teacher, hint_layer=bad)
+    vgg = create_method("fitnet", create_model("vgg8"), create_model("vgg13"), hint_layer=4)  # 512x4x4 maps
+    assert vgg.regressor.conv.kernel_size == (1, 1)
+
+
+def test_fitnet_refuses_unsupported_size_ratio():
+    s = Features(randn(2, 10), [randn(2, 8, 2, 2), randn(2, 8)])
+    t = Features(randn(2, 10), [randn(2, 8, 8, 8), randn(2, 8)])
+    with pytest.raises(KdzooError, match="8x2x2 onto a teacher map of 8x8x8"):
+        method_class("fitnet")(s, t, hint_layer=0)
+
+
+@pytest.mark.parametrize("name,options", [
+    ("at", {"p": 0}), ("at", {"p": "two"}), ("cc", {"feat_dim": 0}), ("cc", {"feat_dim": 1.5}),
+    ("rkd", {"w_d": -1}), ("rkd", {"w_d": 0, "w_a": 0}),
+])
+def test_bad_options_are_refused(name, options):
+    student, teacher = pair()
+    with pytest.raises(ConfigError):
+        create_method(name, student, teacher, **options)

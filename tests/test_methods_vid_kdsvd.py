@@ -1,0 +1,249 @@
+"""VID and KDSVD: losses pinned to naive numpy formulations, gradients, shapes (methods.md §15),
+short batches, optimisation steps and refused pairs."""
+
+import math
+from functools import cache
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from kdzoo.errors import KdzooError
+from kdzoo.losses import kdsvd_loss, vid_loss
+from kdzoo.methods import Objective, create_method
+from kdzoo.models import create_model, extract
+
+
+def models(student, teacher):
+    torch.manual_seed(0)
+    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
+
+
+@cache
+def frozen_model(name):
+    """A model only used to size methods (never trained), built once per test session."""
+    return create_model(name, num_classes=10)
+
+
+def forward_pair(student, teacher, batch_size=2, preact=False, seed=1):
+    x = torch.randn(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+    s = extract(student, x, preact=preact)
+    with torch.no_grad():
+        t = extract(teacher, x, preact=preact)
+    return s, t
+
+
+def batch_of(n):
+    return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))
+
+
+def block_mean(a, h):
+    """Adaptive average pooling of a (..., H, H) array to (h, h) when h divides H."""
+    k = a.shape[-1] // h
+    return a.reshape(*a.shape[:-2], h, k, h, k).mean(axis=(-3, -1))
+
+
+def match(a, b):
+    ha, hb = a.shape[-1], b.shape[-1]
+    return (block_mean(a, hb), b) if ha > hb else (a, block_mean(b, ha)) if hb > ha else (a, b)
+
+
+# ---------------------------------------------------------------------------------------- VID
+def naive_vid(maps_s, maps_t, weights, log_scales, eps):
+    total = 0.0
+    for f_s, f_t, (w1, w2, w3), alpha in zip(maps_s, maps_t, weights, log_scales):
+        f_s, f_t = match(f_s, f_t)
+        var = [math.log(1.0 + math.exp(a)) + eps for a in alpha]
+        terms = []
+        for b in range(f_s.shape[0]):
+            for h in range(f_s.shape[2]):
+                for w in range(f_s.shape[3]):
+                    mid = np.maximum(w2 @ np.maximum(w1 @ f_s[b, :, h, w], 0), 0)
+                    mean = w3 @ mid
+                    for c in range(f_t.shape[1]):
+                        terms.append(0.5 * ((mean[c] - f_t[b, c, h, w]) ** 2 / var[c] + math.log(var[c])))
+        total += sum(terms) / len(terms)
+    return total
+
+
+def test_vid_loss_matches_naive_formula():
+    g = torch.Generator().manual_seed(0)
+    # pair 1: student 4x4 pooled to the teacher's 2x2; pair 2: teacher 4x4 pooled to the student's 2x2
+    maps_s = [torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 2, 2, 2, generator=g)]
+    maps_t = [torch.randn(2, 5, 2, 2, generator=g), torch.randn(2, 4, 4, 4, generator=g)]
+    weights, regressors, log_scales = [], [], []
+    for c_s, c_t in [(3, 5), (2, 4)]:
+        w = [torch.randn(c_t, c_s, generator=g), torch.randn(c_t, c_t, generator=g), torch.randn(c_t, c_t, generator=g)]
+        weights.append([x.double().numpy() for x in w])
+        regressors.append(lambda f, w=w: torch.einsum("oc,bchw->bohw", w[2], torch.relu(torch.einsum(
+            "oc,bchw->bohw", w[1], torch.relu(torch.einsum("oc,bchw->bohw", w[0], f))))))
+        log_scales.append(torch.randn(c_t, generator=g))
+    value = vid_loss(maps_s, maps_t, regressors, log_scales, eps=1e-5)
+    expected = naive_vid([m.double().numpy() for m in maps_s], [m.double().numpy() for m in maps_t], weights,
+                         [a.tolist() for a in log_scales], 1e-5)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_vid_method_matches_naive_formula_and_initial_variance():
+    student, teacher = models("resnet8", "resnet8x4")
+    method = create_method("vid", student, teacher)
+    var = torch.nn.functional.softplus(method.pairs[0].log_scale) + 1e-5
+    assert torch.allclose(var, torch.full_like(var, 5.0))
+    s, t = forward_pair(student, teacher)
+    weights = [[p.regressor[i].weight[:, :, 0, 0].double().detach().numpy() for i in (0, 2, 4)] for p in method.pairs]
+    expected = naive_vid([f.double().detach().numpy() for f in s.stages], [f.double().numpy() for f in t.stages],
+                         weights, [p.log_scale.tolist() for p in method.pairs], 1e-5)
+    assert method(s, t, batch_of(2))["vid"].item() == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("teacher_name,student_name,expected", [
+    ("wrn_40_2", "wrn_40_1", [(16, 32), (32, 64), (64, 128)]),
+    ("resnet32x4", "resnet8x4", [(64, 64), (128, 128), (256, 256)]),
+    ("vgg13", "MobileNetV2", [(12, 128), (16, 256), (48, 512), (160, 512)]),
+    ("resnet32x4", "ShuffleV2", [(116, 64), (232, 128), (464, 256)]),
+])
+def test_vid_regressor_shapes(teacher_name, student_name, expected):
+    method = create_method("vid", frozen_model(student_name), frozen_model(teacher_name))
+    for pair, (c_s, c_t) in zip(method.pairs, expected, strict=True):
+        shapes = [tuple(pair.regressor[i].weight.shape) for i in (0, 2, 4)]
+        assert shapes == [(c_t, c_s, 1, 1), (c_t, c_t, 1, 1), (c_t, c_t, 1, 1)]
+        assert pair.log_scale.shape == (c_t,)
+
+
+def test_vid_gradients_reach_student_and_regressors_not_teacher():
+    student, teacher = models("resnet8", "resnet8x4")
+    method = create_method("vid", student, teacher)
+    s, t = forward_pair(student, teacher)
+    method(s, t, batch_of(2))["vid"].backward()
+    assert student.conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.parameters())
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+# -------------------------------------------------------------------------------------- KDSVD
+def naive_kdsvd(maps_s, maps_t, signs_like, k=1):
+    """numpy SVD; each teacher vector takes the sign of the matching torch vector in ``signs_like``
+    (the sign is LAPACK's choice and the loss depends on it, as in the reference)."""
+    batch = maps_s[0].shape[0]
+    total, previous = 0.0, None
+    for layer, (f_s, f_t) in enumerate(zip(maps_s, maps_t)):
+        v_s_all, v_t_all = [], []
+        for b in range(batch):
+            vecs = {}
+            for name, f, n in (("s", f_s, k + 3), ("t", f_t, k)):
+                x = f[b].reshape(f.shape[1], -1).T  # HW x C
+                _, sv, vt = np.linalg.svd(x, full_matrices=False)
+                v = vt.T[:, :n] / np.linalg.norm(vt.T[:, :n], axis=0)
+                vecs[name] = (v, sv[:n] / np.linalg.norm(sv[:n]))
+            (v_s, _), (v_t, s_t) = vecs["s"], vecs["t"]
+            v_t = v_t * np.sign(np.sum(v_t * signs_like[layer][b], axis=0))
+            aligned = np.zeros_like(v_t)
+            for j in range(k):
+                cos = v_s.T @ v_t[:, j]
+                i = int(np.argmax(np.abs(cos)))
+                aligned[:, j] = v_s[:, i] * np.sign(cos[i])
+            v_s_all.append(aligned * s_t)
+            v_t_all.append(v_t * s_t)
+        if previous is not None:
+            for b in range(batch):
+                for vs, vsb, vt, vtb in [(v_s_all[b], previous[0][b], v_t_all[b], previous[1][b])]:
+                    for i in range(vs.shape[0]):
+                        for j in range(vsb.shape[0]):
+                            for n in range(k):
+                                ks = math.exp(-(vs[i, n] - vsb[j, n]) ** 2 / 8)
+                                kt = math.exp(-(vt[i, n] - vtb[j, n]) ** 2 / 8)
+                                total += (ks - kt) ** 2 / batch
+        previous = v_s_all, v_t_all
+    return total
+
+
+def torch_teacher_vectors(maps_t, k=1):
+    out = []
+    for f in maps_t:
+        _, _, vh = torch.linalg.svd(f.double().flatten(2).transpose(1, 2), full_matrices=False)
+        out.append(vh.transpose(1, 2)[:, :, :k].numpy())
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_kdsvd_loss_matches_naive_formula(k):
+    g = torch.Generator().manual_seed(0)
+    maps_s = [torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 5, 2, 2, generator=g), torch.randn(2, 4, 2, 2, generator=g)]
+    maps_t = [torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 5, 4, 4, generator=g), torch.randn(2, 4, 2, 2, generator=g)]
+    value = kdsvd_loss([m.double() for m in maps_s], [m.double() for m in maps_t], k=k)
+    expected = naive_kdsvd([m.double().numpy() for m in maps_s], [m.double().numpy() for m in maps_t],
+                           torch_teacher_vectors(maps_t, k), k)
+    assert expected > 0
+    assert value.item() == pytest.approx(expected, rel=1e-8)
+
+
+def test_kdsvd_loss_is_zero_for_identical_maps():
+    maps = [torch.randn(2, 4, 4, 4), torch.randn(2, 6, 2, 2)]
+    assert kdsvd_loss(maps, maps).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_kdsvd_gradients_reach_student_not_teacher():
+    student, teacher = models("resnet8", "resnet14")
+    method = create_method("kdsvd", student, teacher)
+    s, t = forward_pair(student, teacher)
+    loss = method(s, t, batch_of(2))["kdsvd"]
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    grads = [p.grad for p in student.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(gr).all() for gr in grads)
+    assert student.conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in teacher.parameters())
+    assert list(method.parameters()) == []
+
+
+# ------------------------------------------------------------------------------ both methods
+@pytest.mark.parametrize("name", ["vid", "kdsvd"])
+def test_finite_on_batch_2_and_short_last_batch(name):
+    student, teacher = models("resnet8", "resnet14")
+    method = create_method(name, student, teacher)  # built on a 2-sample forward
+    for n in (2, 3):
+        s, t = forward_pair(student, teacher, batch_size=n)
+        assert torch.isfinite(method(s, t, batch_of(n))[name])
+
+
+@pytest.mark.parametrize("name,pair", [
+    ("vid", ("resnet14", "resnet8")), ("vid", ("wrn_16_2", "resnet8")),
+    ("kdsvd", ("resnet14", "resnet8")), ("kdsvd", ("wrn_16_1", "resnet8")),
+])
+def test_two_optimisation_steps_change_the_student(name, pair):
+    student, teacher = models(pair[1], pair[0])
+    method = create_method(name, student, teacher)
+    objective = Objective(method, method.default_weights)
+    params = list(student.parameters()) + [p for p in method.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    before = [p.detach().clone() for p in student.parameters()]
+    student.train()
+    objective.train()
+    for step in range(2):
+        s, t = forward_pair(student, teacher, batch_size=4, seed=step)
+        terms = objective(s, t, batch_of(4))
+        assert set(terms) == {"ce", name}
+        loss = sum(terms.values())
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))
+
+
+@pytest.mark.parametrize("pair", [("wrn_40_2", "wrn_40_1"), ("vgg13", "MobileNetV2"), ("resnet32x4", "ShuffleV2")])
+def test_kdsvd_refuses_unequal_channels(pair):
+    with pytest.raises(KdzooError, match=r"KDSVD needs equal .*feat\[1\]"):
+        create_method("kdsvd", frozen_model(pair[1]), frozen_model(pair[0]))
+
+
+@pytest.mark.parametrize("pair", [("wrn_40_2", "wrn_16_2"), ("resnet32x4", "resnet8x4"), ("vgg13", "vgg8")])
+def test_kdsvd_accepts_equal_channels(pair):
+    create_method("kdsvd", frozen_model(pair[1]), frozen_model(pair[0]))
+
+
+def test_vid_refuses_bad_variance():
+    student, teacher = models("resnet8", "resnet14")
+    with pytest.raises(KdzooError, match="init_pred_var"):
+        create_method("vid", student, teacher, init_pred_var=0.0)
