@@ -1,11 +1,14 @@
 import os
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
+import torch
 
 from kdzoo.cli import main
+from kdzoo.models import create_model
 
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
@@ -36,3 +39,15 @@ def tiny_teacher(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("teacher")
     assert main(["train", "--model", "resnet14", *TINY, "--epochs", "1", "--output-dir", str(out), "--name", "t"]) == 0
     return out / "t"
+
+
+def models(student: str, teacher: str):
+    """A fresh (seeded) student and an eval-mode teacher with 10 classes."""
+    torch.manual_seed(0)
+    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
+
+
+@cache
+def frozen_model(name: str):
+    """A model only used to size methods (never trained), built once per test session."""
+    return create_model(name, num_classes=10)

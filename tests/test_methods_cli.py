@@ -50,3 +50,14 @@ def test_two_steps_from_the_cli(cli, teachers, tmp_path, method, pair):
     assert summary["method"] == method and summary["epochs"] == 1
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 2 and "nan" not in rows[1]
+
+
+@pytest.mark.parametrize("method,args,warning", [
+    ("sp", ["--batch-size", "16"], "tuned for batch 64"),
+    ("ab", ["--beta", "2", "--method-opt", "init_epochs=1"], "--beta has no effect"),
+])
+def test_settings_that_change_a_method_are_flagged(cli, teachers, tmp_path, method, args, warning):
+    code, out, err = cli("distill", "--teacher", teachers["resnet14"], "--student", "resnet8", "--method", method,
+                         *TWO_STEPS, *args, "--output-dir", tmp_path, "--name", "run")
+    assert code == 0, err
+    assert "warning: " in out and warning in out

@@ -2,7 +2,6 @@
 lr, a few SGD steps reduce the init loss, the right parameters get gradients), main-stage terms,
 modes, shapes (methods.md §15), short batches, optimisation steps and refused pairs."""
 
-from functools import cache
 from itertools import pairwise
 from types import SimpleNamespace
 
@@ -11,22 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import frozen_model, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
 from kdzoo.methods import InitStage, Objective, create_method
 from kdzoo.methods.connectors import ConvReg
-from kdzoo.models import create_model, extract
-
-
-def models(student, teacher):
-    torch.manual_seed(0)
-    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
-
-
-@cache
-def frozen_model(name):
-    """A model only used to size methods (never trained), built once per test session."""
-    return create_model(name, num_classes=10)
+from kdzoo.models import extract
 
 
 def built(name, student, teacher, **options):

@@ -2,28 +2,17 @@
 short batches, optimisation steps and refused pairs."""
 
 import math
-from functools import cache
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import frozen_model, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import kdsvd_loss, vid_loss
 from kdzoo.methods import Objective, create_method
-from kdzoo.models import create_model, extract
-
-
-def models(student, teacher):
-    torch.manual_seed(0)
-    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
-
-
-@cache
-def frozen_model(name):
-    """A model only used to size methods (never trained), built once per test session."""
-    return create_model(name, num_classes=10)
+from kdzoo.models import extract
 
 
 def forward_pair(student, teacher, batch_size=2, preact=False, seed=1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import types
 import typing
@@ -173,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     except KdzooError as exc:
         print(f"kdzoo: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("\nkdzoo: interrupted. Every finished epoch is saved; continue with "
               "`kdzoo train|distill --resume RUN_DIR` (the run folder printed at the start).", file=sys.stderr)

@@ -23,13 +23,15 @@ def models() -> str:
 def methods() -> str:
     from .methods import list_methods, method_class, method_options
 
-    rows = []
+    blocks = []
     for name in list_methods():
         cls = method_class(name)
         w = cls.default_weights
-        options = ", ".join(f"{k}={v!r}" for k, v in method_options(name).items()) or "-"
-        rows.append([name, cls.paper, cls.uses, f"{w.gamma:g} / {w.alpha:g} / {w.beta:g}", options])
-    return table(["method", "paper", "features", "weights gamma/alpha/beta", "options"], rows)
+        options = ", ".join(f"{k}={v!r}" for k, v in method_options(name).items()) or "none"
+        blocks.append(f"{name}\n    paper:    {cls.paper}\n    features: {cls.uses}\n"
+                      f"    weights:  gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}\n    options:  {options}")
+    return ("Loss = gamma*CE + alpha*KD(T_s, T_t) + beta*method; override with --gamma/--alpha/--beta, "
+            "options with --method-opt KEY=VALUE.\n\n" + "\n".join(blocks))
 
 
 def datasets() -> str:

@@ -46,6 +46,7 @@ class Setup:
     needs_features: bool
     preact: bool
     lr: float
+    caveats: list[str]
 
 
 def resolve_weights(cfg: RunConfig) -> LossWeights:
@@ -82,17 +83,19 @@ def build(cfg: RunConfig) -> Setup:
     if teacher is None:
         objective = Objective(None, LossWeights(gamma=1.0, alpha=0.0, beta=0.0))
         needs_features = preact = False
+        caveats = []
     else:
         check_fits(teacher, data, "teacher")
         method = create_method(cfg.method, student, teacher, input_shape=(data.in_channels, *data.image_size),
                                train_labels=data.train_labels, **cfg.method_options)
         objective = Objective(method, resolve_weights(cfg), cfg.t_student, cfg.t_teacher).to(device)
         needs_features, preact = method.needs_features, method.preact
+        caveats = method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
     if cfg.channels_last:
         student = student.to(memory_format=torch.channels_last)
         if teacher is not None:
             teacher = teacher.to(memory_format=torch.channels_last)
-    return Setup(cfg, device, data, student, teacher, objective, needs_features, preact, lr)
+    return Setup(cfg, device, data, student, teacher, objective, needs_features, preact, lr, caveats)
 
 
 def forward(model: nn.Module, x: torch.Tensor, needs_features: bool, preact: bool) -> Features:
@@ -342,7 +345,7 @@ def describe(s: Setup, run_dir: Path) -> str:
                  f"(gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}, T_s {cfg.t_student:g}, T_t {cfg.t_teacher:g})")
     return (f"{head} on {s.data.name} ({s.data.num_train} train images, {len(s.data.train)} batches of "
             f"{cfg.batch_size}), {cfg.epochs} epochs, lr {s.lr:g} ({cfg.schedule}), device {s.device}\n"
-            f"run folder: {run_dir}")
+            f"run folder: {run_dir}" + "".join(f"\nwarning: {note}" for note in s.caveats))
 
 
 def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int,

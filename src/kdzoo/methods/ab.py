@@ -45,6 +45,7 @@ class AB(Method):
         self.margin = margin
         self.main_loss = main_loss
         self.needs_features = main_loss  # the main stage needs no feature taps unless it keeps the loss
+        self.has_main_term = main_loss
         self.init_epochs = init_epochs
         self.connectors = nn.ModuleList(
             nn.Sequential() if s.shape[1:3] == t.shape[1:3] else ConvReg(s.shape, t.shape, use_relu=False)

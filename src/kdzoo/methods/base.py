@@ -73,6 +73,10 @@ class Method(nn.Module):
     preact: ClassVar[bool] = False
     needs_index: ClassVar[bool] = False
     default_weights: ClassVar[LossWeights] = LossWeights()
+    #: The batch size the default beta was tuned for, when the loss scales with the batch size.
+    reference_batch_size: ClassVar[int | None] = None
+    #: False when the main stage adds no method term (RepDistiller's AB and FSP), so beta is moot.
+    has_main_term: bool = True
 
     def __init__(self, student: Features, teacher: Features, **options: Any):
         super().__init__()
@@ -83,6 +87,17 @@ class Method(nn.Module):
 
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
         """Hook called before each epoch (1-based), e.g. for curricula or warm-ups."""
+
+    def caveats(self, batch_size: int, beta_given: bool) -> list[str]:
+        """Warnings about settings that silently change what the method does (printed at start)."""
+        notes = []
+        if self.reference_batch_size and batch_size != self.reference_batch_size:
+            notes.append(f"{self.method_name}'s loss scales with the batch size and its default beta was tuned for "
+                         f"batch {self.reference_batch_size}; with batch {batch_size} consider rescaling --beta.")
+        if beta_given and not self.has_main_term:
+            notes.append(f"{self.method_name} adds no loss in the main stage (as in RepDistiller), so --beta has no "
+                         f"effect; pass --method-opt main_loss=true to keep the loss after the init stage.")
+        return notes
 
     def init_stage(self, student: nn.Module, lr: float) -> InitStage | None:
         """The init stage to run before the main epochs, or None (most methods). ``lr`` is the run's."""

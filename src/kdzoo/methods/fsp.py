@@ -49,6 +49,7 @@ class FSP(Method):
         require_equal_channels("FSP", s_maps, t_maps, first=0)
         self.main_loss = main_loss
         self.needs_features = main_loss  # the main stage needs no feature taps unless it keeps the loss
+        self.has_main_term = main_loss
         self.init_epochs = init_epochs
 
     def forward(self, student, teacher, batch):

@@ -23,6 +23,7 @@ class PKT(Method):
     uses = "feat[-1] (pooled vector)"
     needs_features = True
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=30000.0)
+    reference_batch_size = 64
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         return {"pkt": pkt_loss(student.pooled, teacher.pooled)}

@@ -23,6 +23,7 @@ class SP(Method):
     uses = "feat[-2] (last stage map)"
     needs_features = True
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=3000.0)
+    reference_batch_size = 64
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         return {"sp": sp_loss(student.feats[-2], teacher.feats[-2])}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import Stage, conv3x3, conv_bn_shortcut, global_pool, init_kaiming, reject_kwargs, relu_tap, run_stages
+from .layers import Stage, StagedNet, conv3x3, conv_bn_shortcut, init_kaiming, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -37,8 +37,10 @@ class BasicBlock(nn.Module):
         return (post, out) if preact else post
 
 
-class ResNet(nn.Module):
+class ResNet(StagedNet):
     """RepDistiller's CIFAR ``ResNet(depth, num_filters, 'basicblock')``."""
+
+    classifier_name = "fc"
 
     def __init__(self, depth: int, num_filters: list[int], num_classes: int = 100, in_channels: int = 3):
         super().__init__()
@@ -59,17 +61,11 @@ class ResNet(nn.Module):
         return Stage(*[BasicBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1)
                        for i in range(blocks)])
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        f0 = self.relu(self.bn1(self.conv1(x)))
-        x, taps = run_stages((self.layer1, self.layer2, self.layer3), f0, preact=is_feat and preact)
-        pooled = global_pool(x)
-        logits = self.fc(pooled)
-        if not is_feat:
-            return logits
-        return [f0, *taps, pooled], logits
+    def stem(self, x: Tensor) -> Tensor:
+        return self.relu(self.bn1(self.conv1(x)))
 
     def get_feat_modules(self) -> nn.ModuleList:
-        return nn.ModuleList([self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3])
+        return nn.ModuleList([self.conv1, self.bn1, self.relu, *self.stages()])
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         return [stage[-1].bn2 for stage in (self.layer1, self.layer2, self.layer3)]

@@ -110,6 +110,38 @@ def run_stages(stages, x: Tensor, preact: bool) -> tuple[Tensor, list[Tensor]]:
     return x, taps
 
 
+class StagedNet(nn.Module):
+    """Stem (``conv1``, ``bn1``, ReLU) -> stages -> pooled vector -> classifier, with RepDistiller's
+    feature taps: ``forward(x, is_feat=True, preact=...)`` returns ``([stem, *stage taps, pooled], logits)``.
+
+    Subclasses name their stages (``stage_names``) and classifier (``classifier_name``) and may
+    override :meth:`pool` when head layers come before the global pooling."""
+
+    stage_names: tuple[str, ...] = ("layer1", "layer2", "layer3")
+    classifier_name = "linear"
+
+    def stages(self) -> tuple[nn.Module, ...]:
+        return tuple(getattr(self, name) for name in self.stage_names)
+
+    def stem(self, x: Tensor) -> Tensor:
+        return relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
+
+    def pool(self, x: Tensor) -> Tensor:
+        return global_pool(x)
+
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+        f0 = self.stem(x)
+        x, taps = run_stages(self.stages(), f0, preact=is_feat and preact)
+        pooled = self.pool(x)
+        logits = getattr(self, self.classifier_name)(pooled)
+        if not is_feat:
+            return logits
+        return [f0, *taps, pooled], logits
+
+    def get_feat_modules(self) -> nn.ModuleList:
+        return nn.ModuleList([self.conv1, self.bn1, *self.stages()])
+
+
 def reject_kwargs(name: str, kwargs: dict) -> None:
     """Model factories take ``num_classes`` and ``in_channels`` only; say so clearly otherwise."""
     if kwargs:

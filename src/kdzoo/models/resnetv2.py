@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import Stage, conv1x1, conv3x3, conv_bn_shortcut, global_pool, init_kaiming, reject_kwargs, relu_tap, run_stages
+from .layers import Stage, StagedNet, conv1x1, conv3x3, conv_bn_shortcut, init_kaiming, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -45,7 +45,7 @@ class Bottleneck(nn.Module):
         return (post, out) if preact else post
 
 
-class ResNetBottleneck(nn.Module):
+class ResNetBottleneck(StagedNet):
     """RepDistiller's ``ResNet(Bottleneck, num_blocks)`` of ``resnetv2.py`` (zero_init_residual=False)."""
 
     def __init__(self, num_blocks: list[int], num_classes: int = 100, in_channels: int = 3):
@@ -64,23 +64,10 @@ class ResNetBottleneck(nn.Module):
         self.linear = nn.Linear(in_planes, num_classes)
         init_kaiming(self)
 
-    def _stages(self) -> tuple[Stage, ...]:
-        return (self.layer1, self.layer2, self.layer3, self.layer4)
-
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        f0 = relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
-        x, taps = run_stages(self._stages(), f0, preact=is_feat and preact)
-        pooled = global_pool(x)
-        logits = self.linear(pooled)
-        if not is_feat:
-            return logits
-        return [f0, *taps, pooled], logits
-
-    def get_feat_modules(self) -> nn.ModuleList:
-        return nn.ModuleList([self.conv1, self.bn1, *self._stages()])
+    stage_names = ("layer1", "layer2", "layer3", "layer4")
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
-        return [stage[-1].bn3 for stage in self._stages()]
+        return [stage[-1].bn3 for stage in self.stages()]
 
 
 @register_model("ResNet50", family="resnet_bottleneck", lr=0.05)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import KdzooError
-from .layers import Stage, channel_shuffle, conv1x1, conv3x3, global_pool, reject_kwargs, relu_tap, run_stages
+from .layers import Stage, StagedNet, channel_shuffle, conv1x1, conv3x3, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -51,7 +51,7 @@ class Bottleneck(nn.Module):
         return (post, out) if preact else post
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(StagedNet):
     """RepDistiller's ``ShuffleNet(cfg)``; the defaults give the registered ``ShuffleV1``."""
 
     def __init__(self, num_classes: int = 100, in_channels: int = 3, out_planes=(240, 480, 960),
@@ -72,20 +72,6 @@ class ShuffleNetV1(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.linear = nn.Linear(in_planes, num_classes)
 
-    def _stages(self) -> tuple[Stage, ...]:
-        return (self.layer1, self.layer2, self.layer3)
-
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        f0 = relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
-        x, taps = run_stages(self._stages(), f0, preact=is_feat and preact)
-        pooled = global_pool(x)
-        logits = self.linear(pooled)
-        if not is_feat:
-            return logits
-        return [f0, *taps, pooled], logits
-
-    def get_feat_modules(self) -> nn.ModuleList:
-        return nn.ModuleList([self.conv1, self.bn1, *self._stages()])
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         raise KdzooError(

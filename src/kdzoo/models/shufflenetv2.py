@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import KdzooError
-from .layers import Stage, channel_shuffle, conv1x1, conv3x3, global_pool, reject_kwargs, relu_tap, run_stages
+from .layers import Stage, StagedNet, channel_shuffle, conv1x1, conv3x3, global_pool, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -71,7 +71,7 @@ class DownBlock(nn.Module):
         return channel_shuffle(torch.cat([left, right], 1), 2)
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(StagedNet):
     """RepDistiller's ``ShuffleNetV2(net_size)``; the defaults give the registered ``ShuffleV2``."""
 
     def __init__(self, num_classes: int = 100, in_channels: int = 3, out_channels=(116, 232, 464, 1024),
@@ -89,20 +89,8 @@ class ShuffleNetV2(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels[3])
         self.linear = nn.Linear(out_channels[3], num_classes)
 
-    def _stages(self) -> tuple[Stage, ...]:
-        return (self.layer1, self.layer2, self.layer3)
-
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        f0 = relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
-        x, taps = run_stages(self._stages(), f0, preact=is_feat and preact)
-        pooled = global_pool(relu_tap(self.bn2(self.conv2(x)), keep_pre=False))
-        logits = self.linear(pooled)
-        if not is_feat:
-            return logits
-        return [f0, *taps, pooled], logits
-
-    def get_feat_modules(self) -> nn.ModuleList:
-        return nn.ModuleList([self.conv1, self.bn1, *self._stages()])
+    def pool(self, x: Tensor) -> Tensor:
+        return global_pool(relu_tap(self.bn2(self.conv2(x)), keep_pre=False))
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         raise KdzooError(
