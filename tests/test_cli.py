@@ -152,3 +152,10 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tiny_teacher, tmp_path, 
         assert (run_dir / table).exists() == (tmp_path / "straight" / table).exists()
         if (run_dir / table).exists():
             assert len((run_dir / table).read_text().splitlines()) == len((tmp_path / "straight" / table).read_text().splitlines())
+
+
+def test_non_finite_loss_stops_with_a_clear_error(cli, tiny_teacher, tmp_path):
+    code, _, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "2",
+                       "--lr", "1e30", "--output-dir", tmp_path, "--name", "nan")
+    one_paragraph_error(code, err)
+    assert "became non-finite" in err and "--lr" in err

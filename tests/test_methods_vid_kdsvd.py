@@ -236,3 +236,15 @@ def test_vid_refuses_bad_variance():
     student, teacher = models("resnet8", "resnet14")
     with pytest.raises(KdzooError, match="init_pred_var"):
         create_method("vid", student, teacher, init_pred_var=0.0)
+
+
+def test_kdsvd_gradient_stays_finite_on_rank_deficient_maps():
+    """Zero maps have repeated (zero) singular values, where the SVD backward divides by zero:
+    the gradient reaching the network must still be finite."""
+    torch.manual_seed(0)
+    feats_s = [torch.zeros(2, 8, 4, 4, requires_grad=True), torch.randn(2, 8, 2, 2, requires_grad=True)]
+    feats_t = [torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
+    loss = kdsvd_loss(feats_s, feats_t)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(f.grad).all() for f in feats_s)

@@ -350,7 +350,7 @@ def describe(s: Setup, run_dir: Path) -> str:
 
 def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int,
                        stage: str = "epoch") -> str:
-    values = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+    values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
     kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no main epoch had finished yet"
     return (f"The loss became non-finite at {stage} {epoch}, step {step + 1} ({values}). {kept}. Lower the "
             f"learning rate (--lr) or the loss weights, check the teacher, or avoid --amp fp16; then start "

@@ -49,8 +49,16 @@ def _finite(x: Tensor) -> Tensor:
 
 def _singular(f: Tensor, n: int) -> tuple[Tensor, Tensor]:
     """The ``n`` leading right singular vectors (B x C x n, unit columns) and singular values
-    (B x n, unit rows) of ``f`` viewed as B x HW x C."""
-    _, s, vh = torch.linalg.svd(f.flatten(2).transpose(1, 2), full_matrices=False)
+    (B x n, unit rows) of ``f`` viewed as B x HW x C.
+
+    The SVD's backward divides by differences of squared singular values, which are zero for the
+    repeated (e.g. zero) singular values of rank-deficient maps; non-finite gradient entries are
+    therefore zeroed on their way back into the network, the gradient-side twin of the reference's
+    zeroing of non-finite outputs. Without it one such step turns the student's weights into NaN."""
+    x = _finite(f.flatten(2).transpose(1, 2))
+    if x.requires_grad:
+        x.register_hook(_finite)
+    _, s, vh = torch.linalg.svd(x, full_matrices=False)
     v = _finite(vh.transpose(1, 2))[:, :, :n]
     return F.normalize(v, dim=1), F.normalize(_finite(s)[:, :n], dim=1)
 
