@@ -3,12 +3,13 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from kdzoo.cli import main
-from kdzoo.models import create_model
+from kdzoo.models import create_model, extract
 
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
@@ -51,3 +52,21 @@ def models(student: str, teacher: str):
 def frozen_model(name: str):
     """A model only used to size methods (never trained), built once per test session."""
     return create_model(name, num_classes=10)
+
+
+def images(n: int, seed: int = 1) -> torch.Tensor:
+    """A fixed random batch of ``n`` 3x32x32 images."""
+    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def forward_pair(student, teacher, x, preact: bool = False):
+    """Student features with gradients, teacher features without, as the engine computes them."""
+    s = extract(student, x, preact=preact)
+    with torch.no_grad():
+        t = extract(teacher, x, preact=preact)
+    return s, t
+
+
+def batch_of(n: int) -> SimpleNamespace:
+    """The labels and dataset indices of an ``n``-sample batch."""
+    return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))

@@ -3,14 +3,13 @@ lr, a few SGD steps reduce the init loss, the right parameters get gradients), m
 modes, shapes (methods.md §15), short batches, optimisation steps and refused pairs."""
 
 from itertools import pairwise
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from conftest import frozen_model, models
+from conftest import batch_of, forward_pair, frozen_model, images, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
 from kdzoo.methods import InitStage, Objective, create_method
@@ -20,21 +19,6 @@ from kdzoo.models import extract
 
 def built(name, student, teacher, **options):
     return create_method(name, frozen_model(student), frozen_model(teacher), **options)
-
-
-def images(n, seed=1):
-    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
-
-def forward_pair(student, teacher, x, preact=False):
-    s = extract(student, x, preact=preact)
-    with torch.no_grad():
-        t = extract(teacher, x, preact=preact)
-    return s, t
-
-
-def batch_of(n):
-    return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))
 
 
 def run_init_stage(method, student, teacher, lr=0.05, steps=4, n=4):

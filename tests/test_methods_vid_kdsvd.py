@@ -2,29 +2,15 @@
 short batches, optimisation steps and refused pairs."""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import frozen_model, models
+from conftest import batch_of, forward_pair, frozen_model, images, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import kdsvd_loss, vid_loss
 from kdzoo.methods import Objective, create_method
-from kdzoo.models import extract
-
-
-def forward_pair(student, teacher, batch_size=2, preact=False, seed=1):
-    x = torch.randn(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-    s = extract(student, x, preact=preact)
-    with torch.no_grad():
-        t = extract(teacher, x, preact=preact)
-    return s, t
-
-
-def batch_of(n):
-    return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))
 
 
 def block_mean(a, h):
@@ -79,7 +65,7 @@ def test_vid_method_matches_naive_formula_and_initial_variance():
     method = create_method("vid", student, teacher)
     var = torch.nn.functional.softplus(method.pairs[0].log_scale) + 1e-5
     assert torch.allclose(var, torch.full_like(var, 5.0))
-    s, t = forward_pair(student, teacher)
+    s, t = forward_pair(student, teacher, images(2))
     weights = [[p.regressor[i].weight[:, :, 0, 0].double().detach().numpy() for i in (0, 2, 4)] for p in method.pairs]
     expected = naive_vid([f.double().detach().numpy() for f in s.stages], [f.double().numpy() for f in t.stages],
                          weights, [p.log_scale.tolist() for p in method.pairs], 1e-5)
@@ -103,7 +89,7 @@ def test_vid_regressor_shapes(teacher_name, student_name, expected):
 def test_vid_gradients_reach_student_and_regressors_not_teacher():
     student, teacher = models("resnet8", "resnet8x4")
     method = create_method("vid", student, teacher)
-    s, t = forward_pair(student, teacher)
+    s, t = forward_pair(student, teacher, images(2))
     method(s, t, batch_of(2))["vid"].backward()
     assert student.conv1.weight.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.parameters())
@@ -175,7 +161,7 @@ def test_kdsvd_loss_is_zero_for_identical_maps():
 def test_kdsvd_gradients_reach_student_not_teacher():
     student, teacher = models("resnet8", "resnet14")
     method = create_method("kdsvd", student, teacher)
-    s, t = forward_pair(student, teacher)
+    s, t = forward_pair(student, teacher, images(2))
     loss = method(s, t, batch_of(2))["kdsvd"]
     loss.backward()
     assert torch.isfinite(loss) and loss > 0
@@ -192,7 +178,7 @@ def test_finite_on_batch_2_and_short_last_batch(name):
     student, teacher = models("resnet8", "resnet14")
     method = create_method(name, student, teacher)  # built on a 2-sample forward
     for n in (2, 3):
-        s, t = forward_pair(student, teacher, batch_size=n)
+        s, t = forward_pair(student, teacher, images(n))
         assert torch.isfinite(method(s, t, batch_of(n))[name])
 
 
@@ -210,7 +196,7 @@ def test_two_optimisation_steps_change_the_student(name, pair):
     student.train()
     objective.train()
     for step in range(2):
-        s, t = forward_pair(student, teacher, batch_size=4, seed=step)
+        s, t = forward_pair(student, teacher, images(4, seed=step))
         terms = objective(s, t, batch_of(4))
         assert set(terms) == {"ce", name}
         loss = sum(terms.values())
