@@ -70,3 +70,15 @@ def forward_pair(student, teacher, x, preact: bool = False):
 def batch_of(n: int) -> SimpleNamespace:
     """The labels and dataset indices of an ``n``-sample batch."""
     return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))
+
+
+def block_mean(a, h):
+    """Naive adaptive average pooling of a (..., H, H) numpy array to (h, h) when h divides H."""
+    k = a.shape[-1] // h
+    return a.reshape(*a.shape[:-2], h, k, h, k).mean(axis=(-3, -1))
+
+
+def match(a, b):
+    """Naive pool-to-match of two numpy maps (the larger pooled to the smaller's size)."""
+    ha, hb = a.shape[-1], b.shape[-1]
+    return (block_mean(a, hb), b) if ha > hb else (a, block_mean(b, ha)) if hb > ha else (a, b)

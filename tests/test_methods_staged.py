@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import batch_of, forward_pair, frozen_model, images, models
+from conftest import batch_of, forward_pair, frozen_model, images, match, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
 from kdzoo.methods import InitStage, Objective, create_method
@@ -58,16 +58,6 @@ def two_steps(method, student, teacher, expected_terms):
         loss.backward()
         opt.step()
     assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))
-
-
-def block_mean(a, h):
-    k = a.shape[-1] // h
-    return a.reshape(*a.shape[:-2], h, k, h, k).mean(axis=(-3, -1))
-
-
-def match(a, b):
-    ha, hb = a.shape[-1], b.shape[-1]
-    return (block_mean(a, hb), b) if ha > hb else (a, block_mean(b, ha)) if hb > ha else (a, b)
 
 
 # ------------------------------------------------------------------------------------------ AB

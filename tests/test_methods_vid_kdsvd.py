@@ -7,21 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import batch_of, forward_pair, frozen_model, images, models
+from conftest import batch_of, forward_pair, frozen_model, images, match, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import kdsvd_loss, vid_loss
 from kdzoo.methods import Objective, create_method
-
-
-def block_mean(a, h):
-    """Adaptive average pooling of a (..., H, H) array to (h, h) when h divides H."""
-    k = a.shape[-1] // h
-    return a.reshape(*a.shape[:-2], h, k, h, k).mean(axis=(-3, -1))
-
-
-def match(a, b):
-    ha, hb = a.shape[-1], b.shape[-1]
-    return (block_mean(a, hb), b) if ha > hb else (a, block_mean(b, ha)) if hb > ha else (a, b)
 
 
 # ---------------------------------------------------------------------------------------- VID
