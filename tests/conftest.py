@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kdzoo.cli import main
+from kdzoo.methods import Objective
 from kdzoo.models import create_model, extract
 
 # Small, fast settings for end-to-end runs on the synthetic dataset.
@@ -82,3 +83,23 @@ def match(a, b):
     """Naive pool-to-match of two numpy maps (the larger pooled to the smaller's size)."""
     ha, hb = a.shape[-1], b.shape[-1]
     return (block_mean(a, hb), b) if ha > hb else (a, block_mean(b, ha)) if hb > ha else (a, b)
+
+
+def two_steps(method, student, teacher, expected_terms):
+    """Two SGD steps on the method's objective: the terms are the expected ones, finite, and move the student."""
+    objective = Objective(method, method.default_weights)
+    params = list(student.parameters()) + [p for p in method.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    before = [p.detach().clone() for p in student.parameters()]
+    student.train()
+    objective.train()
+    for step in range(2):
+        s, t = forward_pair(student, teacher, images(4, seed=step), preact=method.preact)
+        terms = objective(s, t, batch_of(4))
+        assert set(terms) == expected_terms
+        loss = sum(terms.values())
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))

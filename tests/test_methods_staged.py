@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import batch_of, forward_pair, frozen_model, images, match, models
+from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
-from kdzoo.methods import InitStage, Objective, create_method
+from kdzoo.methods import InitStage, create_method
 from kdzoo.methods.connectors import ConvReg
 from kdzoo.models import extract
 
@@ -39,25 +39,6 @@ def run_init_stage(method, student, teacher, lr=0.05, steps=4, n=4):
         losses.append(loss.item())
         opt.step()
     return stage, losses
-
-
-def two_steps(method, student, teacher, expected_terms):
-    objective = Objective(method, method.default_weights)
-    params = list(student.parameters()) + [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
-    before = [p.detach().clone() for p in student.parameters()]
-    student.train()
-    objective.train()
-    for step in range(2):
-        s, t = forward_pair(student, teacher, images(4, seed=step), preact=method.preact)
-        terms = objective(s, t, batch_of(4))
-        assert set(terms) == expected_terms
-        loss = sum(terms.values())
-        assert torch.isfinite(loss)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))
 
 
 # ------------------------------------------------------------------------------------------ AB

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import batch_of, forward_pair, frozen_model, images, match, models
+from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
 from kdzoo.errors import KdzooError
 from kdzoo.losses import kdsvd_loss, vid_loss
-from kdzoo.methods import Objective, create_method
+from kdzoo.methods import create_method
 
 
 # ---------------------------------------------------------------------------------------- VID
@@ -177,23 +177,7 @@ def test_finite_on_batch_2_and_short_last_batch(name):
 ])
 def test_two_optimisation_steps_change_the_student(name, pair):
     student, teacher = models(pair[1], pair[0])
-    method = create_method(name, student, teacher)
-    objective = Objective(method, method.default_weights)
-    params = list(student.parameters()) + [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
-    before = [p.detach().clone() for p in student.parameters()]
-    student.train()
-    objective.train()
-    for step in range(2):
-        s, t = forward_pair(student, teacher, images(4, seed=step))
-        terms = objective(s, t, batch_of(4))
-        assert set(terms) == {"ce", name}
-        loss = sum(terms.values())
-        assert torch.isfinite(loss)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))
+    two_steps(create_method(name, student, teacher), student, teacher, {"ce", name})
 
 
 @pytest.mark.parametrize("pair", [("wrn_40_2", "wrn_40_1"), ("vgg13", "MobileNetV2"), ("resnet32x4", "ShuffleV2")])
