@@ -79,11 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         summary = train(resume=args.resume, overrides=overrides)
     else:
-        if args.command == "distill":
-            overrides.setdefault("method", "kd")
-            if "teacher" not in overrides and not args.config:
-                raise ConfigError("kdzoo distill needs --teacher PATH: a kdzoo run folder or checkpoint, or a RepDistiller/mdistiller teacher file.")
-        cfg = build_config(args.config, overrides)
+        cfg = build_config(args.config, overrides)  # the engine defaults the method to kd when distilling
         if args.command == "distill" and cfg.teacher is None:
             raise ConfigError("kdzoo distill needs --teacher PATH: a kdzoo run folder or checkpoint, or a RepDistiller/mdistiller teacher file.")
         summary = train(cfg)
