@@ -10,7 +10,7 @@ import torch
 
 from kdzoo.cli import main
 from kdzoo.methods import Objective
-from kdzoo.models import create_model, extract
+from kdzoo.models import HeadedStudent, create_model, extract
 
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
@@ -60,11 +60,11 @@ def images(n: int, seed: int = 1) -> torch.Tensor:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
 
-def forward_pair(student, teacher, x, preact: bool = False):
+def forward_pair(student, teacher, x, preact: bool = False, head_map: bool = False, teacher_preact: bool | None = None):
     """Student features with gradients, teacher features without, as the engine computes them."""
-    s = extract(student, x, preact=preact)
+    s = extract(student, x, preact=preact, head_map=head_map)
     with torch.no_grad():
-        t = extract(teacher, x, preact=preact)
+        t = extract(teacher, x, preact=preact if teacher_preact is None else teacher_preact, head_map=head_map)
     return s, t
 
 
@@ -86,15 +86,19 @@ def match(a, b):
 
 
 def two_steps(method, student, teacher, expected_terms):
-    """Two SGD steps on the method's objective: the terms are the expected ones, finite, and move the student."""
-    objective = Objective(method, method.default_weights)
+    """Two SGD steps on the method's objective: the terms are the expected ones, finite, and move the student
+    (deployed with the method's head when it has one, as the engine does)."""
+    if method.student_head() is not None:
+        student = HeadedStudent(student, method.student_head())
+    objective = Objective(method, method.reference_weights())
     params = list(student.parameters()) + [p for p in method.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
     before = [p.detach().clone() for p in student.parameters()]
     student.train()
     objective.train()
     for step in range(2):
-        s, t = forward_pair(student, teacher, images(4, seed=step), preact=method.preact)
+        s, t = forward_pair(student, teacher, images(4, seed=step), preact=method.preact_for("student"),
+                            head_map=method.needs_head_map, teacher_preact=method.preact_for("teacher"))
         terms = objective(s, t, batch_of(4))
         assert set(terms) == expected_terms
         loss = sum(terms.values())

@@ -11,7 +11,8 @@ def test_defaults_are_repdistillers_cifar100_recipe():
     assert (cfg.dataset, cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.momentum, cfg.weight_decay) == (
         "cifar100", 240, 64, "sgd", 0.9, 5e-4)
     assert cfg.resolved_milestones() == [150, 180, 210]
-    assert (cfg.t_student, cfg.t_teacher) == (4.0, 4.0)
+    assert cfg.temperatures() == (4.0, 4.0)
+    assert build_config(None, {"model": "resnet8", "teacher": "t.pt", "logit_std": True}).temperatures() == (2.0, 2.0)
 
 
 def test_milestones_scale_with_epochs_unless_given():
@@ -47,12 +48,18 @@ def test_yaml_cannot_execute_code(tmp_path):
     ({"lr": -1.0}, "--lr must be positive"),
     ({"t_student": 0.0}, "temperature"),
     ({"amp": "fp8"}, "--amp must be one of"),
-    ({"method": "kd"}, "needs a teacher"),
     ({"warmup_epochs": 300}, "--warmup-epochs"),
 ])
 def test_invalid_values_are_refused(overrides, match):
     with pytest.raises(ConfigError, match=match):
         build_config(None, {"model": "resnet8", **overrides})
+
+
+def test_a_method_without_its_teacher_is_refused_before_any_data_is_read():
+    from kdzoo.engine.trainer import check_names
+
+    with pytest.raises(ConfigError, match="--method kd needs a teacher"):
+        check_names(build_config(None, {"model": "resnet8", "method": "kd"}))
 
 
 def test_missing_model_and_missing_config_file():

@@ -1,5 +1,6 @@
 """Every registered method runs 2 optimisation steps end to end from the CLI, on a same-family and
-a cross-family pair (tiny synthetic data, CPU); pairs a method cannot handle are refused up front."""
+a cross-family pair (tiny synthetic data, CPU); pairs a method cannot handle are refused up front.
+Self-distillation methods refuse a teacher and run on both pairs' students without one."""
 
 import json
 
@@ -8,7 +9,7 @@ import torch
 
 from conftest import TINY
 from kdzoo.engine.checkpoint import save_atomic
-from kdzoo.methods import list_methods
+from kdzoo.methods import list_methods, method_class
 from kdzoo.models import create_model
 
 # 64 training images in batches of 32: one epoch = 2 optimisation steps.
@@ -18,6 +19,7 @@ SMALL_OPTIONS = {"ab": ["init_epochs=1"], "ft": ["init_epochs=1"], "fsp": ["init
 PAIRS = {"same-family": ("resnet14", "resnet8"), "cross-family": ("vgg8", "MobileNetV2")}
 #: Methods that need equal channel counts at every tapped layer (RepDistiller's FSP "N/A").
 EQUAL_CHANNELS_ONLY = {"fsp", "kdsvd"}
+SELF_DISTILLATION = [m for m in list_methods() if not method_class(m).needs_teacher]
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +43,31 @@ def test_two_steps_from_the_cli(cli, teachers, tmp_path, method, pair):
     options = [arg for opt in SMALL_OPTIONS.get(method, []) for arg in ("--method-opt", opt)]
     code, out, err = cli("distill", "--teacher", teachers[teacher], "--student", student, "--method", method,
                          *options, *TWO_STEPS, "--output-dir", tmp_path, "--name", "run")
+    if method in SELF_DISTILLATION:
+        assert code == 2 and err.startswith("kdzoo: error: ") and "uses no teacher" in err
+        return
     if method in EQUAL_CHANNELS_ONLY and pair == "cross-family":
         assert code == 2 and err.startswith("kdzoo: error: ") and "Traceback" not in err
         assert "channel" in err
         return
     assert code == 0, err
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert_two_steps(tmp_path / "run", method)
+
+
+@pytest.mark.parametrize("student", [student for _, student in PAIRS.values()])
+@pytest.mark.parametrize("method", SELF_DISTILLATION)
+def test_self_distillation_two_steps_from_the_cli(cli, tmp_path, method, student):
+    code, out, err = cli("distill", "--student", student, "--method", method, *TWO_STEPS, "--output-dir", tmp_path,
+                         "--name", "run")
+    assert code == 0, err
+    assert "self-distilling" in out
+    assert_two_steps(tmp_path / "run", method)
+
+
+def assert_two_steps(run_dir, method):
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["method"] == method and summary["epochs"] == 1
-    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert len(rows) == 2 and "nan" not in rows[1]
 
 

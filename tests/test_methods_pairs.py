@@ -1,6 +1,7 @@
 """Every method on every teacher/student pair of RepDistiller's two CIFAR-100 tables: built from the
 real feature shapes, one finite loss and backward step each, or refused before training where the
-reference cannot handle the pair (FSP and KDSVD need equal channel counts)."""
+reference cannot handle the pair (FSP and KDSVD need equal channel counts). Self-distillation methods
+run on the pair's student without the teacher; multi-exit methods on the student with exits."""
 
 from types import SimpleNamespace
 
@@ -9,8 +10,8 @@ import torch
 
 from kdzoo.engine.trainer import forward
 from kdzoo.errors import KdzooError
-from kdzoo.methods import Objective, create_method, list_methods
-from kdzoo.models import create_model
+from kdzoo.methods import Objective, create_method, list_methods, method_class
+from kdzoo.models import HeadedStudent, MultiExitNet, create_model
 
 SAME_FAMILY = [("wrn_40_2", "wrn_16_2"), ("wrn_40_2", "wrn_40_1"), ("resnet56", "resnet20"), ("resnet110", "resnet20"),
                ("resnet110", "resnet32"), ("resnet32x4", "resnet8x4"), ("vgg13", "vgg8")]
@@ -35,12 +36,18 @@ def test_every_method_on_the_benchmark_pairs(pair):
             with pytest.raises(KdzooError, match="channel"):
                 create_method(name, student, teacher, train_labels=labels, **OPTIONS.get(name, {}))
             continue
-        method = create_method(name, student, teacher, train_labels=labels, **OPTIONS.get(name, {}))
-        objective = Objective(method, method.default_weights)
+        cls = method_class(name)
+        network = MultiExitNet.build(student, (3, 32, 32)) if cls.needs_exits else student
+        method = create_method(name, network, teacher if cls.needs_teacher else None, train_labels=labels,
+                               **OPTIONS.get(name, {}))
+        objective = Objective(method, method.reference_weights())
         student.zero_grad()
-        s = forward(student, batch.images, method.needs_features, method.preact)
+        deployed = network if method.student_head() is None else HeadedStudent(student, method.student_head())
+        s = forward(deployed, batch.images, method.needs_features, method.preact_for("student"), method.needs_head_map,
+                    method.needs_exits)
         with torch.no_grad():
-            t = forward(teacher, batch.images, method.needs_features, method.preact)
+            t = (forward(teacher, batch.images, method.needs_features, method.preact_for("teacher"), method.needs_head_map)
+                 if cls.needs_teacher else None)
         loss = sum(objective(s, t, batch).values())
         assert torch.isfinite(loss), (name, pair)
         loss.backward()

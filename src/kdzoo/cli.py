@@ -1,4 +1,4 @@
-"""The ``kdzoo`` command: train, distill, eval, list, demo.
+"""The ``kdzoo`` command: train, distill, eval, list, demo, bench, report, temperature.
 
 Options of train/distill are generated from :class:`kdzoo.config.RunConfig`, so the CLI, the YAML
 configs and the Python API share one set of names (``--t-student`` == ``t_student:``).
@@ -12,16 +12,17 @@ import os
 import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import __version__
+from . import __version__, distributed
 from .config import RunConfig, build_config
 from .errors import ConfigError, KdzooError
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "method", "method_options", "gamma", "alpha", "beta",
-                "t_student", "t_teacher", "eval_teacher"}
+                "t_student", "t_teacher", "logit_std", "eval_teacher", "dot_delta"}
 KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt"}
 
 
@@ -80,22 +81,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = train(resume=args.resume, overrides=overrides)
     else:
         cfg = build_config(args.config, overrides)  # the engine defaults the method to kd when distilling
-        if args.command == "distill" and cfg.teacher is None:
-            raise ConfigError("kdzoo distill needs --teacher PATH: a kdzoo run folder or checkpoint, or a RepDistiller/mdistiller teacher file.")
+        if args.command == "distill" and not cfg.has_method:
+            raise ConfigError("kdzoo distill needs --teacher PATH: a kdzoo run folder or checkpoint, or a RepDistiller/mdistiller "
+                              "teacher file (or --method NAME for a self-distillation method).")
         summary = train(cfg)
-    print(f"done: best top-1 {summary['best_top1']:.2f}% (epoch {summary['best_epoch']}), "
-          f"last {summary['last_top1']:.2f}%; run folder {summary['run_dir']}")
+    if distributed.is_main():
+        print(f"done: best top-1 {summary['best_top1']:.2f}% (epoch {summary['best_epoch']}), "
+              f"last {summary['last_top1']:.2f}%; run folder {summary['run_dir']}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import build_data
     from .engine import evaluate, load_model
+    from .engine.checkpoint import resolve_checkpoint_path
     from .engine.evaluate import check_fits
     from .engine.runtime import resolve_device
+    from .models import MultiExitNet
 
     device = resolve_device(args.device)
     model, data = load_model(args.checkpoint, arch=args.arch, device=device)
+    exits = isinstance(model, MultiExitNet)
+    if not exits and (args.thresholds or args.plot):
+        raise ConfigError(f"--thresholds and --plot report early exit, and {args.checkpoint} holds a network without exits "
+                          f"(train one with --method byot, or exit_kd with a teacher).")
     saved = data.get("config") or {}  # kdzoo checkpoints: evaluate on the data the run used
     dataset = args.dataset or saved.get("dataset")
     if dataset is None:
@@ -109,6 +118,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(model, bundle.test, device)
     print(f"{model.kdzoo_arch} on {dataset} ({bundle.test.num_samples} test images): "
           f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
+    if exits:
+        from .engine.early_exit import DEFAULT_THRESHOLDS, early_exit_report, format_report, plot_report
+
+        report = early_exit_report(model, bundle.test, (bundle.in_channels, *bundle.image_size),
+                                   args.thresholds or DEFAULT_THRESHOLDS)
+        print(f"\n{format_report(report)}")
+        plot = args.plot or resolve_checkpoint_path(args.checkpoint).parent / "early_exit.png"
+        print(f"\nplot: {plot_report(report, plot, f'{model.kdzoo_arch} with {model.num_exits} exits on {dataset}')}")
     return 0
 
 
@@ -126,6 +143,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+    from .bench.grid import parse_budget
+
+    overrides = dict(args.set or [])
+    if args.device:
+        overrides["device"] = args.device
+    try:
+        outcomes = run_bench(args.grid, out=args.out, budget=parse_budget(args.budget), overrides=overrides,
+                             teachers=args.teachers, jobs=args.jobs,
+                             devices=[d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None,
+                             dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        print("\nkdzoo: interrupted. Finished runs and every finished epoch are saved; run the same "
+              "`kdzoo bench` command again to resume.", file=sys.stderr)
+        return 130
+    return 1 if any(not o.ok for o in outcomes) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .bench import write_report
+
+    text, written = write_report(args.runs_dir, out=args.out, metric=args.metric, published=args.published,
+                                 make_plots=not args.no_plots)
+    print(text)
+    print("\nwritten: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_temperature(args: argparse.Namespace) -> int:
+    from . import temperature_tool as tool
+
+    if args.teacher is None:
+        if args.student or args.index is not None or args.class_name:
+            raise ConfigError("--student, --index and --class need --teacher (a kdzoo run folder or checkpoint, or a RepDistiller file).")
+        print(tool.logits_report(args.logits, args.classes, args.temperatures, Path(args.out)))
+        return 0
+    if args.index is not None and args.class_name:
+        raise ConfigError("Give --index N or --class NAME, not both.")
+    sample = tool.load_sample(args.teacher, args.student, args.dataset, args.data_root, args.download, args.index,
+                              args.class_name, args.batch_size, args.device)
+    print(tool.model_report(sample, args.temperatures, args.top, Path(args.out)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kdzoo", description="Knowledge distillation for PyTorch.")
     parser.add_argument("--version", action="version", version=f"kdzoo {__version__}")
@@ -139,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p, distill=True)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("eval", help="print the top-1/top-5 accuracy of a checkpoint")
+    p = sub.add_parser("eval", help="print the top-1/top-5 accuracy of a checkpoint (multi-exit networks: every exit and early exit vs FLOPs)")
     p.add_argument("checkpoint", help="kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file")
     p.add_argument("--dataset", help="dataset (default: the one recorded in the checkpoint)")
     p.add_argument("--arch", help="architecture, when the file does not record it")
@@ -148,10 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--test-subset", type=int, help="evaluate on a fixed random subset of N images (default: the run's own setting)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--thresholds", type=_probability, nargs="+", metavar="TAU",
+                   help="multi-exit networks: early-exit confidence thresholds in [0, 1] (default 0 0.5 0.7 0.8 0.9 0.95 0.99 1)")
+    p.add_argument("--plot", help="multi-exit networks: accuracy-vs-FLOPs plot file (default: early_exit.png next to the checkpoint)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("list", help="list models, methods, datasets or packaged configs")
-    p.add_argument("what", choices=["models", "methods", "datasets", "configs"])
+    p = sub.add_parser("list", help="list models, methods, datasets, packaged configs or benchmark grids")
+    p.add_argument("what", choices=["models", "methods", "datasets", "configs", "grids"])
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("demo", help="teacher, vanilla student and KD student on Fashion-MNIST, with a table")
@@ -160,6 +239,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a much smaller run (for tests)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="run a grid of teacher/student pairs x methods x seeds (skips finished runs, resumes interrupted ones)")
+    p.add_argument("--grid", required=True, help="grid YAML file or packaged grid name (`kdzoo list grids`), e.g. bench/fashion_mnist_small")
+    p.add_argument("--out", help="folder for the run folders (default runs/bench/<grid name>)")
+    p.add_argument("--budget", help="epochs per run (a whole number, e.g. 5) or a fraction of each run's epochs (e.g. 0.1)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1: one after another)")
+    p.add_argument("--devices", help="comma-separated devices, one run on each at a time, e.g. cuda:0,cuda:1")
+    p.add_argument("--device", help="device of every run (default: the grid's, else auto)")
+    p.add_argument("--teachers", help="where the teachers are: 'train', or a path with {arch}, e.g. save/models/{arch}_vanilla/ckpt_epoch_240.pth")
+    p.add_argument("--set", action="append", type=_parse_key_value, metavar="KEY=VALUE", help="run option for every run, overriding the grid's common: (e.g. data_root=/data)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their state without running anything")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="tables (Markdown, CSV) and plots of the finished runs in a folder, beside the published numbers")
+    p.add_argument("runs_dir", help="folder holding run folders (e.g. runs/bench/<grid>)")
+    p.add_argument("--out", help="where report.md, report.csv and plots/ go (default: RUNS_DIR)")
+    p.add_argument("--metric", choices=["best", "last"], default="last", help="best or last epoch's test top-1 in the Markdown table (RepDistiller reports the last; the CSV has both)")
+    p.add_argument("--published", help="published tables to compare with: all (default), none, or comma-separated names from the package's published.yaml")
+    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.set_defaults(func=cmd_report)
+
+    from .temperature import CLASSIC_CLASSES, CLASSIC_LOGITS, CLASSIC_TEMPERATURES
+
+    p = sub.add_parser("temperature", help="what the distillation temperature does to a distribution: probabilities, entropy, plots")
+    p.add_argument("--logits", type=float, nargs="+", default=list(CLASSIC_LOGITS), help="logits to soften (default: the classic 4-class example)")
+    p.add_argument("--classes", nargs="+", default=list(CLASSIC_CLASSES), help="class names, one per logit")
+    p.add_argument("--temperatures", type=_positive, nargs="+", default=list(CLASSIC_TEMPERATURES), help="temperatures to compare")
+    p.add_argument("--out", default="temperature.png", help="plot file (with --student also <stem>_kl.png and <stem>_standardized.png)")
+    p.add_argument("--teacher", help="use a real teacher's logits on a test image: kdzoo run folder or checkpoint, or a RepDistiller file")
+    p.add_argument("--student", help="also a student: compare equal/different temperatures and standardized logits on the image's test batch")
+    p.add_argument("--dataset", help="dataset (default: the one recorded in the teacher's checkpoint)")
+    p.add_argument("--data-root", help="data folder")
+    p.add_argument("--download", action="store_true", help="download the dataset if missing")
+    p.add_argument("--index", type=int, help="test image number (default 0)")
+    p.add_argument("--class", dest="class_name", help="use the first test image of this class")
+    p.add_argument("--batch-size", type=int, default=64, help="test batch for KL(teacher || student)")
+    p.add_argument("--top", type=int, default=5, help="classes shown (the teacher's most likely); entropy uses all")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_temperature)
     return parser
 
 
@@ -168,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KdzooError as exc:
-        print(f"kdzoo: error: {exc}", file=sys.stderr)
+        where = f" (rank {distributed.rank()})" if distributed.is_distributed() else ""
+        print(f"kdzoo: error{where}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stdout = open(os.devnull, "w")
@@ -177,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nkdzoo: interrupted. Every finished epoch is saved; continue with "
               "`kdzoo train|distill --resume RUN_DIR` (the run folder printed at the start).", file=sys.stderr)
         return 130
+    finally:
+        distributed.cleanup()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .errors import ConfigError
 MILESTONE_FRACTIONS = (0.625, 0.75, 0.875)
 
 CHOICES = {
-    "optimizer": ("sgd", "adamw"),
+    "optimizer": ("sgd", "adamw", "dot"),
     "schedule": ("step", "cosine", "constant"),
     "amp": ("none", "bf16", "fp16"),
 }
@@ -51,22 +51,27 @@ class RunConfig:
     gamma: float | None = field(default=None, metadata={"help": "weight of cross-entropy (default: the method's)"})
     alpha: float | None = field(default=None, metadata={"help": "weight of the KD term (default: the method's)"})
     beta: float | None = field(default=None, metadata={"help": "weight of the method's own loss (default: the method's)"})
-    t_student: float = field(default=4.0, metadata={"help": "KD temperature applied to the student's logits"})
-    t_teacher: float = field(default=4.0, metadata={"help": "KD temperature applied to the teacher's logits"})
+    t_student: float | None = field(default=None, metadata={"help": "KD temperature applied to the student's logits (default: 4; 2 with --logit-std)"})
+    t_teacher: float | None = field(default=None, metadata={"help": "KD temperature applied to the teacher's logits (default: 4; 2 with --logit-std)"})
+    logit_std: bool = field(default=False, metadata={"help": "logit standardization (Sun et al., CVPR 2024): z-score both networks' logits before the temperature; sets the method's reference weights for it"})
     eval_teacher: bool = field(default=True, metadata={"help": "measure the teacher's test accuracy before distilling"})
     # optimisation
     epochs: int = field(default=240, metadata={"help": "training epochs"})
     batch_size: int = field(default=64, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
-    optimizer: str = field(default="sgd", metadata={"help": "sgd or adamw"})
+    optimizer: str = field(default="sgd", metadata={"help": "sgd, adamw, or dot (DOT, Zhao et al., ICCV 2023: SGD with momentum + dot_delta for the distillation gradients, - dot_delta for the cross-entropy's)"})
     lr: float | None = field(default=None, metadata={"help": "initial learning rate (default: the architecture's recipe value)"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     nesterov: bool = field(default=False, metadata={"help": "Nesterov momentum"})
+    dot_delta: float = field(default=0.075, metadata={"help": "DOT's momentum offset (0.075 on CIFAR/Tiny-ImageNet, 0.09 on ImageNet)"})
     weight_decay: float = field(default=5e-4, metadata={"help": "weight decay"})
     schedule: str = field(default="step", metadata={"help": "learning-rate schedule: step, cosine or constant"})
     milestones: list[int] | None = field(default=None, metadata={"help": "epochs after which a step schedule decays (default: 62.5/75/87.5%% of the epochs, i.e. 150 180 210 of 240)"})
     lr_decay: float = field(default=0.1, metadata={"help": "step-schedule decay factor"})
     warmup_epochs: int = field(default=0, metadata={"help": "linear learning-rate warm-up epochs"})
+    # distributed (torchrun)
+    scale_lr: bool = field(default=False, metadata={"help": "under torchrun, multiply the lr by the number of processes (linear scaling rule; --batch-size is per process)"})
+    sync_bn: bool = field(default=False, metadata={"help": "under torchrun on GPUs, synchronise BatchNorm statistics across processes (SyncBatchNorm)"})
     # runtime
     seed: int = field(default=0, metadata={"help": "random seed"})
     deterministic: bool = field(default=False, metadata={"help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
@@ -82,7 +87,18 @@ class RunConfig:
 
     @property
     def distilling(self) -> bool:
+        """A teacher is given (self-distillation methods run without one: see ``method``)."""
         return self.teacher is not None
+
+    @property
+    def has_method(self) -> bool:
+        """The run has a distillation objective: a teacher (method default kd) or a self-distillation method."""
+        return self.teacher is not None or self.method is not None
+
+    def temperatures(self) -> tuple[float, float]:
+        """``(t_student, t_teacher)``; unset ones default to 4, or LS's base temperature 2 with ``logit_std``."""
+        default = 2.0 if self.logit_std else 4.0
+        return (default if self.t_student is None else self.t_student, default if self.t_teacher is None else self.t_teacher)
 
     def resolved_milestones(self) -> list[int]:
         if self.milestones is not None:
@@ -125,7 +141,7 @@ def packaged_configs() -> list[str]:
     root = resources.files("kdzoo") / "configs"
     names = []
     for group in root.iterdir():
-        if group.is_dir() and group.name != "recipes":
+        if group.is_dir() and group.name not in ("recipes", "bench"):
             names += [f"{group.name}/{p.name[:-5]}" for p in group.iterdir() if p.name.endswith(".yaml")]
     return sorted(names)
 
@@ -180,7 +196,7 @@ def validate(cfg: RunConfig) -> None:
     if cfg.lr is not None and not cfg.lr > 0:
         raise ConfigError(f"--lr must be positive, got {cfg.lr!r}.")
     for name in ("t_student", "t_teacher"):
-        if not getattr(cfg, name) > 0:
+        if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} (a temperature) must be positive, got {getattr(cfg, name)!r}.")
     for name in ("gamma", "alpha", "beta"):
         value = getattr(cfg, name)
@@ -189,7 +205,15 @@ def validate(cfg: RunConfig) -> None:
     for name, choices in CHOICES.items():
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"--{name} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}.")
+    if cfg.optimizer == "dot" and not 0 <= cfg.dot_delta < cfg.momentum:
+        raise ConfigError(f"--dot-delta must be >= 0 and below --momentum ({cfg.momentum}), got {cfg.dot_delta!r}.")
+    if cfg.optimizer == "dot" and cfg.amp == "fp16":
+        raise ConfigError("--optimizer dot runs two backward passes per step, which fp16 loss scaling does not support; "
+                          "use --amp bf16 or none.")
+    if cfg.logit_std and not cfg.has_method:
+        raise ConfigError("--logit-std standardises the logits of a distillation loss, so it needs --teacher.")
+    if cfg.optimizer == "dot" and not cfg.has_method:
+        raise ConfigError("--optimizer dot splits the cross-entropy and distillation gradients, so it needs a teacher "
+                          "(or a self-distillation method); use --optimizer sgd to train without one.")
     if not 0 <= cfg.warmup_epochs < max(cfg.epochs, 1):
         raise ConfigError(f"--warmup-epochs must be between 0 and epochs-1 ({cfg.epochs - 1}), got {cfg.warmup_epochs}.")
-    if cfg.method is not None and cfg.teacher is None:
-        raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or checkpoint, or a RepDistiller teacher file).")

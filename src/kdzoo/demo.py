@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bench.runner import run_in_process
 from .config import build_config
-from .engine import train
-from .engine.run_dir import CONFIG, read_summary
 from .listing import table
 from .plots import plot_accuracy_curves
 
@@ -35,14 +34,7 @@ QUICK = DemoPlan(teacher="resnet14", student="resnet8", teacher_epochs=1, studen
 
 def _run(run_dir: Path, **options) -> dict:
     """Reuse a finished run, resume an interrupted one, or start it."""
-    summary = read_summary(run_dir)
-    if summary is not None:
-        print(f"reusing finished run {run_dir}")
-        return summary
-    if (run_dir / CONFIG).exists():
-        return train(resume=run_dir)
-    cfg = build_config(None, {"output_dir": str(run_dir.parent), "name": run_dir.name, **options})
-    return train(cfg)
+    return run_in_process(run_dir, build_config(None, {"output_dir": str(run_dir.parent), "name": run_dir.name, **options}))
 
 
 def run_demo(output_dir: str = "runs/demo", data_root: str | None = None, quick: bool = False, device: str = "auto") -> list[dict]:

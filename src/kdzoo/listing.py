@@ -1,4 +1,4 @@
-"""Text tables for ``kdzoo list models|methods|datasets|configs``."""
+"""Text tables for ``kdzoo list models|methods|datasets|configs|grids``."""
 
 from __future__ import annotations
 
@@ -26,12 +26,23 @@ def methods() -> str:
     blocks = []
     for name in list_methods():
         cls = method_class(name)
-        w = cls.default_weights
         options = ", ".join(f"{k}={v!r}" for k, v in method_options(name).items()) or "none"
-        blocks.append(f"{name}\n    paper:    {cls.paper}\n    features: {cls.uses}\n"
-                      f"    weights:  gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}\n    options:  {options}")
+        lines = [name, f"    paper:    {cls.paper}", f"    features: {cls.uses}",
+                 f"    weights:  {weights_text(cls.default_weights)}", f"    options:  {options}"]
+        if cls.logit_std_defaults is not None:
+            ls = cls.logit_std_defaults
+            changed = "".join(f", {k}={v!r}" for k, v in ls.options.items())
+            kd_temperature = " (the KD term's T defaults to 2)" if ls.weights.alpha else ""
+            lines.append(f"    --logit-std: {weights_text(ls.weights)}{changed}{kd_temperature}")
+        if not cls.needs_teacher:
+            lines.append("    no teacher (self-distillation)")
+        blocks.append("\n".join(lines))
     return ("Loss = gamma*CE + alpha*KD(T_s, T_t) + beta*method; override with --gamma/--alpha/--beta, "
             "options with --method-opt KEY=VALUE.\n\n" + "\n".join(blocks))
+
+
+def weights_text(w) -> str:
+    return f"gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}"
 
 
 def datasets() -> str:
@@ -51,5 +62,16 @@ def configs() -> str:
     return "\n".join(packaged_configs())
 
 
+def grids() -> str:
+    from .bench.grid import load_grid, packaged_grids
+
+    rows = []
+    for name in packaged_grids():
+        grid = load_grid(name)
+        rows.append([name, f"{len(grid.pairs)} x {len(grid.variants)} x {len(grid.seeds)}", grid.description])
+    return ("Run with `kdzoo bench --grid NAME` (or a grid file of your own; see `kdzoo bench --help`).\n\n"
+            + table(["grid", "pairs x methods x seeds", "description"], rows))
+
+
 def render(what: str) -> str:
-    return {"models": models, "methods": methods, "datasets": datasets, "configs": configs}[what]()
+    return {"models": models, "methods": methods, "datasets": datasets, "configs": configs, "grids": grids}[what]()

@@ -1,30 +1,136 @@
-"""Plots of runs (matplotlib, Agg backend: works without a display)."""
+"""Plots of runs, benchmark reports and temperatures (matplotlib, Agg backend: works without a display).
+
+Every function writes one PNG and returns its path.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from .engine.logger import read_metrics
 
+#: label -> (x values, y values, error bars or None)
+Series = dict[str, tuple[Sequence[float], Sequence[float], Sequence[float] | None]]
 
-def plot_accuracy_curves(runs: dict[str, Path], path: Path, title: str = "Test top-1 per epoch") -> Path:
-    """One line per run (label -> run folder) of test top-1 against epoch, saved as PNG."""
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return path
+
+
+def mean_curve(run_dirs: Sequence[Path], column: str) -> tuple[list[float], list[float]]:
+    """``column`` of the runs' ``metrics.csv`` against epoch, averaged over the runs that have the epoch."""
+    by_epoch: dict[float, list[float]] = defaultdict(list)
+    for run_dir in run_dirs:
+        for row in read_metrics(run_dir):
+            if column in row and not math.isnan(row[column]):
+                by_epoch[row["epoch"]].append(row[column])
+    epochs = sorted(by_epoch)
+    return epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
+
+
+def plot_lines(series: Series, path: Path, xlabel: str, ylabel: str, title: str, logx: bool = False) -> Path:
+    """One line per label, with error bars where given; whole-number ticks when ``xlabel`` is "epoch"."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for label, run_dir in runs.items():
-        rows = read_metrics(run_dir)
-        ax.plot([r["epoch"] for r in rows], [r["test_top1"] for r in rows], marker="o", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test top-1 (%)")
+    for label, (x, y, err) in series.items():
+        ax.errorbar(x, y, yerr=err, marker="o", markersize=3, capsize=3 if err is not None else 0, label=label)
+    if logx:
+        ax.set_xscale("log", base=2)
+        ticks = sorted({float(v) for x, _, _ in series.values() for v in x})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+    if xlabel == "epoch":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_accuracy_curves(runs: dict[str, Path | Sequence[Path]], path: Path, title: str = "Test top-1 per epoch") -> Path:
+    """Test top-1 against epoch, one line per label (label -> run folder, or several averaged)."""
+    series = {label: (*mean_curve([dirs] if isinstance(dirs, Path) else dirs, "test_top1"), None)
+              for label, dirs in runs.items()}
+    return plot_lines(series, path, "epoch", "test top-1 (%)", title)
+
+
+def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: Path, ylabel: str, title: str) -> Path:
+    """Bars of (value, error) per label, grouped by the outer key (e.g. gains per method per pair)."""
+    plt = _pyplot()
+    labels = list(dict.fromkeys(label for bars in groups.values() for label in bars))
+    width = 0.8 / max(len(labels), 1)
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(groups) * max(len(labels), 1) * 0.35), 4.2), dpi=120)
+    for i, label in enumerate(labels):
+        xs = [g for g, bars in enumerate(groups.values()) if label in bars]
+        values = [bars[label] for bars in groups.values() if label in bars]
+        errors = [e for _, e in values]
+        ax.bar([x + (i - (len(labels) - 1) / 2) * width for x in xs], [v for v, _ in values], width,
+               yerr=errors if any(errors) else None, capsize=2, label=label)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right", fontsize="small")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize="small", ncol=2)
+    return _save(fig, path)
+
+
+def plot_scatter(points: dict[str, list[tuple[str, float, float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Labelled points (name, x, y), one colour per group (e.g. accuracy against training time per pair)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
+    for group, items in points.items():
+        ax.scatter([x for _, x, _ in items], [y for _, _, y in items], label=group)
+        for name, x, y in items:
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize="x-small")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_distributions(distributions: dict[str, Sequence[float]], classes: Sequence[str], path: Path, title: str) -> Path:
+    """Grouped bars of probability per class, one bar colour per distribution (e.g. per temperature)."""
+    groups = {c: {label: (float(p[i]), 0.0) for label, p in distributions.items()} for i, c in enumerate(classes)}
+    return plot_grouped_bars(groups, path, "probability", title)
+
+
+def plot_heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], columns: Sequence[str], path: Path,
+                 xlabel: str, ylabel: str, title: str) -> Path:
+    """A matrix of values with each cell written in it."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=120)
+    image = ax.imshow(matrix, cmap="viridis")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(rows)), rows)
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", color="white", fontsize="x-small")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save(fig, path)

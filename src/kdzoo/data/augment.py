@@ -1,5 +1,5 @@
 """Batched image augmentation on the batch's device: random crop with zero padding, horizontal flip,
-normalisation.
+normalisation; and MLKD's strong view (RandAugment + Cutout).
 
 :class:`BatchAugment` does for a whole batch what torchvision's ``RandomCrop(size, padding=4)`` then
 ``RandomHorizontalFlip()`` do per image (RepDistiller's CIFAR training transform), with per-sample
@@ -67,3 +67,46 @@ def normalize(images: Tensor, mean: Sequence[float] | Tensor, std: Sequence[floa
     if images.dtype == torch.uint8:
         x = x.div_(255)
     return (x - mean).div_(std)
+
+
+def cutout(images: Tensor, length: int, generator: torch.Generator) -> Tensor:
+    """Cutout (DeVries & Taylor, 2017): per image, zero rows ``[y - length//2, y + length//2)`` x columns
+    ``[x - length//2, x + length//2)`` around a uniformly drawn pixel (y, x), clipped at the borders as
+    in the reference code. On normalised images zero is the dataset's mean colour."""
+    n, _, h, w = images.shape
+    centre = torch.rand(2, n, generator=generator, device=generator.device).to(images.device)
+    cy, cx = (centre[0] * h).long().view(n, 1, 1), (centre[1] * w).long().view(n, 1, 1)
+    rows = torch.arange(h, device=images.device).view(1, h, 1)
+    cols = torch.arange(w, device=images.device).view(1, 1, w)
+    half = length // 2
+    inside = (rows >= cy - half) & (rows < cy + half) & (cols >= cx - half) & (cols < cx + half)
+    return images.masked_fill(inside.unsqueeze(1), 0.0)
+
+
+class StrongAugment:
+    """The strong view of MLKD (Jin et al., CVPR 2023): the loader's own crop/flip (drawn anew),
+    RandAugment(2 ops, magnitude 10) per image (torchvision's), normalisation, then Cutout with a
+    square of half the image side (16 px at 32x32).
+
+    ``__call__(uint8 images, generator, mean, std)`` returns normalised float32 images. RandAugment
+    draws from torch's global RNG, so it runs under a forked RNG seeded from ``generator``: the view
+    depends only on the generator's state, never on the rest of the run.
+    """
+
+    def __init__(self, crop: BatchAugment | None):
+        from torchvision.transforms import v2
+
+        self.crop = crop
+        self.rand_augment = v2.RandAugment(num_ops=2, magnitude=10)
+
+    def __call__(self, images: Tensor, generator: torch.Generator, mean: Tensor, std: Tensor) -> Tensor:
+        if self.crop is not None:
+            images = self.crop(images, generator)
+        seed = int(torch.randint(0, 2**62, (), generator=generator, device=generator.device))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            images = torch.stack([self.rand_augment(image) for image in images])
+        return cutout(normalize(images, mean, std), images.shape[-1] // 2, generator)
+
+    def __repr__(self) -> str:
+        return f"StrongAugment(crop={self.crop!r}, {self.rand_augment!r}, cutout=half side)"

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from .augment import BatchAugment, normalize
+from .augment import BatchAugment, StrongAugment, normalize
 from .batch import Batch
 from .sampling import EpochOrder, seeded_generator
 
@@ -21,10 +21,12 @@ class BatchLoader(ABC):
     given by ``order``; this class then augments (training) and normalises them. Order and
     augmentation depend only on ``(seed, epoch, rank)``: a resumed run sees the same batches. The last
     batch of an epoch may be short (no ``drop_last``). ``labels`` holds every sample's label (int64,
-    indexed by ``Batch.index``), set by subclasses.
+    indexed by ``Batch.index``), set by subclasses. With ``strong`` set (see :meth:`add_strong_view`)
+    every batch also carries a strongly augmented view (``Batch.strong_images``).
     """
 
     labels: Tensor
+    strong: StrongAugment | None = None
 
     def __init__(self, order: EpochOrder, batch_size: int, mean: Sequence[float], std: Sequence[float],
                  device: torch.device, augment: BatchAugment | None = None):
@@ -46,10 +48,15 @@ class BatchLoader(ABC):
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """This rank's batches of ``epoch``."""
         generator = seeded_generator(self.order.seed, epoch, self.order.rank, "augment")
-        for images, labels, index in self._batches(epoch):
-            if self.augment is not None:
-                images = self.augment(images, generator)
-            yield Batch(normalize(images, self.mean, self.std), labels, index)
+        strong_generator = seeded_generator(self.order.seed, epoch, self.order.rank, "strong")
+        for raw, labels, index in self._batches(epoch):
+            images = self.augment(raw, generator) if self.augment is not None else raw
+            strong = self.strong(raw, strong_generator, self.mean, self.std) if self.strong is not None else None
+            yield Batch(normalize(images, self.mean, self.std), labels, index, strong)
+
+    def add_strong_view(self) -> None:
+        """Give every batch a second, strongly augmented view of its images (:class:`StrongAugment`)."""
+        self.strong = StrongAugment(self.augment)
 
     @abstractmethod
     def _batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:

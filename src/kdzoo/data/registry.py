@@ -80,14 +80,16 @@ def dataset_info(name: str) -> dict[str, Any]:
 def build_data(name: str, *, root: str | os.PathLike | None = None, download: bool = False, batch_size: int = 64,
                eval_batch_size: int = 256, device: torch.device | str = "cpu", seed: int = 0,
                train_subset: int | None = None, test_subset: int | None = None, augment: bool = True,
-               num_workers: int | None = None, rank: int = 0, world_size: int = 1, **options: Any) -> DataBundle:
+               num_workers: int | None = None, rank: int = 0, world_size: int = 1, strong_view: bool = False,
+               **options: Any) -> DataBundle:
     """Load dataset ``name`` and wrap it in a train and a test loader whose batches arrive on ``device``.
 
     ``root``: data folder (default ``$KDZOO_DATA`` or ``./data``); ``download``: let torchvision fetch a
     missing dataset; ``train_subset``/``test_subset``: a fixed random subset of N samples (from
     ``seed``); ``augment``: training augmentation; ``num_workers``: decoding processes for streamed
     datasets (None: :func:`~kdzoo.data.workers.default_num_workers`); ``rank``/``world_size``: this
-    process's shard for distributed training; ``options``: dataset-specific (``dataset_info(name)``).
+    process's shard for distributed training; ``strong_view``: training batches also carry a strongly
+    augmented view (MLKD); ``options``: dataset-specific (``dataset_info(name)``).
     """
     entry = DATASETS.get(name)
     unknown = sorted(set(options) - set(dataset_options(name)))
@@ -106,4 +108,7 @@ def build_data(name: str, *, root: str | os.PathLike | None = None, download: bo
         raise ConfigError(f"rank must be below world_size ({world_size}), got {rank}.")
     spec = DataSpec(root, download, batch_size, eval_batch_size, torch.device(device), seed, train_subset,
                     test_subset, augment, num_workers, rank, world_size)
-    return entry.factory(spec, **options)
+    bundle = entry.factory(spec, **options)
+    if strong_view:
+        bundle.train.add_strong_view()
+    return bundle

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, UnknownNameError
-from ..models import create_model, list_models
+from ..models import HeadedStudent, MultiExitNet, attach_exits, attach_head, create_model, list_models
 
 FORMAT = "kdzoo"
 LAST = "checkpoint_last.pt"   # every epoch: everything needed to resume
@@ -102,6 +102,29 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
     model.load_state_dict(state_dict, strict=False)
 
 
+def model_entries(model: nn.Module) -> dict[str, Any]:
+    """A model's checkpoint entries: its plain state dict under ``model`` and, for a student deployed
+    with a method's head (SimKD), the head under ``head``; for a multi-exit network (BYOT), the
+    exits under ``exits``."""
+    if isinstance(model, HeadedStudent):
+        return {"model": model.backbone.state_dict(), "head": model.head_entry()}
+    if isinstance(model, MultiExitNet):
+        return {"model": model.backbone.state_dict(), "exits": model.exits_entry()}
+    return {"model": model.state_dict()}
+
+
+def load_entries(model: nn.Module, data: dict[str, Any], source: str, arch: str) -> None:
+    """Load what :func:`model_entries` wrote back into ``model`` (same structure)."""
+    if isinstance(model, HeadedStudent):
+        load_weights(model.backbone, strip_prefixes(data["model"]), source, arch)
+        model.head.load_state_dict(data["head"]["state"])
+    elif isinstance(model, MultiExitNet):
+        load_weights(model.backbone, strip_prefixes(data["model"]), source, arch)
+        model.exit_heads.load_state_dict(data["exits"]["state"])
+    else:
+        load_weights(model, strip_prefixes(data["model"]), source, arch)
+
+
 def arch_from_folder(path: Path) -> str | None:
     """RepDistiller's rule: the architecture is the first token of the parent folder name
     (``resnet32x4_vanilla``; ``wrn_40_2_vanilla`` keeps three tokens), if that names a model."""
@@ -155,6 +178,10 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
     except UnknownNameError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     load_weights(model, state_dict, str(path), arch)
+    if data.get("head"):
+        model = attach_head(model, data["head"])
+    if data.get("exits"):
+        model = attach_exits(model, data["exits"])
     return model.to(device), data
 
 

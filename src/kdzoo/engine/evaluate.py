@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributed import all_reduce_sum, is_distributed
 from ..errors import KdzooError
 from .runtime import autocast
 
@@ -20,7 +21,8 @@ def topk_correct(logits: Tensor, labels: Tensor, ks: tuple[int, ...] = (1, 5)) -
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, amp: str = "none", epoch: int = 0) -> dict[str, float]:
-    """Top-1 and top-5 accuracy (%) and mean cross-entropy of ``model`` on ``loader``."""
+    """Top-1 and top-5 accuracy (%) and mean cross-entropy of ``model`` on ``loader`` (over all ranks'
+    shards in a distributed run)."""
     was_training = model.training
     model.eval()
     n = correct1 = correct5 = 0
@@ -35,6 +37,10 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str = "none", 
         correct5 += c5
         n += batch.labels.numel()
     model.train(was_training)
+    # summed over ranks (on the device for NCCL; single processes stay on the CPU: MPS has no float64)
+    totals = torch.tensor([n, correct1, correct5, loss_sum], dtype=torch.float64,
+                          device=device if is_distributed() else "cpu")
+    n, correct1, correct5, loss_sum = all_reduce_sum(totals).tolist()
     n = max(n, 1)
     return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "loss": loss_sum / n}
 

@@ -12,13 +12,15 @@ INIT_METRICS = "init_metrics"  # one row per init-stage epoch (AB, FT, FSP)
 
 
 class RunLogger:
-    """Appends one row per epoch to ``<table>.csv`` and mirrors scalars to TensorBoard."""
+    """Appends one row per epoch to ``<table>.csv`` and mirrors scalars to TensorBoard. Disabled
+    (``enabled=False``) it writes nothing: the other ranks of a distributed run."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, quiet: bool = False):
+    def __init__(self, run_dir: Path, tensorboard: bool = True, quiet: bool = False, enabled: bool = True):
         self.run_dir = run_dir
         self.quiet = quiet
+        self.enabled = enabled
         self._writer = None
-        if tensorboard:
+        if tensorboard and enabled:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
@@ -27,6 +29,8 @@ class RunLogger:
                 self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def info(self, message: str) -> None:
+        if not self.enabled:
+            return
         if not self.quiet:
             print(message, flush=True)
         with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
@@ -34,6 +38,8 @@ class RunLogger:
 
     def epoch(self, row: dict[str, Any], table: str = METRICS) -> None:
         """Append ``row`` (its first entry is the epoch counter, the TensorBoard step)."""
+        if not self.enabled:
+            return
         path = self.run_dir / f"{table}.csv"
         new = not path.exists()
         with open(path, "a", newline="", encoding="utf-8") as f:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from torch import nn, optim
 
 from ..config import RunConfig
+from .dot import DOT
 
 
 def build_optimizer(cfg: RunConfig, modules: list[nn.Module], lr: float) -> optim.Optimizer:
-    """SGD or AdamW over the parameters of ``modules`` (the student and the method's extras)."""
+    """SGD, AdamW or DOT over the parameters of ``modules`` (the student and the method's extras)."""
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    if cfg.optimizer == "dot":
+        return DOT(params, lr=lr, momentum=cfg.momentum, delta=cfg.dot_delta, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     return optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)

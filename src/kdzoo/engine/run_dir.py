@@ -26,6 +26,8 @@ def default_run_name(cfg: RunConfig, teacher_arch: str | None) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if cfg.distilling:
         parts = [cfg.method, cfg.model, "from", teacher_arch or "teacher", cfg.dataset, f"seed{cfg.seed}", stamp]
+    elif cfg.method:
+        parts = [cfg.method, cfg.model, "self", cfg.dataset, f"seed{cfg.seed}", stamp]
     else:
         parts = ["train", cfg.model, cfg.dataset, f"seed{cfg.seed}", stamp]
     return safe_name("_".join(str(p) for p in parts))

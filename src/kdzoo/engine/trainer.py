@@ -15,15 +15,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
+from .. import __version__, distributed
 from ..config import RunConfig, validate
 from ..data import build_data, dataset_info
 from ..errors import ConfigError, KdzooError
-from ..methods import LossWeights, Objective, create_method, method_class
-from ..models import Features, create_model, extract, model_info
+from ..methods import LossWeights, Method, Objective, create_method, method_class
+from ..models import Features, HeadedStudent, MultiExitNet, create_model, extract, model_info
 from . import checkpoint as ckpt
 from .evaluate import check_fits, evaluate
 from .logger import INIT_METRICS, RunLogger, rewrite_metrics
+from .dot import DOT
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress
 from .run_dir import create_run_dir, load_run_config, save_config, write_summary
@@ -45,62 +46,97 @@ class Setup:
     objective: Objective
     needs_features: bool
     preact: bool
+    teacher_preact: bool
+    head_map: bool
     lr: float
     caveats: list[str]
+    exits: bool = False
 
 
-def resolve_weights(cfg: RunConfig) -> LossWeights:
-    """The method's reference weights, overridden by any of --gamma/--alpha/--beta given."""
-    defaults = method_class(cfg.method).default_weights
+def resolve_weights(cfg: RunConfig, method: Method) -> LossWeights:
+    """The method's reference weights (as configured), overridden by any of --gamma/--alpha/--beta given."""
+    defaults = method.reference_weights()
     return LossWeights(**{k: float(getattr(defaults, k) if getattr(cfg, k) is None else getattr(cfg, k)) for k in ("gamma", "alpha", "beta")})
 
 
 def check_names(cfg: RunConfig) -> None:
-    """Fail on unknown model, dataset or method names before any data is read."""
+    """Fail on unknown model, dataset or method names, and on a method without the teacher it needs,
+    before any data is read."""
     model_info(cfg.model)
     dataset_info(cfg.dataset)
-    if cfg.distilling:
-        method_class(cfg.method)
-        if cfg.teacher_arch:
-            model_info(cfg.teacher_arch)
+    if cfg.method is not None and method_class(cfg.method).needs_teacher and not cfg.distilling:
+        raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or checkpoint, "
+                          f"or a RepDistiller teacher file).")
+    if cfg.method is not None and not method_class(cfg.method).needs_teacher and cfg.distilling:
+        raise ConfigError(f"--method {cfg.method} is self-distillation and uses no teacher: drop --teacher "
+                          f"(kdzoo distill --student {cfg.model} --method {cfg.method}).")
+    if cfg.teacher_arch:
+        model_info(cfg.teacher_arch)
 
 
 def build(cfg: RunConfig) -> Setup:
     if cfg.distilling and cfg.method is None:
         cfg = replace(cfg, method="kd")
     check_names(cfg)
-    device = resolve_device(cfg.device)
+    device = distributed.setup(resolve_device(cfg.device))
+    check_distributed(cfg, device)
     autocast(device, cfg.amp)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
     teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device) if cfg.distilling else None
     data = build_data(
         cfg.dataset, root=cfg.data_root, download=cfg.download, batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, train_subset=cfg.train_subset,
-        test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers, **cfg.dataset_options,
+        test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
+        rank=distributed.rank(), world_size=distributed.world_size(), strong_view=cfg.has_method and method_class(cfg.method).needs_strong_view, **cfg.dataset_options,
     )
     student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels).to(device)
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
-    if teacher is None:
+    if cfg.scale_lr:
+        lr *= distributed.world_size()
+    exits = cfg.has_method and method_class(cfg.method).needs_exits
+    if exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees the student
+        student = MultiExitNet.build(student, (data.in_channels, *data.image_size))
+    if not cfg.has_method:
         objective = Objective(None, LossWeights(gamma=1.0, alpha=0.0, beta=0.0))
-        needs_features = preact = False
+        needs_features = preact = teacher_preact = head_map = False
         caveats = []
     else:
-        check_fits(teacher, data, "teacher")
+        if teacher is not None:
+            check_fits(teacher, data, "teacher")
         method = create_method(cfg.method, student, teacher, input_shape=(data.in_channels, *data.image_size),
-                               train_labels=data.train_labels, **cfg.method_options)
-        objective = Objective(method, resolve_weights(cfg), cfg.t_student, cfg.t_teacher).to(device)
-        needs_features, preact = method.needs_features, method.preact
+                               train_labels=data.train_labels, logit_std=cfg.logit_std, **cfg.method_options)
+        head = method.student_head()
+        if head is not None:  # SimKD: the student is deployed with the method's head
+            student = HeadedStudent(student, head).to(device)
+        objective = Objective(method, resolve_weights(cfg, method), *cfg.temperatures()).to(device)
+        needs_features, head_map = method.needs_features, method.needs_head_map
+        preact, teacher_preact = method.preact_for("student"), method.preact_for("teacher")
         caveats = method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
+    if cfg.sync_bn:
+        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     if cfg.channels_last:
         student = student.to(memory_format=torch.channels_last)
         if teacher is not None:
             teacher = teacher.to(memory_format=torch.channels_last)
-    return Setup(cfg, device, data, student, teacher, objective, needs_features, preact, lr, caveats)
+    return Setup(cfg, device, data, student, teacher, objective, needs_features, preact, teacher_preact, head_map, lr,
+                 caveats, exits)
 
 
-def forward(model: nn.Module, x: torch.Tensor, needs_features: bool, preact: bool) -> Features:
-    if needs_features:
-        return extract(model, x, preact=preact)
+def check_distributed(cfg: RunConfig, device: torch.device) -> None:
+    """Settings that only make sense, or are not supported, with several processes."""
+    if cfg.sync_bn and (not distributed.is_distributed() or device.type != "cuda"):
+        raise ConfigError("--sync-bn synchronises BatchNorm across the processes of a torchrun job on CUDA GPUs; "
+                          "this run is not one (PyTorch's SyncBatchNorm has no CPU implementation).")
+    if cfg.optimizer == "dot" and distributed.is_distributed():
+        raise ConfigError("--optimizer dot takes two backward passes per step, which DistributedDataParallel does not "
+                          "support; use --optimizer sgd under torchrun.")
+
+
+def forward(model: nn.Module, x: torch.Tensor, needs_features: bool, preact: bool, head_map: bool = False,
+            exits: bool = False) -> Features:
+    """The model's logits, plus its feature taps, head map and exits when the method reads them."""
+    if needs_features or head_map or exits:
+        return extract(model, x, preact=preact, head_map=head_map, exits=exits)
     return Features(model(x), [])
 
 
@@ -114,9 +150,14 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     setup = build(cfg)
     cfg = setup.cfg
     teacher_arch = getattr(setup.teacher, "kdzoo_arch", None)
-    run_dir = Path(resume) if resume is not None else create_run_dir(cfg, teacher_arch)
-    save_config(run_dir, cfg)
-    log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False)
+    main = distributed.is_main()
+    if resume is not None:
+        run_dir = Path(resume)
+    else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
+        run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
+    if main:
+        save_config(run_dir, cfg)
+    log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
     state = Trainer(setup, run_dir, log)
     try:
         if resume is not None:
@@ -134,16 +175,24 @@ class Trainer:
         self.run_dir = run_dir
         self.log = log
         cfg = setup.cfg
-        trainable = [setup.student] + ([setup.objective] if setup.teacher is not None else [])
+        trainable = [setup.student] + ([setup.objective] if setup.objective.method is not None else [])
         self.optimizer = build_optimizer(cfg, trainable, setup.lr)
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
         method = setup.objective.method
-        self.init = method.init_stage(setup.student, setup.lr) if method is not None else None
-        if self.init is not None and self.init.epochs > 0:
-            self.init_optimizer = torch.optim.SGD(self.init.parameters, lr=self.init.lr or setup.lr, momentum=0.9, weight_decay=5e-4)
+        stage = method.init_stage(setup.student, setup.lr) if method is not None else None
+        if stage is not None and stage.epochs > 0:
+            self.init = stage
+            self.init_optimizer = torch.optim.SGD(stage.parameters, lr=stage.lr or setup.lr, momentum=0.9, weight_decay=5e-4)
         else:
             self.init = self.init_optimizer = None
+        # What the training steps call: DDP wrappers under torchrun (the teacher has no gradients: not
+        # wrapped). SimKD's student leaves its own classifier unused, init-stage modules rest in the main
+        # stage, and the objective's buffers (CRD's banks) are kept identical by the method itself.
+        self.train_student = distributed.wrap(setup.student, setup.device,
+                                              find_unused=isinstance(setup.student, HeadedStudent))
+        self.train_objective = distributed.wrap(setup.objective, setup.device, find_unused=stage is not None,
+                                                broadcast_buffers=False)
         self.init_epoch = 0
         self.init_history: list[dict[str, float]] = []
         self.epoch = 0
@@ -159,12 +208,14 @@ class Trainer:
                 "config": s.cfg.to_dict()}
 
     def save(self, top1: float | None, improved: bool) -> None:
+        if not distributed.is_main():
+            return
         s = self.s
-        model_state = s.student.state_dict()
+        model_state = ckpt.model_entries(s.student)
         if improved:
-            ckpt.save_atomic({**self._meta(), "epoch": self.epoch, "accuracy": top1, "model": model_state}, self.run_dir / ckpt.BEST)
+            ckpt.save_atomic({**self._meta(), "epoch": self.epoch, "accuracy": top1, **model_state}, self.run_dir / ckpt.BEST)
         ckpt.save_atomic({
-            **self._meta(), "epoch": self.epoch, "accuracy": top1, "model": model_state,
+            **self._meta(), "epoch": self.epoch, "accuracy": top1, **model_state,
             "objective": s.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_state(s.device), "history": self.history, "best": self.best,
@@ -178,7 +229,7 @@ class Trainer:
         data = ckpt.read_checkpoint(path, map_location=s.device)
         if data.get("arch") != s.cfg.model:
             raise ConfigError(f"{path} holds a {data.get('arch')} but the run's config says {s.cfg.model}; cannot resume.")
-        ckpt.load_weights(s.student, data["model"], str(path), s.cfg.model)
+        ckpt.load_entries(s.student, data, str(path), s.cfg.model)
         s.objective.load_state_dict(data["objective"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.scheduler.load_state_dict(data["scheduler"])
@@ -189,8 +240,9 @@ class Trainer:
         self.init_epoch, self.init_history = data["init_epoch"], data["init_history"]
         if self.init_optimizer is not None:
             self.init_optimizer.load_state_dict(data["init_optimizer"])
-        rewrite_metrics(self.run_dir, self.history)
-        rewrite_metrics(self.run_dir, self.init_history, INIT_METRICS)
+        if distributed.is_main():
+            rewrite_metrics(self.run_dir, self.history)
+            rewrite_metrics(self.run_dir, self.init_history, INIT_METRICS)
         done = f"init epoch {self.init_epoch} of {self.init.epochs}" if self.init and self.init_epoch < self.init.epochs else f"epoch {self.epoch} of {s.cfg.epochs}"
         self.log.info(f"Resuming {self.run_dir} after {done}.")
 
@@ -228,9 +280,11 @@ class Trainer:
                 f"epoch {epoch}/{cfg.epochs}  loss {row['train_loss']:.4f}  train {row['train_top1']:.2f}%  "
                 f"test {test['top1']:.2f}% (best {self.best['top1']:.2f}% @ {self.best['epoch']})  "
                 f"{row['images_per_s']:.0f} img/s  lr {row['lr']:.4g}"
+                + "".join(f"  {k[5:]} {v:.4g}" for k, v in row.items() if k.startswith("stat_"))
             )
         summary = self.summary()
-        write_summary(self.run_dir, summary)
+        if distributed.is_main():
+            write_summary(self.run_dir, summary)
         return summary
 
     def init_epoch_run(self, epoch: int) -> dict[str, float]:
@@ -252,10 +306,11 @@ class Trainer:
                 with torch.no_grad():
                     teacher_out = extract(s.teacher, x, preact=method.preact)
             loss = method.init_loss(student_out.float() if student_out is not None else None, teacher_out.float(), batch)
-            if not torch.isfinite(loss):
+            if distributed.any_rank(not torch.isfinite(loss), s.device):
                 raise KdzooError(non_finite_message(epoch, step, {"init": loss}, self.run_dir, 0, stage="init epoch"))
             self.init_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            distributed.average_gradients(init.parameters)  # the init modules train outside DDP
             self.scaler.step(self.init_optimizer)
             self.scaler.update()
             total += loss.detach() * batch.labels.numel()
@@ -267,7 +322,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         s, cfg = self.s, self.s.cfg
-        if s.teacher is not None:
+        if s.objective.method is not None:
             s.objective.method.on_epoch_start(epoch, cfg.epochs)
         s.student.train()
         s.objective.train()
@@ -275,48 +330,78 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         correct = torch.zeros((), device=s.device)
         seen = 0
-        progress = EpochProgress(len(s.data.train), f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress)
+        progress = EpochProgress(len(s.data.train), f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress and distributed.is_main())
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(epoch)):
-            x = batch.images.contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch.images
-            with autocast(s.device, cfg.amp):
-                student_out = forward(s.student, x, s.needs_features, s.preact)
-                teacher_out = None
-                if s.teacher is not None:
-                    with torch.no_grad():
-                        teacher_out = forward(s.teacher, x, s.needs_features, s.preact)
-            terms = s.objective(student_out, teacher_out, batch)
+            student_out, teacher_out = self.networks(batch)
+            terms = self.train_objective(student_out, teacher_out, batch)
             loss = sum(terms.values())
-            if not torch.isfinite(loss):
+            if distributed.any_rank(not torch.isfinite(loss), s.device):
                 raise KdzooError(non_finite_message(epoch, step, terms, self.run_dir, self.epoch))
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            self.backward_step(terms, loss)
             n = batch.labels.numel()
             seen += n
             for name, value in {"loss": loss, **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
-            correct += (student_out.logits.argmax(1) == batch.labels).sum()
+            correct += (student_out.logits[:n].argmax(1) == batch.labels).sum()  # the first view's
             if progress.step(step):
                 progress.show(loss=float(sums["loss"]) / seen, acc=100.0 * float(correct) / seen,
                               img_s=seen / (time.perf_counter() - start))
-        means = {f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()}
+        names = list(sums)  # epoch totals over all ranks: loss terms, correct predictions, samples
+        totals = distributed.all_reduce_sum(torch.stack([*(sums[k] for k in names), correct,
+                                                         torch.tensor(float(seen), device=s.device)]).float())
+        *term_sums, correct, seen = totals.tolist()
+        means = {f"train_{k}": v / max(seen, 1) for k, v in zip(names, term_sums)}
+        method = s.objective.method
+        stats = {f"stat_{k}": v for k, v in method.epoch_stats().items()} if method is not None else {}
         elapsed = time.perf_counter() - start
         progress.close()
         self.scheduler.step()
         previous_time = self.history[-1]["train_time_s"] if self.history else 0.0
         return {"epoch": epoch, "lr": lr, **means, "train_top1": 100.0 * float(correct) / max(seen, 1),
                 "images_per_s": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed,
-                "train_time_s": previous_time + elapsed}
+                "train_time_s": previous_time + elapsed, **stats}
+
+    def networks(self, batch) -> tuple[Features, Features | None]:
+        """The student's (and the frozen teacher's) outputs on the batch. With a strong view (MLKD)
+        each network runs once per view, so BatchNorm sees one view at a time, and the outputs are
+        concatenated as ``[weak; strong]``."""
+        s, cfg = self.s, self.s.cfg
+        views = [batch.images] if batch.strong_images is None else [batch.images, batch.strong_images]
+        students, teachers = [], []
+        for x in views:
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(s.device, cfg.amp):
+                students.append(forward(self.train_student, x, s.needs_features, s.preact, s.head_map, s.exits))
+                if s.teacher is not None:
+                    with torch.no_grad():
+                        teachers.append(forward(s.teacher, x, s.needs_features, s.teacher_preact, s.head_map))
+        return Features.cat(students), Features.cat(teachers) if teachers else None
+
+    def backward_step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss``; DOT takes the distillation and the cross-entropy gradients apart."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if isinstance(self.optimizer, DOT):
+            distill = [v for k, v in terms.items() if k != "ce" and v.requires_grad]
+            if distill:
+                sum(distill).backward(retain_graph="ce" in terms)
+                self.optimizer.store_distill_grads()
+            if "ce" in terms:
+                terms["ce"].backward()
+            self.optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
     def summary(self) -> dict[str, Any]:
         s, cfg = self.s, self.s.cfg
         last = self.history[-1]
         summary = {
-            "run": self.run_dir.name, "run_dir": str(self.run_dir), "kind": "distill" if s.teacher is not None else "train",
+            "run": self.run_dir.name, "run_dir": str(self.run_dir), "kind": "distill" if s.objective.method is not None else "train",
             "model": cfg.model, "params": sum(p.numel() for p in s.student.parameters()),
-            "dataset": cfg.dataset, "method": cfg.method if s.teacher is not None else None,
+            "dataset": cfg.dataset, "method": cfg.method if s.objective.method is not None else None,
             "teacher": str(cfg.teacher) if cfg.teacher else None,
             "teacher_arch": getattr(s.teacher, "kdzoo_arch", None),
             "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
@@ -328,7 +413,7 @@ class Trainer:
             "images_per_s": sum(r["images_per_s"] for r in self.history) / len(self.history),
             "device": str(s.device), "kdzoo_version": __version__,
         }
-        if s.teacher is not None:
+        if s.objective.method is not None:
             w = s.objective.weights
             summary["weights"] = {"gamma": w.gamma, "alpha": w.alpha, "beta": w.beta}
         return summary
@@ -337,14 +422,19 @@ class Trainer:
 def describe(s: Setup, run_dir: Path) -> str:
     cfg = s.cfg
     head = f"kdzoo {__version__}: "
-    if s.teacher is None:
+    if s.objective.method is None:
         head += f"training {cfg.model}"
+    elif s.teacher is None:
+        w = s.objective.weights
+        head += f"self-distilling {cfg.model} with {cfg.method} (gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g})"
     else:
         w = s.objective.weights
         head += (f"distilling {s.teacher.kdzoo_arch} -> {cfg.model} with {cfg.method} "
-                 f"(gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}, T_s {cfg.t_student:g}, T_t {cfg.t_teacher:g})")
+                 f"(gamma {w.gamma:g}, alpha {w.alpha:g}, beta {w.beta:g}, T_s {s.objective.t_student:g}, "
+                 f"T_t {s.objective.t_teacher:g}{', logit standardization' if cfg.logit_std else ''})")
+    procs = f" per process x {distributed.world_size()} processes" if distributed.is_distributed() else ""
     return (f"{head} on {s.data.name} ({s.data.num_train} train images, {len(s.data.train)} batches of "
-            f"{cfg.batch_size}), {cfg.epochs} epochs, lr {s.lr:g} ({cfg.schedule}), device {s.device}\n"
+            f"{cfg.batch_size}{procs}), {cfg.epochs} epochs, lr {s.lr:g} ({cfg.schedule}), device {s.device}\n"
             f"run folder: {run_dir}" + "".join(f"\nwarning: {note}" for note in s.caveats))
 
 

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .common import reduce_batch
+
 __all__ = ["dkd_loss", "nckd_loss", "tckd_loss"]
 
 
@@ -39,22 +41,27 @@ def _binary_log_probs(logits: Tensor, target: Tensor, temperature: float) -> Ten
     return torch.stack([z_target - lse, torch.logsumexp(z_other, dim=1) - lse], dim=1)
 
 
-def tckd_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 4.0) -> Tensor:
+def tckd_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 4.0,
+              reduction: str = "mean") -> Tensor:
     """Target-class KD: T^2 * batch-mean KL between the teacher's and the student's binary
-    (target, all non-targets) distributions."""
+    (target, all non-targets) distributions (``reduction="none"``: per sample)."""
     log_b_s = _binary_log_probs(logits_s, target, temperature)
     log_b_t = _binary_log_probs(logits_t, target, temperature)
-    return F.kl_div(log_b_s, log_b_t, reduction="batchmean", log_target=True) * temperature**2
+    kl = F.kl_div(log_b_s, log_b_t, reduction="none", log_target=True).sum(dim=1)
+    return reduce_batch(kl * temperature**2, reduction)
 
 
-def nckd_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 4.0) -> Tensor:
+def nckd_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 4.0,
+              reduction: str = "mean") -> Tensor:
     """Non-target-class KD: T^2 * batch-mean KL between the teacher's and the student's
-    distributions over the non-target classes (renormalised without the target class)."""
+    distributions over the non-target classes (renormalised without the target class;
+    ``reduction="none"``: per sample)."""
     _, other_s = split_target(logits_s / temperature, target)
     _, other_t = split_target(logits_t / temperature, target)
     log_p_s = F.log_softmax(other_s, dim=1)
     log_p_t = F.log_softmax(other_t, dim=1)
-    return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature**2
+    kl = F.kl_div(log_p_s, log_p_t, reduction="none", log_target=True).sum(dim=1)
+    return reduce_batch(kl * temperature**2, reduction)
 
 
 def dkd_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, alpha: float = 1.0, beta: float = 8.0,

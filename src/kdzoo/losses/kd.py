@@ -7,6 +7,8 @@ G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a Neural Network", 
 With T_s = T_t = T this is RepDistiller's ``DistillKL`` (KL summed over classes, averaged over the
 batch, times T^2). The T^2 factor keeps the gradient magnitude comparable to the cross-entropy
 term; with different temperatures kdzoo uses the product T_s * T_t, which reduces to T^2.
+Temperatures may be tensors: a scalar (e.g. CTKD's learned temperature, through which gradients
+flow) or one per sample (shape B or B x 1), each sample then weighted by its own T_s * T_t.
 """
 
 from __future__ import annotations
@@ -14,12 +16,24 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from .common import reduce_batch
+
 __all__ = ["kd_loss"]
 
 
-def kd_loss(logits_s: Tensor, logits_t: Tensor, t_student: float = 4.0, t_teacher: float = 4.0) -> Tensor:
-    """KL divergence between temperature-softened teacher and student distributions (batchmean)."""
-    log_p_s = F.log_softmax(logits_s / t_student, dim=1)
-    log_p_t = F.log_softmax(logits_t / t_teacher, dim=1)
-    kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
-    return kl * (t_student * t_teacher)
+def kd_loss(logits_s: Tensor, logits_t: Tensor, t_student: float | Tensor = 4.0,
+            t_teacher: float | Tensor = 4.0, reduction: str = "mean") -> Tensor:
+    """KL divergence between temperature-softened teacher and student distributions (batch mean;
+    ``reduction="none"``: one value per sample)."""
+    t_s, t_t = (_column(t) for t in (t_student, t_teacher))
+    log_p_s = F.log_softmax(logits_s / t_s, dim=1)
+    log_p_t = F.log_softmax(logits_t / t_t, dim=1)
+    kl = F.kl_div(log_p_s, log_p_t, reduction="none", log_target=True).sum(dim=1, keepdim=True)
+    return reduce_batch((kl * (t_s * t_t)).squeeze(1), reduction)
+
+
+def _column(temperature: float | Tensor) -> float | Tensor:
+    """A per-sample temperature as a B x 1 column (broadcasts over the classes); scalars unchanged."""
+    if isinstance(temperature, Tensor) and temperature.dim() > 0:
+        return temperature.reshape(-1, 1)
+    return temperature

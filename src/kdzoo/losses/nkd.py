@@ -20,25 +20,27 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from .common import reduce_batch
 from .dkd import split_target
 
 __all__ = ["nkd_loss", "nkd_non_target_loss", "nkd_target_loss"]
 
 
-def nkd_target_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor) -> Tensor:
-    """``-T_t * log S_t``, batch mean: cross-entropy weighted by the teacher's target probability."""
+def nkd_target_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """``-T_t * log S_t``, batch mean (or per sample): cross-entropy weighted by the teacher's target probability."""
     log_s_t, _ = split_target(F.log_softmax(logits_s, dim=1), target)
     t_t, _ = split_target(F.softmax(logits_t, dim=1), target)
-    return -(t_t.detach() * log_s_t).mean()
+    return reduce_batch(-(t_t.detach() * log_s_t), reduction)
 
 
-def nkd_non_target_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 3.0) -> Tensor:
-    """``-tau^2 * sum_{i!=t} T^_i log S^_i``, batch mean: cross-entropy between the renormalised
-    non-target distributions at temperature tau (the target class excluded)."""
+def nkd_non_target_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 3.0,
+                        reduction: str = "mean") -> Tensor:
+    """``-tau^2 * sum_{i!=t} T^_i log S^_i``, batch mean (or per sample): cross-entropy between the
+    renormalised non-target distributions at temperature tau (the target class excluded)."""
     _, other_s = split_target(logits_s / temperature, target)
     _, other_t = split_target(logits_t / temperature, target)
-    ce = -(F.softmax(other_t, dim=1) * F.log_softmax(other_s, dim=1)).sum(dim=1).mean()
-    return ce * temperature**2
+    ce = -(F.softmax(other_t, dim=1) * F.log_softmax(other_s, dim=1)).sum(dim=1)
+    return reduce_batch(ce * temperature**2, reduction)
 
 
 def nkd_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 3.0,

@@ -8,9 +8,12 @@ cross-entropy and the KD term and applies the weights
     L = gamma * CE(z_s, y) + alpha * KD(z_s, z_t) + beta * sum(method terms).
 
 Optional hooks: an init stage (RepDistiller's AB/FT/FSP "pre-training"; see :class:`InitStage`),
-``on_epoch_start`` (curricula, warm-ups). Methods that declare ``needs_index`` receive the training
-labels (``train_labels``, int64, one per training sample) at construction, and see ``batch.index``
-(positions in the training split) in ``forward``.
+``on_epoch_start`` (curricula, warm-ups), ``epoch_stats`` (values logged per epoch, e.g. a learned
+temperature). Methods that declare ``needs_index`` receive the training labels (``train_labels``,
+int64, one per training sample) at construction, and see ``batch.index`` (positions in the training
+split) in ``forward``. Methods that declare ``logit_std_defaults`` accept ``--logit-std`` (logit
+standardization, :mod:`kdzoo.losses.logit_std`): the engine sets ``self.logit_std`` and the method
+standardises the logits it distils (:meth:`Method.distill_logits`).
 
 Adding a method = one file with a subclass decorated by ``@register_method(name)``.
 """
@@ -22,7 +25,29 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+from ..losses.logit_std import standardize_logits
 from ..models.features import Features
+
+
+def check_number(method: str, name: str, value, reference: str, positive: bool = False) -> float:
+    """``value`` as a float if it is a number >= 0 (> 0 with ``positive``), else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(f"{method}'s {name} must be a number {bound} (reference: {reference}), got {value!r}.")
+    return float(value)
+
+
+def check_whole(method: str, name: str, value, reference: str, minimum: int = 0) -> int:
+    """``value`` if it is a whole number >= ``minimum``, else a ConfigError naming the method's option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{method}'s {name} must be a whole number >= {minimum} (reference: {reference}), got {value!r}.")
+    return value
+
+
+def linear_warmup(epoch: int, warmup_epochs: int) -> float:
+    """mdistiller's loss warm-up: ``min(epoch / warmup_epochs, 1)`` for the 1-based ``epoch`` (1 without warm-up)."""
+    return min(epoch / warmup_epochs, 1.0) if warmup_epochs else 1.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +57,15 @@ class LossWeights:
     gamma: float = 1.0
     alpha: float = 0.0
     beta: float = 1.0
+
+
+@dataclass(frozen=True)
+class LogitStdDefaults:
+    """A method's reference settings under ``--logit-std`` (Sun et al., CVPR 2024): its loss weights
+    and the method options that change (e.g. the base temperature)."""
+
+    weights: LossWeights
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,12 +105,28 @@ class Method(nn.Module):
     uses: ClassVar[str] = "logits"
     needs_features: ClassVar[bool] = False
     preact: ClassVar[bool] = False
+    #: Pre-activation taps for the teacher when they differ from the student's (ReviewKD); None: ``preact``.
+    teacher_preact: ClassVar[bool | None] = None
     needs_index: ClassVar[bool] = False
+    #: The batch carries a strongly augmented second view; both networks run on both views and the
+    #: method receives the outputs concatenated as ``[weak; strong]`` (MLKD).
+    needs_strong_view: ClassVar[bool] = False
+    #: The method reads ``Features.head``, the map each network pools into its classifier (SDD).
+    needs_head_map: ClassVar[bool] = False
+    #: False for self-distillation methods: they run without a teacher and receive ``teacher=None``.
+    needs_teacher: ClassVar[bool] = True
+    #: The student gets an exit after every stage (:class:`~kdzoo.models.MultiExitNet`, BYOT) and the
+    #: method reads every exit's logits and feature in ``Features.exits``.
+    needs_exits: ClassVar[bool] = False
     default_weights: ClassVar[LossWeights] = LossWeights()
     #: The batch size the default beta was tuned for, when the loss scales with the batch size.
     reference_batch_size: ClassVar[int | None] = None
     #: False when the main stage adds no method term (RepDistiller's AB and FSP), so beta is moot.
     has_main_term: bool = True
+    #: Reference settings with ``--logit-std``; None: the method has no logit loss to standardise.
+    logit_std_defaults: ClassVar[LogitStdDefaults | None] = None
+    #: Set by :func:`~kdzoo.methods.create_method` when the run uses ``--logit-std``.
+    logit_std: bool = False
 
     def __init__(self, student: Features, teacher: Features, **options: Any):
         super().__init__()
@@ -85,8 +135,36 @@ class Method(nn.Module):
         """Unweighted loss terms of the method (empty when the method has no term of its own)."""
         return {}
 
+    def preact_for(self, network: str) -> bool:
+        """Whether ``network`` ("student" or "teacher") is run with pre-activation stage taps."""
+        if network == "teacher" and self.teacher_preact is not None:
+            return self.teacher_preact
+        return self.preact
+
+    def reference_weights(self) -> LossWeights:
+        """The reference weights of the method as configured (with ``--logit-std`` they differ)."""
+        return self.logit_std_defaults.weights if self.logit_std else self.default_weights
+
+    def distill_logits(self, student: Features, teacher: Features) -> tuple[Tensor, Tensor]:
+        """The student's and the teacher's logits as the distillation terms see them: z-scored per
+        sample with ``--logit-std``, unchanged otherwise (the cross-entropy always uses the raw logits)."""
+        if self.logit_std:
+            return standardize_logits(student.logits), standardize_logits(teacher.logits)
+        return student.logits, teacher.logits
+
+    def student_head(self) -> nn.Module | None:
+        """A head the student is deployed with (SimKD's projector + reused teacher classifier), or None.
+
+        The engine wraps the student in :class:`~kdzoo.models.HeadedStudent` with it, so the head is
+        trained as part of the student, used for evaluation and saved in its checkpoints."""
+        return None
+
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
         """Hook called before each epoch (1-based), e.g. for curricula or warm-ups."""
+
+    def epoch_stats(self) -> dict[str, float]:
+        """Values to log at the end of each epoch (``stat_<name>`` columns of ``metrics.csv``)."""
+        return {}
 
     def caveats(self, batch_size: int, beta_given: bool) -> list[str]:
         """Warnings about settings that silently change what the method does (printed at start)."""

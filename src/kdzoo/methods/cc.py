@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..losses.cc import cc_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import LossWeights, Method, check_whole
 from .registry import register_method
 
 
@@ -28,8 +27,7 @@ class CC(Method):
 
     def __init__(self, student: Features, teacher: Features, *, feat_dim: int = 128):
         super().__init__(student, teacher)
-        if isinstance(feat_dim, bool) or not isinstance(feat_dim, int) or feat_dim < 1:
-            raise ConfigError(f"CC's feat_dim must be a positive integer (RepDistiller: 128), got {feat_dim!r}.")
+        check_whole("CC", "feat_dim", feat_dim, "128", minimum=1)
         self.embed_s = nn.Linear(student.pooled.flatten(1).shape[1], feat_dim)
         self.embed_t = nn.Linear(teacher.pooled.flatten(1).shape[1], feat_dim)
 

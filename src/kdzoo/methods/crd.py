@@ -21,6 +21,7 @@ import math
 
 from torch import Tensor, nn
 
+from ..distributed import gather_batch, local_rows
 from ..errors import KdzooError
 from ..losses.crd import crd_loss
 from ..models.features import Features
@@ -76,5 +77,8 @@ class CRD(Method):
         z_s = self.embed_s(student.pooled)
         z_t = self.embed_t(teacher.pooled.detach())
         index = batch.index.long()
-        p_s, p_t = self.memory(z_s, z_t, self.sampler(index), index)
+        # Negatives are drawn for the global batch (identical on every rank under DDP), then each rank
+        # keeps its own rows: the draws equal one process's with the same global batch.
+        idx = local_rows(self.sampler(gather_batch(index)))
+        p_s, p_t = self.memory(z_s, z_t, idx, index)
         return {"crd": crd_loss(p_s, self.n_data) + crd_loss(p_t, self.n_data)}

@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..distributed import all_reduce_sum, gather_batch, world_size
 from ..errors import KdzooError
 from ..losses.crd import crd_memory_update, crd_scores
 
@@ -82,6 +83,8 @@ class ContrastMemory(nn.Module):
     Banks start uniform in [-a, a], a = 1/sqrt(D/3) (row norm about 1). ``z`` = (Z_s, Z_t) starts at
     -1; on the first forward each is set to N times the mean exp-score of that batch, then fixed.
     All of it is in buffers, so a checkpoint of the state dict resumes with the same banks and Z.
+    Under DDP the first batch's mean is averaged over ranks and every rank updates the banks with
+    the gathered global batch, so the banks and Z stay identical on every rank.
     """
 
     def __init__(self, n_data: int, dim: int, temperature: float = 0.07, momentum: float = 0.5):
@@ -97,9 +100,10 @@ class ContrastMemory(nn.Module):
         rows ``idx``; then the banks' rows ``index`` (the batch's dataset indices) take a momentum step."""
         e_s = crd_scores(z_s, self.memory_t, idx, self.temperature)
         e_t = crd_scores(z_t, self.memory_s, idx, self.temperature)
-        first = torch.stack([e_s.mean(), e_t.mean()]).detach() * self.n_data
+        first = all_reduce_sum(torch.stack([e_s.mean(), e_t.mean()]).detach()) * (self.n_data / world_size())
         self.z.copy_(torch.where(self.z < 0, first, self.z))  # no host sync
         z = self.z.clone()
-        crd_memory_update(self.memory_s, index, z_s, self.momentum)
-        crd_memory_update(self.memory_t, index, z_t, self.momentum)
+        index = gather_batch(index)
+        crd_memory_update(self.memory_s, index, gather_batch(z_s), self.momentum)
+        crd_memory_update(self.memory_t, index, gather_batch(z_t), self.momentum)
         return e_s / z[0], e_t / z[1]

@@ -16,8 +16,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses.dist import dist_inter_loss, dist_intra_loss
 from ..models.features import Features
-from .base import LossWeights, Method
-from .dkd import check_number
+from .base import LossWeights, Method, check_number
 from .registry import register_method
 
 

@@ -9,6 +9,10 @@ resnet56/resnet110 teachers, 6 for vgg13 and wrn_40_2 -> wrn_*: the packaged
 or 2 (ResNet50 -> MobileNetV1), warmup_epochs 1. The objective's beta scales the whole DKD term; the
 two parts are returned (and logged) apart, already weighted. The warm-up factor is a buffer, so it
 is checkpointed; before the first ``on_epoch_start`` it holds epoch 1's value.
+
+With ``--logit-std`` both logit vectors are z-scored before the temperature, with the LS reference
+settings: temperature 2 and beta 9 (= dkd_alpha and dkd_beta multiplied by the KD weight 9, i.e. 9
+and 72, as the LS code does); the published per-pair values are in its log names.
 """
 
 from __future__ import annotations
@@ -19,16 +23,8 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses.dkd import nckd_loss, tckd_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import LogitStdDefaults, LossWeights, Method, check_number, check_whole, linear_warmup
 from .registry import register_method
-
-
-def check_number(method: str, name: str, value, reference: str, positive: bool = False) -> float:
-    """``value`` as a float if it is a number >= 0 (> 0 with ``positive``), else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{method}'s {name} must be a number {bound} (reference: {reference}), got {value!r}.")
-    return float(value)
 
 
 @register_method("dkd")
@@ -36,6 +32,7 @@ class DKD(Method):
     paper = "Zhao, Cui, Song, Qiu, Liang. Decoupled Knowledge Distillation. CVPR 2022"
     uses = "logits, labels"
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
+    logit_std_defaults = LogitStdDefaults(LossWeights(gamma=1.0, alpha=0.0, beta=9.0), {"temperature": 2.0})
 
     def __init__(self, student: Features, teacher: Features, *, dkd_alpha: float = 1.0, dkd_beta: float = 8.0,
                  temperature: float = 4.0, warmup_epochs: int = 20):
@@ -43,23 +40,20 @@ class DKD(Method):
         self.dkd_alpha = check_number("DKD", "dkd_alpha", dkd_alpha, "1")
         self.dkd_beta = check_number("DKD", "dkd_beta", dkd_beta, "8 on CIFAR-100, 2-8 per pair")
         self.temperature = check_number("DKD", "temperature", temperature, "4", positive=True)
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-            raise ConfigError(f"DKD's warmup_epochs must be a whole number >= 0 (reference: 20; 0 = no warm-up), "
-                              f"got {warmup_epochs!r}.")
         if self.dkd_alpha == 0 and self.dkd_beta == 0:
             raise ConfigError("DKD with dkd_alpha=0 and dkd_beta=0 has no loss term; give at least one a positive weight.")
-        self.warmup_epochs = warmup_epochs
+        self.warmup_epochs = check_whole("DKD", "warmup_epochs", warmup_epochs, "20; 0 = no warm-up")
         self.register_buffer("warmup_factor", torch.tensor(self.factor(1)))
 
     def factor(self, epoch: int) -> float:
         """The warm-up weight of the DKD term in (1-based) ``epoch``: min(epoch / warmup_epochs, 1)."""
-        return min(epoch / self.warmup_epochs, 1.0) if self.warmup_epochs else 1.0
+        return linear_warmup(epoch, self.warmup_epochs)
 
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
         self.warmup_factor.fill_(self.factor(epoch))
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
-        args = (student.logits, teacher.logits, batch.labels, self.temperature)
+        args = (*self.distill_logits(student, teacher), batch.labels, self.temperature)
         terms = {}
         if self.dkd_alpha:
             terms["dkd_tckd"] = self.warmup_factor * self.dkd_alpha * tckd_loss(*args)

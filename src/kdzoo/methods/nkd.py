@@ -18,8 +18,7 @@ from torch import Tensor
 
 from ..losses.nkd import nkd_non_target_loss, nkd_target_loss
 from ..models.features import Features
-from .base import LossWeights, Method
-from .dkd import check_number
+from .base import LogitStdDefaults, LossWeights, Method, check_number
 from .registry import register_method
 
 
@@ -29,6 +28,7 @@ class NKD(Method):
              "A Unified Approach with Normalized Loss and Customized Soft Labels. ICCV 2023")
     uses = "logits, labels"
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
+    logit_std_defaults = LogitStdDefaults(default_weights)
 
     def __init__(self, student: Features, teacher: Features, *, temperature: float = 3.0, gamma: float = 3.5):
         super().__init__(student, teacher)
@@ -37,8 +37,8 @@ class NKD(Method):
         self.gamma = check_number("NKD", "gamma", gamma, "3.5 on CIFAR-100, 1.5 on ImageNet")
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
-        terms = {"nkd_target": nkd_target_loss(student.logits, teacher.logits, batch.labels)}
+        logits_s, logits_t = self.distill_logits(student, teacher)
+        terms = {"nkd_target": nkd_target_loss(logits_s, logits_t, batch.labels)}
         if self.gamma:
-            terms["nkd_non_target"] = self.gamma * nkd_non_target_loss(student.logits, teacher.logits, batch.labels,
-                                                                       self.temperature)
+            terms["nkd_non_target"] = self.gamma * nkd_non_target_loss(logits_s, logits_t, batch.labels, self.temperature)
         return terms

@@ -13,7 +13,9 @@ from .base import LossWeights, Method
 class Objective(nn.Module):
     """Combines cross-entropy, the KD term and a method's own terms.
 
-    With ``method=None`` (plain training, no teacher) only the cross-entropy term is used.
+    With ``method=None`` (plain training) only the cross-entropy term is used; self-distillation
+    methods run without a teacher (``teacher=None``: no KD term). The KD
+    term sees the logits through ``method.distill_logits`` (z-scored with ``--logit-std``).
     Terms whose weight is zero are not computed (RepDistiller computes the KD term even with
     alpha = 0). All terms are computed in float32, whatever precision the networks ran in.
     """
@@ -29,13 +31,14 @@ class Objective(nn.Module):
         student = student.float()
         w = self.weights
         terms: dict[str, Tensor] = {}
-        if w.gamma:
-            terms["ce"] = w.gamma * F.cross_entropy(student.logits, batch.labels)
-        if teacher is None:
-            return terms
-        teacher = teacher.float()
-        if w.alpha:
-            terms["kd"] = w.alpha * kd_loss(student.logits, teacher.logits, self.t_student, self.t_teacher)
+        if w.gamma:  # summed over the views when the batch has several (MLKD: weak and strong)
+            views = student.logits.shape[0] // batch.labels.shape[0]
+            terms["ce"] = w.gamma * views * F.cross_entropy(student.logits, batch.labels.repeat(views))
+        teacher = teacher.float() if teacher is not None else None
+        if w.alpha and teacher is not None:
+            logits_s, logits_t = (self.method.distill_logits(student, teacher) if self.method is not None
+                                  else (student.logits, teacher.logits))
+            terms["kd"] = w.alpha * kd_loss(logits_s, logits_t, self.t_student, self.t_teacher)
         if w.beta and self.method is not None:
             for name, value in self.method(student, teacher, batch).items():
                 terms[name] = w.beta * value

@@ -14,8 +14,10 @@ from .base import Method
 
 METHODS: Registry[type[Method]] = Registry("method")
 
-#: Constructor arguments the engine supplies (not user options).
-SUPPLIED = {"train_labels"}
+#: Constructor arguments the engine supplies (not user options): the training labels (``needs_index``
+#: methods) and the networks themselves, for methods that read or reuse their layers (BN statistics,
+#: classifiers). A method must not register the networks as submodules.
+SUPPLIED = {"train_labels", "student_model", "teacher_model"}
 
 
 def register_method(name: str):
@@ -46,19 +48,29 @@ def method_options(name: str) -> dict[str, Any]:
 def create_method(
     name: str,
     student: nn.Module,
-    teacher: nn.Module,
+    teacher: nn.Module | None,
     input_shape: tuple[int, ...] = (3, 32, 32),
     train_labels: Tensor | None = None,
+    logit_std: bool = False,
     **options: Any,
 ) -> Method:
     """Build method ``name`` for a student/teacher pair.
 
-    Extra modules are sized from one forward pass of a 2-sample batch of ``input_shape``.
+    Extra modules are sized from one forward pass of a 2-sample batch of ``input_shape``. ``teacher``
+    is None for self-distillation methods (``needs_teacher = False``).
     ``train_labels`` (one int64 label per training sample) is required by methods that declare
-    ``needs_index`` (e.g. CRD's memory bank and negative sampling). Unknown options raise a
-    :class:`ConfigError` listing the accepted ones.
+    ``needs_index`` (e.g. CRD's memory bank and negative sampling); methods whose constructor takes
+    ``student_model``/``teacher_model`` receive the networks. ``logit_std`` turns on logit
+    standardization, with the method's reference options for it under the given ``options``.
+    Unknown options raise a :class:`ConfigError` listing the accepted ones.
     """
     cls = method_class(name)
+    if logit_std:
+        if cls.logit_std_defaults is None:
+            supported = ", ".join(sorted(n for n in list_methods() if method_class(n).logit_std_defaults is not None))
+            raise ConfigError(f"--logit-std standardises the logits of logit-based losses; method {name!r} has none. "
+                              f"Use it with one of: {supported}.")
+        options = {**cls.logit_std_defaults.options, **options}
     accepted = method_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -68,12 +80,21 @@ def create_method(
         if train_labels is None:
             raise ConfigError(f"Method {name!r} needs the training labels (train_labels=...) to build its sampler.")
         options["train_labels"] = train_labels
-    s = feature_shapes(student, input_shape, preact=cls.preact)
-    t = feature_shapes(teacher, input_shape, preact=cls.preact)
+    wanted = inspect.signature(cls.__init__).parameters
+    for key, model in (("student_model", student), ("teacher_model", teacher)):
+        if key in wanted:
+            options[key] = model
+    if teacher is None and cls.needs_teacher:
+        raise ConfigError(f"Method {name!r} needs a teacher.")
+    s = feature_shapes(student, input_shape, preact=cls.preact, head_map=cls.needs_head_map)
+    t_preact = cls.preact if cls.teacher_preact is None else cls.teacher_preact
+    t = feature_shapes(teacher, input_shape, preact=t_preact, head_map=cls.needs_head_map) if teacher is not None else None
     method = cls(s, t, **options)
+    method.logit_std = logit_std
     param = next(student.parameters(), None)
     return method.to(param.device) if param is not None else method
 
 
 def list_methods() -> list[str]:
-    return METHODS.names()
+    """Registered method names, sorted."""
+    return sorted(METHODS.names())

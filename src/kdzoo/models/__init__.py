@@ -7,6 +7,8 @@
 
 from . import cifar_resnet, mobilenetv2, resnetv2, shufflenetv1, shufflenetv2, torchvision_adapter, vgg, wrn  # noqa: F401  (registration)
 from .features import Features, extract, feature_shapes
+from .heads import HeadedStudent, ReusedClassifierHead, attach_head
+from .multi_exit import ExitHead, MultiExitNet, attach_exits
 from .registry import create_model, list_models, model_info, register_model
 
-__all__ = ["Features", "create_model", "extract", "feature_shapes", "list_models", "model_info", "register_model"]
+__all__ = ["ExitHead", "Features", "HeadedStudent", "MultiExitNet", "ReusedClassifierHead", "attach_exits", "attach_head", "create_model", "extract", "feature_shapes", "list_models", "model_info", "register_model"]

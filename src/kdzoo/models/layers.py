@@ -111,11 +111,13 @@ def run_stages(stages, x: Tensor, preact: bool) -> tuple[Tensor, list[Tensor]]:
 
 
 class StagedNet(nn.Module):
-    """Stem (``conv1``, ``bn1``, ReLU) -> stages -> pooled vector -> classifier, with RepDistiller's
-    feature taps: ``forward(x, is_feat=True, preact=...)`` returns ``([stem, *stage taps, pooled], logits)``.
+    """Stem (``conv1``, ``bn1``, ReLU) -> stages -> head map -> pooled vector -> classifier, with
+    RepDistiller's feature taps: ``forward(x, is_feat=True, preact=...)`` returns
+    ``([stem, *stage taps, pooled], logits)``, and with ``head_map=True`` also the map that is
+    globally pooled into the classifier.
 
     Subclasses name their stages (``stage_names``) and classifier (``classifier_name``) and may
-    override :meth:`pool` when head layers come before the global pooling."""
+    override :meth:`head` when layers come between the last stage and the global pooling."""
 
     stage_names: tuple[str, ...] = ("layer1", "layer2", "layer3")
     classifier_name = "linear"
@@ -126,20 +128,31 @@ class StagedNet(nn.Module):
     def stem(self, x: Tensor) -> Tensor:
         return relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
 
-    def pool(self, x: Tensor) -> Tensor:
-        return global_pool(x)
+    def head(self, x: Tensor) -> Tensor:
+        """The map that is globally pooled into the classifier, from the last stage's output."""
+        return x
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+    def get_classifier(self) -> nn.Linear:
+        return getattr(self, self.classifier_name)
+
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
         f0 = self.stem(x)
         x, taps = run_stages(self.stages(), f0, preact=is_feat and preact)
-        pooled = self.pool(x)
-        logits = getattr(self, self.classifier_name)(pooled)
-        if not is_feat:
-            return logits
-        return [f0, *taps, pooled], logits
+        x = self.head(x)
+        pooled = global_pool(x)
+        logits = self.get_classifier()(pooled)
+        return feature_output(logits, [f0, *taps, pooled], x, is_feat, head_map)
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.conv1, self.bn1, *self.stages()])
+
+
+def feature_output(logits: Tensor, feats: list[Tensor], head: Tensor, is_feat: bool, head_map: bool):
+    """What every zoo model's ``forward`` returns: ``logits``; ``(feats, logits)`` with ``is_feat``
+    (RepDistiller's convention); ``(feats, logits, head)`` with ``head_map`` as well."""
+    if not is_feat:
+        return logits
+    return (feats, logits, head) if head_map else (feats, logits)
 
 
 def reject_kwargs(name: str, kwargs: dict) -> None:

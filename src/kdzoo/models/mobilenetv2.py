@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import global_pool, init_he_normal, reject_kwargs
+from .layers import feature_output, global_pool, init_he_normal, reject_kwargs
 from .registry import register_model
 
 # (expansion t, channels c, repeats n, first stride s) before width scaling, T = expansion
@@ -78,18 +78,20 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(self.last_channel, num_classes))
         init_he_normal(self, linear_std=0.01)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
         out = self.conv1(x)
         taps = [out]
         for i, stage in enumerate(self.blocks):
             out = stage(out)
             if i in _TAPPED:
                 taps.append(out)
-        pooled = global_pool(self.conv2(out))
+        head = self.conv2(out)
+        pooled = global_pool(head)
         logits = self.classifier(pooled)
-        if not is_feat:
-            return logits
-        return [*taps, pooled], logits
+        return feature_output(logits, [*taps, pooled], head, is_feat, head_map)
+
+    def get_classifier(self) -> nn.Linear:
+        return self.classifier[0]
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.conv1, self.blocks])

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import KdzooError
-from .layers import Stage, StagedNet, channel_shuffle, conv1x1, conv3x3, global_pool, reject_kwargs, relu_tap
+from .layers import Stage, StagedNet, channel_shuffle, conv1x1, conv3x3, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -89,8 +89,8 @@ class ShuffleNetV2(StagedNet):
         self.bn2 = nn.BatchNorm2d(out_channels[3])
         self.linear = nn.Linear(out_channels[3], num_classes)
 
-    def pool(self, x: Tensor) -> Tensor:
-        return global_pool(relu_tap(self.bn2(self.conv2(x)), keep_pre=False))
+    def head(self, x: Tensor) -> Tensor:
+        return relu_tap(self.bn2(self.conv2(x)), keep_pre=False)
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         raise KdzooError(

@@ -34,6 +34,7 @@ from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock as TVBasicBlock
 
 from ..errors import ConfigError, KdzooError
+from .layers import feature_output
 from .registry import register_model
 
 _MOBILENET_STAGES = ((1, 4), (4, 7), (7, 14), (14, 18))  # features[a:b] per stage
@@ -67,7 +68,7 @@ class FeatureAdapter(nn.Module):
         return [self.features[a:b] for a, b in _MOBILENET_STAGES]
 
     # -- forward ---------------------------------------------------------------------------------
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
         keep = is_feat and preact and self.kind == "resnet"
         for m in self._stem():
             x = m(x)
@@ -83,9 +84,11 @@ class FeatureAdapter(nn.Module):
             x = self.features[18](x)
         pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         logits = self.fc(pooled) if self.kind == "resnet" else self.classifier(pooled)
-        if not is_feat:
-            return logits
-        return [*taps, pooled], logits
+        return feature_output(logits, [*taps, pooled], x, is_feat, head_map)
+
+    def get_classifier(self) -> nn.Linear:
+        """The final Linear (MobileNetV2's classifier is Dropout then Linear)."""
+        return self.fc if self.kind == "resnet" else self.classifier[-1]
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([*self._stem(), *self._stages()])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import global_pool, init_he_normal, reject_kwargs, relu_tap
+from .layers import feature_output, global_pool, init_he_normal, reject_kwargs, relu_tap
 from .registry import register_model
 
 _CFGS = {
@@ -56,7 +56,7 @@ class VGG(nn.Module):
         self.classifier = nn.Linear(cfg[-1][-1], num_classes)
         init_he_normal(self, linear_std=0.01)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
         keep = is_feat and preact
         h = x.shape[2]
         f0 = F.relu(self.block0(x), inplace=True)
@@ -72,9 +72,10 @@ class VGG(nn.Module):
             taps.append(pre if keep else x)
         pooled = global_pool(x)
         logits = self.classifier(pooled)
-        if not is_feat:
-            return logits
-        return [*taps, pooled], logits
+        return feature_output(logits, [*taps, pooled], x, is_feat, head_map)
+
+    def get_classifier(self) -> nn.Linear:
+        return self.classifier
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.block0, self.pool0, self.block1, self.pool1, self.block2, self.pool2,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import global_pool, init_he_normal, reject_kwargs, relu_tap
+from .layers import feature_output, global_pool, init_he_normal, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -92,7 +92,7 @@ class WideResNet(nn.Module):
         self.fc = nn.Linear(ch[3], num_classes)
         init_he_normal(self)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
         keep = is_feat and preact
         f0 = self.conv1(x)
         f1 = self.block1(f0)
@@ -103,13 +103,14 @@ class WideResNet(nn.Module):
             f2 = self.block2(f1)
             f3 = self.block3(f2)
         f3_pre = self.bn1(f3)
-        pooled = global_pool(relu_tap(f3_pre, keep_pre=keep))
+        head = relu_tap(f3_pre, keep_pre=keep)
+        pooled = global_pool(head)
         logits = self.fc(pooled)
-        if not is_feat:
-            return logits
-        if keep:
-            return [f0, f1_pre, f2_pre, f3_pre, pooled], logits
-        return [f0, f1, f2, f3, pooled], logits
+        feats = [f0, f1_pre, f2_pre, f3_pre, pooled] if keep else [f0, f1, f2, f3, pooled]
+        return feature_output(logits, feats, head, is_feat, head_map)
+
+    def get_classifier(self) -> nn.Linear:
+        return self.fc
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.conv1, self.block1, self.block2, self.block3])

@@ -1,0 +1,70 @@
+"""Published numbers (``published.yaml`` in this package): tables of CIFAR-100 top-1 by method and pair,
+each with its source and protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from ..errors import ConfigError
+
+
+def pair_key(teacher: str, student: str) -> str:
+    """How pairs are written in tables and reports: ``"resnet32x4 -> resnet8x4"``."""
+    return f"{teacher} -> {student}"
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    name: str
+    title: str
+    source: str
+    metric: str            # "best" or "last" epoch
+    runs: str              # how the numbers were produced
+    dataset: str
+    values: dict[tuple[str, str], float]   # (row, pair) -> top-1
+
+    def lookup(self, dataset: str, row: str, pair: str) -> float | None:
+        return self.values.get((row, pair)) if dataset == self.dataset else None
+
+
+@cache
+def published_tables() -> dict[str, PublishedTable]:
+    """Every published table, by name, in file order."""
+    text = (resources.files("kdzoo") / "bench" / "published.yaml").read_text(encoding="utf-8")
+    tables = {}
+    for name, spec in yaml.safe_load(text).items():
+        values = {}
+        for row, cells in spec["rows"].items():
+            if len(cells) != len(spec["pairs"]):
+                raise ConfigError(f"published.yaml: row {row!r} of {name} has {len(cells)} values for {len(spec['pairs'])} pairs.")
+            values.update({(row, pair): float(v) for pair, v in zip(spec["pairs"], cells) if v is not None})
+        tables[name] = PublishedTable(name, spec["title"], " ".join(spec["source"].split()), spec["metric"],
+                                      spec["runs"], spec["dataset"], values)
+    return tables
+
+
+def select_tables(spec: str | None) -> list[PublishedTable]:
+    """``"all"`` (or None), ``"none"``, or comma-separated table names, in that order of precedence."""
+    tables = published_tables()
+    if spec in (None, "all"):
+        return list(tables.values())
+    if spec == "none":
+        return []
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in tables]
+    if unknown:
+        raise ConfigError(f"Unknown published table {', '.join(map(repr, unknown))}: use all, none, or some of {', '.join(tables)}.")
+    return [tables[n] for n in names]
+
+
+def lookup(tables: list[PublishedTable], dataset: str, row: str, pair: str) -> tuple[float, PublishedTable] | None:
+    """The first table's number for (row, pair) on ``dataset``, with that table."""
+    for table in tables:
+        value = table.lookup(dataset, row, pair)
+        if value is not None:
+            return value, table
+    return None

@@ -1,0 +1,86 @@
+"""Finished runs as the report sees them, read from run folders alone.
+
+The runner leaves ``bench.json`` in every run folder it makes (role, report row, pair, seed, axis
+values, order). Run folders made by hand (``kdzoo train``/``distill``) are understood too: a
+distillation run's row is its method (``+ls`` with ``logit_std``, ``+dot`` with the DOT optimizer);
+a trained network is the "teacher" row when some distillation run used it as teacher, else the
+"vanilla" row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine.run_dir import CONFIG, SUMMARY, load_run_config, read_summary
+
+INFO = "bench.json"
+LAST_ORDER = [10**6]   # rows of hand-made runs come after the grid's
+
+
+def write_info(run_dir: Path, info: dict[str, Any]) -> None:
+    (Path(run_dir) / INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
+def read_info(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / INFO
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+@dataclass
+class Record:
+    """One finished run: its folder, summary, saved config and bench information."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    config: dict[str, Any]
+    info: dict[str, Any]
+    role: str                      # teacher, vanilla, distill or self (self-distillation)
+    label: str                     # report row
+    variant: str                   # the row without axis values (e.g. "kd" for "kd T=4")
+    pair: tuple[str, str] | None   # (teacher arch, student) of distillation runs
+    order: list[int]
+
+    @property
+    def dataset(self) -> str:
+        return self.summary["dataset"]
+
+    @property
+    def temperature(self) -> float | None:
+        """The distillation temperature when student and teacher share one."""
+        ts, tt = self.config.get("t_student"), self.config.get("t_teacher")
+        return float(ts) if ts is not None and ts == tt else None
+
+
+def _is_teacher_of(run_dir: Path, teacher: str | None) -> bool:
+    if not teacher:
+        return False
+    path = Path(teacher)
+    return path.name == run_dir.name or run_dir.resolve() in (path.resolve(), path.resolve().parent)
+
+
+def _record(run_dir: Path, summary: dict[str, Any], teachers: list[str]) -> Record:
+    config = load_run_config(run_dir)
+    info = read_info(run_dir)
+    if summary.get("kind") == "distill":
+        role = "distill" if summary.get("teacher_arch") else "self"
+        label = summary["method"] + ("+ls" if config.get("logit_std") else "") + ("+dot" if config.get("optimizer") == "dot" else "")
+        pair = (summary["teacher_arch"], summary["model"]) if role == "distill" else None
+    else:
+        role = "teacher" if any(_is_teacher_of(run_dir, t) for t in teachers) else "vanilla"
+        label, pair = role, None
+    role = info.get("role", role)
+    order = info.get("order") or {"teacher": [0], "vanilla": [1]}.get(role, LAST_ORDER)
+    return Record(run_dir, summary, config, info, role, info.get("label", label), info.get("variant", label),
+                  tuple(info["pair"]) if info.get("pair") else pair, order)
+
+
+def load_records(runs_dir: Path) -> tuple[list[Record], list[Path]]:
+    """Finished runs under ``runs_dir`` (at any depth), and the folders of unfinished ones."""
+    runs_dir = Path(runs_dir)
+    finished = {p.parent: read_summary(p.parent) for p in sorted(runs_dir.rglob(SUMMARY))}
+    unfinished = sorted(p.parent for p in runs_dir.rglob(CONFIG) if p.parent not in finished)
+    teachers = [s.get("teacher") for s in finished.values() if s.get("kind") == "distill"]
+    return [_record(d, s, teachers) for d, s in finished.items()], unfinished

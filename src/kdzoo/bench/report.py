@@ -1,0 +1,122 @@
+"""``kdzoo report RUNS_DIR``: the papers' table (rows = methods, columns = pairs) from run folders,
+with mean ± std over seeds, the published number and the difference, training cost, and plots.
+
+Writes ``report.md``, ``report.csv`` (wide: for each pair, seeds, best and last mean/std, published,
+differences, training time, images/s) and ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+from ..errors import ConfigError
+from .published import PublishedTable, select_tables
+from .records import load_records
+from .report_plots import report_plots
+from .tables import DatasetTable, build_tables, mean_std
+
+METRICS = ("best", "last")
+
+
+def _fmt(mean: float, std: float, n: int) -> str:
+    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+
+
+def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], title: str) -> str:
+    used: dict[str, PublishedTable] = {}
+    typical = statistics.mode(len(c.values(metric)) for c in table.cells.values())
+    lines = [f"## {title}: {table.dataset} test top-1 (%), {metric} epoch",
+             "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...; in brackets the published "
+             "number and our difference.", "",
+             "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
+    for row in table.rows:
+        cells = []
+        for pair in table.pairs:
+            cell = table.cells.get((row, pair))
+            if cell is None:
+                cells.append("–")
+                continue
+            values = cell.values(metric)
+            mean, std = mean_std(values)
+            text = _fmt(mean, std, len(values))
+            found = table.published(tables, row, pair)
+            if found:
+                used[found[1].name] = found[1]
+                text += f" ({found[0]:.2f}, {mean - found[0]:+.2f})"
+            cells.append(text + ("" if len(values) == typical else f" (n={len(values)})"))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += ["", "### Training cost: training time, images/s (mean over runs)", "",
+              "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
+    for row in table.rows:
+        cells = [f"{statistics.fmean(c.time):.0f} s, {statistics.fmean(c.speed):.0f} img/s" if c and c.time else "–"
+                 for c in (table.cells.get((row, p)) for p in table.pairs)]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    if used:
+        lines += ["", "Published numbers:"] + [f"- {t.name}: {t.title}; {t.runs}. Source: {t.source}"
+                                               for t in used.values()]
+        if any(t.metric != metric for t in used.values()):
+            lines.append(f"- Some published numbers are {'best' if metric == 'last' else 'last'}-epoch values; "
+                         f"compare with `--metric {'best' if metric == 'last' else 'last'}` too.")
+    return "\n".join(lines)
+
+
+CSV_FIELDS = ("n", "best_mean", "best_std", "last_mean", "last_std", "published", "published_metric", "published_table",
+              "diff_best", "diff_last", "train_time_s", "images_per_s")
+
+
+def csv_header(pairs: list[str]) -> list[str]:
+    return ["dataset", "method"] + [f"{pair} | {f}" for pair in pairs for f in CSV_FIELDS]
+
+
+def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]) -> list[list[object]]:
+    """One row per method; for each pair (columns of :func:`csv_header`) its numbers, or blanks."""
+    fields = CSV_FIELDS
+    rows = []
+    for row in table.rows:
+        values: list[object] = [table.dataset, row]
+        for pair in pairs:
+            cell = table.cells.get((row, pair))
+            if cell is None:
+                values += [""] * len(fields)
+                continue
+            (bm, bs), (lm, ls) = mean_std(cell.best), mean_std(cell.last)
+            found = table.published(tables, row, pair)
+            pub = [found[0], found[1].metric, found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)] if found else [""] * 5
+            cost = [round(statistics.fmean(cell.time), 3), round(statistics.fmean(cell.speed), 3)] if cell.time else ["", ""]
+            values += [len(cell.best), round(bm, 6), round(bs, 6), round(lm, 6), round(ls, 6), *pub, *cost]
+        rows.append(values)
+    return rows
+
+
+def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", published: str | None = None,
+                 make_plots: bool = True) -> tuple[str, list[Path]]:
+    """Write ``report.md``, ``report.csv`` and ``plots/`` for the runs under ``runs_dir``; returns the
+    Markdown and the paths written."""
+    if metric not in METRICS:
+        raise ConfigError(f"--metric must be best or last, got {metric!r}.")
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise ConfigError(f"{runs_dir} is not a folder. Pass the folder that holds the run folders (e.g. runs/bench/<grid>).")
+    records, unfinished = load_records(runs_dir)
+    if not records:
+        raise ConfigError(f"No finished run under {runs_dir} (a finished run folder holds summary.json). "
+                          f"Run `kdzoo bench --grid ...` or `kdzoo train|distill` first.")
+    grid_published = next((r.info.get("published") for r in records if r.info.get("published")), None)
+    tables = select_tables(published or grid_published)
+    out = Path(out) if out else runs_dir
+    out.mkdir(parents=True, exist_ok=True)
+    datasets = build_tables(records)
+    text = "\n\n".join(markdown(t, metric, tables, runs_dir.name) for t in datasets)
+    if unfinished:
+        text += f"\n\n{len(unfinished)} unfinished run(s) left out: " + ", ".join(p.name for p in unfinished)
+    (out / "report.md").write_text(text + "\n", encoding="utf-8")
+    with open(out / "report.csv", "w", newline="", encoding="utf-8") as f:
+        pairs = list(dict.fromkeys(p for t in datasets for p in t.pairs))
+        csv.writer(f).writerows([csv_header(pairs)] + [row for t in datasets for row in csv_rows(t, tables, pairs)])
+    written = [out / "report.md", out / "report.csv"]
+    if make_plots:
+        for t in datasets:
+            written += report_plots(t, metric, out / "plots")
+    return text, written

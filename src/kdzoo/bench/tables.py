@@ -1,0 +1,86 @@
+"""The report's cells: finished runs grouped per dataset into (row, pair) cells, one value per run."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .published import PublishedTable, lookup, pair_key
+from .records import Record
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+@dataclass
+class Cell:
+    """The runs of one (row, pair): one value per run."""
+
+    best: list[float] = field(default_factory=list)
+    last: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    speed: list[float] = field(default_factory=list)
+    runs: list[Path] = field(default_factory=list)
+
+    def add(self, best: float, last: float, record: Record | None = None) -> None:
+        self.best.append(best)
+        self.last.append(last)
+        if record is not None:
+            self.time.append(record.summary["train_time_s"])
+            self.speed.append(record.summary["images_per_s"])
+            self.runs.append(record.run_dir)
+
+    def values(self, metric: str) -> list[float]:
+        return self.best if metric == "best" else self.last
+
+
+@dataclass
+class DatasetTable:
+    """Everything reported for one dataset."""
+
+    dataset: str
+    rows: list[str]
+    pairs: list[str]
+    cells: dict[tuple[str, str], Cell]
+    records: list[Record]
+
+    def published(self, tables: list[PublishedTable], row: str, pair: str) -> tuple[float, PublishedTable] | None:
+        return lookup(tables, self.dataset, row, pair)
+
+
+def build_tables(records: list[Record]) -> list[DatasetTable]:
+    """Group runs into cells per dataset; teachers, vanilla and self-distilled students fill every pair
+    they belong to."""
+    out = []
+    for dataset in dict.fromkeys(r.dataset for r in records):
+        recs = [r for r in records if r.dataset == dataset]
+        pair_order: dict[tuple[str, str], int] = {}
+        for r in recs:
+            for i, p in enumerate(r.info.get("pairs") or []):
+                pair_order.setdefault(tuple(p), i)
+        pairs = list(dict.fromkeys(sorted((r.pair for r in recs if r.pair), key=lambda p: pair_order.get(p, len(pair_order)))))
+        cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+        order: dict[str, list[int]] = {}
+        for r in recs:
+            if r.role == "distill":
+                keys = [pair_key(*r.pair)]
+            else:
+                index = 0 if r.role == "teacher" else 1
+                keys = [pair_key(*p) for p in pairs if p[index] == r.summary["model"]] or [r.summary["model"]]
+            for key in keys:
+                cells[(r.label, key)].add(r.summary["best_top1"], r.summary["last_top1"], r)
+            order[r.label] = min(order.get(r.label, r.order), r.order)
+        teacher_evals: dict[tuple[str, str], float] = {}   # teacher files: accuracy measured by the distill runs
+        for r in recs:
+            if r.role == "distill" and r.summary.get("teacher_top1") is not None and ("teacher", pair_key(*r.pair)) not in cells:
+                teacher_evals[(r.summary["teacher"], pair_key(*r.pair))] = r.summary["teacher_top1"]
+        for (_, key), top1 in teacher_evals.items():
+            cells[("teacher", key)].add(top1, top1)
+            order["teacher"] = [0]
+        columns = list(dict.fromkeys([pair_key(*p) for p in pairs] + [k for _, k in cells]))
+        rows = sorted(order, key=lambda label: (order[label], label))
+        out.append(DatasetTable(dataset, rows, columns, dict(cells), recs))
+    return out

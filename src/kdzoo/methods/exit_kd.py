@@ -1,0 +1,54 @@
+"""Exit KD: Hinton et al.'s KD ("Distilling the Knowledge in a Neural Network", NIPS-W 2014) applied
+at every exit of a multi-exit student, from an external teacher:
+
+    L = sum_{i<=C} [ ce_weight * CE(z_i, y) + kd_weight * T^2 KL(softmax(z_t/T) || softmax(z_i/T)) ]
+
+The student gets an exit after every stage (:class:`~kdzoo.models.MultiExitNet`, BYOT's exits) and
+each exit is trained as a KD student of the teacher; BYOT (``--method byot``) is the teacher-free
+version, where the deepest exit teaches. The method weighs every exit itself, the deepest included
+(terms ``exit_ce`` and ``exit_kd``), so its reference weights are gamma 0, alpha 0, beta 1 and its
+options default to RepDistiller's KD settings (CE 0.1, KD 0.9, T 4); ``--gamma``/``--alpha`` would
+add the deepest exit's plain CE/KD terms on top, and ``--t-student``/``--t-teacher`` do not apply
+(``--method-opt temperature=...`` does).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..losses.kd import kd_loss
+from ..models.features import Features
+from .base import LossWeights, Method, check_number
+from .byot import require_exits
+from .registry import register_method
+
+
+@register_method("exit_kd")
+class ExitKD(Method):
+    paper = "Hinton, Vinyals, Dean. Distilling the Knowledge in a Neural Network. NIPS-W 2014 (at every exit)"
+    uses = "every exit's logits (an exit is added after every stage), the teacher's logits, labels"
+    needs_exits = True
+    default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)
+
+    def __init__(self, student: Features, teacher: Features, *, ce_weight: float = 0.1, kd_weight: float = 0.9,
+                 temperature: float = 4.0, student_model: nn.Module):
+        super().__init__(student, teacher)
+        require_exits("exit_kd", student_model)
+        if student.logits.shape[1] != teacher.logits.shape[1]:
+            raise ConfigError(f"exit_kd compares class probabilities; the student has {student.logits.shape[1]} classes and "
+                              f"the teacher {teacher.logits.shape[1]}.")
+        self.ce_weight = check_number("exit_kd", "ce_weight", ce_weight, "0.1")
+        self.kd_weight = check_number("exit_kd", "kd_weight", kd_weight, "0.9")
+        self.temperature = check_number("exit_kd", "temperature", temperature, "4", positive=True)
+
+    def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
+        logits = [e.logits for e in student.exits]
+        terms = {}
+        if self.ce_weight:
+            terms["exit_ce"] = self.ce_weight * sum(F.cross_entropy(z, batch.labels) for z in logits)
+        if self.kd_weight:
+            t = self.temperature
+            terms["exit_kd"] = self.kd_weight * sum(kd_loss(z, teacher.logits, t, t) for z in logits)
+        return terms

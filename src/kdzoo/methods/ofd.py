@@ -1,0 +1,64 @@
+"""OFD: Heo, Kim, Yun, Park, Kwak, Choi, "A Comprehensive Overhaul of Feature Distillation", ICCV
+2019 (mdistiller's port of clovaai/overhaul-distillation).
+
+On the pre-ReLU stage maps (``feat[1:-1]``, ``preact=True``; the last n = min(L_s, L_t) of each), a
+connector (1x1 conv without bias, N(0, 2/C_t) init, + BN) maps each student map to the teacher's
+channels, the teacher map is average-pooled to the student's size, and
+
+    L = sum_i 1/2^(n-i-1) * sum_{c,h,w} mean_b partial_L2(s_i, t_i; mu_i)
+
+with the margins mu_i = E[x | x < 0] of the teacher's BN before each stage's last ReLU, computed
+once at construction (see :func:`kdzoo.losses.ofd_loss`). Weights: gamma 1, alpha 0, beta 1e-3
+(mdistiller; the original divides the summed distance by B * 1000; ImageNet 1e-4). Teachers without
+a BN right before each stage's ReLU (ShuffleNets) are refused. The reference runs the teacher in
+train mode (its BNs use batch statistics); kdzoo keeps the teacher in eval mode, like every method.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import KdzooError
+from ..losses.ofd import ofd_loss, ofd_margin
+from ..models.features import Features
+from .base import LossWeights, Method
+from .registry import register_method
+
+
+def _connector(c_s: int, c_t: int) -> nn.Sequential:
+    conv = nn.Conv2d(c_s, c_t, kernel_size=1, bias=False)
+    nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / c_t))
+    return nn.Sequential(conv, nn.BatchNorm2d(c_t))
+
+
+@register_method("ofd")
+class OFD(Method):
+    paper = "Heo, Kim, Yun, Park, Kwak, Choi. A Comprehensive Overhaul of Feature Distillation. ICCV 2019"
+    uses = "feat[1:-1] pre-ReLU through Conv1x1+BN connectors; margins from the teacher's BNs before the ReLUs"
+    needs_features = True
+    preact = True
+    default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1e-3)
+
+    def __init__(self, student: Features, teacher: Features, *, teacher_model: nn.Module):
+        super().__init__(student, teacher)
+        bns = list(teacher_model.get_bn_before_relu())  # ShuffleNets raise a KdzooError here
+        t_channels = [t.shape[1] for t in teacher.stages]
+        if [bn.num_features for bn in bns] != t_channels:
+            raise KdzooError(
+                f"OFD needs one BN before the ReLU of each teacher stage, with the stage's channels; the teacher's "
+                f"stages have {t_channels} channels but get_bn_before_relu() gives "
+                f"{[bn.num_features for bn in bns]}. Pick another teacher or another method.")
+        n = min(len(student.stages), len(teacher.stages))
+        pairs = list(zip(student.stages[-n:], teacher.stages[-n:]))
+        self.connectors = nn.ModuleList(_connector(s.shape[1], t.shape[1]) for s, t in pairs)
+        self.margin_channels = t_channels[-n:]
+        self.register_buffer("margins", torch.cat([ofd_margin(bn.weight, bn.bias) for bn in bns[-n:]]))
+
+    def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
+        n = len(self.connectors)
+        connected = [c(f) for c, f in zip(self.connectors, student.stages[-n:])]
+        margins = torch.split(self.margins, self.margin_channels)
+        return {"ofd": ofd_loss(connected, teacher.stages[-n:], margins)}

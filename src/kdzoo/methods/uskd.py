@@ -1,0 +1,64 @@
+"""USKD: Yang, Zeng, Li, Zhang, Yuan, Li, "From Knowledge Distillation to Self-Knowledge Distillation:
+A Unified Approach with Normalized Loss and Customized Soft Labels", ICCV 2023 (the NKD paper's
+self-distillation; no teacher).
+
+    L = CE + alpha * L_t + beta * L_non + mu * L_weak
+
+(losses in :mod:`kdzoo.losses.uskd`): a weak head, Linear(channels, C) on the globally pooled map
+of the stage before the last (ResNet18: stage 3 of 4, 256 channels; CIFAR ResNets: stage 2 of 3),
+is trained with label-smoothed CE, and its predictions and the network's own rank the non-target
+classes for Zipf soft labels. The weak head belongs to the method (trained with the student,
+discarded at deployment); its gradient also reaches the backbone's stages, as in the official code
+(yzd-v/cls_KD). Defaults: the CIFAR-100 config, alpha 0.1, beta 0.1, mu 0.1 (ImageNet ResNet18:
+alpha 1, beta 0.1, mu 0.005). ``rank_by``: ``log_prob`` (the code's ranking, default) or ``prob``
+(the paper's). These alpha/beta (``--method-opt``) weigh USKD's terms, which are returned with their
+weights inside (``uskd_target``, ``uskd_non_target``, ``uskd_weak``); the objective's
+``--gamma``/``--beta`` stay 1.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..losses.uskd import RANK_BY, uskd_non_target_loss, uskd_target_loss, uskd_weak_loss
+from ..models.features import Features
+from ..models.layers import global_pool
+from .base import LossWeights, Method, check_number
+from .registry import register_method
+
+
+@register_method("uskd")
+class USKD(Method):
+    paper = ("Yang, Zeng, Li, Zhang, Yuan, Li. From Knowledge Distillation to Self-Knowledge Distillation: "
+             "A Unified Approach with Normalized Loss and Customized Soft Labels. ICCV 2023")
+    uses = "logits, the pooled map of the stage before the last (weak head), labels"
+    needs_features = True
+    needs_teacher = False
+    default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
+
+    def __init__(self, student: Features, teacher: Features | None, *, alpha: float = 0.1, beta: float = 0.1,
+                 mu: float = 0.1, rank_by: str = "log_prob"):
+        super().__init__(student, teacher)
+        self.alpha = check_number("USKD", "alpha", alpha, "0.1 on CIFAR-100, 1 on ImageNet")
+        self.beta = check_number("USKD", "beta", beta, "0.1")
+        self.mu = check_number("USKD", "mu", mu, "0.1 on CIFAR-100, 0.005 on ImageNet")
+        if rank_by not in RANK_BY:
+            raise ConfigError(f"USKD's rank_by must be 'log_prob' (the official code's ranking) or 'prob' (the paper's), "
+                              f"got {rank_by!r}.")
+        self.rank_by = rank_by
+        if len(student.stages) < 2:
+            raise ConfigError(f"USKD's weak head reads the stage before the last, and this student has "
+                              f"{len(student.stages)} stage(s).")
+        self.weak_head = nn.Linear(student.stages[-2].shape[1], student.logits.shape[1])
+
+    def forward(self, student: Features, teacher: Features | None, batch) -> dict[str, Tensor]:
+        weak_logits = self.weak_head(global_pool(student.stages[-2]))
+        terms = {}
+        if self.alpha:
+            terms["uskd_target"] = self.alpha * uskd_target_loss(student.logits, batch.labels)
+        if self.beta:
+            terms["uskd_non_target"] = self.beta * uskd_non_target_loss(student.logits, weak_logits, batch.labels, self.rank_by)
+        if self.mu:
+            terms["uskd_weak"] = self.mu * uskd_weak_loss(weak_logits, batch.labels)
+        return terms

@@ -1,0 +1,135 @@
+"""Multi-exit networks: an exit (bottleneck + classifier) after every stage of a zoo model but the
+last, as in BYOT (Zhang, Song, Gao, Chen, Bao, Ma, "Be Your Own Teacher: Improve the Performance
+of Convolutional Neural Networks via Self Distillation", ICCV 2019).
+
+Exit i reads stage map i (post-activation, ``Features.stages[i]``) and computes
+
+    F_i = GAP(ReLU(BN(Conv1x1_{c/4 -> c}( ReLU(BN(Conv_{k x k, stride k}( ReLU(BN(Conv1x1_{c_i -> c/4}(x)))))) ))))
+    z_i = W_i F_i + b_i
+
+with c the width of the network's own pooled vector (so F_i and the deepest exit's feature F_C can
+be compared) and k the ratio of stage i's map size to the last stage's, so the strided conv lands on
+the last stage's size (BYOT's ``branchBottleNeck``: k = 8, 4, 2 on ResNet18). Where a map is larger
+than, but not a multiple of, the last stage's size, it is first average-pooled (adaptively) to
+k times that size; where it is not larger, k = 1 (the global pooling takes care of the size).
+Convs are bias-free (each is followed by BN; the reimplementation's conv biases are redundant).
+The deepest exit is the backbone's own classifier.
+
+:class:`MultiExitNet` keeps the zoo contract (``forward(x, is_feat, preact, head_map)`` and
+``get_classifier`` are the backbone's, so training, evaluation and distillation see the deepest
+exit); ``forward(x, exits=True)`` also returns every exit's ``(logits, feature)``, deepest last
+(:func:`kdzoo.models.extract` puts them in ``Features.exits``). Checkpoints keep the backbone's
+plain state dict under ``model`` and the exits under ``exits`` (specs and weights), see
+:mod:`kdzoo.engine.checkpoint`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .features import feature_shapes
+from .layers import global_pool
+
+
+class ExitHead(nn.Module):
+    """One BYOT exit: bottleneck (1x1 -> k x k stride k -> 1x1, each BN-ReLU), global pooling, Linear.
+
+    ``forward(stage_map) -> (logits, feature)`` with ``feature`` the pooled bottleneck output."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_classes: int, kernel: tuple[int, int],
+                 pool_to: tuple[int, int] | None = None):
+        super().__init__()
+        mid = max(out_channels // 4, 1)
+        reduce = [nn.AdaptiveAvgPool2d(tuple(pool_to))] if pool_to is not None else []
+        self.bottleneck = nn.Sequential(
+            nn.Conv2d(in_channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            *reduce,
+            nn.Conv2d(mid, mid, tuple(kernel), stride=tuple(kernel), bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            nn.Conv2d(mid, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Linear(out_channels, num_classes)
+        self.spec = {"in_channels": in_channels, "out_channels": out_channels, "num_classes": num_classes,
+                     "kernel": tuple(kernel), "pool_to": tuple(pool_to) if pool_to is not None else None}
+
+    def forward(self, stage_map: Tensor) -> tuple[Tensor, Tensor]:
+        feature = global_pool(self.bottleneck(stage_map))
+        return self.classifier(feature), feature
+
+
+def exit_specs(backbone: nn.Module, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The :class:`ExitHead` arguments for an exit after every stage of ``backbone`` but the last,
+    sized from a real forward pass at ``input_shape``."""
+    arch = getattr(backbone, "kdzoo_arch", type(backbone).__name__)
+    shapes = feature_shapes(backbone, input_shape, head_map=True)
+    stages = shapes.stages
+    if len(stages) < 2 or any(s.dim() != 4 for s in stages):
+        raise ConfigError(f"{arch} cannot take exits: a multi-exit network needs at least two stages with (C, H, W) maps, "
+                          f"and {arch}'s stage taps are {[tuple(s.shape[1:]) for s in stages]}. Use a zoo model "
+                          f"(`kdzoo list models`).")
+    last = shapes.head.shape[-2:]
+    specs = []
+    for stage in stages[:-1]:
+        size = stage.shape[-2:]
+        kernel = tuple(max(s // t, 1) for s, t in zip(size, last))
+        fits = all(s <= t or s == k * t for s, t, k in zip(size, last, kernel))
+        specs.append({"in_channels": stage.shape[1], "out_channels": shapes.pooled.shape[1],
+                      "num_classes": shapes.logits.shape[1], "kernel": kernel,
+                      "pool_to": None if fits else tuple(k * t if s > t else s for s, t, k in zip(size, last, kernel))})
+    return specs
+
+
+class MultiExitNet(nn.Module):
+    """A zoo model (the backbone) with an :class:`ExitHead` after every stage but the last; the
+    deepest exit is the backbone's classifier. See the module docstring."""
+
+    def __init__(self, backbone: nn.Module, specs: list[dict[str, Any]]):
+        super().__init__()
+        self.backbone = backbone
+        self.exit_heads = nn.ModuleList(ExitHead(**spec) for spec in specs)
+        self.kdzoo_arch = backbone.kdzoo_arch
+
+    @classmethod
+    def build(cls, backbone: nn.Module, input_shape: tuple[int, ...]) -> "MultiExitNet":
+        """Add exits to ``backbone``, sized for inputs of ``input_shape`` (C, H, W)."""
+        param = next(backbone.parameters())
+        return cls(backbone, exit_specs(backbone, input_shape)).to(param.device)
+
+    @property
+    def num_exits(self) -> int:
+        """Exits including the deepest (the backbone's classifier)."""
+        return len(self.exit_heads) + 1
+
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False,
+                exits: bool = False):
+        """The backbone's outputs (zoo contract); with ``exits=True`` ``(feats, logits, head_map, exits)``
+        where ``exits`` lists every exit's ``(logits, feature)``, the deepest (``logits``, ``feats[-1]``) last."""
+        if not exits:
+            return self.backbone(x, is_feat=is_feat, preact=preact, head_map=head_map)
+        if preact:
+            raise ValueError("The exits read the stage outputs; pre-activation taps (preact=True) cannot be combined with exits=True.")
+        feats, logits, head = self.backbone(x, is_feat=True, head_map=True)
+        outputs = [exit_head(stage) for exit_head, stage in zip(self.exit_heads, feats[1:-2])]
+        return feats, logits, head, [*outputs, (logits, feats[-1])]
+
+    def get_classifier(self) -> nn.Linear:
+        return self.backbone.get_classifier()
+
+    def get_feat_modules(self) -> nn.ModuleList:
+        return self.backbone.get_feat_modules()
+
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        return self.backbone.get_bn_before_relu()
+
+    def exits_entry(self) -> dict[str, Any]:
+        """What a checkpoint stores to rebuild the exits: their specs and weights."""
+        return {"specs": [dict(h.spec) for h in self.exit_heads], "state": self.exit_heads.state_dict()}
+
+
+def attach_exits(backbone: nn.Module, entry: dict[str, Any]) -> MultiExitNet:
+    """Rebuild a :class:`MultiExitNet` from a checkpoint's ``exits`` entry (weights loaded)."""
+    model = MultiExitNet(backbone, entry["specs"])
+    model.exit_heads.load_state_dict(entry["state"])
+    return model.to(next(backbone.parameters()).device)

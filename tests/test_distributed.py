@@ -1,0 +1,92 @@
+"""torchrun + DDP on CPU (gloo): 2 processes train 2 steps of KD and of CRD and end with the same
+student as one process with the same global batch and seed; a distributed run resumes exactly and
+its checkpoints load in a single process; a rank that fails stops the whole job with its error."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from distributed_worker import TinyNoBN
+from kdzoo.engine.checkpoint import load_model, read_checkpoint, save_atomic
+from kdzoo.models import create_model
+
+WORKER = str(Path(__file__).with_name("distributed_worker.py"))
+# 64 images; global batch 32 = 2 processes x 16: one epoch is 2 optimisation steps.
+DATA = ["--dataset", "synthetic", "--dataset-opt", "num_train=64", "--dataset-opt", "num_test=32", "--no-augment",
+        "--no-progress", "--no-tensorboard", "--device", "cpu", "--schedule", "constant", "--seed", "3"]
+
+
+def run(args, nproc=1, timeout=300):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                     f"--nproc-per-node={nproc}"]
+    return subprocess.run([*launcher, WORKER, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    path = tmp_path_factory.mktemp("teacher") / "resnet8.pt"
+    torch.manual_seed(0)  # a BatchNorm teacher is fine: it runs in eval mode
+    save_atomic({"format": "kdzoo", "arch": "resnet8", "num_classes": 10, "in_channels": 3,
+                 "model": create_model("resnet8", num_classes=10).state_dict()}, path)
+    return path
+
+
+def student_weights(run_dir):
+    return read_checkpoint(Path(run_dir) / "checkpoint_last.pt")["model"]
+
+
+@pytest.mark.parametrize("method", [["--method", "kd"], ["--method", "crd", "--method-opt", "nce_k=16"]],
+                         ids=["kd", "crd"])
+def test_two_processes_equal_one_process_with_the_global_batch(teacher, tmp_path, method):
+    common = ["distill", "--teacher", teacher, "--student", "tiny_nobn", *method, *DATA, "--epochs", "1",
+              "--output-dir", tmp_path]
+    one = run([*common, "--batch-size", "32", "--name", "one"])
+    assert one.returncode == 0, one.stderr
+    two = run([*common, "--batch-size", "16", "--name", "two"], nproc=2)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("done:") == 1  # only rank 0 reports
+    a, b = student_weights(tmp_path / "one"), student_weights(tmp_path / "two")
+    assert set(a) == set(b)
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+    torch.manual_seed(3)
+    untrained = TinyNoBN(10, 3).state_dict()
+    assert all(untrained[k].shape == a[k].shape for k in a) and any(not torch.equal(a[k], untrained[k]) for k in a)
+    if "crd" in method:  # the memory banks stay identical to the single process's
+        banks_one = read_checkpoint(tmp_path / "one" / "checkpoint_last.pt")["objective"]
+        banks_two = read_checkpoint(tmp_path / "two" / "checkpoint_last.pt")["objective"]
+        assert torch.allclose(banks_one["method.memory.memory_s"], banks_two["method.memory.memory_s"], atol=1e-5)
+
+
+def test_a_distributed_run_resumes_exactly_and_loads_in_one_process(teacher, tmp_path):
+    common = ["distill", "--teacher", teacher, "--student", "resnet8", "--method", "kd", *DATA, "--batch-size", "16",
+              "--output-dir", tmp_path]
+    full = run([*common, "--epochs", "2", "--name", "full"], nproc=2)
+    assert full.returncode == 0, full.stderr
+    half = run([*common, "--epochs", "1", "--name", "half"], nproc=2)
+    assert half.returncode == 0, half.stderr
+    resumed = run(["distill", "--resume", tmp_path / "half", "--epochs", "2"], nproc=2)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = student_weights(tmp_path / "full"), student_weights(tmp_path / "half")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    model, data = load_model(tmp_path / "full")
+    assert data["epoch"] == 2 and not any(k.startswith("module.") for k in data["model"])
+
+
+def test_a_failing_rank_stops_the_job_with_its_error(teacher, tmp_path):
+    result = run(["distill", "--teacher", teacher, "--student", "tiny_fails_on_rank1", "--method", "kd", *DATA,
+                  "--batch-size", "16", "--epochs", "1", "--output-dir", tmp_path, "--name", "fail"], nproc=2, timeout=240)
+    assert result.returncode != 0
+    assert "simulated failure on rank 1" in result.stderr
+
+
+def test_settings_refused_outside_torchrun(cli, teacher, tmp_path):
+    code, _, err = cli("distill", "--teacher", teacher, "--student", "resnet8", "--sync-bn", *DATA, "--epochs", "1",
+                       "--output-dir", tmp_path)
+    assert code == 2 and "SyncBatchNorm" in err

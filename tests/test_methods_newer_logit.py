@@ -1,0 +1,348 @@
+"""Logit standardization, CTKD, SDD and MLKD: losses pinned to hand values and naive loop
+formulations, the LS invariances and the paper's toy example, CTKD's gradient reversal, curriculum
+and temperature range, SDD's cells/weights, MLKD's levels, option checks, optimisation steps."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import forward_pair, images, two_steps
+from kdzoo.errors import ConfigError
+from kdzoo.losses import (curriculum_lambda, kd_loss, mlkd_batch_loss, mlkd_class_loss, mlkd_instance_loss,
+                          multiscale_cells, region_logits, reverse_gradient, sdd_loss, sdd_region_weights,
+                          standardize_logits)
+from kdzoo.methods import LossWeights, Objective, create_method
+from kdzoo.models import create_model
+from kdzoo.models.features import Features
+
+
+def randn(*shape, seed=0, scale=1.0):
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def softmax(v):
+    e = [math.exp(x - max(v)) for x in v]
+    return [x / sum(e) for x in e]
+
+
+def kl(p, q):
+    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+
+
+def pair(student="resnet8", teacher="resnet14"):
+    torch.manual_seed(0)
+    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval().requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- logit standardization
+
+def test_standardize_hand_value_and_moments():
+    z = standardize_logits(torch.tensor([[1.0, 4.0, 3.0, 1.0]]))
+    # mean 9/4; unbiased variance ((-5/4)^2 * 2 + (7/4)^2 + (3/4)^2) / 3 = 6.75 / 3, so std 3/2
+    std = 1.5
+    expected = [(v - 2.25) / (std + 1e-7) for v in (1, 4, 3, 1)]
+    assert z[0].tolist() == pytest.approx(expected, abs=1e-6)
+    x = randn(5, 7, scale=3.0)
+    z = standardize_logits(x)
+    assert torch.allclose(z.mean(1), torch.zeros(5), atol=1e-6)
+    assert torch.allclose(z.std(1), torch.ones(5), atol=1e-5)
+
+
+def test_standardize_is_invariant_to_shift_and_positive_scale():
+    x = randn(4, 10, seed=1)
+    shifted_scaled = 7.5 * x + randn(4, 1, seed=2) * 10
+    assert torch.allclose(standardize_logits(x), standardize_logits(shifted_scaled), atol=1e-5)
+    y = randn(4, 10, seed=3)
+    assert kd_loss(standardize_logits(3 * x + 1), standardize_logits(0.5 * y - 2), 2.0, 2.0) == pytest.approx(
+        float(kd_loss(standardize_logits(x), standardize_logits(y), 2.0, 2.0)), rel=1e-5)
+
+
+def test_the_papers_toy_example():
+    """LS Fig. 2 (methods.md 17.2): with one shared T the wrong-arg-max student S1 looks closer to the teacher
+    than S2 = teacher / 10; after z-scoring S2 matches exactly."""
+    teacher, s1 = torch.tensor([[1.0, 4, 3, 1]]), torch.tensor([[2.0, 2.8, 3, 1]])
+    s2 = teacher / 10
+    assert float(kd_loss(s1, teacher, 1.0, 1.0)) == pytest.approx(0.243, abs=1e-3)
+    assert float(kd_loss(s2, teacher, 1.0, 1.0)) == pytest.approx(0.427, abs=1e-3)
+    assert float(kd_loss(s1, teacher, 4.0, 4.0)) / 16 == pytest.approx(0.0198, abs=1e-4)
+    z = standardize_logits
+    assert float(kd_loss(z(s1), z(teacher), 1.0, 1.0)) == pytest.approx(0.109, abs=1e-3)
+    assert float(kd_loss(z(s2), z(teacher), 1.0, 1.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_logit_std_settings_per_method():
+    student, teacher = pair()
+    kd = create_method("kd", student, teacher, logit_std=True)
+    assert kd.logit_std and kd.reference_weights() == LossWeights(0.1, 9.0, 0.0)
+    dkd = create_method("dkd", student, teacher, logit_std=True)
+    assert dkd.temperature == 2.0 and dkd.reference_weights() == LossWeights(1.0, 0.0, 9.0)
+    assert create_method("dkd", student, teacher, logit_std=True, temperature=3.0).temperature == 3.0  # user wins
+    assert create_method("ctkd", student, teacher, logit_std=True).t_start == 2.0
+    assert create_method("mlkd", student, teacher, logit_std=True).reference_weights().beta == 9.0
+    assert create_method("kd", student, teacher).reference_weights() == LossWeights(0.1, 0.9, 0.0)
+    with pytest.raises(ConfigError, match="has none.*ctkd, dkd, kd, mlkd, nkd"):
+        create_method("at", student, teacher, logit_std=True)
+
+
+def test_objective_kd_term_uses_standardized_logits():
+    student, teacher = pair()
+    method = create_method("kd", student, teacher, logit_std=True)
+    s, t = Features(randn(4, 10, seed=4), []), Features(randn(4, 10, seed=5, scale=5.0), [])
+    batch = SimpleNamespace(labels=torch.tensor([0, 1, 2, 3]))
+    terms = Objective(method, LossWeights(0.1, 9.0, 0.0), 2.0, 2.0)(s, t, batch)
+    expected = 9.0 * kd_loss(standardize_logits(s.logits), standardize_logits(t.logits), 2.0, 2.0)
+    assert torch.allclose(terms["kd"], expected)
+    assert torch.allclose(terms["ce"], 0.1 * F.cross_entropy(s.logits, batch.labels))  # CE on raw logits
+
+
+@pytest.mark.parametrize("name,terms", [("dkd", {"dkd_tckd", "dkd_nckd"}), ("nkd", {"nkd_target", "nkd_non_target"})])
+def test_logit_methods_distil_standardized_logits(name, terms):
+    student, teacher = pair()
+    method = create_method(name, student, teacher, logit_std=True)
+    s, t = Features(randn(4, 10, seed=6), []), Features(randn(4, 10, seed=7, scale=4.0), [])
+    batch = SimpleNamespace(labels=torch.tensor([0, 1, 2, 3]))
+    got = method(s, t, batch)
+    assert set(got) == terms
+    plain = create_method(name, student, teacher, **({"temperature": 2.0} if name == "dkd" else {}))
+    z = plain(Features(standardize_logits(s.logits), []), Features(standardize_logits(t.logits), []), batch)
+    for k in terms:
+        assert torch.allclose(got[k], z[k])
+
+
+# ------------------------------------------------------------------------------------------- CTKD
+
+def test_kd_loss_with_per_sample_temperatures_matches_a_loop():
+    zs, zt = randn(3, 5, seed=8), randn(3, 5, seed=9)
+    tau = torch.tensor([1.5, 4.0, 9.0])
+    expected = np.mean([t * t * kl(softmax((zt[i] / t).tolist()), softmax((zs[i] / t).tolist()))
+                        for i, t in enumerate(tau.tolist())])
+    assert float(kd_loss(zs, zt, tau, tau)) == pytest.approx(expected, rel=1e-5)
+    assert kd_loss(zs, zt, tau, tau, reduction="none").shape == (3,)
+
+
+def test_curriculum_is_the_references_cosine_from_0_to_minus_1():
+    assert curriculum_lambda(0, 10) == 0.0
+    assert curriculum_lambda(1, 10) == pytest.approx((math.cos(math.pi / 10) - 1) / 2)
+    assert curriculum_lambda(5, 10) == pytest.approx(-0.5)
+    assert curriculum_lambda(10, 10) == pytest.approx(-1.0) == curriculum_lambda(50, 10)
+    assert curriculum_lambda(4, 10, "linear") == pytest.approx(-0.4)
+    values = [curriculum_lambda(e, 10) for e in range(12)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_gradient_reversal_flips_and_scales_the_gradient():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = reverse_gradient(x, -0.5)
+    assert torch.equal(y, x)
+    (y * torch.tensor([3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [-1.5, -2.0]
+
+
+@pytest.mark.parametrize("mode", ["global", "instance"])
+def test_ctkd_temperature_ascends_the_loss_through_the_reversal(mode):
+    student, teacher = pair()
+    method = create_method("ctkd", student, teacher, mode=mode)
+    method.on_epoch_start(10, 10)  # full reversal, lambda = -1
+    s, t = Features(randn(4, 10, seed=10, scale=3.0), []), Features(randn(4, 10, seed=11, scale=3.0), [])
+    batch = SimpleNamespace(labels=torch.arange(4))
+    params = [p for p in method.parameters()]
+    loss = method(s, t, batch)["ctkd"]
+    reversed_grads = torch.autograd.grad(loss, params)
+    method.reversal = 1.0  # no reversal: plain gradient
+    plain_grads = torch.autograd.grad(method(s, t, batch)["ctkd"], params)
+    for r, p in zip(reversed_grads, plain_grads):
+        assert torch.allclose(r, -p)
+    assert any(g.abs().sum() > 0 for g in plain_grads)
+
+
+@pytest.mark.parametrize("mode", ["global", "instance"])
+def test_ctkd_temperature_starts_at_the_references_value_and_stays_in_range(mode):
+    student, teacher = pair()
+    method = create_method("ctkd", student, teacher, mode=mode)
+    zs, zt = randn(4, 10, seed=12), randn(4, 10, seed=13)
+    tau0 = 1 + 20 / (1 + math.exp(-1))
+    assert method.temperature(zs, zt).detach().flatten().tolist() == pytest.approx([tau0] * (4 if mode == "instance" else 1), rel=1e-5)
+    with torch.no_grad():
+        for p in method.parameters():
+            p.fill_(1e4)
+        high = method.temperature(zs, zt)
+        for p in method.parameters():
+            p.fill_(-1e4)
+        low = method.temperature(zs, zt)
+    assert torch.all(high <= 21.0) and torch.all(high > 20.9)
+    assert torch.all(low >= 1.0) and torch.all(low < 1.1)
+
+
+def test_ctkd_loss_is_kd_at_the_learned_temperature_and_logs_it():
+    student, teacher = pair()
+    method = create_method("ctkd", student, teacher)
+    method.on_epoch_start(1, 5)
+    s, t = Features(randn(4, 10, seed=14), []), Features(randn(4, 10, seed=15), [])
+    tau = 1 + 20 / (1 + math.exp(-1))
+    got = method(s, t, SimpleNamespace(labels=torch.arange(4)))["ctkd"]
+    assert float(got.detach()) == pytest.approx(float(kd_loss(s.logits, t.logits, tau, tau)), rel=1e-5)
+    stats = method.epoch_stats()
+    assert stats["temperature"] == pytest.approx(tau, rel=1e-5)
+    assert stats["reversal"] == pytest.approx(curriculum_lambda(1, 10))
+
+
+@pytest.mark.parametrize("options,message", [({"mode": "sample"}, "mode"), ({"curve": "step"}, "curve"),
+                                              ({"t_end": 0}, "t_end"), ({"curriculum_epochs": 0}, "curriculum_epochs")])
+def test_ctkd_rejects_bad_options(options, message):
+    with pytest.raises(ConfigError, match=message):
+        create_method("ctkd", *pair(), **options)
+
+
+# -------------------------------------------------------------------------------------------- SDD
+
+def test_multiscale_cells_match_block_means():
+    f = randn(2, 3, 8, 8, seed=16)
+    cells = multiscale_cells(f, [1, 2, 4])
+    a = f.numpy()
+    expected = [a.mean(axis=(2, 3))]
+    for s in (2, 4):
+        k = 8 // s
+        for i in range(s):
+            for j in range(s):
+                expected.append(a[:, :, i * k:(i + 1) * k, j * k:(j + 1) * k].mean(axis=(2, 3)))
+    assert cells.shape == (2, 3, 21)
+    assert np.allclose(cells.numpy(), np.stack(expected, axis=2), atol=1e-6)
+    assert multiscale_cells(f, [1, 2]).shape == (2, 3, 5)
+
+
+def test_region_weights_by_hand():
+    # 2 samples, 3 regions, 3 classes; labels 0 and 1.
+    logits = torch.tensor([[[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0]],    # global right: right->1, wrong->2
+                           [[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]]])   # global wrong: right->2, wrong->1
+    weights = sdd_region_weights(logits, torch.tensor([0, 1]), 2.0)
+    assert weights.tolist() == [[1.0, 1.0, 2.0], [1.0, 2.0, 1.0]]
+
+
+def test_sdd_loss_matches_a_loop_over_regions():
+    s, t = randn(3, 5, 4, seed=17), randn(3, 5, 4, seed=18, scale=2.0)
+    y = torch.tensor([0, 1, 3])
+    got = sdd_loss(s, t, y, lambda a, b, _: kd_loss(a, b, 4.0, 4.0, reduction="none"), 2.0)
+    total = 0.0
+    for n in range(3):
+        right_global = int(t[n, 0].argmax()) == int(y[n])
+        for m in range(5):
+            w = 1.0 if (int(t[n, m].argmax()) == int(y[n])) == right_global else 2.0
+            total += w * 16 * kl(softmax((t[n, m] / 4).tolist()), softmax((s[n, m] / 4).tolist()))
+    assert float(got) == pytest.approx(total / 15, rel=1e-5)
+
+
+@pytest.mark.parametrize("student,teacher,scales", [("resnet8", "resnet14", [1, 2]), ("MobileNetV2", "vgg8", [1, 2, 4])])
+def test_sdd_default_scales_follow_the_family_rule(student, teacher, scales):
+    assert create_method("sdd", *pair(student, teacher)).scales == scales
+
+
+def test_sdd_global_cell_alone_is_plain_kd():
+    student, teacher = pair()
+    method = create_method("sdd", student, teacher, scales=[1])
+    s, t = forward_pair(student, teacher, images(4), head_map=True)
+    got = method(s, t, SimpleNamespace(labels=torch.arange(4)))["sdd_kd"]
+    assert torch.allclose(got, kd_loss(s.logits, t.logits, 4.0, 4.0), atol=1e-6)
+
+
+def test_sdd_trains_the_students_classifier_not_the_teachers():
+    student, teacher = pair("vgg8", "resnet14")
+    method = create_method("sdd", student, teacher)
+    assert not list(method.parameters())  # the networks' classifiers are used, not copied
+    s, t = forward_pair(student, teacher, images(4), head_map=True)
+    method(s, t, SimpleNamespace(labels=torch.arange(4)))["sdd_kd"].backward()
+    assert student.get_classifier().weight.grad.abs().sum() > 0
+    assert teacher.get_classifier().weight.grad is None
+
+
+@pytest.mark.parametrize("base,weights,warmup", [("kd", LossWeights(0.1, 0, 0.9), 0), ("dkd", LossWeights(1, 0, 1), 20),
+                                                 ("nkd", LossWeights(1, 0, 1), 20)])
+def test_sdd_bases_and_warmup(base, weights, warmup):
+    method = create_method("sdd", *pair(), base=base)
+    assert method.reference_weights() == weights and method.warmup_epochs == warmup
+    method.on_epoch_start(5, 100)
+    assert method.warmup_factor == (0.25 if warmup else 1.0)
+
+
+@pytest.mark.parametrize("options,message", [({"base": "crd"}, "base"), ({"scales": [2, 4]}, "including 1"),
+                                              ({"scales": [1, 1]}, "distinct")])
+def test_sdd_rejects_bad_options(options, message):
+    with pytest.raises(ConfigError, match=message):
+        create_method("sdd", *pair(), **options)
+
+
+def test_region_logits_apply_the_classifier_per_cell():
+    fc = torch.nn.Linear(3, 4)
+    cells = randn(2, 3, 5, seed=19)
+    out = region_logits(cells, fc)
+    assert out.shape == (2, 5, 4)
+    assert torch.allclose(out[1, 2], fc(cells[1, :, 2]))
+
+
+# ------------------------------------------------------------------------------------------- MLKD
+
+def naive_gram(zs, zt, temps, classes):
+    total = 0.0
+    for t in temps:
+        ps = np.array([softmax((r / t).tolist()) for r in zs])
+        pt = np.array([softmax((r / t).tolist()) for r in zt])
+        if classes:
+            ps, pt = ps.T, pt.T
+        gs = [[sum(ps[i][k] * ps[j][k] for k in range(ps.shape[1])) for j in range(len(ps))] for i in range(len(ps))]
+        gt = [[sum(pt[i][k] * pt[j][k] for k in range(pt.shape[1])) for j in range(len(pt))] for i in range(len(pt))]
+        total += sum((gt[i][j] - gs[i][j]) ** 2 for i in range(len(ps)) for j in range(len(ps))) / len(ps)
+    return total
+
+
+def test_mlkd_levels_match_loops():
+    zs, zt = randn(4, 6, seed=20, scale=2.0), randn(4, 6, seed=21, scale=2.0)
+    temps = [2.0, 3.0, 4.0, 5.0, 6.0]
+    instance = sum(t * t * np.mean([kl(softmax((zt[i] / t).tolist()), softmax((zs[i] / t).tolist())) for i in range(4)])
+                   for t in temps)
+    assert float(mlkd_instance_loss(zs, zt, temps)) == pytest.approx(instance, rel=1e-5)
+    assert float(mlkd_batch_loss(zs, zt, temps)) == pytest.approx(naive_gram(zs, zt, temps, False), rel=1e-4)
+    assert float(mlkd_class_loss(zs, zt, temps)) == pytest.approx(naive_gram(zs, zt, temps, True), rel=1e-4)
+    assert float(mlkd_batch_loss(zt, zt, temps)) == 0.0
+
+
+def test_mlkd_sums_the_levels_over_both_views():
+    student, teacher = pair()
+    method = create_method("mlkd", student, teacher)
+    weak_s, strong_s, weak_t, strong_t = (randn(4, 10, seed=k) for k in range(22, 26))
+    s, t = Features(torch.cat([weak_s, strong_s]), []), Features(torch.cat([weak_t, strong_t]), [])
+    got = method(s, t, SimpleNamespace(labels=torch.arange(4)))
+    for name, fn in (("mlkd_instance", mlkd_instance_loss), ("mlkd_batch", mlkd_batch_loss), ("mlkd_class", mlkd_class_loss)):
+        assert float(got[name]) == pytest.approx(float(fn(weak_s, weak_t) + fn(strong_s, strong_t)), rel=1e-5)
+    # The objective's cross-entropy is summed over the views (CE 0.1 per view).
+    terms = Objective(method, method.reference_weights())(s, t, SimpleNamespace(labels=torch.arange(4)))
+    ce = F.cross_entropy(weak_s, torch.arange(4)) + F.cross_entropy(strong_s, torch.arange(4))
+    assert float(terms["ce"]) == pytest.approx(0.1 * float(ce), rel=1e-5)
+
+
+def test_mlkd_rejects_bad_temperatures():
+    with pytest.raises(ConfigError, match="temperatures"):
+        create_method("mlkd", *pair(), temperatures=[4, 0])
+
+
+# ---------------------------------------------------------------------------- optimisation steps
+
+@pytest.mark.parametrize("name,options,terms", [
+    ("ctkd", {}, {"ce", "ctkd"}), ("ctkd", {"mode": "instance"}, {"ce", "ctkd"}),
+    ("sdd", {}, {"ce", "sdd_kd"}), ("sdd", {"base": "dkd"}, {"ce", "sdd_dkd"}), ("sdd", {"base": "nkd"}, {"ce", "sdd_nkd"}),
+    ("mlkd", {}, {"ce", "mlkd_instance", "mlkd_batch", "mlkd_class"}),
+])
+@pytest.mark.parametrize("student,teacher", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])
+def test_two_optimisation_steps(name, options, terms, student, teacher):
+    s, t = pair(student, teacher)
+    two_steps(create_method(name, s, t, **options), s, t, terms)
+
+
+def test_mlkd_warns_when_its_class_term_is_far_from_the_reference_scale():
+    few_classes = create_method("mlkd", *pair())  # 10 classes, batch 64: the class term is ~100x CIFAR-100's
+    assert any("100x" in note for note in few_classes.caveats(64, beta_given=False))
+    assert few_classes.caveats(64, beta_given=True) == []
+    cifar = create_method("mlkd", create_model("resnet8", num_classes=100), create_model("resnet14", num_classes=100))
+    assert cifar.caveats(64, beta_given=False) == []

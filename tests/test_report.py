@@ -1,0 +1,126 @@
+"""`kdzoo report`: the table's numbers are the runs' summary.json numbers, published numbers sit beside
+matching cells, and the plots are valid PNGs."""
+
+import csv
+import json
+import statistics
+
+import pytest
+import yaml
+from matplotlib.image import imread
+
+from kdzoo.bench.published import published_tables, select_tables
+from kdzoo.bench.records import write_info
+from kdzoo.errors import ConfigError
+from kdzoo.methods import list_methods
+from kdzoo.models import list_models
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_run(root, name, *, model, seed, best, last, method=None, teacher_arch=None, dataset="cifar100",
+             info=None, config=None, stats=None, teacher_top1=None, time_s=100.0):
+    """A finished run folder as the engine writes it (summary.json, config.yaml, metrics.csv)."""
+    run = root / name
+    run.mkdir(parents=True)
+    summary = {"run": name, "run_dir": str(run), "kind": "distill" if method else "train", "model": model,
+               "dataset": dataset, "method": method, "teacher": f"teachers/{teacher_arch}.pth" if teacher_arch else None,
+               "teacher_arch": teacher_arch, "teacher_top1": teacher_top1, "seed": seed, "epochs": 2,
+               "best_top1": best, "best_epoch": 1, "last_top1": last, "train_time_s": time_s, "images_per_s": 1000.0 + seed}
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": model, "method": method, "seed": seed, "dataset": dataset, **(config or {})}))
+    rows = [{"epoch": e, "test_top1": v, **{f"stat_{k}": s[e - 1] for k, s in (stats or {}).items()}} for e, v in ((1, best), (2, last))]
+    with open(run / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if info:
+        write_info(run, info)
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """Hand-made runs on resnet32x4 -> resnet8x4 (a teacher file), two seeds each, plus a T ablation."""
+    root = tmp_path / "runs"
+    for seed, (v, k, c, ls) in enumerate([(72.0, 73.0, 75.0, 76.0), (73.0, 74.0, 75.5, 77.0)]):
+        fake_run(root, f"vanilla{seed}", model="resnet8x4", seed=seed, best=v + 0.5, last=v)
+        fake_run(root, f"kd{seed}", model="resnet8x4", seed=seed, best=k + 0.5, last=k, method="kd", teacher_arch="resnet32x4",
+                 teacher_top1=79.0, config={"t_student": 4.0, "t_teacher": 4.0}, time_s=200.0)
+        fake_run(root, f"ctkd{seed}", model="resnet8x4", seed=seed, best=c + 0.5, last=c, method="ctkd", teacher_arch="resnet32x4",
+                 teacher_top1=79.0, stats={"temperature": [3.0, 5.0]})
+        fake_run(root, f"kdls{seed}", model="resnet8x4", seed=seed, best=ls + 0.5, last=ls, method="kd", teacher_arch="resnet32x4",
+                 teacher_top1=79.0, config={"logit_std": True})
+        fake_run(root, f"kdT1_{seed}", model="resnet8x4", seed=seed, best=70.0 + seed, last=70.0 + seed, method="kd",
+                 teacher_arch="resnet32x4", teacher_top1=79.0, config={"t_student": 1.0, "t_teacher": 1.0},
+                 info={"role": "distill", "label": "kd T=1", "variant": "kd", "pair": ["resnet32x4", "resnet8x4"], "order": [2, 0]})
+    (root / "killed").mkdir()
+    (root / "killed" / "config.yaml").write_text("model: resnet8x4\n")
+    return root
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["method"]: row for row in csv.DictReader(f)}
+
+
+def test_report_numbers_equal_the_summaries(cli, runs):
+    code, out, err = cli("report", runs)
+    assert code == 0, err
+    pair = "resnet32x4 -> resnet8x4"
+    rows = read_csv(runs / "report.csv")
+    assert set(rows) == {"teacher", "vanilla", "kd", "ctkd", "kd+ls", "kd T=1"}
+    for method, names in {"vanilla": ["vanilla0", "vanilla1"], "kd": ["kd0", "kd1"], "kd+ls": ["kdls0", "kdls1"]}.items():
+        summaries = [json.loads((runs / n / "summary.json").read_text()) for n in names]
+        for metric in ("best", "last"):
+            values = [s[f"{metric}_top1"] for s in summaries]
+            assert float(rows[method][f"{pair} | {metric}_mean"]) == pytest.approx(statistics.fmean(values))
+            assert float(rows[method][f"{pair} | {metric}_std"]) == pytest.approx(statistics.stdev(values))
+        assert float(rows[method][f"{pair} | train_time_s"]) == pytest.approx(statistics.fmean(s["train_time_s"] for s in summaries))
+        assert float(rows[method][f"{pair} | images_per_s"]) == pytest.approx(1000.5)
+    assert rows["teacher"][f"{pair} | last_mean"] == "79.0" and rows["teacher"][f"{pair} | n"] == "1"  # measured before distilling
+    # RepDistiller's published KD number (last epoch) beside ours, and the difference
+    assert rows["kd"][f"{pair} | published"] == "73.33" and rows["kd"][f"{pair} | published_table"] == "repdistiller_same_family"
+    assert float(rows["kd"][f"{pair} | diff_last"]) == pytest.approx(73.5 - 73.33)
+    assert rows["kd+ls"][f"{pair} | published"] == "76.62" and rows["ctkd"][f"{pair} | published"] == "73.39"
+    assert "| kd | 73.50 ± 0.71 (73.33, +0.17) |" in out
+    assert "| vanilla | 72.50 ± 0.71 (72.50, +0.00) |" in out
+    assert "| teacher | 79.00 (79.42, -0.42) (n=1) |" in out
+    assert "200 s, 1000 img/s" in out and "repdistiller_same_family: RepDistiller" in out
+    assert "1 unfinished run(s) left out: killed" in out
+    assert (runs / "report.md").read_text(encoding="utf-8").startswith("## runs: cifar100 test top-1 (%), last epoch")
+
+
+def test_report_metric_and_published_options(cli, runs, tmp_path):
+    code, out, err = cli("report", runs, "--metric", "best", "--published", "none", "--out", tmp_path / "rep", "--no-plots")
+    assert code == 0, err
+    assert "| kd | 74.00 ± 0.71 |" in out and "(73.33" not in out
+    assert not (tmp_path / "rep" / "plots").exists() and (tmp_path / "rep" / "report.csv").exists()
+    code, _, err = cli("report", runs, "--published", "repdistiller_typo")
+    assert code == 2 and "Unknown published table 'repdistiller_typo'" in err
+    code, _, err = cli("report", tmp_path / "nothing-here")
+    assert code == 2 and "is not a folder" in err
+
+
+def test_plots_are_valid_pngs(cli, runs):
+    assert cli("report", runs)[0] == 0
+    plots = runs / "plots"
+    expected = {"curves_cifar100_resnet32x4-resnet8x4.png", "gains_cifar100.png", "cost_cifar100.png",
+                "temperature_cifar100.png", "stat_temperature_cifar100.png"}
+    assert {p.name for p in plots.iterdir()} == expected
+    for name in expected:
+        assert (plots / name).read_bytes().startswith(PNG)
+        assert imread(plots / name).shape[0] > 100
+
+
+def test_published_tables_name_known_methods_models_and_sources():
+    methods = set(list_methods()) | {"teacher", "vanilla"}
+    for table in published_tables().values():
+        assert table.source and table.metric in ("best", "last") and table.dataset == "cifar100"
+        for row, pair in table.values:
+            assert row.split("+")[0] in methods, row
+            teacher, student = pair.split(" -> ")
+            assert teacher in list_models() and student in list_models(), pair
+    assert select_tables("none") == [] and len(select_tables(None)) == len(published_tables())
+    with pytest.raises(ConfigError):
+        select_tables("nope")
