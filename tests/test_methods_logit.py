@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import two_steps
+
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
 from kdzoo.losses import (dist_inter_loss, dist_intra_loss, dist_loss, dkd_loss, kd_loss, nckd_loss, nkd_loss,
@@ -305,22 +307,8 @@ def test_two_optimisation_steps(name, student_arch, teacher_arch):
     torch.manual_seed(0)
     student, teacher = create_model(student_arch, num_classes=10), create_model(teacher_arch, num_classes=10).eval()
     method = create_method(name, student, teacher)
-    objective = Objective(method, method.default_weights)
     method.on_epoch_start(1, 2)
-    opt = torch.optim.SGD([*student.parameters(), *method.parameters()], lr=0.05, momentum=0.9)
-    before = [p.detach().clone() for p in student.parameters()]
-    x, y = randn(4, 3, 32, 32, seed=2), torch.tensor([1, 2, 3, 4])
-    for _ in range(2):
-        with torch.no_grad():
-            zt = teacher(x)
-        terms = objective(Features(student(x), []), Features(zt, []), SimpleNamespace(labels=y, index=None))
-        assert set(terms) == {"ce", *TERMS[name]}
-        loss = sum(terms.values())
-        assert torch.isfinite(loss)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))
+    two_steps(method, student, teacher, {"ce", *TERMS[name]})
 
 
 @pytest.mark.parametrize("name,options,match", [
