@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from kdzoo.engine.runtime import autocast
-from kdzoo.engine.trainer import forward
-from kdzoo.methods import Objective
+from kdzoo.distiller import run_networks
+from kdzoo.engine.runtime import amp_dtype
+from kdzoo.methods import Objective, Reads
 
 
 def random_batch(batch_size: int, num_classes: int, device: torch.device, size: int = 32) -> SimpleNamespace:
@@ -24,21 +24,15 @@ def images_per_second(student: nn.Module, teacher: nn.Module | None, objective: 
                       steps: int, warmup: int, amp: str = "none") -> float:
     """Images/s of ``steps`` training steps after ``warmup`` untimed ones, as the engine runs them."""
     device = batch.images.device
-    method = objective.method
-    needs_features = method is not None and method.needs_features
-    preact = method is not None and method.preact
+    reads = objective.method.reads if objective.method is not None else Reads(teacher=None)
+    dtype = amp_dtype(device, amp)
     params = list(student.parameters()) + list(objective.parameters())
     optimizer = torch.optim.SGD([p for p in params if p.requires_grad], lr=0.01, momentum=0.9)
     student.train()
     objective.train()
 
     def step() -> None:
-        with autocast(device, amp):
-            s = forward(student, batch.images, needs_features, preact)
-            t = None
-            if teacher is not None:
-                with torch.no_grad():
-                    t = forward(teacher, batch.images, needs_features, preact)
+        s, t = run_networks(student, teacher, [batch.images], reads, dtype)
         loss = sum(objective(s, t, batch).values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

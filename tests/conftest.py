@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kdzoo.cli import main
+from kdzoo.distiller import run_networks
 from kdzoo.methods import Objective
 from kdzoo.models import HeadedStudent, create_model, extract
 
@@ -97,8 +98,7 @@ def two_steps(method, student, teacher, expected_terms):
     student.train()
     objective.train()
     for step in range(2):
-        s, t = forward_pair(student, teacher, images(4, seed=step), preact=method.preact_for("student"),
-                            head_map=method.needs_head_map, teacher_preact=method.preact_for("teacher"))
+        s, t = run_networks(student, teacher, [images(4, seed=step)], method.reads)
         terms = objective(s, t, batch_of(4))
         assert set(terms) == expected_terms
         loss = sum(terms.values())

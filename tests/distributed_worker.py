@@ -13,11 +13,11 @@ import torch.distributed as dist
 from torch import nn
 
 from kdzoo.cli import main
-from kdzoo.models import register_model
-from kdzoo.models.layers import feature_output, global_pool
+from kdzoo.models import TAPS, Features, register_model
+from kdzoo.models.layers import FeatureModel, global_pool
 
 
-class TinyNoBN(nn.Module):
+class TinyNoBN(FeatureModel):
     def __init__(self, num_classes: int, in_channels: int, fail_on_rank1: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 8, 3, padding=1)
@@ -26,7 +26,7 @@ class TinyNoBN(nn.Module):
         self.fail_on_rank1 = fail_on_rank1
         self.calls = 0
 
-    def forward(self, x, is_feat=False, preact=False, head_map=False):
+    def forward_taps(self, x, request=TAPS):
         if self.training and self.fail_on_rank1:
             self.calls += 1
             if self.calls == 2 and dist.is_initialized() and dist.get_rank() == 1:
@@ -34,7 +34,7 @@ class TinyNoBN(nn.Module):
         f0 = torch.relu(self.conv1(x))
         f1 = torch.relu(self.layer1(f0))
         pooled = global_pool(f1)
-        return feature_output(self.fc(pooled), [f0, f1, pooled], f1, is_feat, head_map)
+        return Features(self.fc(pooled), [f0, f1, pooled], f1)
 
     def get_classifier(self):
         return self.fc

@@ -89,7 +89,7 @@ def test_kd_method_defaults_are_repdistiller_script_values():
     student, teacher = create_model("resnet8", num_classes=10), create_model("resnet14", num_classes=10)
     method = create_method("kd", student, teacher)
     assert method.default_weights == LossWeights(gamma=0.1, alpha=0.9, beta=0.0)
-    assert method.needs_features is False
+    assert not method.reads.student.needs_taps and not method.reads.teacher.needs_taps
 
 
 def test_create_method_rejects_unknown_options():

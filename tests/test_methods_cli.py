@@ -19,7 +19,7 @@ SMALL_OPTIONS = {"ab": ["init_epochs=1"], "ft": ["init_epochs=1"], "fsp": ["init
 PAIRS = {"same-family": ("resnet14", "resnet8"), "cross-family": ("vgg8", "MobileNetV2")}
 #: Methods that need equal channel counts at every tapped layer (RepDistiller's FSP "N/A").
 EQUAL_CHANNELS_ONLY = {"fsp", "kdsvd"}
-SELF_DISTILLATION = [m for m in list_methods() if not method_class(m).needs_teacher]
+SELF_DISTILLATION = [m for m in list_methods() if not method_class(m).reads.needs_teacher]
 
 
 @pytest.fixture(scope="module")

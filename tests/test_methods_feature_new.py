@@ -271,7 +271,7 @@ def test_ofd_connector_init_std():
 
 @pytest.mark.parametrize("teacher_name", ["ShuffleV1", "ShuffleV2"])
 def test_ofd_refuses_teachers_without_bn_before_relu(teacher_name):
-    with pytest.raises(KdzooError, match="get_bn_before_relu"):
+    with pytest.raises(KdzooError, match="BatchNorm directly before each stage's last ReLU of the teacher.*shuffled"):
         built("ofd", "resnet8", teacher_name)
 
 
@@ -287,7 +287,7 @@ def test_ofd_refuses_bns_that_do_not_fit_the_stages():
 
 def test_ofd_declarations():
     method = built("ofd", "resnet8", "resnet14")
-    assert method.preact and method.needs_features
+    assert method.reads.student.preact and method.reads.teacher.preact and method.reads.bn_before_relu
     assert (method.default_weights.gamma, method.default_weights.alpha, method.default_weights.beta) == (1, 0, 1e-3)
     assert "teacher_model" not in dict(method.named_modules())  # the teacher is not a submodule
 
@@ -399,8 +399,8 @@ def test_reviewkd_parameter_count_for_resnet32x4_resnet8x4():
 
 def test_reviewkd_features_and_options():
     method = built("reviewkd", "resnet8", "resnet14")
-    assert method.preact is False and method.teacher_preact is True and method.needs_features
-    assert built("reviewkd", "resnet8", "resnet14", student_preact=True).preact is True
+    assert method.reads.student.preact is False and method.reads.teacher.preact is True and method.reads.student.taps
+    assert built("reviewkd", "resnet8", "resnet14", student_preact=True).reads.student.preact is True
     assert (method.default_weights.gamma, method.default_weights.alpha, method.default_weights.beta) == (1, 0, 5)
 
 
@@ -448,7 +448,7 @@ def test_gradients_reach_student_and_extra_modules_not_teacher(name, pair):
     student, teacher = models(pair[1], pair[0])
     method = create_method(name, student, teacher)
     method.on_epoch_start(20, 240)
-    s, t = forward_pair(student, teacher, images(2), preact=method.preact)
+    s, t = forward_pair(student, teacher, images(2), preact=method.reads.student.preact)
     method(s, t, batch_of(2))[name].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
     assert student.conv1.weight.grad.abs().sum() > 0
@@ -464,7 +464,7 @@ def test_finite_on_batch_2_and_short_last_batch(name):
     student, teacher = models("resnet8", "resnet14")
     method = create_method(name, student, teacher)  # built on a 2-sample forward
     for n in (2, 3):
-        s, t = forward_pair(student, teacher, images(n), preact=method.preact)
+        s, t = forward_pair(student, teacher, images(n), preact=method.reads.student.preact)
         assert torch.isfinite(method(s, t, batch_of(n))[name])
 
 
@@ -495,4 +495,4 @@ def test_default_weights_and_registration(name):
     expected = {"pefd": (1, 0, 25), "mgd": (1, 0, 1), "ofd": (1, 0, 1e-3), "reviewkd": (1, 0, 5)}[name]
     w = method.default_weights
     assert (w.gamma, w.alpha, w.beta) == expected
-    assert method.paper and method.uses and method.needs_features
+    assert method.paper and method.uses and method.reads.student.taps

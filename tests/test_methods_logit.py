@@ -267,7 +267,7 @@ def test_declarations():
     for name, (weights, options) in expected.items():
         cls = method_class(name)
         assert cls.default_weights == weights and method_options(name) == options
-        assert cls.needs_features is False and cls.paper and "logits" in cls.uses
+        assert not cls.reads.student.needs_taps and cls.paper and "logits" in cls.uses
 
 
 @pytest.mark.parametrize("name", METHODS)

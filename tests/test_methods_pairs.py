@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from kdzoo.engine.trainer import forward
+from kdzoo.distiller import run_networks
 from kdzoo.errors import KdzooError
 from kdzoo.methods import Objective, create_method, list_methods, method_class
 from kdzoo.models import HeadedStudent, MultiExitNet, create_model
@@ -37,22 +37,18 @@ def test_every_method_on_the_benchmark_pairs(pair):
                 create_method(name, student, teacher, train_labels=labels, **OPTIONS.get(name, {}))
             continue
         cls = method_class(name)
-        network = MultiExitNet.build(student, (3, 32, 32)) if cls.needs_exits else student
-        method = create_method(name, network, teacher if cls.needs_teacher else None, train_labels=labels,
+        network = MultiExitNet.build(student, (3, 32, 32)) if cls.reads.student.exits else student
+        method = create_method(name, network, teacher if cls.reads.needs_teacher else None, train_labels=labels,
                                **OPTIONS.get(name, {}))
         objective = Objective(method, method.reference_weights())
         student.zero_grad()
         deployed = network if method.student_head() is None else HeadedStudent(student, method.student_head())
-        s = forward(deployed, batch.images, method.needs_features, method.preact_for("student"), method.needs_head_map,
-                    method.needs_exits)
-        with torch.no_grad():
-            t = (forward(teacher, batch.images, method.needs_features, method.preact_for("teacher"), method.needs_head_map)
-                 if cls.needs_teacher else None)
+        s, t = run_networks(deployed, teacher, [batch.images], method.reads)
         loss = sum(objective(s, t, batch).values())
         assert torch.isfinite(loss), (name, pair)
         loss.backward()
         assert any(p.grad is not None for p in student.parameters()), name
-        if method.init_stage(student, lr=0.05) is not None:  # AB, FT, FSP: their init-stage loss too
-            init_s = forward(student, batch.images, True, method.preact)
-            init_t = forward(teacher, batch.images, True, method.preact)
+        stage = method.init_stage(student, lr=0.05)
+        if stage is not None:  # AB, FT, FSP: their init-stage loss too
+            init_s, init_t = run_networks(student, teacher, [batch.images], stage.reads)
             assert torch.isfinite(method.init_loss(init_s, init_t, batch)), (name, pair)

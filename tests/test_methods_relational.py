@@ -252,7 +252,7 @@ def features(student, teacher, x):
 @pytest.mark.parametrize("name", METHODS)
 def test_registry_metadata(name):
     cls = method_class(name)
-    assert cls.paper and cls.uses and cls.needs_features and not cls.preact and not cls.needs_index
+    assert cls.paper and cls.uses and cls.reads.student.taps and not cls.reads.student.preact and not cls.reads.index
     expected = {"fitnet": (1, 0, 100), "at": (1, 0, 1000), "sp": (1, 0, 3000), "cc": (1, 0, 0.02), "rkd": (1, 0, 1),
                 "pkt": (1, 0, 30000), "nst": (1, 0, 50)}[name]
     assert cls.default_weights == LossWeights(*expected)

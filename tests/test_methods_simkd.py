@@ -59,7 +59,7 @@ def test_deployed_logits_are_the_teachers_classifier_on_the_projection():
     head = create_method("simkd", s_model, t_model).student_head().eval()
     deployed = HeadedStudent(s_model, head).eval()
     with torch.no_grad():
-        _, _, backbone_map = s_model(images(3), is_feat=True, head_map=True)
+        backbone_map = extract(s_model, images(3)).head
         expected = t_model.fc(head.projector(backbone_map).mean(dim=(2, 3)))
         assert torch.allclose(deployed(images(3)), expected, atol=1e-5)
 

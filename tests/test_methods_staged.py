@@ -12,6 +12,7 @@ from torch import nn
 from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
+from kdzoo.distiller import run_networks
 from kdzoo.methods import InitStage, create_method
 from kdzoo.methods.connectors import ConvReg
 from kdzoo.models import extract
@@ -30,9 +31,7 @@ def run_init_stage(method, student, teacher, lr=0.05, steps=4, n=4):
         module.train()
     x, losses = images(n), []
     for _ in range(steps):
-        s = extract(student, x, preact=method.preact) if stage.needs_student else None
-        with torch.no_grad():
-            t = extract(teacher, x, preact=method.preact)
+        s, t = run_networks(student if stage.needs_student else None, teacher, [x], stage.reads)
         loss = method.init_loss(s, t, batch_of(n))
         opt.zero_grad()
         loss.backward()
@@ -118,10 +117,10 @@ def test_ab_main_stage_default_is_empty_and_main_loss_keeps_the_term():
     student, teacher = models("resnet8", "resnet8x4")
     s, t = forward_pair(student, teacher, images(2), preact=True)
     default = create_method("ab", student, teacher)
-    assert default.needs_features is False and default.preact is True
+    assert not default.reads.student.needs_taps and type(default).reads.student.preact is True
     assert default(s, t, batch_of(2)) == {}
     full = create_method("ab", student, teacher, main_loss=True, init_epochs=3)
-    assert full.needs_features is True and full.init_stage(student, 0.01).epochs == 3
+    assert full.reads.student.preact and full.init_stage(student, 0.01).epochs == 3
     loss = full(s, t, batch_of(2))["ab"]
     assert torch.isfinite(loss) and loss > 0
     loss.backward()
@@ -271,9 +270,9 @@ def test_fsp_main_stage_default_is_empty_and_main_loss_keeps_the_term():
     student, teacher = models("resnet8", "resnet14")
     s, t = forward_pair(student, teacher, images(2))
     default = create_method("fsp", student, teacher)
-    assert default.needs_features is False and default(s, t, batch_of(2)) == {}
+    assert not default.reads.student.needs_taps and default(s, t, batch_of(2)) == {}
     full = create_method("fsp", student, teacher, main_loss=True)
-    assert full.needs_features is True
+    assert full.reads.student.taps
     loss = full(s, t, batch_of(2))["fsp"]
     loss.backward()
     assert torch.isfinite(loss) and student.conv1.weight.grad.abs().sum() > 0
@@ -303,7 +302,7 @@ def test_finite_on_batch_2_and_short_last_batch(name, options, term):
     student, teacher = models("resnet8", "resnet14")
     method = create_method(name, student, teacher, **options)  # built on a 2-sample forward
     for n in (2, 3):
-        s, t = forward_pair(student, teacher, images(n), preact=method.preact)
+        s, t = run_networks(student, teacher, [images(n)], method.reads)
         assert torch.isfinite(method(s, t, batch_of(n))[term])
         assert torch.isfinite(method.init_loss(s, t, batch_of(n)))
 

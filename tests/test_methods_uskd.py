@@ -92,7 +92,7 @@ def test_weak_head_reads_the_stage_before_the_last(name, channels):
 
 
 def test_objective_is_ce_plus_the_weighted_terms():
-    assert not method_class("uskd").needs_teacher
+    assert not method_class("uskd").reads.needs_teacher
     torch.manual_seed(0)
     student = create_model("resnet8", num_classes=10)
     method = create_method("uskd", student, None, alpha=0.2, beta=0.3, mu=0.4, rank_by="prob")

@@ -106,8 +106,8 @@ def test_early_exit_report_matches_a_per_sample_loop():
     with torch.no_grad():
         for batch in bundle.test.epoch(0):
             for x, y in zip(batch.images, batch.labels.tolist()):
-                *_, outputs = net(x[None], exits=True)
-                probs.append([softmax(z[0].tolist()) for z, _ in outputs])
+                outputs = extract(net, x[None], exits=True).exits
+                probs.append([softmax(e.logits[0].tolist()) for e in outputs])
                 labels.append(y)
     n = len(labels)
     middle = sorted(max(p[0]) for p in probs)[n // 2]  # a threshold that sends about half the samples out early
@@ -200,7 +200,7 @@ def test_byot_options_are_checked(options, message):
 
 
 def test_exit_methods_need_a_multi_exit_student():
-    assert method_class("byot").needs_exits and not method_class("byot").needs_teacher
+    assert method_class("byot").reads.student.exits and not method_class("byot").reads.needs_teacher
     with pytest.raises(ConfigError, match="MultiExitNet"):
         create_method("byot", create_model("resnet8", num_classes=10), None)
     with pytest.raises(ConfigError, match="MultiExitNet"):

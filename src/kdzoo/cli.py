@@ -21,9 +21,10 @@ from . import __version__, distributed
 from .config import RunConfig, build_config
 from .errors import ConfigError, KdzooError
 
-DISTILL_ONLY = {"teacher", "teacher_arch", "method", "method_options", "gamma", "alpha", "beta",
+DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma", "alpha", "beta",
                 "t_student", "t_teacher", "logit_std", "eval_teacher", "dot_delta"}
-KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt"}
+KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt", "model_options": "--model-opt",
+                   "teacher_options": "--teacher-opt"}
 
 
 def _base_type(tp) -> type:

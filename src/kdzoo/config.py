@@ -30,12 +30,20 @@ CHOICES = {
 }
 
 
+def resolve_temperatures(t_student: float | None, t_teacher: float | None, logit_std: bool) -> tuple[float, float]:
+    """The KD temperatures: unset ones default to 4 (Hinton et al.), or to 2 with logit standardization (the
+    base temperature of Sun et al., CVPR 2024)."""
+    default = 2.0 if logit_std else 4.0
+    return (default if t_student is None else float(t_student), default if t_teacher is None else float(t_teacher))
+
+
 @dataclass
 class RunConfig:
     """Everything a `kdzoo train` or `kdzoo distill` run needs. Field docs double as CLI help."""
 
     # what to train, on what
-    model: str | None = field(default=None, metadata={"help": "architecture to train (the student when distilling)"})
+    model: str | None = field(default=None, metadata={"help": "architecture to train (the student when distilling): a zoo name, timm/NAME or torchvision/NAME"})
+    model_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options for the architecture's builder KEY=VALUE (timm/torchvision models: e.g. img_size=32 patch_size=4 for a ViT, pretrained=true)"})
     dataset: str = field(default="cifar100", metadata={"help": "dataset name (kdzoo list datasets)"})
     data_root: str | None = field(default=None, metadata={"help": "data folder (default: $KDZOO_DATA or ./data)"})
     download: bool = field(default=False, metadata={"help": "download the dataset with torchvision if missing"})
@@ -45,7 +53,9 @@ class RunConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "dataset-specific options KEY=VALUE"})
     # distillation
     teacher: str | None = field(default=None, metadata={"help": "teacher: kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file"})
-    teacher_arch: str | None = field(default=None, metadata={"help": "teacher architecture when the file does not say it"})
+    teacher_arch: str | None = field(default=None, metadata={"help": "teacher architecture when the file does not say it (a zoo name, timm/NAME or torchvision/NAME)"})
+    teacher_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options for the teacher architecture's builder KEY=VALUE (e.g. img_size=32 for a timm ViT)"})
+    teacher_pretrained: bool = field(default=False, metadata={"help": "teacher = --teacher-arch timm/NAME or torchvision/NAME with that library's own pretrained weights (needs network access)"})
     method: str | None = field(default=None, metadata={"help": "distillation method (kdzoo list methods); default kd"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "method options KEY=VALUE"})
     gamma: float | None = field(default=None, metadata={"help": "weight of cross-entropy (default: the method's)"})
@@ -88,17 +98,16 @@ class RunConfig:
     @property
     def distilling(self) -> bool:
         """A teacher is given (self-distillation methods run without one: see ``method``)."""
-        return self.teacher is not None
+        return self.teacher is not None or self.teacher_pretrained
 
     @property
     def has_method(self) -> bool:
         """The run has a distillation objective: a teacher (method default kd) or a self-distillation method."""
-        return self.teacher is not None or self.method is not None
+        return self.distilling or self.method is not None
 
     def temperatures(self) -> tuple[float, float]:
         """``(t_student, t_teacher)``; unset ones default to 4, or LS's base temperature 2 with ``logit_std``."""
-        default = 2.0 if self.logit_std else 4.0
-        return (default if self.t_student is None else self.t_student, default if self.t_teacher is None else self.t_teacher)
+        return resolve_temperatures(self.t_student, self.t_teacher, self.logit_std)
 
     def resolved_milestones(self) -> list[int]:
         if self.milestones is not None:

@@ -17,7 +17,19 @@ def models() -> str:
         info = model_info(name)
         params = sum(p.numel() for p in create_model(name, num_classes=100).parameters())
         rows.append([name, info["family"], f"{params / 1e6:.2f}M", f"{info['lr']:g}", info["source"]])
-    return table(["model", "family", "params (100 classes)", "recipe lr", "source"], rows)
+    return (table(["model", "family", "params (100 classes)", "recipe lr", "source"], rows) + "\n\n" + OTHER_MODELS)
+
+
+#: How to name networks from other libraries, shown under the zoo's table.
+OTHER_MODELS = """Other networks (every method whose features they have; `kdzoo list methods` says what each reads):
+  timm/NAME          any timm model (pip install 'kdzoo[timm]'), e.g. timm/convnext_atto, timm/mobilenetv3_small_100;
+                     builder options with --model-opt / --teacher-opt, e.g. img_size=32 patch_size=4 for a ViT
+  torchvision/NAME   any torchvision classification model, e.g. torchvision/resnet18, torchvision/efficientnet_b0
+  your own module    Python API: kdzoo.Distiller(student, teacher, ...) or kdzoo.models.wrap_model(model,
+                     feature_layers=[...]); see the README
+Weights: --teacher PATH (kdzoo run/checkpoint, RepDistiller/mdistiller file, timm/torchvision state dict) with
+--teacher-arch NAME, or --teacher-pretrained (the library's own weights; needs network access).
+timm/torchvision networks down-sample 32x: a 32 px image ends at a 1x1 map (fine for logit and vector methods)."""
 
 
 def methods() -> str:
@@ -27,14 +39,14 @@ def methods() -> str:
     for name in list_methods():
         cls = method_class(name)
         options = ", ".join(f"{k}={v!r}" for k, v in method_options(name).items()) or "none"
-        lines = [name, f"    paper:    {cls.paper}", f"    features: {cls.uses}",
+        lines = [name, f"    paper:    {cls.paper}", f"    features: {cls.uses}", f"    reads:    {cls.reads.describe()}",
                  f"    weights:  {weights_text(cls.default_weights)}", f"    options:  {options}"]
         if cls.logit_std_defaults is not None:
             ls = cls.logit_std_defaults
             changed = "".join(f", {k}={v!r}" for k, v in ls.options.items())
             kd_temperature = " (the KD term's T defaults to 2)" if ls.weights.alpha else ""
             lines.append(f"    --logit-std: {weights_text(ls.weights)}{changed}{kd_temperature}")
-        if not cls.needs_teacher:
+        if not cls.reads.needs_teacher:
             lines.append("    no teacher (self-distillation)")
         blocks.append("\n".join(lines))
     return ("Loss = gamma*CE + alpha*KD(T_s, T_t) + beta*method; override with --gamma/--alpha/--beta, "

@@ -150,7 +150,7 @@ def plan(grid: Grid, out_dir: Path, budget: float | None = None, overrides: dict
                                 f"vanilla {student}")
                     jobs.append(Job(name, VANILLA, variant.label, variant.label, None, seed, {}, [1], cfg))
                 continue
-            self_distill = not method_class(variant.method).needs_teacher
+            self_distill = not method_class(variant.method).reads.needs_teacher
             targets = [(None, s) for s in students] if self_distill else [p for p in grid.pairs if p not in variant.skip_pairs]
             for (teacher, student), (a, values) in itertools.product(targets, enumerate(_axis_values(grid.axes))):
                 axes = _axis_text(values, "_", "")

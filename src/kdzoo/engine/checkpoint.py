@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, UnknownNameError
-from ..models import HeadedStudent, MultiExitNet, attach_exits, attach_head, create_model, list_models
+from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
 
 FORMAT = "kdzoo"
 LAST = "checkpoint_last.pt"   # every epoch: everything needed to resume
@@ -102,27 +102,10 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
     model.load_state_dict(state_dict, strict=False)
 
 
-def model_entries(model: nn.Module) -> dict[str, Any]:
-    """A model's checkpoint entries: its plain state dict under ``model`` and, for a student deployed
-    with a method's head (SimKD), the head under ``head``; for a multi-exit network (BYOT), the
-    exits under ``exits``."""
-    if isinstance(model, HeadedStudent):
-        return {"model": model.backbone.state_dict(), "head": model.head_entry()}
-    if isinstance(model, MultiExitNet):
-        return {"model": model.backbone.state_dict(), "exits": model.exits_entry()}
-    return {"model": model.state_dict()}
-
-
 def load_entries(model: nn.Module, data: dict[str, Any], source: str, arch: str) -> None:
-    """Load what :func:`model_entries` wrote back into ``model`` (same structure)."""
-    if isinstance(model, HeadedStudent):
-        load_weights(model.backbone, strip_prefixes(data["model"]), source, arch)
-        model.head.load_state_dict(data["head"]["state"])
-    elif isinstance(model, MultiExitNet):
-        load_weights(model.backbone, strip_prefixes(data["model"]), source, arch)
-        model.exit_heads.load_state_dict(data["exits"]["state"])
-    else:
-        load_weights(model, strip_prefixes(data["model"]), source, arch)
+    """Load a network's checkpoint entries (:func:`kdzoo.models.checkpoint_entries`) back into it, with the
+    checked loader (clear errors on missing, unexpected or mis-shaped keys)."""
+    load_checkpoint_entries(model, data, lambda module, state: load_weights(module, strip_prefixes(state), source, arch))
 
 
 def arch_from_folder(path: Path) -> str | None:
@@ -156,11 +139,14 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 
 
 def load_model(path: str | Path, arch: str | None = None, num_classes: int | None = None,
-               in_channels: int | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Build the right architecture and load the weights of a kdzoo, RepDistiller or mdistiller file.
+               in_channels: int | None = None, device: str | torch.device = "cpu",
+               options: dict[str, Any] | None = None) -> tuple[nn.Module, dict]:
+    """Build the right architecture and load the weights of a kdzoo, RepDistiller, mdistiller, timm or
+    torchvision file (a state dict, bare or under ``'model'``).
 
     Returns ``(model, checkpoint_dict)``. The architecture comes from ``arch``, else the file
-    (kdzoo), else the folder name (RepDistiller's ``<arch>_vanilla`` rule)."""
+    (kdzoo), else the folder name (RepDistiller's ``<arch>_vanilla`` rule). ``options`` go to the
+    architecture's builder (e.g. a timm ViT's ``img_size``); kdzoo files remember theirs."""
     path = resolve_checkpoint_path(path)
     data = read_checkpoint(path)
     state_dict = strip_prefixes(data["model"])
@@ -174,10 +160,11 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
     inferred_classes, inferred_channels = _infer_io(state_dict)
     try:
         model = create_model(arch, num_classes=num_classes or data.get("num_classes") or inferred_classes,
-                             in_channels=in_channels or data.get("in_channels") or inferred_channels)
+                             in_channels=in_channels or data.get("in_channels") or inferred_channels,
+                             **(options if options is not None else data.get("arch_options") or {}))
     except UnknownNameError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    load_weights(model, state_dict, str(path), arch)
+    load_entries(model, {**data, "model": state_dict}, str(path), arch)
     if data.get("head"):
         model = attach_head(model, data["head"])
     if data.get("exits"):
@@ -186,10 +173,11 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
 
 
 def load_teacher(path: str | Path, arch: str | None = None, num_classes: int | None = None,
-                 device: str | torch.device = "cpu") -> nn.Module:
-    """A frozen teacher in eval mode from a kdzoo run folder/checkpoint or a RepDistiller/mdistiller
-    file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``)."""
-    model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device)
+                 device: str | torch.device = "cpu", options: dict[str, Any] | None = None) -> nn.Module:
+    """A frozen teacher in eval mode from a kdzoo run folder/checkpoint, a RepDistiller/mdistiller
+    file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``) or a timm/torchvision
+    state dict (with ``arch="timm/NAME"`` or ``"torchvision/NAME"``)."""
+    model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None)
     model.eval()
     model.requires_grad_(False)
     return model

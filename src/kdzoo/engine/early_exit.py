@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models import MultiExitNet
+from ..models import MultiExitNet, extract
 from ..plots import plot_lines
 
 DEFAULT_THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -86,11 +86,11 @@ def count_exit_costs(model: MultiExitNet, input_shape: tuple[int, ...]) -> ExitC
     try:
         x = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
         with FlopCounterMode(display=False) as counter, _OpTimeline(counter) as timeline:
-            feats, _ = model.backbone(x, is_feat=True)
+            stage_maps = model.backbone.forward_taps(x).stages[:-1]
             full = counter.get_total_flops()
-            stages = [timeline.flops_until(stage) for stage in feats[1:-2]]
+            stages = [timeline.flops_until(stage) for stage in stage_maps]
         heads = []
-        for head, stage in zip(model.exit_heads, feats[1:-2]):
+        for head, stage in zip(model.exit_heads, stage_maps):
             with FlopCounterMode(display=False) as counter:
                 head(stage)
             heads.append(counter.get_total_flops())
@@ -106,8 +106,8 @@ def exit_predictions(model: MultiExitNet, loader) -> tuple[Tensor, Tensor]:
     model.eval()
     confidence, correct = [], []
     for batch in loader.epoch(0):
-        *_, outputs = model(batch.images, exits=True)
-        probs = torch.stack([logits.softmax(dim=1) for logits, _ in outputs], dim=1)  # (B, exits, C)
+        outputs = extract(model, batch.images, exits=True).exits
+        probs = torch.stack([e.logits.softmax(dim=1) for e in outputs], dim=1)  # (B, exits, C)
         top, predicted = probs.max(dim=2)
         confidence.append(top.cpu())
         correct.append((predicted == batch.labels[:, None]).cpu())

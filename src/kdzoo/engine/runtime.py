@@ -44,14 +44,19 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def autocast(device: torch.device, amp: str):
-    """An autocast context for ``--amp bf16|fp16`` (a no-op context for ``none``)."""
+def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype of ``--amp bf16|fp16`` (None for ``none``); fp16 without CUDA is refused."""
     if amp == "none":
-        return contextlib.nullcontext()
+        return None
     if amp == "fp16" and device.type != "cuda":
         raise ConfigError("--amp fp16 needs a CUDA GPU; use --amp bf16 or none on this device.")
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def autocast(device: torch.device, amp: str):
+    """An autocast context for ``--amp bf16|fp16`` (a no-op context for ``none``)."""
+    dtype = amp_dtype(device, amp)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def rng_state(device: torch.device) -> dict:

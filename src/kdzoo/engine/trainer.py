@@ -19,8 +19,9 @@ from .. import __version__, distributed
 from ..config import RunConfig, validate
 from ..data import build_data, dataset_info
 from ..errors import ConfigError, KdzooError
-from ..methods import LossWeights, Method, Objective, create_method, method_class
-from ..models import Features, HeadedStudent, MultiExitNet, create_model, extract, model_info
+from ..distiller import Distiller, run_networks
+from ..methods import LossWeights, Objective, Reads, method_class
+from ..models import Features, checkpoint_entries, create_model, is_external, model_info
 from . import checkpoint as ckpt
 from .evaluate import check_fits, evaluate
 from .logger import INIT_METRICS, RunLogger, rewrite_metrics
@@ -28,7 +29,7 @@ from .dot import DOT
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress
 from .run_dir import create_run_dir, load_run_config, save_config, write_summary
-from .runtime import autocast, resolve_device, rng_state, seed_everything, set_rng_state
+from .runtime import amp_dtype, autocast, resolve_device, rng_state, seed_everything, set_rng_state
 
 #: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
 REFERENCE_TEACHER_TOP1 = {"wrn_40_2": 75.61, "resnet56": 72.34, "resnet110": 74.31, "resnet32x4": 79.42, "vgg13": 74.64, "ResNet50": 79.34}
@@ -36,7 +37,8 @@ REFERENCE_TEACHER_TOP1 = {"wrn_40_2": 75.61, "resnet56": 72.34, "resnet110": 74.
 
 @dataclass
 class Setup:
-    """Everything built from a config before the first step."""
+    """Everything built from a config before the first step. ``distiller`` holds the student, the frozen
+    teacher and the method (None for plain training); ``reads`` is what the networks compute each step."""
 
     cfg: RunConfig
     device: torch.device
@@ -44,19 +46,10 @@ class Setup:
     student: nn.Module
     teacher: nn.Module | None
     objective: Objective
-    needs_features: bool
-    preact: bool
-    teacher_preact: bool
-    head_map: bool
+    distiller: Distiller | None
+    reads: Reads
     lr: float
     caveats: list[str]
-    exits: bool = False
-
-
-def resolve_weights(cfg: RunConfig, method: Method) -> LossWeights:
-    """The method's reference weights (as configured), overridden by any of --gamma/--alpha/--beta given."""
-    defaults = method.reference_weights()
-    return LossWeights(**{k: float(getattr(defaults, k) if getattr(cfg, k) is None else getattr(cfg, k)) for k in ("gamma", "alpha", "beta")})
 
 
 def check_names(cfg: RunConfig) -> None:
@@ -64,10 +57,10 @@ def check_names(cfg: RunConfig) -> None:
     before any data is read."""
     model_info(cfg.model)
     dataset_info(cfg.dataset)
-    if cfg.method is not None and method_class(cfg.method).needs_teacher and not cfg.distilling:
+    if cfg.method is not None and method_class(cfg.method).reads.needs_teacher and not cfg.distilling:
         raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or checkpoint, "
                           f"or a RepDistiller teacher file).")
-    if cfg.method is not None and not method_class(cfg.method).needs_teacher and cfg.distilling:
+    if cfg.method is not None and not method_class(cfg.method).reads.needs_teacher and cfg.distilling:
         raise ConfigError(f"--method {cfg.method} is self-distillation and uses no teacher: drop --teacher "
                           f"(kdzoo distill --student {cfg.model} --method {cfg.method}).")
     if cfg.teacher_arch:
@@ -82,44 +75,52 @@ def build(cfg: RunConfig) -> Setup:
     check_distributed(cfg, device)
     autocast(device, cfg.amp)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
-    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device) if cfg.distilling else None
+    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device,
+                                options=cfg.teacher_options) if cfg.teacher else None
     data = build_data(
         cfg.dataset, root=cfg.data_root, download=cfg.download, batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, train_subset=cfg.train_subset,
         test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
-        rank=distributed.rank(), world_size=distributed.world_size(), strong_view=cfg.has_method and method_class(cfg.method).needs_strong_view, **cfg.dataset_options,
+        rank=distributed.rank(), world_size=distributed.world_size(),
+        strong_view=cfg.has_method and method_class(cfg.method).reads.strong_view, **cfg.dataset_options,
     )
-    student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels).to(device)
+    if cfg.teacher_pretrained:
+        teacher = pretrained_teacher(cfg, data, device)
+    student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
+                           **cfg.model_options).to(device)
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
     if cfg.scale_lr:
         lr *= distributed.world_size()
-    exits = cfg.has_method and method_class(cfg.method).needs_exits
-    if exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees the student
-        student = MultiExitNet.build(student, (data.in_channels, *data.image_size))
     if not cfg.has_method:
+        distiller = None
         objective = Objective(None, LossWeights(gamma=1.0, alpha=0.0, beta=0.0))
-        needs_features = preact = teacher_preact = head_map = False
-        caveats = []
+        reads, caveats = Reads(teacher=None), []
     else:
         if teacher is not None:
             check_fits(teacher, data, "teacher")
-        method = create_method(cfg.method, student, teacher, input_shape=(data.in_channels, *data.image_size),
-                               train_labels=data.train_labels, logit_std=cfg.logit_std, **cfg.method_options)
-        head = method.student_head()
-        if head is not None:  # SimKD: the student is deployed with the method's head
-            student = HeadedStudent(student, head).to(device)
-        objective = Objective(method, resolve_weights(cfg, method), *cfg.temperatures()).to(device)
-        needs_features, head_map = method.needs_features, method.needs_head_map
-        preact, teacher_preact = method.preact_for("student"), method.preact_for("teacher")
-        caveats = method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
+        distiller = Distiller(student, teacher, cfg.method, input_shape=(data.in_channels, *data.image_size),
+                              gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
+                              t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
+                              **cfg.method_options).to(device)
+        student, objective, reads = distiller.student, distiller.objective, distiller.reads
+        caveats = distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
     if cfg.sync_bn:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     if cfg.channels_last:
         student = student.to(memory_format=torch.channels_last)
         if teacher is not None:
             teacher = teacher.to(memory_format=torch.channels_last)
-    return Setup(cfg, device, data, student, teacher, objective, needs_features, preact, teacher_preact, head_map, lr,
-                 caveats, exits)
+    return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats)
+
+
+def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
+    """``--teacher-pretrained``: the library's own pretrained weights for ``--teacher-arch`` (timm/torchvision)."""
+    if not cfg.teacher_arch or not is_external(cfg.teacher_arch):
+        raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights: give the teacher as "
+                          "--teacher-arch timm/NAME or torchvision/NAME (zoo teachers come from a checkpoint: --teacher PATH).")
+    teacher = create_model(cfg.teacher_arch, num_classes=data.num_classes, in_channels=data.in_channels,
+                           pretrained=True, **cfg.teacher_options)
+    return teacher.to(device).eval().requires_grad_(False)
 
 
 def check_distributed(cfg: RunConfig, device: torch.device) -> None:
@@ -130,14 +131,6 @@ def check_distributed(cfg: RunConfig, device: torch.device) -> None:
     if cfg.optimizer == "dot" and distributed.is_distributed():
         raise ConfigError("--optimizer dot takes two backward passes per step, which DistributedDataParallel does not "
                           "support; use --optimizer sgd under torchrun.")
-
-
-def forward(model: nn.Module, x: torch.Tensor, needs_features: bool, preact: bool, head_map: bool = False,
-            exits: bool = False) -> Features:
-    """The model's logits, plus its feature taps, head map and exits when the method reads them."""
-    if needs_features or head_map or exits:
-        return extract(model, x, preact=preact, head_map=head_map, exits=exits)
-    return Features(model(x), [])
 
 
 def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -179,8 +172,7 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, trainable, setup.lr)
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
-        method = setup.objective.method
-        stage = method.init_stage(setup.student, setup.lr) if method is not None else None
+        stage = setup.distiller.init_stage(setup.lr) if setup.distiller is not None else None
         if stage is not None and stage.epochs > 0:
             self.init = stage
             self.init_optimizer = torch.optim.SGD(stage.parameters, lr=stage.lr or setup.lr, momentum=0.9, weight_decay=5e-4)
@@ -190,7 +182,7 @@ class Trainer:
         # wrapped). SimKD's student leaves its own classifier unused, init-stage modules rest in the main
         # stage, and the objective's buffers (CRD's banks) are kept identical by the method itself.
         self.train_student = distributed.wrap(setup.student, setup.device,
-                                              find_unused=isinstance(setup.student, HeadedStudent))
+                                              find_unused=getattr(setup.student, "ddp_find_unused", False))
         self.train_objective = distributed.wrap(setup.objective, setup.device, find_unused=stage is not None,
                                                 broadcast_buffers=False)
         self.init_epoch = 0
@@ -205,13 +197,13 @@ class Trainer:
         s = self.s
         return {"format": ckpt.FORMAT, "kdzoo_version": __version__, "arch": s.cfg.model,
                 "num_classes": s.data.num_classes, "in_channels": s.data.in_channels, "dataset": s.cfg.dataset,
-                "config": s.cfg.to_dict()}
+                "arch_options": s.cfg.model_options, "config": s.cfg.to_dict()}
 
     def save(self, top1: float | None, improved: bool) -> None:
         if not distributed.is_main():
             return
         s = self.s
-        model_state = ckpt.model_entries(s.student)
+        model_state = checkpoint_entries(s.student)
         if improved:
             ckpt.save_atomic({**self._meta(), "epoch": self.epoch, "accuracy": top1, **model_state}, self.run_dir / ckpt.BEST)
         ckpt.save_atomic({
@@ -292,7 +284,6 @@ class Trainer:
 
         Batches come from the loader's epoch ``-epoch``, so they differ from the main epochs'."""
         s, cfg, init = self.s, self.s.cfg, self.init
-        method = s.objective.method
         s.student.eval()
         for module in init.modules:
             module.train()
@@ -300,12 +291,8 @@ class Trainer:
         seen = 0
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(-epoch)):
-            x = batch.images.contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch.images
-            with autocast(s.device, cfg.amp):
-                student_out = extract(s.student, x, preact=method.preact) if init.needs_student else None
-                with torch.no_grad():
-                    teacher_out = extract(s.teacher, x, preact=method.preact)
-            loss = method.init_loss(student_out.float() if student_out is not None else None, teacher_out.float(), batch)
+            loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
+                                         amp=amp_dtype(s.device, cfg.amp), channels_last=cfg.channels_last)
             if distributed.any_rank(not torch.isfinite(loss), s.device):
                 raise KdzooError(non_finite_message(epoch, step, {"init": loss}, self.run_dir, 0, stage="init epoch"))
             self.init_optimizer.zero_grad(set_to_none=True)
@@ -363,21 +350,11 @@ class Trainer:
                 "train_time_s": previous_time + elapsed, **stats}
 
     def networks(self, batch) -> tuple[Features, Features | None]:
-        """The student's (and the frozen teacher's) outputs on the batch. With a strong view (MLKD)
-        each network runs once per view, so BatchNorm sees one view at a time, and the outputs are
-        concatenated as ``[weak; strong]``."""
+        """The student's (and the frozen teacher's) outputs on the batch, for what the method reads."""
         s, cfg = self.s, self.s.cfg
         views = [batch.images] if batch.strong_images is None else [batch.images, batch.strong_images]
-        students, teachers = [], []
-        for x in views:
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(s.device, cfg.amp):
-                students.append(forward(self.train_student, x, s.needs_features, s.preact, s.head_map, s.exits))
-                if s.teacher is not None:
-                    with torch.no_grad():
-                        teachers.append(forward(s.teacher, x, s.needs_features, s.teacher_preact, s.head_map))
-        return Features.cat(students), Features.cat(teachers) if teachers else None
+        return run_networks(self.train_student, s.teacher, views, s.reads, amp_dtype(s.device, cfg.amp),
+                            cfg.channels_last)
 
     def backward_step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One optimiser step on ``loss``; DOT takes the distillation and the cross-entropy gradients apart."""

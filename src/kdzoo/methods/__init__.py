@@ -10,7 +10,7 @@ Every module of this package other than the machinery below registers one method
 import importlib
 import pkgutil
 
-from .base import InitStage, LogitStdDefaults, LossWeights, Method
+from .base import FEATURE_READS, LOGIT_READS, InitStage, LogitStdDefaults, LossWeights, Method, Reads, check_reads
 from .objective import Objective
 from .registry import create_method, list_methods, method_class, method_options, register_method
 
@@ -19,5 +19,5 @@ for _info in pkgutil.iter_modules(__path__):
     if _info.name not in MACHINERY:
         importlib.import_module(f"{__name__}.{_info.name}")
 
-__all__ = ["InitStage", "LogitStdDefaults", "LossWeights", "Method", "Objective", "create_method", "list_methods", "method_class",
+__all__ = ["FEATURE_READS", "LOGIT_READS", "Reads", "check_reads", "InitStage", "LogitStdDefaults", "LossWeights", "Method", "Objective", "create_method", "list_methods", "method_class",
            "method_options", "register_method"]

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import KdzooError
 from ..losses import ab_loss
-from .base import InitStage, LossWeights, Method
+from .base import InitStage, LOGIT_READS, LossWeights, Method, PREACT_TAPS, Reads
 from .connectors import ConvReg
 from .registry import register_method
 
@@ -30,8 +30,7 @@ class AB(Method):
     paper = ("Heo, Lee, Yun, Choi. Knowledge Transfer via Distillation of Activation Boundaries Formed "
              "by Hidden Neurons. AAAI 2019")
     uses = "feat[1:-1] pre-activation (init stage; main stage only with main_loss=True)"
-    needs_features = True
-    preact = True
+    reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student, teacher, *, margin: float = 1.0, main_loss: bool = False, init_epochs: int = 30):
@@ -44,7 +43,8 @@ class AB(Method):
                 f"Pick a student and teacher with the same number of stages, or another method (e.g. vid, at).")
         self.margin = margin
         self.main_loss = main_loss
-        self.needs_features = main_loss  # the main stage needs no feature taps unless it keeps the loss
+        if not main_loss:  # the main stage needs no feature taps unless it keeps the loss
+            self.reads = LOGIT_READS
         self.has_main_term = main_loss
         self.init_epochs = init_epochs
         self.connectors = nn.ModuleList(
@@ -60,7 +60,8 @@ class AB(Method):
         return {"ab": self._loss(student, teacher)} if self.main_loss else {}
 
     def init_stage(self, student, lr):
-        return InitStage(modules=[self.connectors, student.get_feat_modules()], epochs=self.init_epochs, lr=lr)
+        return InitStage(modules=[self.connectors, student.get_feat_modules()], epochs=self.init_epochs, lr=lr,
+                         reads=type(self).reads)
 
     def init_loss(self, student, teacher, batch):
         return self._loss(student, teacher)

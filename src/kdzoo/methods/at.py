@@ -14,7 +14,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses.at import at_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -23,7 +23,7 @@ class AT(Method):
     paper = ("Zagoruyko, Komodakis. Paying More Attention to Attention: Improving the Performance of "
              "Convolutional Neural Networks via Attention Transfer. ICLR 2017")
     uses = "feat[1:-1] (stage maps, zip-paired, pooled to match)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1000.0)
 
     def __init__(self, student: Features, teacher: Features, *, p: float = 2):

@@ -7,9 +7,16 @@ cross-entropy and the KD term and applies the weights
 
     L = gamma * CE(z_s, y) + alpha * KD(z_s, z_t) + beta * sum(method terms).
 
+A method declares what it reads in one :class:`Reads` object (``reads``): the feature request of
+each network (logits only, taps, pre-activation maps, head map, exits, batch statistics), and
+whether it needs sample indices, a strong second view, the teacher's BatchNorms before ReLU or the
+networks' classifiers. One function (:func:`kdzoo.distiller.run_networks`) runs the networks for it,
+in the engine and in :class:`kdzoo.Distiller` alike, and :func:`check_reads` refuses a pair whose
+networks cannot give what the method reads, before training.
+
 Optional hooks: an init stage (RepDistiller's AB/FT/FSP "pre-training"; see :class:`InitStage`),
 ``on_epoch_start`` (curricula, warm-ups), ``epoch_stats`` (values logged per epoch, e.g. a learned
-temperature). Methods that declare ``needs_index`` receive the training labels (``train_labels``,
+temperature). Methods whose ``reads.index`` is set receive the training labels (``train_labels``,
 int64, one per training sample) at construction, and see ``batch.index`` (positions in the training
 split) in ``forward``. Methods that declare ``logit_std_defaults`` accept ``--logit-std`` (logit
 standardization, :mod:`kdzoo.losses.logit_std`): the engine sets ``self.logit_std`` and the method
@@ -27,7 +34,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..losses.logit_std import standardize_logits
-from ..models.features import Features
+from ..models.features import LOGITS, TAPS, Features, FeatureRequest, model_name, support_of
 
 
 def check_number(method: str, name: str, value, reference: str, positive: bool = False) -> float:
@@ -68,21 +75,99 @@ class LogitStdDefaults:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Reads:
+    """Everything a method reads, in one declaration.
+
+    ``student`` / ``teacher``: the :class:`FeatureRequest` of each network (``teacher=None``: self-distillation,
+    no teacher); ``index``: dataset indices of the batch (CRD); ``strong_view``: a strongly augmented second view,
+    both networks run on each view and the outputs arrive concatenated ``[weak; strong]`` (MLKD);
+    ``bn_before_relu``: the teacher's BatchNorm before each stage's last ReLU (OFD's margins);
+    ``classifier``: both networks' final Linear (SDD, SimKD).
+    """
+
+    student: FeatureRequest = LOGITS
+    teacher: FeatureRequest | None = LOGITS
+    index: bool = False
+    strong_view: bool = False
+    bn_before_relu: bool = False
+    classifier: bool = False
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.teacher is not None
+
+    def describe(self) -> str:
+        """What is read, in words (``kdzoo list methods`` and the support table)."""
+        parts = [_describe_request(self.student, "student")]
+        if self.teacher is not None:
+            parts.append(_describe_request(self.teacher, "teacher"))
+        extras = [text for flag, text in ((self.index, "sample indices"), (self.strong_view, "a strong second view"),
+                                          (self.bn_before_relu, "teacher BN before ReLU"),
+                                          (self.classifier, "classifiers")) if flag]
+        return "; ".join(parts + extras)
+
+
+def _describe_request(request: FeatureRequest, network: str) -> str:
+    words = ["logits"]
+    if request.taps:
+        words.append("stage maps + pooled vector")
+    if request.preact:
+        words.append("pre-activation maps")
+    if request.head_map:
+        words.append("head map")
+    if request.exits:
+        words.append("exits")
+    if request.batch_stats:
+        words.append("batch statistics")
+    return f"{network}: {', '.join(words)}"
+
+
+#: The common requests and declarations.
+PREACT_TAPS = FeatureRequest(taps=True, preact=True)
+HEAD_MAP = FeatureRequest(head_map=True)
+EXITS = FeatureRequest(exits=True)
+LOGIT_READS = Reads()
+FEATURE_READS = Reads(student=TAPS, teacher=TAPS)
+
+
+def check_reads(method: str, reads: Reads, student: nn.Module, teacher: nn.Module | None) -> None:
+    """A ConfigError, before anything is built, when a network cannot give what ``method`` reads."""
+    for network, model, request in (("student", student, reads.student), ("teacher", teacher, reads.teacher)):
+        if model is None or request is None:
+            continue
+        support = support_of(model)
+        gaps = support.missing(request)
+        if network == "teacher" and reads.bn_before_relu and not support.bn_before_relu:
+            gaps.append("a BatchNorm directly before each stage's last ReLU")
+        if reads.classifier and not support.classifier:
+            gaps.append("a final nn.Linear classifier")
+        if gaps:
+            why = f" ({support.note})" if support.note else ""
+            fix = ("Build it with kdzoo.models.MultiExitNet.build(student, input_shape) (kdzoo's engine and "
+                   "Distiller add the exits themselves)." if request.exits and not support.exits else
+                   f"Pick a method that reads only logits, stage maps or the pooled vector (`kdzoo list methods`), "
+                   f"or a zoo/torchvision ResNet {network}.")
+            raise ConfigError(f"Method {method!r} reads {' and '.join(gaps)} of the {network}, and "
+                              f"{model_name(model)} has none{why}. {fix}")
+
+
 @dataclass
 class InitStage:
     """An init stage run before the main epochs (RepDistiller's ``helper/pretrain.py``).
 
     The engine trains the parameters of ``modules`` for ``epochs`` epochs with a fresh SGD
     (momentum 0.9, weight decay 5e-4) at the constant learning rate ``lr`` (None: the run's lr) on
-    ``method.init_loss(student_feats, teacher_feats, batch)``. The student is put in eval mode and
-    ``modules`` in train mode; with ``needs_student=False`` the student is not run at all and
-    ``init_loss`` receives ``None`` for it.
+    ``method.init_loss(student_feats, teacher_feats, batch)``, with the networks run for ``reads``. The
+    student is put in eval mode and ``modules`` in train mode; with ``needs_student=False`` the student is
+    not run at all and ``init_loss`` receives ``None`` for it.
     """
 
     modules: list[nn.Module]
     epochs: int
     lr: float | None = None
     needs_student: bool = True
+    reads: Reads = FEATURE_READS
     parameters: list[nn.Parameter] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -93,9 +178,9 @@ class Method(nn.Module):
     """Base class of every distillation method.
 
     Class attributes declare the method for the engine and for ``kdzoo list methods``:
-    ``paper`` (citation), ``uses`` (which features, in words), ``needs_features`` (False: logits
-    only, so the engine skips the feature taps), ``preact`` (pre-activation stage maps),
-    ``needs_index`` (dataset indices of the batch), ``default_weights`` (the reference values).
+    ``paper`` (citation), ``uses`` (which features, in words), ``reads`` (:class:`Reads`: what the
+    networks must compute; an instance may narrow it from its options), ``default_weights`` (the
+    reference values).
 
     Subclasses receive the feature shapes of a real forward pass (``student``/``teacher``
     :class:`Features` of a 2-sample batch) to size their extra modules, plus their options.
@@ -103,21 +188,9 @@ class Method(nn.Module):
 
     paper: ClassVar[str] = ""
     uses: ClassVar[str] = "logits"
-    needs_features: ClassVar[bool] = False
-    preact: ClassVar[bool] = False
-    #: Pre-activation taps for the teacher when they differ from the student's (ReviewKD); None: ``preact``.
-    teacher_preact: ClassVar[bool | None] = None
-    needs_index: ClassVar[bool] = False
-    #: The batch carries a strongly augmented second view; both networks run on both views and the
-    #: method receives the outputs concatenated as ``[weak; strong]`` (MLKD).
-    needs_strong_view: ClassVar[bool] = False
-    #: The method reads ``Features.head``, the map each network pools into its classifier (SDD).
-    needs_head_map: ClassVar[bool] = False
-    #: False for self-distillation methods: they run without a teacher and receive ``teacher=None``.
-    needs_teacher: ClassVar[bool] = True
-    #: The student gets an exit after every stage (:class:`~kdzoo.models.MultiExitNet`, BYOT) and the
-    #: method reads every exit's logits and feature in ``Features.exits``.
-    needs_exits: ClassVar[bool] = False
+    #: What the method reads. ``reads.student.exits``: the student gets an exit after every stage
+    #: (:class:`~kdzoo.models.MultiExitNet`, BYOT); ``reads.teacher is None``: self-distillation.
+    reads: Reads = LOGIT_READS
     default_weights: ClassVar[LossWeights] = LossWeights()
     #: The batch size the default beta was tuned for, when the loss scales with the batch size.
     reference_batch_size: ClassVar[int | None] = None
@@ -134,12 +207,6 @@ class Method(nn.Module):
     def forward(self, student: Features, teacher: Features, batch: Any) -> dict[str, Tensor]:
         """Unweighted loss terms of the method (empty when the method has no term of its own)."""
         return {}
-
-    def preact_for(self, network: str) -> bool:
-        """Whether ``network`` ("student" or "teacher") is run with pre-activation stage taps."""
-        if network == "teacher" and self.teacher_preact is not None:
-            return self.teacher_preact
-        return self.preact
 
     def reference_weights(self) -> LossWeights:
         """The reference weights of the method as configured (with ``--logit-std`` they differ)."""

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..losses.byot import byot_hint_loss, byot_kd_loss
 from ..models.features import Features
 from ..models.multi_exit import MultiExitNet
-from .base import LossWeights, Method, check_number
+from .base import EXITS, LossWeights, Method, Reads, check_number
 from .registry import register_method
 
 #: The reimplementation's batch size: the hint is summed over the batch, so lambda depends on it.
@@ -35,7 +35,7 @@ HINTS = ("masked", "l2")
 
 
 def require_exits(method: str, student_model: nn.Module) -> None:
-    """A ConfigError unless the student is a multi-exit network (the engine builds one for ``needs_exits`` methods)."""
+    """A ConfigError unless the student is a multi-exit network (the engine builds one for methods that read exits)."""
     if not isinstance(student_model, MultiExitNet):
         raise ConfigError(f"{method} trains a multi-exit student: wrap it with kdzoo.models.MultiExitNet.build(student, "
                           f"input_shape) first (`kdzoo distill --method {method}` does so).")
@@ -46,8 +46,7 @@ class BYOT(Method):
     paper = ("Zhang, Song, Gao, Chen, Bao, Ma. Be Your Own Teacher: Improve the Performance of Convolutional Neural "
              "Networks via Self Distillation. ICCV 2019")
     uses = "every exit's logits and feature (an exit is added after every stage), labels"
-    needs_teacher = False
-    needs_exits = True
+    reads = Reads(student=EXITS, teacher=None)
     default_weights = LossWeights(gamma=0.9, alpha=0.0, beta=1.0)
 
     def __init__(self, student: Features, teacher: Features | None, *, alpha: float = 0.1, temperature: float = 3.0,

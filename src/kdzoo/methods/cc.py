@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..losses.cc import cc_loss
 from ..models.features import Features
-from .base import LossWeights, Method, check_whole
+from .base import FEATURE_READS, LossWeights, Method, check_whole
 from .registry import register_method
 
 
@@ -22,7 +22,7 @@ from .registry import register_method
 class CC(Method):
     paper = "Peng, Jin, Liu, Li, Wu, Liu, Zhou, Zhang. Correlation Congruence for Knowledge Distillation. ICCV 2019"
     uses = "feat[-1] (pooled vector) through two linear heads"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=0.02)
 
     def __init__(self, student: Features, teacher: Features, *, feat_dim: int = 128):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..errors import KdzooError
 
 
 class ConvReg(nn.Module):
@@ -12,7 +11,9 @@ class ConvReg(nn.Module):
 
     With (C, H, W) shapes: H_s = 2 H_t -> 3x3 conv, stride 2; 2 H_s = H_t -> 4x4 transposed conv,
     stride 2; H_s >= H_t -> conv with kernel (1 + H_s - H_t, 1 + W_s - W_t) (1x1 for equal sizes).
-    Any other pair is refused at construction with the shapes in the message.
+    A smaller student map by another factor (pairs across families, e.g. a timm network against a CIFAR
+    ResNet; RepDistiller refuses them) is first resized to the teacher's size by bilinear interpolation,
+    then mapped by a 1x1 conv.
     """
 
     def __init__(self, s_shape: tuple[int, ...], t_shape: tuple[int, ...], use_relu: bool = True):
@@ -23,14 +24,11 @@ class ConvReg(nn.Module):
             self.conv = nn.Conv2d(cs, ct, kernel_size=3, stride=2, padding=1)
         elif 2 * hs == ht:
             self.conv = nn.ConvTranspose2d(cs, ct, kernel_size=4, stride=2, padding=1)
-        elif hs >= ht:
+        elif hs >= ht and ws >= wt:
             self.conv = nn.Conv2d(cs, ct, kernel_size=(1 + hs - ht, 1 + ws - wt))
         else:
-            raise KdzooError(
-                f"Cannot regress a student map of {cs}x{hs}x{ws} onto a teacher map of {ct}x{ht}x{wt}: "
-                f"supported are equal or larger student maps, or a factor of exactly 2 either way. "
-                f"Pick another feature layer (e.g. --method-opt hint_layer=...) or another pair."
-            )
+            self.conv = nn.Sequential(nn.Upsample(size=(ht, wt), mode="bilinear", align_corners=False),
+                                      nn.Conv2d(cs, ct, kernel_size=1))
         self.bn = nn.BatchNorm2d(ct)
         self.use_relu = use_relu
         self.relu = nn.ReLU(inplace=True)

@@ -25,7 +25,7 @@ from ..distributed import gather_batch, local_rows
 from ..errors import KdzooError
 from ..losses.crd import crd_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import LossWeights, Method, Reads, TAPS
 from .crd_memory import ContrastMemory, ContrastSampler
 from .registry import register_method
 
@@ -46,8 +46,7 @@ class Embed(nn.Module):
 class CRD(Method):
     paper = "Tian, Krishnan, Isola. Contrastive Representation Distillation. ICLR 2020"
     uses = "feat[-1] (pooled vectors), dataset indices and training labels"
-    needs_features = True
-    needs_index = True
+    reads = Reads(student=TAPS, teacher=TAPS, index=True)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=0.8)
 
     def __init__(self, student: Features, teacher: Features, *, train_labels: Tensor, feat_dim: int = 128,

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..losses.kd import kd_loss
 from ..models.features import Features
-from .base import LossWeights, Method, check_number
+from .base import EXITS, LossWeights, Method, Reads, check_number
 from .byot import require_exits
 from .registry import register_method
 
@@ -29,7 +29,7 @@ from .registry import register_method
 class ExitKD(Method):
     paper = "Hinton, Vinyals, Dean. Distilling the Knowledge in a Neural Network. NIPS-W 2014 (at every exit)"
     uses = "every exit's logits (an exit is added after every stage), the teacher's logits, labels"
-    needs_exits = True
+    reads = Reads(student=EXITS)
     default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student: Features, teacher: Features, *, ce_weight: float = 0.1, kd_weight: float = 0.9,

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..errors import ConfigError, KdzooError
 from ..losses.fitnet import fitnet_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .connectors import ConvReg
 from .registry import register_method
 
@@ -26,7 +26,7 @@ HINT_LAYERS = range(5)  # RepDistiller's --hint_layer choices
 class FitNet(Method):
     paper = "Romero, Ballas, Kahou, Chassang, Gatta, Bengio. FitNets: Hints for Thin Deep Nets. ICLR 2015"
     uses = "feat[hint_layer] (default feat[2]) through a ConvReg regressor"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=100.0)
 
     def __init__(self, student: Features, teacher: Features, *, hint_layer: int = 2):

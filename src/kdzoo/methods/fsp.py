@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..errors import KdzooError
 from ..losses import fsp_loss
-from .base import InitStage, LossWeights, Method
+from .base import FEATURE_READS, InitStage, LOGIT_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -36,7 +36,7 @@ class FSP(Method):
     paper = ("Yim, Joo, Bae, Kim. A Gift from Knowledge Distillation: Fast Optimization, Network "
              "Minimization and Transfer Learning. CVPR 2017")
     uses = "feat[:-1] (stem + stage maps; init stage; main stage only with main_loss=True)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=50.0)
 
     def __init__(self, student, teacher, *, main_loss: bool = False, init_epochs: int = 30):
@@ -48,7 +48,8 @@ class FSP(Method):
                 f"{len(t_maps)}. Pick a student and teacher with the same number of stages (same family).")
         require_equal_channels("FSP", s_maps, t_maps, first=0)
         self.main_loss = main_loss
-        self.needs_features = main_loss  # the main stage needs no feature taps unless it keeps the loss
+        if not main_loss:  # the main stage needs no feature taps unless it keeps the loss
+            self.reads = LOGIT_READS
         self.has_main_term = main_loss
         self.init_epochs = init_epochs
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..errors import KdzooError
 from ..losses import ft_loss
 from ..models import model_info
-from .base import InitStage, LossWeights, Method
+from .base import FEATURE_READS, InitStage, LossWeights, Method
 from .registry import register_method
 
 #: Student families whose FT init stage runs at lr 0.01 (RepDistiller: CIFAR ResNets and WRNs).
@@ -66,7 +66,7 @@ class FT(Method):
     paper = ("Kim, Park, Kwak. Paraphrasing Complex Network: Network Compression via Factor Transfer. "
              "NeurIPS 2018")
     uses = "feat[-2] (last stage map); Paraphraser (init stage) on the teacher's, Translator on the student's"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=200.0)
 
     def __init__(self, student, teacher, *, k: float = 0.5, p1: float = 2, p2: float = 1, init_epochs: int = 30):

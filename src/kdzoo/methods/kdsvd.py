@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..errors import KdzooError
 from ..losses import kdsvd_loss
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .fsp import require_equal_channels
 from .registry import register_method
 
@@ -25,7 +25,7 @@ class KDSVD(Method):
     paper = ("Lee, Kim, Song. Self-supervised Knowledge Distillation Using Singular Value Decomposition. "
              "ECCV 2018")
     uses = "feat[1:-1] (stage maps; equal channel counts)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)  # no reference value; not benchmarked
 
     def __init__(self, student, teacher, *, k: int = 1):

@@ -25,7 +25,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses.mlkd import TEMPERATURES, mlkd_batch_loss, mlkd_class_loss, mlkd_instance_loss
 from ..models.features import Features
-from .base import LogitStdDefaults, LossWeights, Method
+from .base import LogitStdDefaults, LossWeights, Method, Reads
 from .registry import register_method
 
 
@@ -33,7 +33,7 @@ from .registry import register_method
 class MLKD(Method):
     paper = "Jin, Wang, Lin. Multi-Level Logit Distillation. CVPR 2023"
     uses = "logits of a weak and a strong view of each image"
-    needs_strong_view = True
+    reads = Reads(strong_view=True)
     default_weights = LossWeights(gamma=0.1, alpha=0.0, beta=0.9)
     logit_std_defaults = LogitStdDefaults(LossWeights(gamma=0.1, alpha=0.0, beta=9.0))
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..losses.nst import nst_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -21,7 +21,7 @@ from .registry import register_method
 class NST(Method):
     paper = "Huang, Wang. Like What You Like: Knowledge Distill via Neuron Selectivity Transfer. arXiv 2017"
     uses = "feat[1:-1] (stage maps, zip-paired, pooled to match)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=50.0)
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..errors import KdzooError
 from ..losses.ofd import ofd_loss, ofd_margin
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import LossWeights, Method, PREACT_TAPS, Reads
 from .registry import register_method
 
 
@@ -38,8 +38,7 @@ def _connector(c_s: int, c_t: int) -> nn.Sequential:
 class OFD(Method):
     paper = "Heo, Kim, Yun, Park, Kwak, Choi. A Comprehensive Overhaul of Feature Distillation. ICCV 2019"
     uses = "feat[1:-1] pre-ReLU through Conv1x1+BN connectors; margins from the teacher's BNs before the ReLUs"
-    needs_features = True
-    preact = True
+    reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS, bn_before_relu=True)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1e-3)
 
     def __init__(self, student: Features, teacher: Features, *, teacher_model: nn.Module):

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..losses.pefd import pefd_loss
 from ..models.features import Features
-from .base import LossWeights, Method, check_whole
+from .base import FEATURE_READS, LossWeights, Method, check_whole
 from .registry import register_method
 
 
@@ -24,7 +24,7 @@ class PEFD(Method):
     paper = ("Chen, Wang, Liu, Xu, de Hoog, Huang. Improved Feature Distillation via Projector Ensemble. "
              "NeurIPS 2022")
     uses = "feat[-1] (pooled vector) through an ensemble of linear projectors"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=25.0)
 
     def __init__(self, student: Features, teacher: Features, *, num_projectors: int = 3):

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..losses.pkt import pkt_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -21,7 +21,7 @@ from .registry import register_method
 class PKT(Method):
     paper = "Passalis, Tefas. Learning Deep Representations with Probabilistic Knowledge Transfer. ECCV 2018"
     uses = "feat[-1] (pooled vector)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=30000.0)
     reference_batch_size = 64
 

@@ -10,12 +10,12 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..models.features import feature_shapes
 from ..registry import Registry
-from .base import Method
+from .base import Method, check_reads
 
 METHODS: Registry[type[Method]] = Registry("method")
 
-#: Constructor arguments the engine supplies (not user options): the training labels (``needs_index``
-#: methods) and the networks themselves, for methods that read or reuse their layers (BN statistics,
+#: Constructor arguments the engine supplies (not user options): the training labels (methods that read
+#: sample indices) and the networks themselves, for methods that read or reuse their layers (BN statistics,
 #: classifiers). A method must not register the networks as submodules.
 SUPPLIED = {"train_labels", "student_model", "teacher_model"}
 
@@ -57,9 +57,10 @@ def create_method(
     """Build method ``name`` for a student/teacher pair.
 
     Extra modules are sized from one forward pass of a 2-sample batch of ``input_shape``. ``teacher``
-    is None for self-distillation methods (``needs_teacher = False``).
-    ``train_labels`` (one int64 label per training sample) is required by methods that declare
-    ``needs_index`` (e.g. CRD's memory bank and negative sampling); methods whose constructor takes
+    is None for self-distillation methods (``reads.teacher is None``). A network that cannot give what the
+    method reads (:func:`~kdzoo.methods.base.check_reads`) is refused before anything is built.
+    ``train_labels`` (one int64 label per training sample) is required by methods that read sample
+    indices (e.g. CRD's memory bank and negative sampling); methods whose constructor takes
     ``student_model``/``teacher_model`` receive the networks. ``logit_std`` turns on logit
     standardization, with the method's reference options for it under the given ``options``.
     Unknown options raise a :class:`ConfigError` listing the accepted ones.
@@ -76,7 +77,7 @@ def create_method(
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}.")
-    if cls.needs_index:
+    if cls.reads.index:
         if train_labels is None:
             raise ConfigError(f"Method {name!r} needs the training labels (train_labels=...) to build its sampler.")
         options["train_labels"] = train_labels
@@ -84,12 +85,13 @@ def create_method(
     for key, model in (("student_model", student), ("teacher_model", teacher)):
         if key in wanted:
             options[key] = model
-    if teacher is None and cls.needs_teacher:
+    if teacher is None and cls.reads.needs_teacher:
         raise ConfigError(f"Method {name!r} needs a teacher.")
-    s = feature_shapes(student, input_shape, preact=cls.preact, head_map=cls.needs_head_map)
-    t_preact = cls.preact if cls.teacher_preact is None else cls.teacher_preact
-    t = feature_shapes(teacher, input_shape, preact=t_preact, head_map=cls.needs_head_map) if teacher is not None else None
+    check_reads(name, cls.reads, student, teacher)
+    s = feature_shapes(student, input_shape, cls.reads.student)
+    t = feature_shapes(teacher, input_shape, cls.reads.teacher) if teacher is not None else None
     method = cls(s, t, **options)
+    check_reads(name, method.reads, student, teacher)  # options may widen what it reads (ReviewKD's student_preact)
     method.logit_std = logit_std
     param = next(student.parameters(), None)
     return method.to(param.device) if param is not None else method

@@ -18,6 +18,8 @@ value. The teacher's features are taken pre-ReLU (``teacher_preact``) while the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,7 +27,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..losses.reviewkd import reviewkd_loss
 from ..models.features import Features
-from .base import LossWeights, Method, check_number, linear_warmup
+from .base import LossWeights, Method, PREACT_TAPS, Reads, TAPS, check_number, linear_warmup
 from .registry import register_method
 
 MAX_MID_CHANNELS = 512  # mdistiller hard-codes 512 (its MAX_MID_CHANNEL option is ignored)
@@ -65,9 +67,7 @@ class ReviewKD(Method):
     paper = "Chen, Liu, Zhao, Jia. Distilling Knowledge via Knowledge Review. CVPR 2021"
     uses = ("feat[1:-1] + feat[-1] as a 1x1 map, fused deepest first by ABFs; teacher's pre-ReLU feat[1:-1] "
             "+ feat[-1]; 20-epoch warm-up")
-    needs_features = True
-    preact = False
-    teacher_preact = True
+    reads = Reads(student=TAPS, teacher=PREACT_TAPS)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=5.0)
 
     def __init__(self, student: Features, teacher: Features, *, warmup_epochs: float = 20, student_preact: bool = False):
@@ -75,7 +75,8 @@ class ReviewKD(Method):
         self.warmup_epochs = check_number("ReviewKD", "warmup_epochs", warmup_epochs, "20; 0 = no warm-up")
         if not isinstance(student_preact, bool):
             raise ConfigError(f"ReviewKD's student_preact must be true or false (reference: false), got {student_preact!r}.")
-        self.preact = student_preact
+        if student_preact:
+            self.reads = replace(self.reads, student=PREACT_TAPS)
         s_levels, t_levels = levels(student), levels(teacher)
         self.num_levels = n = min(len(s_levels), len(t_levels))
         mid = min(MAX_MID_CHANNELS, student.pooled.shape[1])

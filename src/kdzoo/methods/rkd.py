@@ -15,7 +15,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses.rkd import rkd_angle_loss, rkd_distance_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -23,7 +23,7 @@ from .registry import register_method
 class RKD(Method):
     paper = "Park, Kim, Lu, Cho. Relational Knowledge Distillation. CVPR 2019"
     uses = "feat[-1] (pooled vector)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student: Features, teacher: Features, *, w_d: float = 25.0, w_a: float = 50.0):

@@ -27,8 +27,8 @@ from ..losses.kd import kd_loss
 from ..losses.nkd import nkd_non_target_loss, nkd_target_loss
 from ..losses.sdd import multiscale_cells, region_logits, sdd_loss
 from ..models.features import Features
-from ..models.registry import model_info
-from .base import LossWeights, Method, check_number, check_whole, linear_warmup
+from ..models.registry import family_of
+from .base import HEAD_MAP, LossWeights, Method, Reads, check_number, check_whole, linear_warmup
 from .registry import register_method
 
 BASES = {"kd": (LossWeights(gamma=0.1, alpha=0.0, beta=0.9), 0), "dkd": (LossWeights(1.0, 0.0, 1.0), 20),
@@ -39,7 +39,7 @@ BASES = {"kd": (LossWeights(gamma=0.1, alpha=0.0, beta=0.9), 0), "dkd": (LossWei
 class SDD(Method):
     paper = "Wei, Luo, Luo. Scale Decoupled Distillation. CVPR 2024"
     uses = "the map pooled into the classifier, both classifiers, labels"
-    needs_head_map = True
+    reads = Reads(student=HEAD_MAP, teacher=HEAD_MAP, classifier=True)
     default_weights = BASES["kd"][0]
 
     def __init__(self, student: Features, teacher: Features, *, base: str = "kd", scales: list[int] | None = None,
@@ -69,7 +69,7 @@ class SDD(Method):
     @staticmethod
     def _scales(scales: list[int] | None, student_model: nn.Module, teacher_model: nn.Module) -> list[int]:
         if scales is None:
-            families = {model_info(m.kdzoo_arch)["family"] for m in (student_model, teacher_model)}
+            families = {family_of(m) for m in (student_model, teacher_model)}
             return [1, 2] if len(families) == 1 else [1, 2, 4]
         if (not isinstance(scales, (list, tuple)) or 1 not in scales or len(set(scales)) != len(scales)
                 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in scales)):

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..losses.simkd import simkd_loss
 from ..models.features import Features
 from ..models.heads import ReusedClassifierHead
-from .base import LossWeights, Method
+from .base import HEAD_MAP, LossWeights, Method, Reads
 from .registry import register_method
 
 
@@ -30,7 +30,7 @@ class SimKD(Method):
     paper = ("Chen, Mei, Wang, Feng, Chen. Knowledge Distillation with the Reused Teacher Classifier. "
              "CVPR 2022")
     uses = "the map pooled into the classifier (projected); the teacher's classifier, reused"
-    needs_head_map = True
+    reads = Reads(student=HEAD_MAP, teacher=HEAD_MAP, classifier=True)
     default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student: Features, teacher: Features, *, factor: int = 2, teacher_model: nn.Module):

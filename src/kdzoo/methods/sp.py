@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..losses.sp import sp_loss
 from ..models.features import Features
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -21,7 +21,7 @@ from .registry import register_method
 class SP(Method):
     paper = "Tung, Mori. Similarity-Preserving Knowledge Distillation. ICCV 2019"
     uses = "feat[-2] (last stage map)"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=3000.0)
     reference_batch_size = 64
 

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..losses.uskd import RANK_BY, uskd_non_target_loss, uskd_target_loss, uskd_weak_loss
 from ..models.features import Features
 from ..models.layers import global_pool
-from .base import LossWeights, Method, check_number
+from .base import LossWeights, Method, Reads, TAPS, check_number
 from .registry import register_method
 
 
@@ -33,8 +33,7 @@ class USKD(Method):
     paper = ("Yang, Zeng, Li, Zhang, Yuan, Li. From Knowledge Distillation to Self-Knowledge Distillation: "
              "A Unified Approach with Normalized Loss and Customized Soft Labels. ICCV 2023")
     uses = "logits, the pooled map of the stage before the last (weak head), labels"
-    needs_features = True
-    needs_teacher = False
+    reads = Reads(student=TAPS, teacher=None)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student: Features, teacher: Features | None, *, alpha: float = 0.1, beta: float = 0.1,

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import KdzooError
 from ..losses import vid_loss
-from .base import LossWeights, Method
+from .base import FEATURE_READS, LossWeights, Method
 from .registry import register_method
 
 
@@ -41,7 +41,7 @@ class VID(Method):
     paper = ("Ahn, Hu, Damianou, Lawrence, Dai. Variational Information Distillation for Knowledge "
              "Transfer. CVPR 2019")
     uses = "feat[1:-1] (stage maps), one trainable regressor + log-variance per pair"
-    needs_features = True
+    reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student, teacher, *, init_pred_var: float = 5.0, eps: float = 1e-5):

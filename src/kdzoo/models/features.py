@@ -1,17 +1,23 @@
-"""One feature API for every model: ``extract(model, x, preact=False) -> Features``.
+"""One feature API for every network: ``model.forward_taps(x, request) -> Features``.
 
 Semantics follow RepDistiller's ``forward(x, is_feat=True, preact=...)``: ``feats[0]`` is the stem
 output, ``feats[1:-1]`` the stage outputs, ``feats[-1]`` the pooled penultimate vector (the
 classifier input). With ``preact=True`` the stage maps are taken before their final ReLU (the
-per-architecture rules are in the zoo modules' docstrings).
+per-architecture rules are in the zoo modules' docstrings). ``Features.head`` is the map that is
+globally pooled into the classifier (after WRN's final BN-ReLU, MobileNetV2's ``conv2``, ShuffleV2's
+``conv2``/``bn2``): SDD pools it into cells, SimKD projects it.
 
-Every model in the registry implements ``forward(x, is_feat=False, preact=False, head_map=False)``
-and ``get_classifier()`` (its final ``nn.Linear``): the CIFAR zoo natively, torchvision models
-through :class:`kdzoo.models.torchvision_adapter.FeatureAdapter`. ``head_map=True`` also returns
-the map that is globally pooled into the classifier (the last stage's output, after WRN's final
-BN-ReLU, MobileNetV2's ``conv2``, ShuffleV2's ``conv2``/``bn2``): SDD pools it into cells.
-A multi-exit network (:class:`kdzoo.models.MultiExitNet`) also answers ``exits=True``:
-``extract(..., exits=True)`` fills ``Features.exits`` with every exit's logits and feature.
+Every network kdzoo trains answers the same protocol, like timm's ``forward_intermediates`` /
+``forward_head``:
+
+- ``forward(x) -> logits`` (the zoo also keeps RepDistiller's ``forward(x, is_feat=True, preact=...)``);
+- ``forward_taps(x, request) -> Features`` (:class:`FeatureRequest` says what to compute);
+- ``get_classifier()`` (the final ``nn.Linear``), and ``feature_support()`` (:class:`FeatureSupport`:
+  which requests it can answer, so a method that needs more is refused before training).
+
+The zoo implements it natively; :class:`~kdzoo.models.TappedModel` implements it with forward hooks
+for any other ``nn.Module`` (timm, torchvision, a user's own); a multi-exit network
+(:class:`~kdzoo.models.MultiExitNet`) also answers ``request.exits``.
 """
 
 from __future__ import annotations
@@ -21,18 +27,69 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FeatureRequest:
+    """What one network must compute for a method, beyond its logits.
+
+    ``taps``: stem, stage maps and pooled vector; ``preact``: stage maps before their last ReLU;
+    ``head_map``: the map pooled into the classifier; ``exits``: every exit of a multi-exit network;
+    ``batch_stats``: run in train mode (BatchNorm normalises with the batch's statistics) while the
+    running statistics stay untouched (OFD's teacher, as in its reference code).
+    """
+
+    taps: bool = False
+    preact: bool = False
+    head_map: bool = False
+    exits: bool = False
+    batch_stats: bool = False
+
+    @property
+    def needs_taps(self) -> bool:
+        """Whether the network must run through ``forward_taps`` (False: ``forward`` gives the logits)."""
+        return self.taps or self.preact or self.head_map or self.exits
+
+
+LOGITS = FeatureRequest()
+TAPS = FeatureRequest(taps=True)
+
+
+@dataclass(frozen=True)
+class FeatureSupport:
+    """Which parts of a :class:`FeatureRequest` (and which layers) a network can provide."""
+
+    preact: bool = True
+    head_map: bool = True
+    exits: bool = False
+    bn_before_relu: bool = True
+    classifier: bool = True
+    #: Why pre-activation taps are missing, shown in refusals.
+    note: str = ""
+
+    def missing(self, request: FeatureRequest) -> list[str]:
+        """What ``request`` asks for that this network cannot give, in words."""
+        gaps = []
+        if request.preact and not self.preact:
+            gaps.append("pre-activation stage maps (taken before each stage's last ReLU)")
+        if request.head_map and not self.head_map:
+            gaps.append("a spatial map pooled into its classifier")
+        if request.exits and not self.exits:
+            gaps.append("exits (a multi-exit network)")
+        return gaps
+
 
 @dataclass
 class Features:
-    """A network's outputs for one batch: logits, the list of feature taps and, when asked for
-    (``extract(..., head_map=True)``), the map that is globally pooled into the classifier; for a
-    multi-exit network with ``extract(..., exits=True)``, every exit's outputs as
-    ``Features(logits, [feature])`` (``.pooled`` is the exit's feature), the deepest last."""
+    """A network's outputs for one batch: logits, the list of feature taps, the map globally pooled
+    into the classifier (``head``); for a multi-exit network asked for its exits, every exit's outputs
+    as ``Features(logits, [feature])`` (``.pooled`` is the exit's feature), the deepest last."""
 
     logits: Tensor
     feats: list[Tensor]
     head: Tensor | None = None
-    exits: list["Features"] | None = None
+    exits: list[Features] | None = None
 
     @property
     def pooled(self) -> Tensor:
@@ -45,16 +102,16 @@ class Features:
         return self.feats[1:-1]
 
     @staticmethod
-    def cat(parts: list["Features"]) -> "Features":
+    def cat(parts: list[Features]) -> Features:
         """The outputs of several batches as one (concatenated along the batch dimension)."""
         if len(parts) == 1:
             return parts[0]
         head = torch.cat([p.head for p in parts]) if parts[0].head is not None else None
         exits = [Features.cat(list(e)) for e in zip(*(p.exits for p in parts))] if parts[0].exits is not None else None
-        return Features(torch.cat([p.logits for p in parts]), [torch.cat(f) for f in zip(*(p.feats for p in parts))], head,
-                        exits)
+        return Features(torch.cat([p.logits for p in parts]), [torch.cat(f) for f in zip(*(p.feats for p in parts))],
+                        head, exits)
 
-    def float(self) -> "Features":
+    def float(self) -> Features:
         """The same features in float32 (itself when they already are): losses run in full precision."""
         tensors = (self.logits, *self.feats) + ((self.head,) if self.head is not None else ())
         if all(x.dtype == torch.float32 for x in tensors) and all(e is e.float() for e in self.exits or ()):
@@ -64,26 +121,46 @@ class Features:
                         [e.float() for e in self.exits] if self.exits is not None else None)
 
 
+def speaks_taps(model: nn.Module) -> bool:
+    """Whether ``model`` answers kdzoo's feature protocol (``forward_taps``)."""
+    return callable(getattr(model, "forward_taps", None))
+
+
+def model_name(model: nn.Module) -> str:
+    """The name a model is known by in messages: its registry name, else its class name."""
+    return getattr(model, "kdzoo_arch", None) or type(model).__name__
+
+
+def support_of(model: nn.Module) -> FeatureSupport:
+    """The model's :class:`FeatureSupport` (the zoo's default when it declares none)."""
+    support = getattr(model, "feature_support", None)
+    return support() if callable(support) else FeatureSupport()
+
+
+def run_model(model: nn.Module, x: Tensor, request: FeatureRequest = LOGITS) -> Features:
+    """The model's logits, plus what ``request`` asks for (``forward_taps`` runs only when it asks for taps)."""
+    if not request.needs_taps:
+        return Features(model(x), [])
+    return model.forward_taps(x, request)
+
+
 def extract(model: nn.Module, x: Tensor, preact: bool = False, head_map: bool = False, exits: bool = False) -> Features:
-    """Run ``model`` on ``x`` and return its logits and feature taps (and head map with ``head_map``;
-    and every exit's logits and feature with ``exits``, for a multi-exit network)."""
-    if exits:
-        feats, logits, head, outputs = model(x, is_feat=True, preact=preact, head_map=True, exits=True)
-        return Features(logits=logits, feats=list(feats), head=head if head_map else None,
-                        exits=[Features(z, [f]) for z, f in outputs])
-    if head_map:
-        feats, logits, head = model(x, is_feat=True, preact=preact, head_map=True)
-        return Features(logits=logits, feats=list(feats), head=head)
-    feats, logits = model(x, is_feat=True, preact=preact)
-    return Features(logits=logits, feats=list(feats))
+    """Run ``model`` on ``x`` and return its logits, feature taps and head map (and every exit's logits and
+    feature with ``exits``, for a multi-exit network). ``head_map`` is accepted for compatibility: the head
+    map is always filled."""
+    if not speaks_taps(model):
+        raise ConfigError(f"{model_name(model)} does not expose feature taps; wrap it first: "
+                          f"kdzoo.models.wrap_model(model, feature_layers=[...]) (or pass it to kdzoo.Distiller, "
+                          f"which wraps it).")
+    return model.forward_taps(x, FeatureRequest(taps=True, preact=preact, head_map=head_map, exits=exits))
 
 
-def feature_shapes(model: nn.Module, input_shape: tuple[int, ...], preact: bool = False,
-                   head_map: bool = False) -> Features:
+def feature_shapes(model: nn.Module, input_shape: tuple[int, ...], request: FeatureRequest = TAPS) -> Features:
     """Features of a 2-sample random batch, computed in eval mode without gradients.
 
     Used to size the extra modules of a method (connectors, embeddings) from a real forward pass
-    at the actual input size, rather than a hard-coded 32x32 dummy.
+    at the actual input size, rather than a hard-coded 32x32 dummy. Networks with feature taps give all of
+    them (plus exits when asked); any other module gives its logits (what a logit method needs).
     """
     was_training = model.training
     param = next(model.parameters(), None)
@@ -92,6 +169,8 @@ def feature_shapes(model: nn.Module, input_shape: tuple[int, ...], preact: bool 
     try:
         with torch.no_grad():
             x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
-            return extract(model, x.to(device), preact=preact, head_map=head_map)
+            if speaks_taps(model):
+                request = FeatureRequest(taps=True, preact=request.preact, exits=request.exits)
+            return run_model(model, x.to(device), request)
     finally:
         model.train(was_training)

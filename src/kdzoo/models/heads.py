@@ -2,11 +2,10 @@
 classifier (Chen, Mei, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher
 Classifier", CVPR 2022).
 
-:class:`HeadedStudent` wraps a zoo model (the backbone) and a :class:`ReusedClassifierHead`; it
-answers the same ``forward(x, is_feat, preact, head_map)`` as every zoo model, so training,
-evaluation, ``kdzoo eval`` and later distillation use the deployed head. Checkpoints keep the
-backbone's plain state dict under ``model`` and the head under ``head`` (kind, spec, state), see
-:mod:`kdzoo.engine.checkpoint`.
+:class:`HeadedStudent` wraps a network (the backbone) and a :class:`ReusedClassifierHead`; it
+answers the same feature protocol as every kdzoo network, so training, evaluation, ``kdzoo eval``
+and later distillation use the deployed head. Its checkpoint entries are the backbone's (the plain
+state dict under ``model``) plus the head under ``head`` (kind, spec, state).
 """
 
 from __future__ import annotations
@@ -16,7 +15,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import feature_output, global_pool
+from .entries import checkpoint_entries, load_checkpoint_entries
+from .features import TAPS, FeatureRequest, Features, FeatureSupport, model_name, support_of
+from .layers import FeatureModel, global_pool
 
 
 class ReusedClassifierHead(nn.Module):
@@ -58,8 +59,8 @@ class ReusedClassifierHead(nn.Module):
 HEADS = {ReusedClassifierHead.kind: ReusedClassifierHead}
 
 
-class HeadedStudent(nn.Module):
-    """A zoo model whose own classifier is replaced, at deployment, by ``head`` applied to its head map.
+class HeadedStudent(FeatureModel):
+    """A network whose own classifier is replaced, at deployment, by ``head`` applied to its head map.
 
     Features: the backbone's taps, with the pooled vector and the head map taken after the head's
     projection (what the deployed classifier reads)."""
@@ -68,14 +69,19 @@ class HeadedStudent(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.kdzoo_arch = backbone.kdzoo_arch
+        self.kdzoo_arch = model_name(backbone)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
-        feats, _, backbone_map = self.backbone(x, is_feat=True, preact=preact, head_map=True)
-        projected = self.head.project(backbone_map)
+    #: The backbone's own classifier is unused: DistributedDataParallel must look for unused parameters.
+    ddp_find_unused = True
+
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
+        out = self.backbone.forward_taps(x, FeatureRequest(taps=True, preact=request.preact, head_map=True))
+        projected = self.head.project(out.head)
         pooled = global_pool(projected)
-        logits = self.head.classifier(pooled)
-        return feature_output(logits, [*feats[:-1], pooled], projected, is_feat, head_map)
+        return Features(self.head.classifier(pooled), [*out.feats[:-1], pooled], projected)
+
+    def feature_support(self) -> FeatureSupport:
+        return support_of(self.backbone)
 
     def get_classifier(self) -> nn.Linear:
         return self.head.classifier
@@ -86,9 +92,14 @@ class HeadedStudent(nn.Module):
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         return self.backbone.get_bn_before_relu()
 
-    def head_entry(self) -> dict[str, Any]:
-        """What a checkpoint stores to rebuild the head: kind, spec and weights."""
-        return {"kind": self.head.kind, "spec": dict(self.head.spec), "state": self.head.state_dict()}
+    def checkpoint_entries(self) -> dict[str, Any]:
+        """The backbone's entries plus the head: kind, spec and weights (what :func:`attach_head` rebuilds)."""
+        entry = {"kind": self.head.kind, "spec": dict(self.head.spec), "state": self.head.state_dict()}
+        return {**checkpoint_entries(self.backbone), "head": entry}
+
+    def load_checkpoint_entries(self, data: dict[str, Any], load_weights) -> None:
+        load_checkpoint_entries(self.backbone, data, load_weights)
+        self.head.load_state_dict(data["head"]["state"])
 
 
 def attach_head(backbone: nn.Module, entry: dict[str, Any]) -> HeadedStudent:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from .features import LOGITS, TAPS, Features, FeatureRequest, FeatureSupport
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
@@ -110,11 +111,25 @@ def run_stages(stages, x: Tensor, preact: bool) -> tuple[Tensor, list[Tensor]]:
     return x, taps
 
 
-class StagedNet(nn.Module):
+class FeatureModel(nn.Module):
+    """Base of the zoo's networks: subclasses implement ``forward_taps(x, request) -> Features``; ``forward``
+    is RepDistiller's: ``forward(x)`` gives the logits, ``forward(x, is_feat=True, preact=...)`` gives
+    ``([stem, *stage taps, pooled], logits)``."""
+
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+        if not is_feat:
+            return self.forward_taps(x, LOGITS).logits
+        out = self.forward_taps(x, FeatureRequest(taps=True, preact=preact))
+        return out.feats, out.logits
+
+    def feature_support(self) -> FeatureSupport:
+        return FeatureSupport()
+
+
+class StagedNet(FeatureModel):
     """Stem (``conv1``, ``bn1``, ReLU) -> stages -> head map -> pooled vector -> classifier, with
-    RepDistiller's feature taps: ``forward(x, is_feat=True, preact=...)`` returns
-    ``([stem, *stage taps, pooled], logits)``, and with ``head_map=True`` also the map that is
-    globally pooled into the classifier.
+    RepDistiller's feature taps ``[stem, *stage taps, pooled]`` and the head map (the map globally
+    pooled into the classifier).
 
     Subclasses name their stages (``stage_names``) and classifier (``classifier_name``) and may
     override :meth:`head` when layers come between the last stage and the global pooling."""
@@ -135,24 +150,15 @@ class StagedNet(nn.Module):
     def get_classifier(self) -> nn.Linear:
         return getattr(self, self.classifier_name)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         f0 = self.stem(x)
-        x, taps = run_stages(self.stages(), f0, preact=is_feat and preact)
+        x, taps = run_stages(self.stages(), f0, preact=request.preact)
         x = self.head(x)
         pooled = global_pool(x)
-        logits = self.get_classifier()(pooled)
-        return feature_output(logits, [f0, *taps, pooled], x, is_feat, head_map)
+        return Features(self.get_classifier()(pooled), [f0, *taps, pooled], x)
 
     def get_feat_modules(self) -> nn.ModuleList:
         return nn.ModuleList([self.conv1, self.bn1, *self.stages()])
-
-
-def feature_output(logits: Tensor, feats: list[Tensor], head: Tensor, is_feat: bool, head_map: bool):
-    """What every zoo model's ``forward`` returns: ``logits``; ``(feats, logits)`` with ``is_feat``
-    (RepDistiller's convention); ``(feats, logits, head)`` with ``head_map`` as well."""
-    if not is_feat:
-        return logits
-    return (feats, logits, head) if head_map else (feats, logits)
 
 
 def reject_kwargs(name: str, kwargs: dict) -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import feature_output, global_pool, init_he_normal, reject_kwargs
+from .features import TAPS, FeatureRequest, Features
+from .layers import FeatureModel, global_pool, init_he_normal, reject_kwargs
 from .registry import register_model
 
 # (expansion t, channels c, repeats n, first stride s) before width scaling, T = expansion
@@ -55,7 +56,7 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(FeatureModel):
     """RepDistiller's ``MobileNetV2(T, feature_dim=num_classes, width_mult)``; the defaults give the
     registered ``MobileNetV2`` (``mobile_half``)."""
 
@@ -78,7 +79,7 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(self.last_channel, num_classes))
         init_he_normal(self, linear_std=0.01)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         out = self.conv1(x)
         taps = [out]
         for i, stage in enumerate(self.blocks):
@@ -87,8 +88,7 @@ class MobileNetV2(nn.Module):
                 taps.append(out)
         head = self.conv2(out)
         pooled = global_pool(head)
-        logits = self.classifier(pooled)
-        return feature_output(logits, [*taps, pooled], head, is_feat, head_map)
+        return Features(self.classifier(pooled), [*taps, pooled], head)
 
     def get_classifier(self) -> nn.Linear:
         return self.classifier[0]

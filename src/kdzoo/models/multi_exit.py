@@ -15,23 +15,24 @@ k times that size; where it is not larger, k = 1 (the global pooling takes care 
 Convs are bias-free (each is followed by BN; the reimplementation's conv biases are redundant).
 The deepest exit is the backbone's own classifier.
 
-:class:`MultiExitNet` keeps the zoo contract (``forward(x, is_feat, preact, head_map)`` and
-``get_classifier`` are the backbone's, so training, evaluation and distillation see the deepest
-exit); ``forward(x, exits=True)`` also returns every exit's ``(logits, feature)``, deepest last
-(:func:`kdzoo.models.extract` puts them in ``Features.exits``). Checkpoints keep the backbone's
-plain state dict under ``model`` and the exits under ``exits`` (specs and weights), see
-:mod:`kdzoo.engine.checkpoint`.
+:class:`MultiExitNet` keeps the feature protocol (``forward`` and ``get_classifier`` are the
+backbone's, so training, evaluation and distillation see the deepest exit); a request with
+``exits=True`` also fills ``Features.exits`` with every exit's logits and feature, deepest last
+(``extract(net, x, exits=True)``). Its checkpoint entries are the backbone's plus the exits under
+``exits`` (specs and weights).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .features import feature_shapes
-from .layers import global_pool
+from .entries import checkpoint_entries, load_checkpoint_entries
+from .features import TAPS, FeatureRequest, Features, FeatureSupport, feature_shapes, model_name, support_of
+from .layers import FeatureModel, global_pool
 
 
 class ExitHead(nn.Module):
@@ -62,13 +63,13 @@ class ExitHead(nn.Module):
 def exit_specs(backbone: nn.Module, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
     """The :class:`ExitHead` arguments for an exit after every stage of ``backbone`` but the last,
     sized from a real forward pass at ``input_shape``."""
-    arch = getattr(backbone, "kdzoo_arch", type(backbone).__name__)
-    shapes = feature_shapes(backbone, input_shape, head_map=True)
+    arch = model_name(backbone)
+    shapes = feature_shapes(backbone, input_shape)
     stages = shapes.stages
     if len(stages) < 2 or any(s.dim() != 4 for s in stages):
         raise ConfigError(f"{arch} cannot take exits: a multi-exit network needs at least two stages with (C, H, W) maps, "
-                          f"and {arch}'s stage taps are {[tuple(s.shape[1:]) for s in stages]}. Use a zoo model "
-                          f"(`kdzoo list models`).")
+                          f"and {arch}'s stage taps are {[tuple(s.shape[1:]) for s in stages]}. Use a network with "
+                          f"stages (`kdzoo list models`) or name its stage layers (feature_layers=[...]).")
     last = shapes.head.shape[-2:]
     specs = []
     for stage in stages[:-1]:
@@ -81,7 +82,7 @@ def exit_specs(backbone: nn.Module, input_shape: tuple[int, ...]) -> list[dict[s
     return specs
 
 
-class MultiExitNet(nn.Module):
+class MultiExitNet(FeatureModel):
     """A zoo model (the backbone) with an :class:`ExitHead` after every stage but the last; the
     deepest exit is the backbone's classifier. See the module docstring."""
 
@@ -89,7 +90,7 @@ class MultiExitNet(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.exit_heads = nn.ModuleList(ExitHead(**spec) for spec in specs)
-        self.kdzoo_arch = backbone.kdzoo_arch
+        self.kdzoo_arch = model_name(backbone)
 
     @classmethod
     def build(cls, backbone: nn.Module, input_shape: tuple[int, ...]) -> "MultiExitNet":
@@ -102,17 +103,20 @@ class MultiExitNet(nn.Module):
         """Exits including the deepest (the backbone's classifier)."""
         return len(self.exit_heads) + 1
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False,
-                exits: bool = False):
-        """The backbone's outputs (zoo contract); with ``exits=True`` ``(feats, logits, head_map, exits)``
-        where ``exits`` lists every exit's ``(logits, feature)``, the deepest (``logits``, ``feats[-1]``) last."""
-        if not exits:
-            return self.backbone(x, is_feat=is_feat, preact=preact, head_map=head_map)
-        if preact:
-            raise ValueError("The exits read the stage outputs; pre-activation taps (preact=True) cannot be combined with exits=True.")
-        feats, logits, head = self.backbone(x, is_feat=True, head_map=True)
-        outputs = [exit_head(stage) for exit_head, stage in zip(self.exit_heads, feats[1:-2])]
-        return feats, logits, head, [*outputs, (logits, feats[-1])]
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
+        """The backbone's features; with ``request.exits`` also every exit's ``Features(logits, [feature])`` in
+        ``Features.exits``, the deepest (the backbone's ``logits``, ``pooled``) last."""
+        if not request.exits:
+            return self.backbone.forward_taps(x, request)
+        if request.preact:
+            raise ValueError("The exits read the stage outputs; pre-activation taps cannot be combined with exits.")
+        out = self.backbone.forward_taps(x, FeatureRequest(taps=True, head_map=True))
+        outputs = [exit_head(stage) for exit_head, stage in zip(self.exit_heads, out.stages[:-1])]
+        exits = [Features(logits, [feature]) for logits, feature in outputs] + [Features(out.logits, [out.pooled])]
+        return Features(out.logits, out.feats, out.head, exits)
+
+    def feature_support(self) -> FeatureSupport:
+        return replace(support_of(self.backbone), exits=True)
 
     def get_classifier(self) -> nn.Linear:
         return self.backbone.get_classifier()
@@ -123,9 +127,14 @@ class MultiExitNet(nn.Module):
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         return self.backbone.get_bn_before_relu()
 
-    def exits_entry(self) -> dict[str, Any]:
-        """What a checkpoint stores to rebuild the exits: their specs and weights."""
-        return {"specs": [dict(h.spec) for h in self.exit_heads], "state": self.exit_heads.state_dict()}
+    def checkpoint_entries(self) -> dict[str, Any]:
+        """The backbone's entries plus the exits: their specs and weights (what :func:`attach_exits` rebuilds)."""
+        entry = {"specs": [dict(h.spec) for h in self.exit_heads], "state": self.exit_heads.state_dict()}
+        return {**checkpoint_entries(self.backbone), "exits": entry}
+
+    def load_checkpoint_entries(self, data: dict[str, Any], load_weights) -> None:
+        load_checkpoint_entries(self.backbone, data, load_weights)
+        self.exit_heads.load_state_dict(data["exits"]["state"])
 
 
 def attach_exits(backbone: nn.Module, entry: dict[str, Any]) -> MultiExitNet:

@@ -7,6 +7,7 @@ from typing import Callable
 from torch import nn
 
 from ..registry import Registry
+from .external import create_external, external_info, is_external
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
@@ -21,15 +22,31 @@ def register_model(name: str, *, family: str, lr: float = 0.05, source: str = "r
 
 
 def create_model(name: str, num_classes: int = 100, in_channels: int = 3, **kwargs) -> nn.Module:
-    """Build a registered model. Unknown names raise an error that lists the known ones."""
-    model = MODELS.get(name).factory(num_classes=num_classes, in_channels=in_channels, **kwargs)
+    """Build a registered model, or ``timm/<name>`` / ``torchvision/<name>`` (:mod:`kdzoo.models.external`;
+    ``kwargs`` go to that library's builder). Unknown names raise an error that lists the known ones."""
+    if is_external(name):
+        model = create_external(name, num_classes, in_channels, **kwargs)
+    else:
+        model = MODELS.get(name).factory(num_classes=num_classes, in_channels=in_channels, **kwargs)
     model.kdzoo_arch = name  # remembered in checkpoints so teachers reload without guessing
     return model
 
 
 def list_models() -> list[str]:
+    """The zoo's names (``timm/<name>`` and ``torchvision/<name>`` come from those libraries)."""
     return MODELS.names()
 
 
 def model_info(name: str) -> dict:
-    return dict(MODELS.get(name).info)
+    """``family``, ``lr`` (the recipe's initial learning rate) and ``source`` of a model name."""
+    return external_info(name) if is_external(name) else dict(MODELS.get(name).info)
+
+
+def family_of(model: nn.Module) -> str:
+    """A network's architecture family: the zoo's (``resnet``, ``wrn``, ...), else the class of the wrapped
+    network (``ConvNeXt``, ``VisionTransformer``, a user's class), so same-family rules work for any pair."""
+    name = getattr(model, "kdzoo_arch", None)
+    if name in MODELS:
+        return MODELS.get(name).info["family"]
+    inner = getattr(model, "model", getattr(model, "backbone", model))
+    return type(inner).__name__ if inner is not model else type(model).__name__

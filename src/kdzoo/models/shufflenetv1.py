@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import KdzooError
+from .features import FeatureSupport
 from .layers import Stage, StagedNet, channel_shuffle, conv1x1, conv3x3, reject_kwargs, relu_tap
 from .registry import register_model
 
@@ -72,6 +73,10 @@ class ShuffleNetV1(StagedNet):
         self.layer1, self.layer2, self.layer3 = stages
         self.linear = nn.Linear(in_planes, num_classes)
 
+
+    def feature_support(self) -> FeatureSupport:
+        return FeatureSupport(bn_before_relu=False, note="half of each block's output bypasses the branch and the "
+                              "channels are shuffled")
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         raise KdzooError(

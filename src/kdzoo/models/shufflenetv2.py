@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import KdzooError
+from .features import FeatureSupport
 from .layers import Stage, StagedNet, channel_shuffle, conv1x1, conv3x3, reject_kwargs, relu_tap
 from .registry import register_model
 
@@ -91,6 +92,10 @@ class ShuffleNetV2(StagedNet):
 
     def head(self, x: Tensor) -> Tensor:
         return relu_tap(self.bn2(self.conv2(x)), keep_pre=False)
+
+    def feature_support(self) -> FeatureSupport:
+        return FeatureSupport(bn_before_relu=False, note="half of each block's output bypasses the branch and the "
+                              "channels are shuffled")
 
     def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
         raise KdzooError(

@@ -1,7 +1,7 @@
 """torchvision classification models with kdzoo's feature interface.
 
 :class:`FeatureAdapter` wraps a torchvision ``ResNet`` or ``MobileNetV2`` so that it answers
-``forward(x, is_feat=False, preact=False)`` like the CIFAR zoo: ``feats[0]`` is the stem output,
+``forward_taps(x, request)`` (and ``forward(x, is_feat, preact)``) like the CIFAR zoo: ``feats[0]`` is the stem output,
 then one map per stage, then the pooled vector (the classifier input).
 
 - ResNet: stem = conv1-bn1-relu-maxpool (stride 4); stages = ``layer1..layer4``; with
@@ -34,13 +34,14 @@ from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock as TVBasicBlock
 
 from ..errors import ConfigError, KdzooError
-from .layers import feature_output
+from .features import TAPS, FeatureRequest, Features
+from .layers import FeatureModel
 from .registry import register_model
 
 _MOBILENET_STAGES = ((1, 4), (4, 7), (7, 14), (14, 18))  # features[a:b] per stage
 
 
-class FeatureAdapter(nn.Module):
+class FeatureAdapter(FeatureModel):
     """Wrap a torchvision ``ResNet`` or ``MobileNetV2`` (see the module docstring)."""
 
     def __init__(self, model: nn.Module):
@@ -68,8 +69,8 @@ class FeatureAdapter(nn.Module):
         return [self.features[a:b] for a, b in _MOBILENET_STAGES]
 
     # -- forward ---------------------------------------------------------------------------------
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
-        keep = is_feat and preact and self.kind == "resnet"
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
+        keep = request.preact and self.kind == "resnet"
         for m in self._stem():
             x = m(x)
         taps = [x]
@@ -83,8 +84,8 @@ class FeatureAdapter(nn.Module):
         if self.kind == "mobilenet_v2":
             x = self.features[18](x)
         pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        logits = self.fc(pooled) if self.kind == "resnet" else self.classifier(pooled)
-        return feature_output(logits, [*taps, pooled], x, is_feat, head_map)
+        logits = self.fc(pooled) if self.kind == "resnet" else self.classifier(pooled)  # with its Dropout
+        return Features(logits, [*taps, pooled], x)
 
     def get_classifier(self) -> nn.Linear:
         """The final Linear (MobileNetV2's classifier is Dropout then Linear)."""
@@ -114,7 +115,7 @@ def _resnet_stage_preact(stage: nn.Sequential, x: Tensor) -> tuple[Tensor, Tenso
     return F.relu(pre), pre
 
 
-def _replace_first_conv(old: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+def replace_first_conv(old: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
                     old.dilation, old.groups, bias=old.bias is not None)
     nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")
@@ -134,9 +135,9 @@ def _build(name: str, builder: Callable[..., nn.Module], num_classes: int, in_ch
     model = builder(weights=None, num_classes=num_classes, **kwargs)
     if in_channels != 3:
         if isinstance(model, tvm.ResNet):
-            model.conv1 = _replace_first_conv(model.conv1, in_channels)
+            model.conv1 = replace_first_conv(model.conv1, in_channels)
         else:
-            model.features[0][0] = _replace_first_conv(model.features[0][0], in_channels)
+            model.features[0][0] = replace_first_conv(model.features[0][0], in_channels)
     return FeatureAdapter(model)
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import feature_output, global_pool, init_he_normal, reject_kwargs, relu_tap
+from .features import TAPS, FeatureRequest, Features
+from .layers import FeatureModel, global_pool, init_he_normal, reject_kwargs, relu_tap
 from .registry import register_model
 
 _CFGS = {
@@ -39,7 +40,7 @@ def _make_block(widths: list[int], in_channels: int) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])  # trailing ReLU applied in forward
 
 
-class VGG(nn.Module):
+class VGG(FeatureModel):
     """RepDistiller's ``VGG(cfg, batch_norm=True)``."""
 
     def __init__(self, cfg: list[list[int]], num_classes: int = 100, in_channels: int = 3):
@@ -56,8 +57,8 @@ class VGG(nn.Module):
         self.classifier = nn.Linear(cfg[-1][-1], num_classes)
         init_he_normal(self, linear_std=0.01)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
-        keep = is_feat and preact
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
+        keep = request.preact
         h = x.shape[2]
         f0 = F.relu(self.block0(x), inplace=True)
         taps = [f0]
@@ -71,8 +72,7 @@ class VGG(nn.Module):
             x = relu_tap(pre, keep_pre=keep)
             taps.append(pre if keep else x)
         pooled = global_pool(x)
-        logits = self.classifier(pooled)
-        return feature_output(logits, [*taps, pooled], x, is_feat, head_map)
+        return Features(self.classifier(pooled), [*taps, pooled], x)
 
     def get_classifier(self) -> nn.Linear:
         return self.classifier

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import feature_output, global_pool, init_he_normal, reject_kwargs, relu_tap
+from .features import TAPS, FeatureRequest, Features
+from .layers import FeatureModel, global_pool, init_he_normal, reject_kwargs, relu_tap
 from .registry import register_model
 
 
@@ -75,7 +76,7 @@ class NetworkBlock(nn.Module):
         return (x, a) if keep_bn1 else x
 
 
-class WideResNet(nn.Module):
+class WideResNet(FeatureModel):
     """RepDistiller's ``WideResNet(depth, num_classes, widen_factor, dropRate=0.0)``."""
 
     def __init__(self, depth: int, widen_factor: int, num_classes: int = 100, in_channels: int = 3):
@@ -92,8 +93,8 @@ class WideResNet(nn.Module):
         self.fc = nn.Linear(ch[3], num_classes)
         init_he_normal(self)
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, head_map: bool = False):
-        keep = is_feat and preact
+    def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
+        keep = request.preact
         f0 = self.conv1(x)
         f1 = self.block1(f0)
         if keep:
@@ -105,9 +106,8 @@ class WideResNet(nn.Module):
         f3_pre = self.bn1(f3)
         head = relu_tap(f3_pre, keep_pre=keep)
         pooled = global_pool(head)
-        logits = self.fc(pooled)
         feats = [f0, f1_pre, f2_pre, f3_pre, pooled] if keep else [f0, f1, f2, f3, pooled]
-        return feature_output(logits, feats, head, is_feat, head_map)
+        return Features(self.fc(pooled), feats, head)
 
     def get_classifier(self) -> nn.Linear:
         return self.fc

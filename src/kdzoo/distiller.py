@@ -1,0 +1,181 @@
+"""Every method in any training loop: :class:`Distiller`, and :func:`run_networks`, the one function that runs
+a student and a teacher for what a method reads (used by the Distiller, kdzoo's engine, tests and benchmarks).
+
+>>> distiller = Distiller(student, teacher, method="dkd", input_shape=(3, 32, 32))
+>>> optimizer = torch.optim.SGD(distiller.parameters(), lr=0.05, momentum=0.9)
+>>> for epoch in range(1, epochs + 1):
+...     distiller.on_epoch_start(epoch, epochs)
+...     for images, labels in loader:
+...         losses = distiller(images, labels)          # {"ce": ..., "dkd": ...}, already weighted
+...         optimizer.zero_grad(); sum(losses.values()).backward(); optimizer.step()
+>>> deployed = distiller.student                    # what to evaluate and save
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config import resolve_temperatures
+from .data.batch import Batch
+from .errors import ConfigError
+from .methods import InitStage, LossWeights, Method, Objective, Reads, create_method, method_class
+from .models import Features, FeatureRequest, HeadedStudent, MultiExitNet, run_model, speaks_taps, wrap_model
+
+
+def resolve_weights(method: Method, gamma: float | None, alpha: float | None, beta: float | None) -> LossWeights:
+    """The method's reference weights (as configured), overridden by any of ``gamma``/``alpha``/``beta`` given."""
+    given = {"gamma": gamma, "alpha": alpha, "beta": beta}
+    defaults = method.reference_weights()
+    return LossWeights(**{k: float(getattr(defaults, k) if v is None else v) for k, v in given.items()})
+
+
+@contextlib.contextmanager
+def batch_statistics(model: nn.Module):
+    """Run ``model`` in train mode (BatchNorm normalises with the batch's statistics) and put its running
+    statistics back afterwards, so its saved weights and its evaluation are unchanged."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [[b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)] for m in norms]
+    was_training = model.training
+    model.train()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
+def run_networks(student: nn.Module | None, teacher: nn.Module | None, views: list[Tensor], reads: Reads,
+                 amp: torch.dtype | None = None, channels_last: bool = False) -> tuple[Features | None, Features | None]:
+    """The student's outputs (with gradients) and the frozen teacher's (without), for what ``reads`` asks.
+
+    ``views``: the batch's images, plus its strong view for methods that read one (MLKD); each network runs
+    once per view, so BatchNorm sees one view at a time, and the outputs are concatenated ``[weak; strong]``.
+    ``amp``: the autocast dtype (None: full precision). A ``student`` of None is not run (FT's init stage).
+    The teacher runs once per view for all of the method's needs (logits and features together)."""
+    students, teachers = [], []
+    for x in views:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        precision = torch.autocast(x.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+        with precision:
+            if student is not None:
+                students.append(run_model(student, x, reads.student))
+            if teacher is not None and reads.teacher is not None:
+                mode = batch_statistics(teacher) if reads.teacher.batch_stats else contextlib.nullcontext()
+                with torch.no_grad(), mode:
+                    teachers.append(run_model(teacher, x, reads.teacher))
+    return (Features.cat(students) if students else None), (Features.cat(teachers) if teachers else None)
+
+
+def _prepared(model: nn.Module, request: FeatureRequest | None, layers: list[str] | None,
+              input_shape: tuple[int, ...]) -> nn.Module:
+    """``model`` wrapped with hook taps when the method reads more than its logits (or layers are named)."""
+    if layers is not None or (request is not None and request.needs_taps and not speaks_taps(model)):
+        return wrap_model(model, layers, input_shape=input_shape)
+    return model
+
+
+class Distiller(nn.Module):
+    """A student, a frozen teacher and a distillation method as one ``nn.Module``: ``distiller(images, labels)``
+    returns the weighted loss terms (``ce``, ``kd``, the method's own) to sum and backpropagate in any loop.
+
+    - ``student``, ``teacher``: any ``nn.Module`` (kdzoo, timm, torchvision, your own). Methods that read
+      features get hook taps on the modules named by ``student_layers`` / ``teacher_layers``, or found
+      automatically (timm's ``feature_info``, torchvision's stages; see :func:`kdzoo.models.wrap_model`).
+    - ``method``: any name of ``kdzoo list methods``; ``options`` are its options (``--method-opt``).
+    - ``input_shape``: (C, H, W) of the images, to size the method's connectors.
+    - ``gamma``/``alpha``/``beta``: weights of CE, the KD term and the method's terms (default: the method's);
+      ``t_student``/``t_teacher``: KD temperatures (default 4; 2 with ``logit_std``).
+    - ``train_labels``: one label per training sample, for methods that read sample indices (CRD); then call
+      ``distiller(images, labels, index=idx)`` with each sample's position in the training set.
+    - ``strong_images``: MLKD's strongly augmented second view of the same images.
+
+    ``parameters()`` and ``state_dict()`` hold the trainable parts only: the student (``distiller.student``, the
+    network to deploy: with SimKD's head, or BYOT's exits, when the method adds them) and the method's modules
+    and state (connectors, CRD's memory banks, CTKD's temperature). The teacher is frozen, in eval mode, moved
+    with ``.to()`` but never trained or saved. Call ``on_epoch_start(epoch, epochs)`` (1-based) before each
+    epoch for warm-ups and curricula (DKD, CTKD, ReviewKD).
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, method: str = "kd", *,
+                 input_shape: tuple[int, ...] = (3, 32, 32), gamma: float | None = None, alpha: float | None = None,
+                 beta: float | None = None, t_student: float | None = None, t_teacher: float | None = None,
+                 logit_std: bool = False, train_labels: Tensor | None = None, student_layers: list[str] | None = None,
+                 teacher_layers: list[str] | None = None, **options: Any):
+        super().__init__()
+        reads = method_class(method).reads
+        student = _prepared(student, reads.student, student_layers, input_shape)
+        if teacher is not None:
+            teacher = _prepared(teacher, reads.teacher, teacher_layers, input_shape).eval().requires_grad_(False)
+        if reads.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees the student
+            student = MultiExitNet.build(student, input_shape)
+        self.method_name = method
+        method_module = create_method(method, student, teacher, input_shape=input_shape, train_labels=train_labels,
+                                      logit_std=logit_std, **options)
+        head = method_module.student_head()
+        if head is not None:  # SimKD: the student is deployed with the method's head
+            student = HeadedStudent(student, head)
+        self.student = student
+        self.objective = Objective(method_module, resolve_weights(method_module, gamma, alpha, beta),
+                                   *resolve_temperatures(t_student, t_teacher, logit_std))
+        object.__setattr__(self, "teacher", teacher)  # frozen: not a submodule, so not in parameters()/state_dict()
+
+    @property
+    def method(self) -> Method:
+        return self.objective.method
+
+    @property
+    def reads(self) -> Reads:
+        return self.objective.method.reads
+
+    def _apply(self, fn, recurse: bool = True):
+        if self.teacher is not None:
+            self.teacher._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    def forward(self, images: Tensor, labels: Tensor, index: Tensor | None = None,
+                strong_images: Tensor | None = None) -> dict[str, Tensor]:
+        batch = self.batch(images, labels, index, strong_images)
+        views = [images] if strong_images is None else [images, strong_images]
+        student_out, teacher_out = run_networks(self.student, self.teacher, views, self.reads)
+        return self.objective(student_out, teacher_out, batch)
+
+    def batch(self, images: Tensor, labels: Tensor, index: Tensor | None, strong_images: Tensor | None) -> Batch:
+        """The batch the method sees; a clear error when the method reads something the call did not give."""
+        reads = self.reads
+        if reads.index and index is None:
+            raise ConfigError(f"{self.method_name} keeps a memory-bank row per training sample: call "
+                              f"distiller(images, labels, index=idx) with each sample's position in the training set "
+                              f"(and build the Distiller with train_labels=...).")
+        if reads.strong_view and strong_images is None:
+            raise ConfigError(f"{self.method_name} reads a strongly augmented second view of the batch: call "
+                              f"distiller(images, labels, strong_images=...).")
+        if index is None:
+            index = torch.arange(labels.shape[0], device=labels.device)
+        return Batch(images, labels, index, strong_images)
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Before each (1-based) epoch: the method's warm-ups and curricula."""
+        self.method.on_epoch_start(epoch, epochs)
+
+    def init_stage(self, lr: float) -> InitStage | None:
+        """The method's init stage (AB, FT, FSP: RepDistiller's connector pre-training), or None."""
+        return self.method.init_stage(self.student, lr)
+
+    def init_loss(self, stage: InitStage, images: Tensor, labels: Tensor, index: Tensor | None = None,
+                  student: nn.Module | None = None, amp: torch.dtype | None = None,
+                  channels_last: bool = False) -> Tensor:
+        """The loss of one init-stage step on a batch (``student``: the network to run, default the student)."""
+        runner = (student or self.student) if stage.needs_student else None
+        student_out, teacher_out = run_networks(runner, self.teacher, [images], stage.reads, amp, channels_last)
+        batch = self.batch(images, labels, index, None)
+        return self.method.init_loss(student_out.float() if student_out is not None else None, teacher_out.float(),
+                                     batch)

@@ -1,0 +1,106 @@
+"""Networks from other libraries by name: ``timm/<name>`` and ``torchvision/<name>``.
+
+- ``timm/<name>`` (``pip install kdzoo[timm]``): ``timm.create_model(name, num_classes=..., in_chans=...)``
+  with any extra options (``--model-opt img_size=32 --model-opt patch_size=4`` for a ViT on 32 px
+  images); stages from timm's ``feature_info``.
+- ``torchvision/<name>``: ``torchvision.models.get_model(name, weights=None, num_classes=...)``; the
+  first convolution is rebuilt for ``in_channels`` other than 3. ResNets and MobileNetV2 use kdzoo's
+  native adapter (pre-activation taps, BN before ReLU); other models (EfficientNet, ConvNeXt,
+  RegNet, ViT, ...) get hook taps at the last block of each resolution.
+
+Both become :class:`~kdzoo.models.TappedModel` (or the adapter), so every method whose features the
+network has can use them. ``pretrained=True`` (an option) loads the library's own weights, which
+needs network access; nothing is downloaded otherwise.
+
+Input size: these networks down-sample 32 times (ViT/16: 16 times), so a 32 px image ends at a 1x1
+map (ViT/16: 2x2 patches). They work on CIFAR/Fashion-MNIST sizes but are built for 224 px; for a
+ViT on small images pass a smaller patch (``--model-opt patch_size=4 --model-opt img_size=32``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError
+from .tapped import wrap_model
+
+SOURCES = ("timm", "torchvision")
+#: The initial learning rate used when none is given (SGD, like the zoo's recipe).
+DEFAULT_LR = 0.05
+
+
+def is_external(name: str) -> bool:
+    """Whether ``name`` names a network of another library (``timm/...`` or ``torchvision/...``)."""
+    return "/" in name and name.split("/", 1)[0] in SOURCES
+
+
+def _timm():
+    try:
+        return importlib.import_module("timm")
+    except ImportError:
+        raise ConfigError("timm models need the optional extra: pip install 'kdzoo[timm]' (or pip install timm).") from None
+
+
+def external_info(name: str) -> dict[str, Any]:
+    """Registry-style facts of an external name; an unknown name is an :class:`UnknownNameError`."""
+    source, arch = name.split("/", 1)
+    known = _timm().list_models() if source == "timm" else _torchvision_names()
+    if arch not in known:
+        close = difflib.get_close_matches(arch, known, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(f'{source}/{c}' for c in close)}?" if close else ""
+        lister = "timm.list_models('*mobilenet*')" if source == "timm" else "torchvision.models.list_models()"
+        raise ConfigError(f"Unknown {source} model {arch!r}.{hint} {lister} lists the {len(known)} names.")
+    return {"family": source, "lr": DEFAULT_LR, "source": source}
+
+
+def _torchvision_names() -> list[str]:
+    from torchvision import models
+
+    return models.list_models(module=models)
+
+
+def create_external(name: str, num_classes: int, in_channels: int, **options: Any) -> nn.Module:
+    """Build ``timm/<name>`` or ``torchvision/<name>`` with kdzoo's feature protocol."""
+    external_info(name)
+    source, arch = name.split("/", 1)
+    if source == "timm":
+        model = _timm().create_model(arch, num_classes=num_classes, in_chans=in_channels, **options)
+        return wrap_model(model, name=name)
+    return _create_torchvision(name, arch, num_classes, in_channels, options)
+
+
+def _create_torchvision(name: str, arch: str, num_classes: int, in_channels: int, options: dict[str, Any]) -> nn.Module:
+    from torchvision import models
+
+    from .torchvision_adapter import FeatureAdapter, replace_first_conv
+
+    pretrained = bool(options.pop("pretrained", False))
+    builder = models.get_model_builder(arch)
+    if pretrained:
+        model = builder(weights="DEFAULT", **options)
+        reset_classifier(model, num_classes, name)
+    else:
+        model = builder(weights=None, num_classes=num_classes, **options)
+    if in_channels != 3:
+        first = next(n for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
+        model.set_submodule(first, replace_first_conv(model.get_submodule(first), in_channels))
+    if isinstance(model, (models.ResNet, models.MobileNetV2)):
+        adapter = FeatureAdapter(model)
+        adapter.kdzoo_arch = name
+        return adapter
+    side = getattr(model, "image_size", 64)  # torchvision's ViT runs at its own image size only
+    return wrap_model(model, input_shape=(in_channels, side, side), name=name)
+
+
+def reset_classifier(model: nn.Module, num_classes: int, name: str) -> None:
+    """Replace the model's last Linear by a fresh one for ``num_classes`` (pretrained weights, new classes)."""
+    last = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not last:
+        raise ConfigError(f"{name} has no nn.Linear classifier to resize for {num_classes} classes.")
+    old = model.get_submodule(last[-1])
+    if old.out_features != num_classes:
+        model.set_submodule(last[-1], nn.Linear(old.in_features, num_classes))
