@@ -152,6 +152,18 @@ def check_reads(method: str, reads: Reads, student: nn.Module, teacher: nn.Modul
                               f"{model_name(model)} has none{why}. {fix}")
 
 
+def check_head_map(method: str, network: str, features: Features) -> None:
+    """A ConfigError unless ``features.head`` is a map whose global average is what the network's classifier reads
+    (SDD and SimKD apply the classifier to pooled cells of that map)."""
+    head, width = features.head, features.pooled.shape[1]
+    if head is None or head.dim() != 4 or head.shape[1] != width:
+        shape = tuple(head.shape[1:]) if head is not None else None
+        raise ConfigError(f"{method} applies the {network}'s classifier to pooled cells of its head map, but the "
+                          f"{network}'s head map {shape} is not what its classifier reads ({width} features; layers "
+                          f"sit between the pooling and the classifier). Use a network whose last map is pooled "
+                          f"straight into its classifier (the zoo, ResNets, ConvNeXt) or another method.")
+
+
 @dataclass
 class InitStage:
     """An init stage run before the main epochs (RepDistiller's ``helper/pretrain.py``).

@@ -28,7 +28,7 @@ from ..losses.nkd import nkd_non_target_loss, nkd_target_loss
 from ..losses.sdd import multiscale_cells, region_logits, sdd_loss
 from ..models.features import Features
 from ..models.registry import family_of
-from .base import HEAD_MAP, LossWeights, Method, Reads, check_number, check_whole, linear_warmup
+from .base import HEAD_MAP, LossWeights, Method, Reads, check_head_map, check_number, check_whole, linear_warmup
 from .registry import register_method
 
 BASES = {"kd": (LossWeights(gamma=0.1, alpha=0.0, beta=0.9), 0), "dkd": (LossWeights(1.0, 0.0, 1.0), 20),
@@ -59,6 +59,8 @@ class SDD(Method):
         warmup = BASES[base][1] if warmup_epochs is None else warmup_epochs
         self.warmup_epochs = check_whole("SDD", "warmup_epochs", warmup, "20 for dkd/nkd, 0 for kd")
         self.warmup_factor = linear_warmup(1, warmup)
+        check_head_map("SDD", "student", student)
+        check_head_map("SDD", "teacher", teacher)
         s_classes, t_classes = student.logits.shape[1], teacher.logits.shape[1]
         if s_classes != t_classes:
             raise ConfigError(f"SDD compares region logits class by class; the student has {s_classes} classes and the "

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..losses.simkd import simkd_loss
 from ..models.features import Features
 from ..models.heads import ReusedClassifierHead
-from .base import HEAD_MAP, LossWeights, Method, Reads
+from .base import HEAD_MAP, LossWeights, Method, Reads, check_head_map
 from .registry import register_method
 
 
@@ -35,6 +35,7 @@ class SimKD(Method):
 
     def __init__(self, student: Features, teacher: Features, *, factor: int = 2, teacher_model: nn.Module):
         super().__init__(student, teacher)
+        check_head_map("SimKD", "teacher", teacher)
         c_s, h_s = student.head.shape[1], student.head.shape[-1]
         c_t, h_t = teacher.head.shape[1], teacher.head.shape[-1]
         if isinstance(factor, bool) or factor not in (1, 2, 4, 8) or c_t % factor:

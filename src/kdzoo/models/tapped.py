@@ -230,8 +230,8 @@ def timm_stage_layers(model: nn.Module) -> tuple[list[str], list[int]] | None:
     if not isinstance(info, list) or not info or not all(isinstance(i, dict) and "module" in i for i in info):
         return None
     entries = [i for i in info if i.get("reduction", 4) >= 4] or info
-    if len({i.get("reduction") for i in entries}) == 1 and len(entries) > 4:  # a plain ViT: every block
-        step = len(entries) // 4
+    if len({i.get("reduction") for i in entries}) == 1:  # a plain ViT: every block at one reduction
+        step = max(len(entries) // 4, 1)
         entries = entries[::-1][::step][:4][::-1]
     else:
         entries = [e for k, e in enumerate(entries) if k + 1 == len(entries) or
