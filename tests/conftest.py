@@ -11,6 +11,7 @@ import torch
 from kdzoo.cli import main
 from kdzoo.methods import Objective
 from kdzoo.models import HeadedStudent, create_model, extract
+from kdzoo.models.features import Features
 
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
@@ -97,8 +98,10 @@ def two_steps(method, student, teacher, expected_terms):
     student.train()
     objective.train()
     for step in range(2):
-        s, t = forward_pair(student, teacher, images(4, seed=step), preact=method.preact_for("student"),
-                            head_map=method.needs_head_map, teacher_preact=method.preact_for("teacher"))
+        views = [images(4, seed=step)] + ([images(4, seed=10 + step)] if method.needs_strong_view else [])
+        pairs = [forward_pair(student, teacher, x, preact=method.preact_for("student"), head_map=method.needs_head_map,
+                              teacher_preact=method.preact_for("teacher")) for x in views]  # one run per view (MLKD)
+        s, t = (Features.cat(list(network)) for network in zip(*pairs))
         terms = objective(s, t, batch_of(4))
         assert set(terms) == expected_terms
         loss = sum(terms.values())
