@@ -15,8 +15,10 @@ the published numbers:
 
 Its confidence masks multiply already reduced scalars, so they act as the constants m and m_c, the
 fractions of samples and of classes whose teacher confidence is <= the median (about 1/2;
-:func:`kdzoo.losses.mlkd_mask_fraction`); its strong-view instance terms at T = 2 and 6 take the
-weak view's logits; it computes the strong view's batch and class terms but does not return them.
+:func:`kdzoo.losses.mlkd_mask_fraction`); its strong-view instance terms at T = 2 and 6 (literal
+values in the code: they stay 2 and 6 whatever ``temperatures`` holds) take the weak view's logits;
+it computes the strong view's batch and class terms but does not return them. Its first temperature
+is the config's (4 on CIFAR-100; ImageNet: 1, i.e. ``temperatures=[1, 2, 3, 5, 6]``).
 
 ``variant="paper"``: the paper's loss, every level on both views at every temperature, no masks:
 
