@@ -13,6 +13,7 @@ from kdzoo.distiller import run_networks
 from kdzoo.methods import Objective
 from kdzoo.models import HeadedStudent, create_model, extract
 
+
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
         "--batch-size", "32", "--no-progress", "--no-tensorboard", "--device", "cpu"]
@@ -98,7 +99,8 @@ def two_steps(method, student, teacher, expected_terms):
     student.train()
     objective.train()
     for step in range(2):
-        s, t = run_networks(student, teacher, [images(4, seed=step)], method.reads)
+        views = [images(4, seed=step)] + ([images(4, seed=10 + step)] if method.reads.strong_view else [])
+        s, t = run_networks(student, teacher, views, method.reads)  # one run per view (MLKD)
         terms = objective(s, t, batch_of(4))
         assert set(terms) == expected_terms
         loss = sum(terms.values())

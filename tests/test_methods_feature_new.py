@@ -496,3 +496,11 @@ def test_default_weights_and_registration(name):
     w = method.default_weights
     assert (w.gamma, w.alpha, w.beta) == expected
     assert method.paper and method.uses and method.reads.student.taps
+
+
+def test_ofd_variant_tells_the_engine_whether_the_teacher_uses_batch_statistics():
+    default = built("ofd", "resnet8", "resnet14")
+    assert default.variant == "reference" and default.reads.teacher.batch_stats is True
+    assert built("ofd", "resnet8", "resnet14", variant="eval").reads.teacher.batch_stats is False
+    with pytest.raises(ConfigError, match="variant must be 'reference'.*or 'eval'.*got 'train'"):
+        built("ofd", "resnet8", "resnet14", variant="train")

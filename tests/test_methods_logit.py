@@ -177,11 +177,12 @@ def test_dkd_warmup_factor_is_checkpointed():
 
 # ---------------------------------------------------------------------------------------------- NKD
 
-def naive_nkd(zs, zt, y, tau, gamma):
+def naive_nkd(zs, zt, y, tau, gamma, exclude_target=True):
     total = 0.0
     for s_row, t_row, g in zip(arr(zs), arr(zt), y.tolist()):
         s1, t1 = softmax(list(s_row)), softmax(list(t_row))
-        other = [j for j in range(len(s_row)) if j != g]  # the paper's non-target set: without the target
+        # the paper's non-target set is without the target; the buggy code's (SDD's) has every class
+        other = [j for j in range(len(s_row)) if j != g or not exclude_target]
         hs = softmax([s_row[j] / tau for j in other])
         ht = softmax([t_row[j] / tau for j in other])
         total += -t1[g] * math.log(s1[g]) - gamma * tau**2 * sum(a * math.log(b) for a, b in zip(ht, hs))
@@ -194,6 +195,7 @@ def test_nkd_hand_value_excludes_the_target_class():
     zs, zt, y = torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([0, 2])
     assert nkd_target_loss(zs, zt, y).item() == pytest.approx(math.log(3) / 3, rel=1e-6)
     assert nkd_non_target_loss(zs, zt, y, 2.0).item() == pytest.approx(4 * math.log(2), rel=1e-6)
+    assert nkd_non_target_loss(zs, zt, y, 2.0, exclude_target=False).item() == pytest.approx(4 * math.log(3), rel=1e-6)
     assert nkd_loss(zs, zt, y, 2.0, 1.5).item() == pytest.approx(math.log(3) / 3 + 1.5 * 4 * math.log(2), rel=1e-6)
 
 

@@ -1,6 +1,7 @@
 """Logit standardization, CTKD, SDD and MLKD: losses pinned to hand values and naive loop
 formulations, the LS invariances and the paper's toy example, CTKD's gradient reversal, curriculum
-and temperature range, SDD's cells/weights, MLKD's levels, option checks, optimisation steps."""
+and temperature range, SDD's cells/weights and NKD variants, MLKD's levels and its reference/paper variants,
+option checks, optimisation steps."""
 
 import math
 from types import SimpleNamespace
@@ -12,12 +13,14 @@ import torch.nn.functional as F
 
 from conftest import forward_pair, images, two_steps
 from kdzoo.errors import ConfigError
+from kdzoo.listing import methods
 from kdzoo.losses import (curriculum_lambda, kd_loss, mlkd_batch_loss, mlkd_class_loss, mlkd_instance_loss,
                           multiscale_cells, region_logits, reverse_gradient, sdd_loss, sdd_region_weights,
                           standardize_logits)
 from kdzoo.methods import LossWeights, Objective, create_method
 from kdzoo.models import create_model
 from kdzoo.models.features import Features
+from test_methods_logit import naive_nkd
 
 
 def randn(*shape, seed=0, scale=1.0):
@@ -267,8 +270,22 @@ def test_sdd_bases_and_warmup(base, weights, warmup):
     assert method.warmup_factor == (0.25 if warmup else 1.0)
 
 
+@pytest.mark.parametrize("variant", ["reference", "paper"])
+def test_sdd_nkd_variants_match_the_naive_nkd(variant):
+    """Global cell only: SD-NKD is NKD at tau 4, gamma 8; the reference's non-target term runs over every class."""
+    student, teacher = pair()
+    method = create_method("sdd", student, teacher, scales=[1], base="nkd", nkd_variant=variant)
+    assert create_method("sdd", student, teacher, base="nkd").nkd_variant == "reference"
+    s, t = forward_pair(student, teacher, images(4), head_map=True)
+    y = torch.tensor([0, 3, 5, 9])
+    got = method(s, t, SimpleNamespace(labels=y))["sdd_nkd"]
+    expected = naive_nkd(s.logits, t.logits, y, 4.0, 8.0, exclude_target=variant == "paper")
+    assert got.item() == pytest.approx(method.warmup_factor * expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("options,message", [({"base": "crd"}, "base"), ({"scales": [2, 4]}, "including 1"),
-                                              ({"scales": [1, 1]}, "distinct")])
+                                              ({"scales": [1, 1]}, "distinct"),
+                                              ({"nkd_variant": "fixed"}, "nkd_variant must be 'reference'.*'fixed'")])
 def test_sdd_rejects_bad_options(options, message):
     with pytest.raises(ConfigError, match=message):
         create_method("sdd", *pair(), **options)
@@ -297,34 +314,109 @@ def naive_gram(zs, zt, temps, classes):
     return total
 
 
+def naive_kd(zs, zt, t):
+    """T^2 * mean_n KL(teacher || student) at temperature t."""
+    return t * t * np.mean([kl(softmax((b / t).tolist()), softmax((a / t).tolist())) for a, b in zip(zs, zt)])
+
+
+def naive_mask(zt, classes):
+    """The reference's mask as it acts: the fraction of confidences <= np.percentile(confidences, 50)."""
+    probs = [softmax(row.tolist()) for row in zt]
+    conf = [sum(p[c] for p in probs) for c in range(len(probs[0]))] if classes else [max(p) for p in probs]
+    return sum(c <= np.percentile(conf, 50) for c in conf) / len(conf)
+
+
+def naive_zscore(z):
+    rows = []
+    for r in z.tolist():
+        mean = sum(r) / len(r)
+        std = math.sqrt(sum((x - mean) ** 2 for x in r) / (len(r) - 1))
+        rows.append([(x - mean) / (std + 1e-7) for x in r])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def naive_mlkd_reference(ws, wt, ss, st, temps, zscore=lambda z: z):
+    """KD_ours.py, term by term: masked weak-view KD, strong-view KD with the weak view at T = 2 and 6,
+    masked weak-view batch and class terms; the strong view's batch and class terms are dropped."""
+    m, mc = naive_mask(wt, False), naive_mask(wt, True)
+    instance = sum(m * naive_kd(zscore(ws), zscore(wt), t)
+                   + (naive_kd(zscore(ws), zscore(wt), t) if t in (2, 6) else naive_kd(zscore(ss), zscore(st), t))
+                   for t in temps)
+    return instance, m * naive_gram(ws, wt, temps, False), mc * naive_gram(ws, wt, temps, True)
+
+
+def mlkd_terms(method, weak_s, strong_s, weak_t, strong_t):
+    s, t = Features(torch.cat([weak_s, strong_s]), []), Features(torch.cat([weak_t, strong_t]), [])
+    got = method(s, t, SimpleNamespace(labels=torch.arange(weak_s.shape[0]) % 10))
+    return [float(got[k]) for k in ("mlkd_instance", "mlkd_batch", "mlkd_class")]
+
+
 def test_mlkd_levels_match_loops():
     zs, zt = randn(4, 6, seed=20, scale=2.0), randn(4, 6, seed=21, scale=2.0)
     temps = [2.0, 3.0, 4.0, 5.0, 6.0]
-    instance = sum(t * t * np.mean([kl(softmax((zt[i] / t).tolist()), softmax((zs[i] / t).tolist())) for i in range(4)])
-                   for t in temps)
-    assert float(mlkd_instance_loss(zs, zt, temps)) == pytest.approx(instance, rel=1e-5)
+    assert float(mlkd_instance_loss(zs, zt, temps)) == pytest.approx(sum(naive_kd(zs, zt, t) for t in temps), rel=1e-5)
     assert float(mlkd_batch_loss(zs, zt, temps)) == pytest.approx(naive_gram(zs, zt, temps, False), rel=1e-4)
     assert float(mlkd_class_loss(zs, zt, temps)) == pytest.approx(naive_gram(zs, zt, temps, True), rel=1e-4)
     assert float(mlkd_batch_loss(zt, zt, temps)) == 0.0
 
 
-def test_mlkd_sums_the_levels_over_both_views():
+@pytest.mark.parametrize("batch", [6, 5])  # even and odd: masks of 1/2 and 3/5
+@pytest.mark.parametrize("logit_std", [False, True])
+def test_mlkd_reference_variant_matches_the_reference_loops(batch, logit_std):
+    method = create_method("mlkd", *pair(), logit_std=logit_std)
+    assert method.variant == "reference"
+    ws, ss, wt, st = (randn(batch, 10, seed=k, scale=2.0) for k in range(30, 34))
+    expected = naive_mlkd_reference(ws, wt, ss, st, [2, 3, 4, 5, 6], naive_zscore if logit_std else (lambda z: z))
+    assert naive_mask(wt, False) == (0.5 if batch == 6 else 0.6)
+    assert mlkd_terms(method, ws, ss, wt, st) == pytest.approx(expected, rel=1e-4)
+
+
+def test_mlkd_variants_by_hand():
+    """B = C = 2, T = 2. Weak view: teacher [[2 ln 3, 0], [0, 0]], student zeros; strong view: the student
+    equals the teacher (no strong-view loss). Teacher confidences (T = 1) 0.9, 0.5 and class masses 1.4,
+    0.6: both masks 1/2. P_t = [[3/4, 1/4], [1/2, 1/2]], P_s = 1/2 everywhere: KD = (3 ln 3 - 4 ln 2) / 2
+    (batch mean), batch term (2/16)^2 / 2 = 1/128, class term (25 + 1 + 1 + 9)/256 / 2 = 9/128."""
+    weak_t = torch.tensor([[2 * math.log(3), 0.0], [0.0, 0.0]])
+    weak_s, strong = torch.zeros(2, 2), torch.tensor([[1.0, -1.0], [0.5, 2.0]])
+    kd = (3 * math.log(3) - 4 * math.log(2)) / 2
+    reference = create_method("mlkd", *pair(), temperatures=[2.0])
+    # masked weak KD + the strong-view term at T = 2, which reads the weak view
+    expected = [1.5 * kd, 1 / 256, 9 / 256]
+    assert mlkd_terms(reference, weak_s, strong, weak_t, strong) == pytest.approx(expected, rel=1e-5)
+    paper = create_method("mlkd", *pair(), temperatures=[2.0], variant="paper")
+    assert mlkd_terms(paper, weak_s, strong, weak_t, strong) == pytest.approx([kd, 1 / 128, 9 / 128], rel=1e-5)
+
+
+def test_mlkd_paper_over_reference_with_equal_views():
+    """Both views alike, masks 1/2: the paper variant's instance term is (1 + 1) / (1/2 + 1) = 4/3 times the
+    reference's, its batch and class terms (1 + 1) / (1/2) = 4 times."""
+    weak_s, weak_t = randn(6, 10, seed=40, scale=2.0), randn(6, 10, seed=41, scale=2.0)
+    reference = mlkd_terms(create_method("mlkd", *pair()), weak_s, weak_s, weak_t, weak_t)
+    paper = mlkd_terms(create_method("mlkd", *pair(), variant="paper"), weak_s, weak_s, weak_t, weak_t)
+    assert [p / r for p, r in zip(paper, reference)] == pytest.approx([4 / 3, 4, 4], rel=1e-5)
+
+
+def test_mlkd_paper_variant_sums_the_levels_over_both_views():
     student, teacher = pair()
-    method = create_method("mlkd", student, teacher)
+    method = create_method("mlkd", student, teacher, variant="paper")
     weak_s, strong_s, weak_t, strong_t = (randn(4, 10, seed=k) for k in range(22, 26))
-    s, t = Features(torch.cat([weak_s, strong_s]), []), Features(torch.cat([weak_t, strong_t]), [])
-    got = method(s, t, SimpleNamespace(labels=torch.arange(4)))
-    for name, fn in (("mlkd_instance", mlkd_instance_loss), ("mlkd_batch", mlkd_batch_loss), ("mlkd_class", mlkd_class_loss)):
-        assert float(got[name]) == pytest.approx(float(fn(weak_s, weak_t) + fn(strong_s, strong_t)), rel=1e-5)
+    got = mlkd_terms(method, weak_s, strong_s, weak_t, strong_t)
+    for value, fn in zip(got, (mlkd_instance_loss, mlkd_batch_loss, mlkd_class_loss)):
+        assert value == pytest.approx(float(fn(weak_s, weak_t) + fn(strong_s, strong_t)), rel=1e-5)
     # The objective's cross-entropy is summed over the views (CE 0.1 per view).
+    s, t = Features(torch.cat([weak_s, strong_s]), []), Features(torch.cat([weak_t, strong_t]), [])
     terms = Objective(method, method.reference_weights())(s, t, SimpleNamespace(labels=torch.arange(4)))
     ce = F.cross_entropy(weak_s, torch.arange(4)) + F.cross_entropy(strong_s, torch.arange(4))
     assert float(terms["ce"]) == pytest.approx(0.1 * float(ce), rel=1e-5)
 
 
-def test_mlkd_rejects_bad_temperatures():
+def test_mlkd_rejects_bad_options_and_lists_its_variants():
     with pytest.raises(ConfigError, match="temperatures"):
         create_method("mlkd", *pair(), temperatures=[4, 0])
+    with pytest.raises(ConfigError, match="variant must be 'reference'.*or 'paper'.*got 'code'"):
+        create_method("mlkd", *pair(), variant="code")
+    listed = methods().split("\nmlkd\n")[1].split("\nnkd\n")[0]
+    assert "variant='reference'" in listed and "variant=reference" in listed and "| paper" in listed
 
 
 # ---------------------------------------------------------------------------- optimisation steps

@@ -11,8 +11,9 @@ T^_i = exp(z_t,i/tau) / sum_{j!=t} exp(z_t,j/tau) (S^ likewise, as log-softmax):
 This is the paper's definition and the official code (yzd-v/cls_KD ``NKDLoss``) from commit
 9466b3f on. Between 2023-07-17 and 2023-10-10 that code's non-target mask was all ones, so its
 "non-target" term ran over all classes including the target (SDD's copy still does); kdzoo
-excludes the target class. Reference settings: CIFAR-100 tau 3, gamma 3.5; ImageNet CNN pairs
-tau 1, gamma 1.5; DeiT pairs tau 1, gamma 1.0. T_t is a constant (the teacher is not trained).
+excludes the target class; ``exclude_target=False`` gives that all-classes term (the reference of
+SD-NKD). Reference settings: CIFAR-100 tau 3, gamma 3.5; ImageNet CNN pairs tau 1, gamma 1.5; DeiT
+pairs tau 1, gamma 1.0. T_t is a constant (the teacher is not trained).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ def nkd_target_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, reductio
 
 
 def nkd_non_target_loss(logits_s: Tensor, logits_t: Tensor, target: Tensor, temperature: float = 3.0,
-                        reduction: str = "mean") -> Tensor:
+                        reduction: str = "mean", exclude_target: bool = True) -> Tensor:
     """``-tau^2 * sum_{i!=t} T^_i log S^_i``, batch mean (or per sample): cross-entropy between the
-    renormalised non-target distributions at temperature tau (the target class excluded)."""
-    _, other_s = split_target(logits_s / temperature, target)
-    _, other_t = split_target(logits_t / temperature, target)
+    renormalised non-target distributions at temperature tau (the target class excluded; with
+    ``exclude_target=False`` between the full distributions at tau, the buggy code's term)."""
+    other_s, other_t = logits_s / temperature, logits_t / temperature
+    if exclude_target:
+        other_s, other_t = split_target(other_s, target)[1], split_target(other_t, target)[1]
     ce = -(F.softmax(other_t, dim=1) * F.log_softmax(other_s, dim=1)).sum(dim=1)
     return reduce_batch(ce * temperature**2, reduction)
 

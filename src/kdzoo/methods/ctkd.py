@@ -20,7 +20,9 @@ so every tau starts at the global variant's tau_0.
 
 With ``--logit-std`` (LS, CVPR 2024) the KL is computed on z-scored logits at the learned
 temperature with the LS setting beta 9 and t_start 2 (the published CTKD+LS logs level off at
-tau = 2); the official CTKD+LS script inverts its flag and so does not standardise, kdzoo does.
+tau = 2). The LS code's ``--logit_stand`` flag is inverted there (it turns standardisation off), but
+its CTKD script does not pass it (and the first version of that code always standardised), so its
+runs standardise, as kdzoo does.
 """
 
 from __future__ import annotations

@@ -10,22 +10,37 @@ channels, the teacher map is average-pooled to the student's size, and
 with the margins mu_i = E[x | x < 0] of the teacher's BN before each stage's last ReLU, computed
 once at construction (see :func:`kdzoo.losses.ofd_loss`). Weights: gamma 1, alpha 0, beta 1e-3
 (mdistiller; the original divides the summed distance by B * 1000; ImageNet 1e-4). Teachers without
-a BN right before each stage's ReLU (ShuffleNets) are refused. The reference runs the teacher in
-train mode (its BNs use batch statistics); kdzoo keeps the teacher in eval mode, like every method.
+a BN right before each stage's ReLU (ShuffleNets) are refused.
+
+``variant="reference"`` (default): the teacher runs with batch statistics, as in both references
+(clovaai/overhaul-distillation calls ``t_net.train()`` every epoch; mdistiller's ``OFD.train()``
+puts the teacher in train mode with the student), so each teacher BN normalises with the statistics
+of the batch (its output then has per channel exactly the mean, BN bias, and standard deviation,
+|BN weight|, from which the margins are derived). In train mode both references also update the
+teacher's running statistics (mdistiller too: ``torch.no_grad`` does not stop that) but never read
+them again: the margins come from the BN's affine parameters and the teacher is not evaluated after
+distillation starts; kdzoo leaves them untouched, which changes no loss value. The method declares
+it in ``reads.teacher.batch_stats`` (:func:`kdzoo.distiller.run_networks` honours it). ``variant="eval"``: the teacher in eval mode
+(running statistics), like every other method; named after what it changes rather than "paper",
+as the teacher's BN mode is a choice of the code, not of the method's formulas.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import math
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import KdzooError
+from ..errors import ConfigError, KdzooError
 from ..losses.ofd import ofd_loss, ofd_margin
 from ..models.features import Features
 from .base import LossWeights, Method, PREACT_TAPS, Reads
 from .registry import register_method
+
+VARIANTS = ("reference", "eval")
 
 
 def _connector(c_s: int, c_t: int) -> nn.Sequential:
@@ -37,12 +52,19 @@ def _connector(c_s: int, c_t: int) -> nn.Sequential:
 @register_method("ofd")
 class OFD(Method):
     paper = "Heo, Kim, Yun, Park, Kwak, Choi. A Comprehensive Overhaul of Feature Distillation. ICCV 2019"
-    uses = "feat[1:-1] pre-ReLU through Conv1x1+BN connectors; margins from the teacher's BNs before the ReLUs"
-    reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS, bn_before_relu=True)
+    uses = ("feat[1:-1] pre-ReLU through Conv1x1+BN connectors; margins from the teacher's BNs before the ReLUs; "
+            "variant=reference (teacher BNs with batch statistics, default) | eval (running statistics)")
+    reads = Reads(student=PREACT_TAPS, teacher=replace(PREACT_TAPS, batch_stats=True), bn_before_relu=True)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1e-3)
 
-    def __init__(self, student: Features, teacher: Features, *, teacher_model: nn.Module):
+    def __init__(self, student: Features, teacher: Features, *, variant: str = "reference", teacher_model: nn.Module):
         super().__init__(student, teacher)
+        if variant not in VARIANTS:
+            raise ConfigError(f"OFD's variant must be 'reference' (the teacher's BNs use batch statistics, as both "
+                              f"reference codes) or 'eval' (the teacher in eval mode), got {variant!r}.")
+        self.variant = variant
+        if variant == "eval":  # the reference runs the teacher's BNs with batch statistics (``reads``)
+            self.reads = replace(self.reads, teacher=PREACT_TAPS)
         bns = list(teacher_model.get_bn_before_relu())  # ShuffleNets raise a KdzooError here
         t_channels = [t.shape[1] for t in teacher.stages]
         if [bn.num_features for bn in bns] != t_channels:

@@ -11,8 +11,10 @@ regions whose teacher prediction disagrees in correctness with the global one we
 paper states a 30-epoch warm-up; ``warmup_epochs`` sets it). ``scales`` default as the paper: [1, 2]
 when teacher and student are of the same family, [1, 2, 4] otherwise; [1] is plain global
 distillation with the base loss. The student's region logits train its own classifier too.
-The reference's NKD base has the all-classes non-target bug (see :mod:`kdzoo.methods.nkd`); kdzoo
-uses the paper's NKD.
+The reference's NKD base is the NKD code of its bug period (see :mod:`kdzoo.methods.nkd`): its
+"non-target" term runs over all classes, the target included. ``nkd_variant="reference"`` (default)
+computes that term, which gave the published SD-NKD numbers; ``nkd_variant="paper"`` the NKD paper's
+term over the non-target classes (the fixed code's). The option only matters with ``base=nkd``.
 """
 
 from __future__ import annotations
@@ -33,19 +35,21 @@ from .registry import register_method
 
 BASES = {"kd": (LossWeights(gamma=0.1, alpha=0.0, beta=0.9), 0), "dkd": (LossWeights(1.0, 0.0, 1.0), 20),
          "nkd": (LossWeights(1.0, 0.0, 1.0), 20)}
+NKD_VARIANTS = ("reference", "paper")
 
 
 @register_method("sdd")
 class SDD(Method):
     paper = "Wei, Luo, Luo. Scale Decoupled Distillation. CVPR 2024"
-    uses = "the map pooled into the classifier, both classifiers, labels"
+    uses = ("the map pooled into the classifier, both classifiers, labels; base=kd|dkd|nkd; "
+            "nkd_variant=reference (all-classes non-target term, default) | paper")
     reads = Reads(student=HEAD_MAP, teacher=HEAD_MAP, classifier=True)
     default_weights = BASES["kd"][0]
 
     def __init__(self, student: Features, teacher: Features, *, base: str = "kd", scales: list[int] | None = None,
                  complementary_weight: float = 2.0, temperature: float = 4.0, dkd_alpha: float = 1.0,
-                 dkd_beta: float = 8.0, nkd_gamma: float = 8.0, warmup_epochs: int | None = None,
-                 student_model: nn.Module, teacher_model: nn.Module):
+                 dkd_beta: float = 8.0, nkd_gamma: float = 8.0, nkd_variant: str = "reference",
+                 warmup_epochs: int | None = None, student_model: nn.Module, teacher_model: nn.Module):
         super().__init__(student, teacher)
         if base not in BASES:
             raise ConfigError(f"SDD's base must be one of {', '.join(BASES)} (the logit loss applied per region), got {base!r}.")
@@ -56,6 +60,10 @@ class SDD(Method):
         self.dkd_alpha = check_number("SDD", "dkd_alpha", dkd_alpha, "1")
         self.dkd_beta = check_number("SDD", "dkd_beta", dkd_beta, "8")
         self.nkd_gamma = check_number("SDD", "nkd_gamma", nkd_gamma, "8")
+        if nkd_variant not in NKD_VARIANTS:
+            raise ConfigError(f"SDD's nkd_variant must be 'reference' (the reference's all-classes non-target term) "
+                              f"or 'paper' (the target class excluded), got {nkd_variant!r}.")
+        self.nkd_variant = nkd_variant
         warmup = BASES[base][1] if warmup_epochs is None else warmup_epochs
         self.warmup_epochs = check_whole("SDD", "warmup_epochs", warmup, "20 for dkd/nkd, 0 for kd")
         self.warmup_factor = linear_warmup(1, warmup)
@@ -91,7 +99,8 @@ class SDD(Method):
             return (self.dkd_alpha * tckd_loss(logits_s, logits_t, target, t, reduction="none")
                     + self.dkd_beta * nckd_loss(logits_s, logits_t, target, t, reduction="none"))
         return (nkd_target_loss(logits_s, logits_t, target, reduction="none")
-                + self.nkd_gamma * nkd_non_target_loss(logits_s, logits_t, target, t, reduction="none"))
+                + self.nkd_gamma * nkd_non_target_loss(logits_s, logits_t, target, t, reduction="none",
+                                                       exclude_target=self.nkd_variant == "paper"))
 
     def reference_weights(self) -> LossWeights:
         return BASES[self.base][0]
