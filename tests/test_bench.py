@@ -73,6 +73,17 @@ def test_plan_names_budget_axes_and_teachers(tmp_path):
     assert [j.cfg.epochs for j in plan(grid, tmp_path / "runs", budget=3)][1:3] == [1, 3]
 
 
+def test_the_data_seed_stays_fixed_across_seeds_methods_and_the_teacher(cli, tmp_path):
+    grid = write_grid(tmp_path, common={**COMMON, "train_subset": 40, "test_subset": 20}, seeds=[0, 1, 2])
+    jobs = plan(load_grid(grid), tmp_path / "runs")
+    assert {j.seed for j in jobs} == {0, 1, 2} and {j.role for j in jobs} == {"teacher", "vanilla", "distill"}
+    assert {(j.cfg.data_seed, j.cfg.train_subset, j.cfg.test_subset) for j in jobs} == {(0, 40, 20)}
+    assert {j.cfg.data_seed for j in plan(load_grid(grid), tmp_path / "runs", overrides={"data_seed": 5})} == {5}
+    code, out, err = cli("bench", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
+    assert code == 0, err
+    assert "images: 40 train / 20 test images, data seed 0 (every run)" in out
+
+
 def test_grid_names_and_listing(cli, tmp_path):
     assert "bench/fashion_mnist_small" in packaged_grids()
     for spec in ("bench/fashion_mnist_small", "fashion_mnist_small", "configs/bench/fashion_mnist_small.yaml"):

@@ -77,12 +77,15 @@ def test_epoch_order_pads_like_distributed_sampler():
     assert torch.equal(torch.stack(orders, 1).flatten(), torch.cat([full, full[:2]]))
 
 
-def test_subsets_are_fixed_by_the_seed():
+def test_subsets_are_fixed_by_the_data_seed_alone():
     a = build_data("synthetic", train_subset=30, test_subset=20, **SMALL)
-    b = build_data("synthetic", train_subset=30, test_subset=20, **SMALL)
+    b = build_data("synthetic", seed=1, train_subset=30, test_subset=20, **SMALL)  # another run seed
     assert a.num_train == 30 and a.test.num_samples == 20
-    assert torch.equal(a.train.images, b.train.images)
-    assert not torch.equal(build_data("synthetic", seed=1, train_subset=30, **SMALL).train.images, a.train.images)
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.images, b.test.images)
+    other = build_data("synthetic", data_seed=1, train_subset=30, test_subset=20, **SMALL)
+    assert not torch.equal(other.train.images, a.train.images) and not torch.equal(other.test.images, a.test.images)
+    with pytest.raises(ConfigError, match="data_seed must be a whole number >= 0, got -1"):
+        build_data("synthetic", data_seed=-1, **SMALL)
     with pytest.raises(ConfigError, match="larger than"):
         build_data("synthetic", train_subset=101, **SMALL)
 
@@ -94,7 +97,7 @@ def test_synthetic_is_deterministic_and_has_the_asked_shape():
     assert a.train.images.dtype == torch.uint8 and a.train.images.shape == (40, 1, 24, 24)
     assert set(a.train.labels.tolist()) == set(range(4)) and len(a.class_names) == 4
     assert torch.equal(a.train.images, b.train.images)  # the run seed does not change the data
-    c = build_data("synthetic", num_classes=4, num_train=40, num_test=12, image_size=24, channels=1, data_seed=1)
+    c = build_data("synthetic", num_classes=4, num_train=40, num_test=12, image_size=24, channels=1, generator_seed=1)
     assert not torch.equal(a.train.images, c.train.images)
 
 

@@ -124,3 +124,26 @@ def test_published_tables_name_known_methods_models_and_sources():
     assert select_tables("none") == [] and len(select_tables(None)) == len(published_tables())
     with pytest.raises(ConfigError):
         select_tables("nope")
+
+
+def test_runs_that_saw_other_images_are_not_pooled(cli, tmp_path):
+    root = tmp_path / "runs"
+    subsets = {"train_subset": 4000, "test_subset": 1000}
+    for seed in (0, 1):
+        fake_run(root, f"kd{seed}", model="resnet8", seed=seed, best=80.0 + seed, last=80.0 + seed, method="kd",
+                 teacher_arch="resnet20", dataset="fashion_mnist", config={**subsets, "data_seed": 0})
+        # saved before --data-seed existed: its subsets were drawn from its run seed
+        fake_run(root, f"dkd{seed}", model="resnet8", seed=seed, best=70.0 + seed, last=70.0 + seed, method="dkd",
+                 teacher_arch="resnet20", dataset="fashion_mnist", config=subsets)
+    code, out, err = cli("report", root)
+    assert code == 0, err
+    assert out.startswith("Note: the fashion_mnist runs saw 2 different sets of images")
+    first, second = out.split("## runs: fashion_mnist (4000 train / 1000 test images, data seed ")[1:]
+    assert first.startswith("0) test top-1 (%)") and second.startswith("1) test top-1 (%)")
+    assert "| kd | 80.50 ± 0.71 (n=2) |" in first and "| dkd | 70.00 |" in first  # data seed 0: pooled
+    assert "| dkd | 71.00 |" in second and "| kd |" not in second  # the old seed-1 run drew other subsets
+    with open(root / "report.csv", newline="", encoding="utf-8") as f:
+        rows = [(r["data_seed"], r["method"], r["resnet20 -> resnet8 | n"]) for r in csv.DictReader(f)]
+    assert sorted(rows) == [("0", "dkd", "1"), ("0", "kd", "2"), ("1", "dkd", "1")]
+    plots = {p.name for p in (root / "plots").iterdir()}
+    assert "curves_fashion_mnist_train4000_test1000_data1_resnet20-resnet8.png" in plots

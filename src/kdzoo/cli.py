@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import __version__, distributed
-from .config import RunConfig, build_config
+from .config import RunConfig, build_config, upgrade_saved_config
 from .errors import ConfigError, KdzooError
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma", "alpha", "beta",
@@ -110,14 +110,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     dataset = args.dataset or saved.get("dataset")
     if dataset is None:
         raise ConfigError(f"{args.checkpoint} does not say which dataset it was trained on: pass --dataset NAME.")
-    if saved.get("dataset") != dataset:
-        saved = {}
+    saved = upgrade_saved_config(saved)[0] if saved.get("dataset") == dataset else {}
+    test_subset = args.test_subset or saved.get("test_subset")
+    data_seed = saved.get("data_seed", RunConfig.data_seed) if args.data_seed is None else args.data_seed
     bundle = build_data(dataset, root=args.data_root or saved.get("data_root"), download=args.download,
-                        eval_batch_size=args.batch_size, device=device, seed=saved.get("seed", 0),
-                        test_subset=args.test_subset or saved.get("test_subset"), **saved.get("dataset_options", {}))
+                        eval_batch_size=args.batch_size, device=device, seed=saved.get("seed", 0), data_seed=data_seed,
+                        test_subset=test_subset, **saved.get("dataset_options", {}))
     check_fits(model, bundle, "checkpoint's model")
     result = evaluate(model, bundle.test, device)
-    print(f"{model.kdzoo_arch} on {dataset} ({bundle.test.num_samples} test images): "
+    images = f"test subset of {test_subset} images, data seed {data_seed}" if test_subset else "whole test split"
+    print(f"{model.kdzoo_arch} on {dataset} ({images}): "
           f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
     if exits:
         from .engine.early_exit import DEFAULT_THRESHOLDS, early_exit_report, format_report, plot_report
@@ -224,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--test-subset", type=int, help="evaluate on a fixed random subset of N images (default: the run's own setting)")
+    p.add_argument("--data-seed", type=int, help="seed that draws the test subset (default: the run's own, else 0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--thresholds", type=_probability, nargs="+", metavar="TAU",
                    help="multi-exit networks: early-exit confidence thresholds in [0, 1] (default 0 0.5 0.7 0.8 0.9 0.95 0.99 1)")

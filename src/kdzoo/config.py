@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,9 @@ class RunConfig:
     download: bool = field(default=False, metadata={"help": "download the dataset with torchvision if missing"})
     train_subset: int | None = field(default=None, metadata={"help": "train on a fixed random subset of N images"})
     test_subset: int | None = field(default=None, metadata={"help": "evaluate on a fixed random subset of N images"})
+    data_seed: int = field(default=0, metadata={
+        "help": "seed that draws --train-subset/--test-subset (and any split kdzoo makes); independent of --seed, "
+                "so runs with different seeds see the same images"})
     augment: bool = field(default=True, metadata={"help": "random crop (padding 4) and flip during training"})
     dataset_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "dataset-specific options KEY=VALUE"})
     # distillation
@@ -119,6 +123,33 @@ class RunConfig:
 
 
 FIELD_NAMES = [f.name for f in fields(RunConfig)]
+
+
+def draws_subset(values: Mapping[str, Any]) -> bool:
+    """Whether run options take a train or a test subset, whose images the data seed then chooses."""
+    return values.get("train_subset") is not None or values.get("test_subset") is not None
+
+
+def upgrade_saved_config(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A saved run's options, those of a run saved before ``data_seed`` existed completed so that it sees
+    the same images as before, and a note saying so (None for newer runs).
+
+    Such runs drew their subsets from the run seed, which therefore becomes their data seed (runs on
+    whole splits get the default: no seed changed their images); the synthetic dataset's own seed
+    option, then ``data_seed``, is now ``generator_seed``."""
+    if "data_seed" in values:
+        return values, None
+    options = dict(values.get("dataset_options") or {})
+    if "data_seed" in options:
+        options["generator_seed"] = options.pop("data_seed")
+    if draws_subset(values):
+        data_seed = values.get("seed", RunConfig.seed)
+        why = f"its subsets stay drawn from its run seed: data seed {data_seed}"
+    else:
+        data_seed = RunConfig.data_seed
+        why = f"it uses whole splits, which no seed changes: data seed {data_seed}"
+    note = f"was saved before --data-seed existed; {why}."
+    return {**values, "data_seed": data_seed, "dataset_options": options}, note
 
 
 def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
@@ -198,6 +229,11 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
+    if isinstance(cfg.data_seed, bool) or not isinstance(cfg.data_seed, int) or cfg.data_seed < 0:
+        raise ConfigError(f"--data-seed must be a whole number >= 0, got {cfg.data_seed!r}.")
+    if "data_seed" in cfg.dataset_options:
+        raise ConfigError("data_seed is a run option, not a dataset option: use --data-seed N (data_seed: N in YAML); "
+                          "the synthetic dataset's own seed is --dataset-opt generator_seed=N.")
     for name in ("train_subset", "test_subset", "num_workers"):
         value = getattr(cfg, name)
         if value is not None and (not isinstance(value, int) or value < (0 if name == "num_workers" else 1)):

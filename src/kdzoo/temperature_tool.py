@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .config import upgrade_saved_config
 from .errors import ConfigError
 from .listing import table
 from .plots import plot_distributions, plot_heatmap, plot_lines
@@ -69,7 +70,7 @@ def load_sample(teacher: str, student: str | None, dataset: str | None, data_roo
 
     device = resolve_device(device)
     model_t, saved = load_model(teacher, device=device)
-    config = saved.get("config") or {}
+    config = upgrade_saved_config(saved.get("config") or {})[0]
     dataset = dataset or config.get("dataset")
     if dataset is None:
         raise ConfigError(f"{teacher} does not say which dataset it was trained on: pass --dataset NAME.")

@@ -4,7 +4,8 @@ The runner leaves ``bench.json`` in every run folder it makes (role, report row,
 values, order). Run folders made by hand (``kdzoo train``/``distill``) are understood too: a
 distillation run's row is its method (``+ls`` with ``logit_std``, ``+dot`` with the DOT optimizer);
 a trained network is the "teacher" row when some distillation run used it as teacher, else the
-"vanilla" row.
+"vanilla" row. Each run also says which images it saw (:class:`Images`): runs that saw different ones
+are never pooled.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import draws_subset
 from ..engine.run_dir import CONFIG, SUMMARY, load_run_config, read_summary
 
 INFO = "bench.json"
@@ -27,6 +29,34 @@ def write_info(run_dir: Path, info: dict[str, Any]) -> None:
 def read_info(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / INFO
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+@dataclass(frozen=True)
+class Images:
+    """Which images a run trained and was tested on: its subset sizes (None: the whole split) and the data
+    seed that drew them (None when it drew no subset, since no seed then changes the images)."""
+
+    train_subset: int | None
+    test_subset: int | None
+    data_seed: int | None
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> Images:
+        """The images of a run with the (saved, completed) options ``config``."""
+        return cls(config.get("train_subset"), config.get("test_subset"),
+                   config["data_seed"] if draws_subset(config) else None)
+
+    def __str__(self) -> str:
+        if self.data_seed is None:
+            return "whole splits"
+        return f"{self.train_subset or 'all'} train / {self.test_subset or 'all'} test images, data seed {self.data_seed}"
+
+    @property
+    def tag(self) -> str:
+        """A file-name part: empty for whole splits, else e.g. ``train4000_test1000_data0``."""
+        if self.data_seed is None:
+            return ""
+        return f"train{self.train_subset or 'all'}_test{self.test_subset or 'all'}_data{self.data_seed}"
 
 
 @dataclass
@@ -46,6 +76,10 @@ class Record:
     @property
     def dataset(self) -> str:
         return self.summary["dataset"]
+
+    @property
+    def images(self) -> Images:
+        return Images.of(self.config)
 
     @property
     def temperature(self) -> float | None:

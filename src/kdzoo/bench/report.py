@@ -1,5 +1,6 @@
 """``kdzoo report RUNS_DIR``: the papers' table (rows = methods, columns = pairs) from run folders,
-with mean ± std over seeds, the published number and the difference, training cost, and plots.
+with mean ± std over seeds, the published number and the difference, training cost, and plots. Runs
+that saw different images (subsets, data seed) get separate tables: they are never pooled.
 
 Writes ``report.md``, ``report.csv`` (wide: for each pair, seeds, best and last mean/std, published,
 differences, training time, images/s) and ``plots/*.png``.
@@ -27,7 +28,7 @@ def _fmt(mean: float, std: float, n: int) -> str:
 def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], title: str) -> str:
     used: dict[str, PublishedTable] = {}
     typical = statistics.mode(len(c.values(metric)) for c in table.cells.values())
-    lines = [f"## {title}: {table.dataset} test top-1 (%), {metric} epoch",
+    lines = [f"## {title}: {table.name} test top-1 (%), {metric} epoch",
              "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...; in brackets the published "
              "number and our difference.", "",
              "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
@@ -66,8 +67,11 @@ CSV_FIELDS = ("n", "best_mean", "best_std", "last_mean", "last_std", "published"
               "diff_best", "diff_last", "train_time_s", "images_per_s")
 
 
+CSV_IMAGES = ("train_subset", "test_subset", "data_seed")   # blank: the whole split, no seed
+
+
 def csv_header(pairs: list[str]) -> list[str]:
-    return ["dataset", "method"] + [f"{pair} | {f}" for pair in pairs for f in CSV_FIELDS]
+    return ["dataset", *CSV_IMAGES, "method"] + [f"{pair} | {f}" for pair in pairs for f in CSV_FIELDS]
 
 
 def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]) -> list[list[object]]:
@@ -75,7 +79,7 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
     fields = CSV_FIELDS
     rows = []
     for row in table.rows:
-        values: list[object] = [table.dataset, row]
+        values: list[object] = [table.dataset, *(getattr(table.images, f) for f in CSV_IMAGES), row]
         for pair in pairs:
             cell = table.cells.get((row, pair))
             if cell is None:
@@ -88,6 +92,19 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
             values += [len(cell.best), round(bm, 6), round(bs, 6), round(lm, 6), round(ls, 6), *pub, *cost]
         rows.append(values)
     return rows
+
+
+def split_notes(datasets: list[DatasetTable]) -> list[str]:
+    """A note for every dataset whose runs saw different images, and so have one table per set of images."""
+    notes = []
+    for dataset in dict.fromkeys(t.dataset for t in datasets):
+        kinds = [str(t.images) for t in datasets if t.dataset == dataset]
+        if len(kinds) > 1:
+            notes.append(f"Note: the {dataset} runs saw {len(kinds)} different sets of images ({'; '.join(kinds)}), "
+                         f"so each set has its own table: a mean over runs tested on different images would mix the "
+                         f"models' variance with the test subsets'. Give every run the same --data-seed and subsets "
+                         f"to compare them in one table.")
+    return notes
 
 
 def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", published: str | None = None,
@@ -108,7 +125,7 @@ def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", 
     out = Path(out) if out else runs_dir
     out.mkdir(parents=True, exist_ok=True)
     datasets = build_tables(records)
-    text = "\n\n".join(markdown(t, metric, tables, runs_dir.name) for t in datasets)
+    text = "\n\n".join([*split_notes(datasets), *(markdown(t, metric, tables, runs_dir.name) for t in datasets)])
     if unfinished:
         text += f"\n\n{len(unfinished)} unfinished run(s) left out: " + ", ".join(p.name for p in unfinished)
     (out / "report.md").write_text(text + "\n", encoding="utf-8")

@@ -20,7 +20,8 @@ def curves(table: DatasetTable, out: Path, tag: str) -> list[Path]:
         runs = {row: cell.runs for row in table.rows if (cell := table.cells.get((row, pair))) is not None and cell.runs}
         if runs:
             name = safe_name(pair.replace(" -> ", "-"))
-            written.append(plot_accuracy_curves(runs, out / f"curves_{tag}_{name}.png", f"{table.dataset}, {pair}: test top-1 per epoch"))
+            written.append(plot_accuracy_curves(runs, out / f"curves_{tag}_{name}.png",
+                                                f"{table.name}, {pair}: test top-1 per epoch"))
     return written
 
 
@@ -38,7 +39,7 @@ def gains(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
     if not groups:
         return []
     return [plot_grouped_bars(groups, out / f"gains_{tag}.png", f"{metric} top-1 gain over the vanilla student (points)",
-                              f"{table.dataset}: gain over the vanilla student")]
+                              f"{table.name}: gain over the vanilla student")]
 
 
 def cost(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
@@ -48,7 +49,7 @@ def cost(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
     if not points:
         return []
     return [plot_scatter(points, out / f"cost_{tag}.png", "training time (s)", f"{metric} top-1 (%)",
-                         f"{table.dataset}: accuracy against training cost")]
+                         f"{table.name}: accuracy against training cost")]
 
 
 def temperature(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
@@ -66,7 +67,7 @@ def temperature(table: DatasetTable, metric: str, out: Path, tag: str) -> list[P
     if not series:
         return []
     return [plot_lines(series, out / f"temperature_{tag}.png", "temperature T (student = teacher)", f"{metric} top-1 (%)",
-                       f"{table.dataset}: accuracy against the KD temperature", logx=True)]
+                       f"{table.name}: accuracy against the KD temperature", logx=True)]
 
 
 def stats(table: DatasetTable, out: Path, tag: str) -> list[Path]:
@@ -80,12 +81,13 @@ def stats(table: DatasetTable, out: Path, tag: str) -> list[Path]:
             if x:
                 series[f"{row}, {pair}"] = (x, y, None)
         label = stat.removeprefix("stat_")
-        written.append(plot_lines(series, out / f"{safe_name(stat)}_{tag}.png", "epoch", label, f"{table.dataset}: {label} per epoch"))
+        written.append(plot_lines(series, out / f"{safe_name(stat)}_{tag}.png", "epoch", label,
+                                  f"{table.name}: {label} per epoch"))
     return written
 
 
 def report_plots(table: DatasetTable, metric: str, out: Path) -> list[Path]:
-    """Every plot of one dataset's table, as PNG files in ``out``."""
-    tag = safe_name(table.dataset)
+    """Every plot of one table, as PNG files in ``out``."""
+    tag = table.tag
     return (curves(table, out, tag) + gains(table, metric, out, tag) + cost(table, metric, out, tag)
             + temperature(table, metric, out, tag) + stats(table, out, tag))

@@ -29,7 +29,7 @@ from ..engine.run_dir import CONFIG, SUMMARY, load_run_config, read_summary
 from ..errors import ConfigError, KdzooError
 from .grid import load_grid
 from .plan import Job, plan
-from .records import write_info
+from .records import Images, write_info
 
 FINISHED, RESUMABLE, UNSTARTED, NEW = "finished", "resumable", "unstarted", "new"
 #: Options that may differ between the run on disk and the grid without making it another run.
@@ -63,7 +63,9 @@ def check_matches(run_dir: Path, cfg: RunConfig) -> None:
     differ = [k for k, v in wanted.items() if k not in RUNTIME_OPTIONS and v is not None and k in saved and saved[k] != v]
     if differ:
         details = ", ".join(f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in differ)
-        raise ConfigError(f"{run_dir} holds a run with other settings ({details}). Use another --out folder, "
+        older = (" (runs saved before --data-seed existed drew their subsets from their run seed)"
+                 if "data_seed" in differ else "")
+        raise ConfigError(f"{run_dir} holds a run with other settings ({details}){older}. Use another --out folder, "
                           f"or delete that run folder to redo it.")
 
 
@@ -229,6 +231,8 @@ def run_bench(grid_spec: str, out: str | None = None, budget: float | None = Non
     states = Counter(run_state(out_dir / job.name) for job in job_list)
     print(f"grid {grid.name}: {len(job_list)} runs in {out_dir} ({states[FINISHED]} finished, {states[RESUMABLE]} to resume, "
           f"{states[NEW] + states[UNSTARTED]} to start)", flush=True)
+    images = dict.fromkeys(str(Images.of(job.cfg.to_dict())) for job in job_list)
+    print(f"images: {'; '.join(images)} ({'they differ between runs' if len(images) > 1 else 'every run'})", flush=True)
     if dry_run:
         for job in job_list:
             print(f"  {job.name}: {run_state(out_dir / job.name)}, {job.cfg.epochs} epochs")

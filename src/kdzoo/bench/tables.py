@@ -1,4 +1,5 @@
-"""The report's cells: finished runs grouped per dataset into (row, pair) cells, one value per run."""
+"""The report's cells: finished runs grouped per dataset and images seen (subsets, data seed) into
+(row, pair) cells, one value per run."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.run_dir import safe_name
 from .published import PublishedTable, lookup, pair_key
-from .records import Record
+from .records import Images, Record
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -39,24 +41,36 @@ class Cell:
 
 @dataclass
 class DatasetTable:
-    """Everything reported for one dataset."""
+    """Everything reported for the runs that saw the same images of one dataset."""
 
     dataset: str
+    images: Images
     rows: list[str]
     pairs: list[str]
     cells: dict[tuple[str, str], Cell]
     records: list[Record]
+
+    @property
+    def name(self) -> str:
+        """The dataset, with the subsets and data seed when the runs took subsets."""
+        return self.dataset if self.images.data_seed is None else f"{self.dataset} ({self.images})"
+
+    @property
+    def tag(self) -> str:
+        """:attr:`name` as a file-name part."""
+        return safe_name("_".join(filter(None, (self.dataset, self.images.tag))))
 
     def published(self, tables: list[PublishedTable], row: str, pair: str) -> tuple[float, PublishedTable] | None:
         return lookup(tables, self.dataset, row, pair)
 
 
 def build_tables(records: list[Record]) -> list[DatasetTable]:
-    """Group runs into cells per dataset; teachers, vanilla and self-distilled students fill every pair
-    they belong to."""
+    """Group runs into cells per dataset and images seen (a mean over runs tested on different images
+    would mix the model's variance with the test subset's); teachers, vanilla and self-distilled
+    students fill every pair they belong to."""
     out = []
-    for dataset in dict.fromkeys(r.dataset for r in records):
-        recs = [r for r in records if r.dataset == dataset]
+    for dataset, images in dict.fromkeys((r.dataset, r.images) for r in records):
+        recs = [r for r in records if r.dataset == dataset and r.images == images]
         pair_order: dict[tuple[str, str], int] = {}
         for r in recs:
             for i, p in enumerate(r.info.get("pairs") or []):
@@ -82,5 +96,5 @@ def build_tables(records: list[Record]) -> list[DatasetTable]:
             order["teacher"] = [0]
         columns = list(dict.fromkeys([pair_key(*p) for p in pairs] + [k for _, k in cells]))
         rows = sorted(order, key=lambda label: (order[label], label))
-        out.append(DatasetTable(dataset, rows, columns, dict(cells), recs))
+        out.append(DatasetTable(dataset, images, rows, columns, dict(cells), recs))
     return out

@@ -28,7 +28,10 @@ def check_int(what: str, value: Any, minimum: int = 1) -> int:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The options every dataset takes; see :func:`build_data`."""
+    """The options every dataset takes; see :func:`build_data`.
+
+    ``seed`` (the run's) governs order and augmentation; ``data_seed`` alone chooses the images: the
+    subsets, and any other split a dataset draws (from :func:`~kdzoo.data.sampling.subset_indices`)."""
 
     root: str | os.PathLike | None
     download: bool
@@ -36,6 +39,7 @@ class DataSpec:
     eval_batch_size: int
     device: torch.device
     seed: int
+    data_seed: int
     train_subset: int | None
     test_subset: int | None
     augment: bool
@@ -44,13 +48,14 @@ class DataSpec:
     world_size: int
 
     def subset(self, split: str, size: int) -> torch.Tensor | None:
-        """Sorted indices of the ``split`` ("train" or "test") subset of a split of ``size``, or None for all."""
+        """Sorted indices of the ``split`` ("train" or "test") subset of a split of ``size`` (drawn from
+        ``data_seed``), or None for all."""
         count = self.train_subset if split == "train" else self.test_subset
         if count is None:
             return None
         if count > size:
             raise ConfigError(f"--{split}-subset {count} is larger than the {split} split ({size} images).")
-        return subset_indices(size, count, self.seed, split)
+        return subset_indices(size, count, self.data_seed, split)
 
     def train_order(self, size: int) -> EpochOrder:
         """Shuffled each epoch; ranks padded to equal length, like ``DistributedSampler``."""
@@ -78,18 +83,19 @@ def dataset_info(name: str) -> dict[str, Any]:
 
 
 def build_data(name: str, *, root: str | os.PathLike | None = None, download: bool = False, batch_size: int = 64,
-               eval_batch_size: int = 256, device: torch.device | str = "cpu", seed: int = 0,
+               eval_batch_size: int = 256, device: torch.device | str = "cpu", seed: int = 0, data_seed: int = 0,
                train_subset: int | None = None, test_subset: int | None = None, augment: bool = True,
                num_workers: int | None = None, rank: int = 0, world_size: int = 1, strong_view: bool = False,
                **options: Any) -> DataBundle:
     """Load dataset ``name`` and wrap it in a train and a test loader whose batches arrive on ``device``.
 
     ``root``: data folder (default ``$KDZOO_DATA`` or ``./data``); ``download``: let torchvision fetch a
-    missing dataset; ``train_subset``/``test_subset``: a fixed random subset of N samples (from
-    ``seed``); ``augment``: training augmentation; ``num_workers``: decoding processes for streamed
-    datasets (None: :func:`~kdzoo.data.workers.default_num_workers`); ``rank``/``world_size``: this
-    process's shard for distributed training; ``strong_view``: training batches also carry a strongly
-    augmented view (MLKD); ``options``: dataset-specific (``dataset_info(name)``).
+    missing dataset; ``seed``: order and augmentation; ``train_subset``/``test_subset``: a fixed random
+    subset of N samples, drawn from ``data_seed`` alone (so runs with other seeds see the same images);
+    ``augment``: training augmentation; ``num_workers``: decoding processes for streamed datasets (None:
+    :func:`~kdzoo.data.workers.default_num_workers`); ``rank``/``world_size``: this process's shard for
+    distributed training; ``strong_view``: training batches also carry a strongly augmented view
+    (MLKD); ``options``: dataset-specific (``dataset_info(name)``).
     """
     entry = DATASETS.get(name)
     unknown = sorted(set(options) - set(dataset_options(name)))
@@ -98,6 +104,7 @@ def build_data(name: str, *, root: str | os.PathLike | None = None, download: bo
         raise ConfigError(f"Dataset {name!r} has no option {', '.join(map(repr, unknown))}; its options: {known}.")
     check_int("batch_size", batch_size)
     check_int("eval_batch_size", eval_batch_size)
+    check_int("data_seed", data_seed, minimum=0)
     for what, value in (("train_subset", train_subset), ("test_subset", test_subset)):
         if value is not None:
             check_int(what, value)
@@ -106,7 +113,7 @@ def build_data(name: str, *, root: str | os.PathLike | None = None, download: bo
     check_int("world_size", world_size)
     if check_int("rank", rank, minimum=0) >= world_size:
         raise ConfigError(f"rank must be below world_size ({world_size}), got {rank}.")
-    spec = DataSpec(root, download, batch_size, eval_batch_size, torch.device(device), seed, train_subset,
+    spec = DataSpec(root, download, batch_size, eval_batch_size, torch.device(device), seed, data_seed, train_subset,
                     test_subset, augment, num_workers, rank, world_size)
     bundle = entry.factory(spec, **options)
     if strong_view:

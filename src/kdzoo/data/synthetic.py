@@ -1,6 +1,6 @@
 """A small learnable dataset for tests and smoke runs: each class is a smooth random prototype image,
-each sample its class's prototype plus Gaussian noise. Generated from ``data_seed`` alone (a local
-generator), so it is the same for every run seed and on every machine."""
+each sample its class's prototype plus Gaussian noise. Generated from the option ``generator_seed`` alone
+(a local generator), so it is the same for every run seed and data seed, and on every machine."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ def make_split(prototypes: torch.Tensor, count: int, generator: torch.Generator)
     return images, labels
 
 
-def generate(num_classes: int, num_train: int, num_test: int, image_size: int, channels: int, data_seed: int) -> TensorSplits:
-    generator = seeded_generator(data_seed, "synthetic")
+def generate(num_classes: int, num_train: int, num_test: int, image_size: int, channels: int,
+             generator_seed: int) -> TensorSplits:
+    generator = seeded_generator(generator_seed, "synthetic")
     coarse = torch.rand((num_classes, channels, 4, 4), generator=generator)
     prototypes = F.interpolate(coarse, size=(image_size, image_size), mode="bilinear", align_corners=False)
     train_x, train_y = make_split(prototypes, num_train, generator)
@@ -38,8 +39,10 @@ def generate(num_classes: int, num_train: int, num_test: int, image_size: int, c
 @DATASETS.register("synthetic", description="Random class prototypes plus noise, generated in memory (for tests and smoke runs)",
                    classes=10, image_size=(32, 32), in_channels=3, source="generated")
 def synthetic(spec: DataSpec, num_classes: int = 10, num_train: int = 512, num_test: int = 256,
-              image_size: int = 32, channels: int = 3, data_seed: int = 0) -> DataBundle:
+              image_size: int = 32, channels: int = 3, generator_seed: int = 0) -> DataBundle:
     for what, value, minimum in (("num_classes", num_classes, 2), ("num_train", num_train, 1), ("num_test", num_test, 1),
-                                 ("image_size", image_size, 8), ("channels", channels, 1), ("data_seed", data_seed, 0)):
+                                 ("image_size", image_size, 8), ("channels", channels, 1),
+                                 ("generator_seed", generator_seed, 0)):
         check_int(f"synthetic option {what}", value, minimum)
-    return tensor_bundle("synthetic", generate(num_classes, num_train, num_test, image_size, channels, data_seed), spec)
+    return tensor_bundle("synthetic", generate(num_classes, num_train, num_test, image_size, channels, generator_seed),
+                         spec)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..config import RunConfig
+from ..config import RunConfig, upgrade_saved_config
 from ..errors import ConfigError
 
 CONFIG = "config.yaml"
@@ -46,11 +46,18 @@ def save_config(run_dir: Path, cfg: RunConfig) -> None:
     (run_dir / CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
 
 
-def load_run_config(run_dir: Path) -> dict[str, Any]:
+def saved_options(run_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """The run's saved options and, for a run saved by an older kdzoo, a note on how they were completed
+    (:func:`~kdzoo.config.upgrade_saved_config`)."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise ConfigError(f"--resume {run_dir}: no {CONFIG} there, so it is not a kdzoo run folder.")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return upgrade_saved_config(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+
+def load_run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's saved options (completed as :func:`saved_options` does)."""
+    return saved_options(run_dir)[0]
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

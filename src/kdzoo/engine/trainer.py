@@ -28,7 +28,7 @@ from .logger import INIT_METRICS, RunLogger, rewrite_metrics
 from .dot import DOT
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress
-from .run_dir import create_run_dir, load_run_config, save_config, write_summary
+from .run_dir import create_run_dir, save_config, saved_options, write_summary
 from .runtime import amp_dtype, autocast, resolve_device, rng_state, seed_everything, set_rng_state
 
 #: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
@@ -79,8 +79,8 @@ def build(cfg: RunConfig) -> Setup:
                                 options=cfg.teacher_options) if cfg.teacher else None
     data = build_data(
         cfg.dataset, root=cfg.data_root, download=cfg.download, batch_size=cfg.batch_size,
-        eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, train_subset=cfg.train_subset,
-        test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
+        eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, data_seed=cfg.data_seed,
+        train_subset=cfg.train_subset, test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
         rank=distributed.rank(), world_size=distributed.world_size(),
         strong_view=cfg.has_method and method_class(cfg.method).reads.strong_view, **cfg.dataset_options,
     )
@@ -137,8 +137,10 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     """Run ``cfg``, or resume the run folder ``resume`` (its saved config plus ``overrides``).
 
     Returns the summary also written to ``summary.json``."""
+    note = None
     if resume is not None:
-        cfg = RunConfig(**{**load_run_config(Path(resume)), **(overrides or {})})
+        saved, note = saved_options(Path(resume))
+        cfg = RunConfig(**{**saved, **(overrides or {})})
         validate(cfg)
     setup = build(cfg)
     cfg = setup.cfg
@@ -151,6 +153,8 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     if main:
         save_config(run_dir, cfg)
     log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
+    if note:
+        log.info(f"note: {run_dir} {note}")
     state = Trainer(setup, run_dir, log)
     try:
         if resume is not None:
@@ -382,7 +386,8 @@ class Trainer:
             "teacher": str(cfg.teacher) if cfg.teacher else None,
             "teacher_arch": getattr(s.teacher, "kdzoo_arch", None),
             "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
-            "seed": cfg.seed, "epochs": cfg.epochs, "init_epochs": self.init.epochs if self.init else 0,
+            "seed": cfg.seed, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
+            "test_subset": cfg.test_subset, "epochs": cfg.epochs, "init_epochs": self.init.epochs if self.init else 0,
             "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
             "best_top5": max(r["test_top5"] for r in self.history),
             "last_top1": last["test_top1"], "last_top5": last["test_top5"],
