@@ -233,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="multi-exit networks: accuracy-vs-FLOPs plot file (default: early_exit.png next to the checkpoint)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("list", help="list models, methods, datasets, packaged configs or benchmark grids")
-    p.add_argument("what", choices=["models", "methods", "datasets", "configs", "grids"])
+    p = sub.add_parser("list", help="list models, methods, datasets, packaged configs, benchmark grids, or which "
+                                    "method runs on which kind of network (support)")
+    p.add_argument("what", choices=["models", "methods", "datasets", "configs", "grids", "support"])
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("demo", help="teacher, vanilla student and KD student on Fashion-MNIST, with a table")

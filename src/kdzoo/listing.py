@@ -85,5 +85,13 @@ def grids() -> str:
             + table(["grid", "pairs x methods x seeds", "description"], rows))
 
 
+def support() -> str:
+    from .support import support_table
+
+    return ("Where each method runs: a network of each family as student and as teacher of a zoo ResNet (a cell\n"
+            "says where it can stand, or what the method reads that the family lacks).\n\n" + support_table())
+
+
 def render(what: str) -> str:
-    return {"models": models, "methods": methods, "datasets": datasets, "configs": configs, "grids": grids}[what]()
+    return {"models": models, "methods": methods, "datasets": datasets, "configs": configs, "grids": grids,
+            "support": support}[what]()

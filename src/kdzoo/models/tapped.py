@@ -45,17 +45,29 @@ class TappedModel(FeatureModel):
         self.model = model
         self.kdzoo_arch = name or type(model).__name__
         self.feature_layers = list(feature_layers)
-        self.stage_modules = [find_module(model, n, self.kdzoo_arch) for n in self.feature_layers]
         self.classifier_name = classifier or default_classifier(model, self.kdzoo_arch)
-        self.classifier_module = find_module(model, self.classifier_name, self.kdzoo_arch)
+        self.head_layer = head_layer or self.feature_layers[-1]
+        for name in (*self.feature_layers, self.classifier_name, self.head_layer):
+            find_module(model, name, self.kdzoo_arch)
         if not isinstance(self.classifier_module, nn.Linear):
             raise ConfigError(f"{self.kdzoo_arch}: the classifier {self.classifier_name!r} is a "
                               f"{type(self.classifier_module).__name__}, not an nn.Linear; name the final Linear "
                               f"with classifier=...")
-        self.head_layer = head_layer or self.feature_layers[-1]
-        self.head_module = find_module(model, self.head_layer, self.kdzoo_arch)
         self.prefix_tokens = prefix_tokens
         self.channels = channels
+
+    # The tapped modules are looked up by name (not kept as attributes, which would register them twice).
+    @property
+    def stage_modules(self) -> list[nn.Module]:
+        return [self.model.get_submodule(n) for n in self.feature_layers]
+
+    @property
+    def classifier_module(self) -> nn.Module:
+        return self.model.get_submodule(self.classifier_name)
+
+    @property
+    def head_module(self) -> nn.Module:
+        return self.model.get_submodule(self.head_layer)
 
     def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         if not request.needs_taps:
@@ -63,10 +75,11 @@ class TappedModel(FeatureModel):
         if request.preact:
             raise ConfigError(f"{self.kdzoo_arch} (hook taps) has no pre-activation maps.")
         seen: dict[str, Any] = {}
-        hooks = [self.stage_modules[0].register_forward_pre_hook(_keep_input(seen, "stem")),
+        stages = self.stage_modules
+        hooks = [stages[0].register_forward_pre_hook(_keep_input(seen, "stem")),
                  self.classifier_module.register_forward_pre_hook(_keep_input(seen, "pooled")),
                  self.head_module.register_forward_hook(_keep_output(seen, "head"))]
-        hooks += [m.register_forward_hook(_keep_output(seen, i)) for i, m in enumerate(self.stage_modules)]
+        hooks += [m.register_forward_hook(_keep_output(seen, i)) for i, m in enumerate(stages)]
         try:
             logits = self.model(x)
         finally:
@@ -76,7 +89,7 @@ class TappedModel(FeatureModel):
         if missing:
             raise ConfigError(f"{self.kdzoo_arch}: the feature layers {missing} did not run in forward(); name modules "
                               f"that the forward pass calls.")
-        stages = [self.as_map(seen[i], i) for i in range(len(self.stage_modules))]
+        stages = [self.as_map(seen[i], i) for i in range(len(stages))]
         stem = self.as_map(seen["stem"], 0)
         pooled = seen["pooled"].flatten(1)
         return Features(logits, [stem, *stages, pooled], self.as_map(seen["head"], len(stages) - 1))
