@@ -101,9 +101,14 @@ def cell(method: str, family: Family) -> str:
     from .methods import method_class
 
     if not method_class(method).reads.needs_teacher:
-        reason = refusal(method, family, None)
-        return "yes (no teacher)" if reason is None else f"no: {short(reason)}"
-    as_student, as_teacher = refusal(method, family, PARTNER), refusal(method, PARTNER, family)
+        return cell_text(refusal(method, family, None), None, self_distillation=True)
+    return cell_text(refusal(method, family, PARTNER), refusal(method, PARTNER, family))
+
+
+def cell_text(as_student: str | None, as_teacher: str | None, self_distillation: bool = False) -> str:
+    """A table cell from the refusals (None: it builds) with the family as student and as teacher."""
+    if self_distillation:
+        return "yes (no teacher)" if as_student is None else f"no: {short(as_student)}"
     if as_student is None and as_teacher is None:
         return "yes"
     if as_student is None or as_teacher is None:
@@ -114,8 +119,11 @@ def cell(method: str, family: Family) -> str:
 
 def short(reason: str) -> str:
     """The part of a refusal that says what is missing."""
-    text = reason.split(" reads ", 1)[-1].split(" of the ", 1)[0] if " reads " in reason else reason
-    return text.split(". ", 1)[0].rstrip(".")
+    if " reads " in reason and " has none" in reason:
+        return "no " + reason.split(" reads ", 1)[1].split(" of the ", 1)[0].split(" (")[0]
+    if "sit between the pooling and the classifier" in reason:
+        return "its classifier does not read its pooled last map"
+    return reason.split(", but")[0].split(". ")[0].rstrip(".")
 
 
 def support_table() -> str:
