@@ -289,3 +289,12 @@ def test_readme_training_loop_example_runs_as_written():
     namespace: dict = {}
     exec(compile(block.group(1), "README.md", "exec"), namespace)
     assert namespace["losses"] and all(torch.isfinite(v) for v in namespace["losses"].values())
+
+
+def test_bench_grids_take_timm_and_torchvision_names(cli, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("common: {dataset: synthetic, epochs: 1}\nteachers: train\n"
+                    "pairs: [timm/convnext_atto -> torchvision/mobilenet_v3_small]\nmethods: [vanilla, at]\nseeds: [0]\n")
+    code, out, err = cli("bench", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
+    assert code == 0, err
+    assert "teacher_timm-convnext_atto_seed0" in out and "timm-convnext_atto-torchvision-mobilenet_v3_small_at_seed0" in out
