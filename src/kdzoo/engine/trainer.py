@@ -65,6 +65,10 @@ def check_names(cfg: RunConfig) -> None:
                           f"(kdzoo distill --student {cfg.model} --method {cfg.method}).")
     if cfg.teacher_arch:
         model_info(cfg.teacher_arch)
+    if cfg.teacher_pretrained and (cfg.teacher or not cfg.teacher_arch or not is_external(cfg.teacher_arch)):
+        raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights instead of a file: give the "
+                          "teacher as --teacher-arch timm/NAME or torchvision/NAME without --teacher (zoo teachers "
+                          "come from a checkpoint: --teacher PATH).")
 
 
 def build(cfg: RunConfig) -> Setup:
@@ -114,10 +118,8 @@ def build(cfg: RunConfig) -> Setup:
 
 
 def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
-    """``--teacher-pretrained``: the library's own pretrained weights for ``--teacher-arch`` (timm/torchvision)."""
-    if not cfg.teacher_arch or not is_external(cfg.teacher_arch):
-        raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights: give the teacher as "
-                          "--teacher-arch timm/NAME or torchvision/NAME (zoo teachers come from a checkpoint: --teacher PATH).")
+    """``--teacher-pretrained``: the library's own pretrained weights for ``--teacher-arch`` (timm/torchvision),
+    with a classifier for the dataset's classes (a new one, untrained, when they differ from the pretraining's)."""
     teacher = create_model(cfg.teacher_arch, num_classes=data.num_classes, in_channels=data.in_channels,
                            pretrained=True, **cfg.teacher_options)
     return teacher.to(device).eval().requires_grad_(False)
