@@ -19,7 +19,7 @@ demo: $(STAMP) data
 	$(BIN)/kdzoo demo
 
 test: $(STAMP) data
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 clean:
 	rm -rf $(VENV) runs

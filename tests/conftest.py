@@ -14,6 +14,10 @@ from kdzoo.methods import Objective
 from kdzoo.models import HeadedStudent, create_model, extract
 
 
+# Under pytest-xdist (`make test` runs one worker per core), each worker computes with its share of the cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
         "--batch-size", "32", "--no-progress", "--no-tensorboard", "--device", "cpu"]
