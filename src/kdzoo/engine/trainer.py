@@ -16,18 +16,22 @@ import torch
 from torch import nn
 
 from .. import __version__, distributed
-from ..config import RunConfig, validate
+from ..config import RunConfig
 from ..data import build_data, dataset_info
 from ..errors import ConfigError, KdzooError
 from ..methods import LossWeights, Method, Objective, create_method, method_class
 from ..models import Features, HeadedStudent, MultiExitNet, create_model, extract, model_info
 from . import checkpoint as ckpt
 from .evaluate import check_fits, evaluate
+from .interrupts import Interrupted
 from .logger import INIT_METRICS, RunLogger, rewrite_metrics
 from .dot import DOT
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, schedule_warnings
+from .preflight import check_no_single_image_batch
 from .progress import EpochProgress
-from .run_dir import create_run_dir, load_run_config, save_config, write_summary
+from .resume import resume_config
+from .run_dir import create_run_dir, save_config, write_summary
+from .run_lock import RunLock
 from .runtime import autocast, resolve_device, rng_state, seed_everything, set_rng_state
 
 #: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
@@ -89,6 +93,7 @@ def build(cfg: RunConfig) -> Setup:
         test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
         rank=distributed.rank(), world_size=distributed.world_size(), strong_view=cfg.has_method and method_class(cfg.method).needs_strong_view, **cfg.dataset_options,
     )
+    check_no_single_image_batch(data.train, cfg.batch_size)
     student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels).to(device)
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
     if cfg.scale_lr:
@@ -112,6 +117,7 @@ def build(cfg: RunConfig) -> Setup:
         needs_features, head_map = method.needs_features, method.needs_head_map
         preact, teacher_preact = method.preact_for("student"), method.preact_for("teacher")
         caveats = method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
+    caveats = caveats + schedule_warnings(cfg, lr)
     if cfg.sync_bn:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     if cfg.channels_last:
@@ -145,8 +151,7 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
 
     Returns the summary also written to ``summary.json``."""
     if resume is not None:
-        cfg = RunConfig(**{**load_run_config(Path(resume)), **(overrides or {})})
-        validate(cfg)
+        cfg = resume_config(Path(resume), overrides or {})
     setup = build(cfg)
     cfg = setup.cfg
     teacher_arch = getattr(setup.teacher, "kdzoo_arch", None)
@@ -155,16 +160,23 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
         run_dir = Path(resume)
     else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
         run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
-    if main:
-        save_config(run_dir, cfg)
-    log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
-    state = Trainer(setup, run_dir, log)
+    lock = RunLock.claim(run_dir, new=resume is None) if main else None
     try:
-        if resume is not None:
-            state.restore()
-        return state.fit()
+        if main:
+            save_config(run_dir, cfg)
+        log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
+        state = Trainer(setup, run_dir, log)
+        try:
+            if resume is not None:
+                state.restore()
+            return state.fit()
+        finally:
+            log.close()
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: name the folder to resume
+        raise Interrupted.in_run(exc, run_dir) from None
     finally:
-        log.close()
+        if lock is not None:
+            lock.release()
 
 
 class Trainer:
