@@ -138,8 +138,9 @@ def imagefolder(spec: DataSpec, image_size: int = 224, unreadable: str = "stop")
     root = data_root(spec.root)
     train, val = scan(root / "train"), scan(root / "val")
     if train.classes != val.classes:
-        raise KdzooError(f"{root / 'train'} and {root / 'val'} hold different class folders "
-                         f"({len(train.classes)} vs {len(val.classes)}); both need the same <class> subfolders.")
+        only = lambda a, b: ", ".join(sorted(set(a.classes) - set(b.classes))) or "none"  # noqa: E731
+        raise KdzooError(f"{root / 'train'} and {root / 'val'} hold different class folders (only in train: "
+                         f"{only(train, val)}; only in val: {only(val, train)}); both need the same <class> subfolders.")
     evaluation = transforms.Compose([transforms.Resize(round(image_size * 256 / 224)), transforms.CenterCrop(image_size)])
     workers = spec.num_workers if spec.num_workers is not None else default_num_workers()
     train_files = ImageFiles(split_files(spec, train, "train"),

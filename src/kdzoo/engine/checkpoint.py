@@ -101,7 +101,7 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
         raise CheckpointError(
             f"The weights in {source} do not fit architecture {arch!r}: {'; '.join(parts)}. "
             f"Most likely the architecture or the number of classes/input channels is wrong: pass the "
-            f"right one with --teacher-arch (or arch=...); `kdzoo list models` shows the names."
+            f"right one with --teacher-arch (distill) or --arch (eval); `kdzoo list models` shows the names."
         )
     model.load_state_dict(state_dict, strict=False)
 
@@ -173,7 +173,7 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
         raise CheckpointError(
             f"Cannot tell the architecture of {path}: the file does not record it and the folder name "
             f"{path.parent.name!r} does not start with a model name (RepDistiller keeps teachers in "
-            f"'<arch>_vanilla/'). Pass it explicitly, e.g. --teacher-arch resnet32x4."
+            f"'<arch>_vanilla/'). Pass it explicitly: --teacher-arch NAME with distill, --arch NAME with eval."
         )
     inferred_classes, inferred_channels = _infer_io(state_dict)
     try:

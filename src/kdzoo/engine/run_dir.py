@@ -65,4 +65,13 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / SUMMARY
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        summary = exc
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{path} is not a kdzoo run summary (a JSON object written at the end of a run): {summary}. "
+                          f"Delete it and run `kdzoo train|distill --resume {run_dir}` to write it again.")
+    return summary
