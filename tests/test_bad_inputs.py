@@ -8,7 +8,6 @@ finished runs and files already on disk are byte for byte as before.
 import argparse
 import hashlib
 import os
-import pickle
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,7 +54,8 @@ def p(tmp_path_factory, tiny_teacher):
     """Everything the cases point at: finished runs (in ``runs``), damaged copies of them, bad files and folders."""
     root = tmp_path_factory.mktemp("bad_inputs")
     runs = root / "runs"
-    assert main(["train", "--model", "resnet8", *TINY, "--epochs", "1", "--output-dir", str(runs), "--name", "done"]) == 0
+    code = main(["train", "--model", "resnet8", *TINY, "--epochs", "1", "--output-dir", str(runs), "--name", "done"])
+    assert code == 0
     done = runs / "done"
 
     def copy(name, edit=None, keep_summary=False):
@@ -116,9 +116,11 @@ def p(tmp_path_factory, tiny_teacher):
 
 def write_configs(folder: Path) -> SimpleNamespace:
     folder.mkdir()
-    texts = {"invalid": "model: resnet8\nlr: [0.1\n", "a_list": "- model\n- resnet8\n", "typo": "model: resnet8\nlearning_rate: 0.1\n",
-             "text_epochs": "model: resnet8\nepochs: ten\n", "scalar_milestones": "model: resnet8\nmilestones: 150\n",
-             "options_scalar": "model: resnet8\nmethod: kd\nmethod_options: 3\n", "nan_lr": "model: resnet8\nlr: .nan\n"}
+    texts = {"invalid": "model: resnet8\nlr: [0.1\n", "a_list": "- model\n- resnet8\n",
+             "typo": "model: resnet8\nlearning_rate: 0.1\n", "text_epochs": "model: resnet8\nepochs: ten\n",
+             "scalar_milestones": "model: resnet8\nmilestones: 150\n",
+             "options_scalar": "model: resnet8\nmethod: kd\nmethod_options: 3\n",
+             "nan_lr": "model: resnet8\nlr: .nan\n"}
     for name, text in texts.items():
         (folder / f"{name}.yaml").write_text(text)
     return SimpleNamespace(**{name: folder / f"{name}.yaml" for name in texts})
@@ -154,7 +156,8 @@ def snapshot(*folders: Path) -> dict[str, str]:
 
 
 def distill(p, *args):
-    return ["distill", "--teacher", p.teacher, "--student", "resnet8", *TINY, "--epochs", "1", "--output-dir", p.runs, *args]
+    return ["distill", "--teacher", p.teacher, "--student", "resnet8", *TINY, "--epochs", "1", "--output-dir", p.runs,
+            *args]
 
 
 def train(p, *args):
@@ -212,10 +215,12 @@ CASES = {
     "temperature inf": (lambda p: distill(p, "--t-teacher", "inf"), ["t_teacher", "inf"]),
     "weight negative": (lambda p: distill(p, "--alpha", "-1"), ["--alpha", "-1"]),
     "weight nan": (lambda p: distill(p, "--beta", "nan"), ["beta", "nan"]),
-    "dot delta above momentum": (lambda p: distill(p, "--optimizer", "dot", "--dot-delta", "0.95"), ["--dot-delta", "0.95"]),
+    "dot delta above momentum": (lambda p: distill(p, "--optimizer", "dot", "--dot-delta", "0.95"),
+                                 ["--dot-delta", "0.95"]),
     # -- milestones
     "milestones unsorted": (lambda p: train(p, "--epochs", "4", "--milestones", "3", "1"), ["3 1", "--milestones 1 3"]),
-    "milestones repeated": (lambda p: train(p, "--epochs", "4", "--milestones", "2", "2"), ["repeats 2", "--milestones 2"]),
+    "milestones repeated": (lambda p: train(p, "--epochs", "4", "--milestones", "2", "2"),
+                            ["repeats 2", "--milestones 2"]),
     "milestone 0": (lambda p: train(p, "--epochs", "4", "--milestones", "0", "2"), ["--milestones 0 2", ">= 1"]),
     "milestone negative": (lambda p: train(p, "--epochs", "4", "--milestones", "-1"), ["-1", ">= 1"]),
     # -- method options, checked against each method's signature
@@ -226,14 +231,17 @@ CASES = {
     "temperature inf option": (lambda p: method_opt(p, "nkd", "temperature=.inf"), ["temperature", "inf"]),
     "warm-up negative": (lambda p: method_opt(p, "dkd", "warmup_epochs=-1"), ["warmup_epochs", "-1", "20"]),
     "beta negative option": (lambda p: method_opt(p, "dkd", "dkd_beta=-1"), ["dkd_beta", "-1", "2-8 per pair"]),
-    "hint layer out of range": (lambda p: method_opt(p, "fitnet", "hint_layer=7"), ["hint_layer", "7", "between 0 and 4"]),
-    "bool option as text": (lambda p: method_opt(p, "ab", "main_loss=maybe"), ["main_loss", "'maybe'", "true or false"]),
+    "hint layer out of range": (lambda p: method_opt(p, "fitnet", "hint_layer=7"),
+                                ["hint_layer", "7", "between 0 and 4"]),
+    "bool option as text": (lambda p: method_opt(p, "ab", "main_loss=maybe"),
+                            ["main_loss", "'maybe'", "true or false"]),
     "unknown method option": (lambda p: method_opt(p, "dkd", "temp=2"), ["temp", "temperature"]),
     "method option without =": (lambda p: method_opt(p, "dkd", "temperature"), ["KEY=VALUE", "'temperature'"]),
     "unknown dataset option": (lambda p: train(p, "--dataset-opt", "colour=1"), ["'colour'", "num_train"]),
     # -- YAML configs
     "config missing": (lambda p: ["train", "--config", p.root / "nope.yaml"], ["nope.yaml", "packaged"]),
-    "config invalid YAML": (lambda p: ["train", "--config", p.config.invalid, *TINY], ["invalid.yaml", "not valid YAML"]),
+    "config invalid YAML": (lambda p: ["train", "--config", p.config.invalid, *TINY],
+                            ["invalid.yaml", "not valid YAML"]),
     "config not a mapping": (lambda p: ["train", "--config", p.config.a_list, *TINY], ["a_list.yaml", "mapping"]),
     "config unknown key": (lambda p: ["train", "--config", p.config.typo, *TINY], ["'learning_rate'", "Known options"]),
     "config epochs text": (lambda p: ["train", "--config", p.config.text_epochs, *TINY], ["epochs", "'ten'"]),
@@ -245,20 +253,29 @@ CASES = {
     # -- checkpoints as --teacher, to eval, to temperature
     "teacher missing": (lambda p: distill(p, "--teacher", p.files / "nope.pth"), ["nope.pth", "does not exist"]),
     "teacher empty": (lambda p: distill(p, "--teacher", p.files / "empty.pth"), ["empty.pth", "empty (0 bytes)"]),
-    "teacher truncated": (lambda p: distill(p, "--teacher", p.files / "truncated.pth"), ["truncated.pth", "truncated, corrupt"]),
-    "teacher text file": (lambda p: distill(p, "--teacher", p.files / "notes.pth"), ["notes.pth", "expected a PyTorch file"]),
-    "teacher random bytes": (lambda p: distill(p, "--teacher", p.files / "random.pth"), ["random.pth", "expected a PyTorch file"]),
-    "eval text file": (lambda p: ["eval", p.files / "notes.pth", "--arch", "resnet8"], ["notes.pth", "expected a PyTorch file"]),
-    "eval zip of other files": (lambda p: ["eval", p.files / "archive.pth", "--arch", "resnet8"], ["archive.pth", "torch.save"]),
-    "teacher that runs code": (lambda p: distill(p, "--teacher", p.files / "runs_code.pth"), ["runs_code.pth", "system", "never run code"]),
+    "teacher truncated": (lambda p: distill(p, "--teacher", p.files / "truncated.pth"),
+                          ["truncated.pth", "truncated, corrupt"]),
+    "teacher text file": (lambda p: distill(p, "--teacher", p.files / "notes.pth"),
+                          ["notes.pth", "expected a PyTorch file"]),
+    "teacher random bytes": (lambda p: distill(p, "--teacher", p.files / "random.pth"),
+                             ["random.pth", "expected a PyTorch file"]),
+    "eval text file": (lambda p: ["eval", p.files / "notes.pth", "--arch", "resnet8"],
+                       ["notes.pth", "expected a PyTorch file"]),
+    "eval zip of other files": (lambda p: ["eval", p.files / "archive.pth", "--arch", "resnet8"],
+                                ["archive.pth", "torch.save"]),
+    "teacher that runs code": (lambda p: distill(p, "--teacher", p.files / "runs_code.pth"),
+                               ["runs_code.pth", "system", "never run code"]),
     "RepDistiller last file": (lambda p: distill(p, "--teacher", p.files / "resnet8_vanilla" / "resnet8_last.pth"),
                                ["resnet8_last.pth", "argparse.Namespace", "ckpt_epoch_N.pth"]),
-    "not a model checkpoint": (lambda p: ["eval", p.files / "list.pth", "--arch", "resnet8"], ["list.pth", "not a model checkpoint"]),
-    "weights that are not tensors": (lambda p: ["eval", p.files / "strings.pth", "--arch", "resnet8"], ["strings.pth", "not a model"]),
+    "not a model checkpoint": (lambda p: ["eval", p.files / "list.pth", "--arch", "resnet8"],
+                               ["list.pth", "not a model checkpoint"]),
+    "weights that are not tensors": (lambda p: ["eval", p.files / "strings.pth", "--arch", "resnet8"],
+                                     ["strings.pth", "not a model"]),
     "bare weights without architecture": (lambda p: ["eval", p.files / "bare.pth", "--dataset", "synthetic"],
                                           ["bare.pth", "--teacher-arch"]),
     "wrong architecture": (lambda p: distill(p, "--teacher-arch", "vgg8"), ["'vgg8'", "missing keys"]),
-    "eval wrong architecture": (lambda p: ["eval", p.done, "--arch", "resnet20"], ["'resnet20'", "missing keys", "--arch"]),
+    "eval wrong architecture": (lambda p: ["eval", p.done, "--arch", "resnet20"],
+                                ["'resnet20'", "missing keys", "--arch"]),
     "wrong number of classes": (lambda p: distill(p, "--dataset-opt", "num_classes=5"), ["10 classes", "has 5"]),
     "wrong number of channels": (lambda p: distill(p, "--dataset-opt", "channels=1"), ["1x32x32", "another dataset"]),
     "temperature with a bad teacher": (lambda p: ["temperature", "--teacher", p.files / "random.pth"], ["random.pth"]),
@@ -267,52 +284,66 @@ CASES = {
     "eval thresholds on a plain network": (lambda p: ["eval", p.done, "--thresholds", "0.5", "--device", "cpu"],
                                            ["--thresholds", "byot"]),
     "temperature 0 for the tool": (lambda p: ["temperature", "--temperatures", "0"], ["must be positive", "0"]),
-    "temperature classes mismatch": (lambda p: ["temperature", "--logits", "1", "2", "--classes", "a"], ["1 classes", "2 values"]),
+    "temperature classes mismatch": (lambda p: ["temperature", "--logits", "1", "2", "--classes", "a"],
+                                     ["1 classes", "2 values"]),
     "temperature student without teacher": (lambda p: ["temperature", "--student", p.done], ["--teacher"]),
     "report of an empty folder": (lambda p: ["report", p.runs / "not_a_run"], ["not_a_run", "No finished run"]),
     "report of a file": (lambda p: ["report", p.output_file], ["a_file", "not a folder"]),
     "report of a damaged summary": (lambda p: ["report", p.runs, "--no-plots", "--out", p.root / "report"],
                                     ["bad_summary", "summary.json", "not a kdzoo run summary"]),
     "report metric": (lambda p: ["report", p.runs, "--metric", "middle"], ["'middle'"]),
-    "bench budget": (lambda p: ["bench", "--grid", "bench/fashion_mnist_small", "--budget", "1.5", "--dry-run"], ["1.5"]),
-    "bench jobs 0": (lambda p: ["bench", "--grid", "bench/fashion_mnist_small", "--jobs", "0", "--dry-run"], ["--jobs", "0"]),
+    "bench budget": (lambda p: ["bench", "--grid", "bench/fashion_mnist_small", "--budget", "1.5", "--dry-run"],
+                     ["1.5"]),
+    "bench jobs 0": (lambda p: ["bench", "--grid", "bench/fashion_mnist_small", "--jobs", "0", "--dry-run"],
+                     ["--jobs", "0"]),
     # -- datasets
     "dataset not downloaded": (lambda p: folder_data(p, "cifar10", p.data / "empty"), ["empty", "--download"]),
     "image folder missing": (lambda p: folder_data(p, "imagefolder", p.data / "nope"), ["nope", "--data-root"]),
     "image folder wrong level": (lambda p: folder_data(p, "imagefolder", p.data / "one_class" / "train"),
                                  ["one_class", "ROOT/train/<class>"]),
-    "image folder one class": (lambda p: folder_data(p, "imagefolder", p.one_class), ["1 class folder", "cat", "at least 2"]),
-    "image folder classes differ": (lambda p: folder_data(p, "imagefolder", p.differ), ["only in train: dog; only in val: wolf"]),
-    "image folder unreadable image": (lambda p: folder_data(p, "imagefolder", p.unreadable, "--dataset-opt", "image_size=16",
-                                                            "--batch-size", "3", "--num-workers", "0",
+    "image folder one class": (lambda p: folder_data(p, "imagefolder", p.one_class),
+                               ["1 class folder", "cat", "at least 2"]),
+    "image folder classes differ": (lambda p: folder_data(p, "imagefolder", p.differ),
+                                    ["only in train: dog; only in val: wolf"]),
+    "image folder unreadable image": (lambda p: folder_data(p, "imagefolder", p.unreadable, "--dataset-opt",
+                                                            "image_size=16", "--batch-size", "3", "--num-workers", "0",
                                                             "--output-dir", p.root / "scratch"),
                                       ["broken.png", "unreadable=skip"]),
-    "image folder unreadable choice": (lambda p: folder_data(p, "imagefolder", p.unreadable, "--dataset-opt", "unreadable=ignore"),
+    "image folder unreadable choice": (lambda p: folder_data(p, "imagefolder", p.unreadable,
+                                                             "--dataset-opt", "unreadable=ignore"),
                                        ["'ignore'", "skip"]),
     "one training image": (lambda p: train(p, "--dataset-opt", "num_train=1"), ["1 image", "BatchNorm"]),
     # -- run folders
     "resume of a finished run": (lambda p: ["train", "--resume", p.finished], ["already finished", "--epochs N"]),
-    "resume with another command": (lambda p: ["distill", "--resume", p.done], ["`kdzoo train` run", "kdzoo train --resume"]),
-    "resume of a folder that is not a run": (lambda p: ["train", "--resume", p.not_a_run], ["not_a_run", "config.yaml"]),
-    "resume of a hand-edited config": (lambda p: ["train", "--resume", p.edited], ["lr: None in the checkpoint, 0.5 now"]),
+    "resume with another command": (lambda p: ["distill", "--resume", p.done],
+                                    ["`kdzoo train` run", "kdzoo train --resume"]),
+    "resume of a folder that is not a run": (lambda p: ["train", "--resume", p.not_a_run],
+                                             ["not_a_run", "config.yaml"]),
+    "resume of a hand-edited config": (lambda p: ["train", "--resume", p.edited],
+                                       ["lr: None in the checkpoint, 0.5 now"]),
     "resume changing a setting by flag": (lambda p: ["train", "--resume", p.resumable, "--seed", "4"],
                                           ["seed: 0 in the checkpoint, 4 now"]),
     "resume of invalid YAML": (lambda p: ["train", "--resume", p.bad_yaml], ["bad_yaml", "not valid YAML"]),
     "resume with an unknown key": (lambda p: ["train", "--resume", p.unknown_key], ["'learning_rate'"]),
     "resume with a value of the wrong type": (lambda p: ["train", "--resume", p.bad_type], ["epochs", "'ten'"]),
-    "resume before the first epoch ended": (lambda p: ["train", "--resume", p.no_epoch], ["no_epoch", "no checkpoint_last.pt"]),
-    "resume of a replaced checkpoint": (lambda p: ["train", "--resume", p.swapped], ["swapped", "expected a PyTorch file"]),
+    "resume before the first epoch ended": (lambda p: ["train", "--resume", p.no_epoch],
+                                            ["no_epoch", "no checkpoint_last.pt"]),
+    "resume of a replaced checkpoint": (lambda p: ["train", "--resume", p.swapped],
+                                        ["swapped", "expected a PyTorch file"]),
     "name reused": (lambda p: train(p, "--name", "done"), ["done", "already holds a run", "--resume"]),
     "output folder is a file": (lambda p: train(p, "--output-dir", p.output_file), ["a_file"]),
     # -- grids
     "grid missing": (lambda p: ["bench", "--grid", p.root / "nope.yaml"], ["nope.yaml", "packaged grid"]),
     "grid unknown method": (lambda p: ["bench", "--grid", p.grid.unknown_method, "--dry-run"], ["'kdd'", "kd"]),
-    "grid empty axis": (lambda p: ["bench", "--grid", p.grid.empty_axis, "--dry-run"], ["'temperature'", "non-empty list"]),
+    "grid empty axis": (lambda p: ["bench", "--grid", p.grid.empty_axis, "--dry-run"],
+                        ["'temperature'", "non-empty list"]),
     "grid unknown key": (lambda p: ["bench", "--grid", p.grid.unknown_key, "--dry-run"], ["'sweeps'", "grid keys"]),
     "grid without pairs": (lambda p: ["bench", "--grid", p.grid.no_pairs, "--dry-run"], ["pairs", "non-empty list"]),
     "grid unknown run option": (lambda p: ["bench", "--grid", p.grid.unknown_common, "--dry-run"], ["'learning_rate'"]),
-    "grid bad method option": (lambda p: ["bench", "--grid", p.grid.bad_method_option, "--dry-run"], ["nce_k", "'many'"]),
-    "bench --set unknown option": (lambda p: ["bench", "--grid", "bench/fashion_mnist_small", "--set", "speed=2", "--dry-run"],
+    "grid bad method option": (lambda p: ["bench", "--grid", p.grid.bad_method_option, "--dry-run"],
+                               ["nce_k", "'many'"]),
+    "bench --set unknown option": (lambda p: ["bench", "--grid", "bench/fashion_mnist_small", "--set", "speed=2",
+                                              "--dry-run"],
                                    ["'speed'"]),
 }
 

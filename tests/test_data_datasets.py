@@ -145,7 +145,8 @@ def test_imagefolder_reads_images_of_mixed_sizes_and_modes(tmp_path):
             (tmp_path / split / name).mkdir(parents=True)
             for i, mode in enumerate(modes):
                 crop = pixels[: 10 + 3 * i, : 12 + 5 * i]
-                image = Image.fromarray(crop[..., 0].astype(np.uint16) * 257) if mode == "I;16" else Image.fromarray(crop).convert(mode)
+                wide = Image.fromarray(crop[..., 0].astype(np.uint16) * 257)  # 16-bit grey
+                image = wide if mode == "I;16" else Image.fromarray(crop).convert(mode)
                 image.save(tmp_path / split / name / f"{i}.{'jpg' if mode == 'CMYK' else 'png'}")
     data = build_data("imagefolder", root=tmp_path, batch_size=5, eval_batch_size=5, num_workers=0, image_size=16)
     for loader in (data.train, data.test):
@@ -175,4 +176,5 @@ def test_unreadable_images_can_be_skipped_and_are_counted(tmp_path, capsys):
     seen = torch.cat([b.index for b in data.train.epoch(0)])
     position = [path for path, _ in data.train.loader.dataset.samples].index(str(broken))
     assert sorted(seen.tolist()) == [i for i in range(5) if i != position]
-    assert f"left out 1 unreadable image(s) of the train split in this pass (unreadable=skip), e.g. {broken}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"left out 1 unreadable image(s) of the train split in this pass (unreadable=skip), e.g. {broken}" in err

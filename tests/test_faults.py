@@ -26,7 +26,8 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_the_run_resumes(cl
 
     monkeypatch.setattr(torch, "save", disk_full_at_epoch_2)
     run = tmp_path / "full"
-    code, _, err = cli("train", "--model", "resnet8", *TINY, "--epochs", "2", "--output-dir", tmp_path, "--name", "full")
+    code, _, err = cli("train", "--model", "resnet8", *TINY, "--epochs", "2", "--output-dir", tmp_path,
+                       "--name", "full")
     assert code == 2 and "Traceback" not in err
     assert f"Could not write {run / LAST} (No space left on device)" in err and f"--resume {run}" in err
     assert read_checkpoint(run / LAST)["epoch"] == 1  # the previous checkpoint, whole

@@ -218,7 +218,8 @@ def naive_adaptive_mean(a, out):
     """PyTorch's adaptive average pooling written out: window i covers [floor(i*H/out), ceil((i+1)*H/out))."""
     h = a.shape[-1]
     edges = [(math.floor(i * h / out), math.ceil((i + 1) * h / out)) for i in range(out)]
-    return np.stack([np.stack([a[..., r0:r1, c0:c1].mean(axis=(-2, -1)) for c0, c1 in edges], -1) for r0, r1 in edges], -2)
+    rows = [np.stack([a[..., r0:r1, c0:c1].mean(axis=(-2, -1)) for c0, c1 in edges], -1) for r0, r1 in edges]
+    return np.stack(rows, -2)
 
 
 @pytest.mark.parametrize("scales", [[1, 2], [1, 2, 4]])

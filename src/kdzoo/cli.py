@@ -297,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stdout = open(os.devnull, "w")
         return 0
+    except RuntimeError as exc:  # under torchrun: a collective that failed because another process is gone
+        if not distributed.lost_peer(exc):
+            raise
+        print(f"kdzoo: error (rank {distributed.rank()}): {distributed.lost_peer_message(exc)}", file=sys.stderr)
+        return 2
     except OSError as exc:  # the file system refused: full disk, permissions, a missing folder
         target = f"{exc.filename}: " if exc.filename else ""
         print(f"kdzoo: error: {target}{exc.strerror or exc}. Check the path, its permissions and the free space.",

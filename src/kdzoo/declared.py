@@ -37,8 +37,8 @@ class Range:
         """``>= 0``, ``> 0``, ``between 0 and 1``, ``>= 0 and < 1``."""
         if self.ge is not None and self.le is not None:
             return f"between {self.ge:g} and {self.le:g}"
-        return " and ".join(f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
-                            if v is not None)
+        bounds = ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+        return " and ".join(f"{op} {v:g}" for op, v in bounds if v is not None)
 
 
 def _fits(kind: type, value: Any) -> bool:

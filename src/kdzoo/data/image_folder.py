@@ -91,9 +91,10 @@ class ImageFolderLoader(StreamLoader):
             if not bool(readable.all()):
                 paths = [self.files.samples[i][0] for i in index[~readable].tolist()]
                 if self.unreadable == "stop":
-                    raise KdzooError(f"Cannot read the image {paths[0]} ({unreadable_reason(paths[0])}). Replace or "
-                                     f"delete the file, or pass --dataset-opt unreadable=skip to leave unreadable images "
-                                     f"out (their number is printed after each pass over the {self.split} split).")
+                    raise KdzooError(f"Cannot read the image {paths[0]} ({unreadable_reason(paths[0])}). Replace "
+                                     f"or delete the file, or pass --dataset-opt unreadable=skip to leave unreadable "
+                                     f"images out (their number is printed after each pass over the {self.split} "
+                                     f"split).")
                 skipped += paths
                 images, labels, index = images[readable], labels[readable], index[readable]
                 if not len(index):
@@ -116,8 +117,8 @@ def scan(folder: Path):
     except (FileNotFoundError, OSError) as exc:
         raise KdzooError(f"Cannot read the image folder {folder}: {exc}") from None
     if len(found.classes) < 2:
-        raise KdzooError(f"{folder} holds {len(found.classes)} class folder ({', '.join(found.classes)}); a classifier needs "
-                         f"at least 2: one subfolder of images per class, ROOT/train/<class>/*.jpg.")
+        raise KdzooError(f"{folder} holds {len(found.classes)} class folder ({', '.join(found.classes)}); a "
+                         f"classifier needs at least 2: one subfolder of images per class, ROOT/train/<class>/*.jpg.")
     return found
 
 
@@ -133,21 +134,22 @@ def imagefolder(spec: DataSpec, image_size: int = 224, unreadable: str = "stop")
 
     check_int("imagefolder option image_size", image_size, 8)
     if unreadable not in UNREADABLE:
-        raise ConfigError(f"imagefolder option unreadable must be 'stop' (an unreadable image ends the run with its name) or "
-                          f"'skip' (left out, counted after each pass), got {unreadable!r}.")
+        raise ConfigError(f"imagefolder option unreadable must be 'stop' (an unreadable image ends the run with its "
+                          f"name) or 'skip' (left out, counted after each pass), got {unreadable!r}.")
     root = data_root(spec.root)
     train, val = scan(root / "train"), scan(root / "val")
     if train.classes != val.classes:
         only = lambda a, b: ", ".join(sorted(set(a.classes) - set(b.classes))) or "none"  # noqa: E731
         raise KdzooError(f"{root / 'train'} and {root / 'val'} hold different class folders (only in train: "
-                         f"{only(train, val)}; only in val: {only(val, train)}); both need the same <class> subfolders.")
+                         f"{only(train, val)}; only in val: {only(val, train)}); both need the same <class> "
+                         f"subfolders.")
     evaluation = transforms.Compose([transforms.Resize(round(image_size * 256 / 224)), transforms.CenterCrop(image_size)])
     workers = spec.num_workers if spec.num_workers is not None else default_num_workers()
-    train_files = ImageFiles(split_files(spec, train, "train"),
-                             transforms.RandomResizedCrop(image_size) if spec.augment else evaluation, spec.seed, image_size)
+    train_transform = transforms.RandomResizedCrop(image_size) if spec.augment else evaluation
+    train_files = ImageFiles(split_files(spec, train, "train"), train_transform, spec.seed, image_size)
     test_files = ImageFiles(split_files(spec, val, "test"), evaluation, spec.seed, image_size)
-    train_loader = ImageFolderLoader(train_files, spec.train_order(len(train_files)), spec.batch_size, MEAN, STD, spec.device,
-                                     workers, BatchAugment(padding=0, flip=True) if spec.augment else None,
+    train_loader = ImageFolderLoader(train_files, spec.train_order(len(train_files)), spec.batch_size, MEAN, STD,
+                                     spec.device, workers, BatchAugment(padding=0, flip=True) if spec.augment else None,
                                      unreadable=unreadable, split="train")
     test_loader = ImageFolderLoader(test_files, spec.test_order(len(test_files)), spec.eval_batch_size, MEAN, STD,
                                     spec.device, (workers + 1) // 2, unreadable=unreadable, split="val")

@@ -45,9 +45,9 @@ def save_atomic(obj: Any, path: Path) -> None:
                 Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise CheckpointError(
-                    f"Could not write {path} ({exc.strerror or exc}): is the disk full or the folder read-only? The "
-                    f"previous {path.name}, if any, is unchanged. Free some space (or fix the permissions); a kdzoo run "
-                    f"then continues from its last finished epoch with --resume {path.parent}.") from None
+                    f"Could not write {path} ({exc.strerror or exc}): is the disk full or the folder read-only? "
+                    f"The previous {path.name}, if any, is unchanged. Free some space (or fix the permissions); a "
+                    f"kdzoo run then continues from its last finished epoch with --resume {path.parent}.") from None
             raise
 
 

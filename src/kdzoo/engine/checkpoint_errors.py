@@ -37,14 +37,14 @@ def reason(exc: BaseException) -> str:
 def unreadable_checkpoint(path: Path, exc: Exception, fallback: str) -> CheckpointError:
     """The error for ``path`` that ``torch.load`` could not read; ``fallback`` names the files to try instead."""
     if path.stat().st_size == 0:
-        return CheckpointError(f"{path} is empty (0 bytes): a write was interrupted or the copy failed. Expected {EXPECTED}. "
-                               f"Re-download or re-create it{fallback}.")
+        return CheckpointError(f"{path} is empty (0 bytes): a write was interrupted or the copy failed. Expected "
+                               f"{EXPECTED}. Re-download or re-create it{fallback}.")
     found = FORBIDDEN_GLOBAL.search(str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
     if found:
         return CheckpointError(
-            f"{path} holds the Python object {found.group(1)}, which kdzoo will not unpickle (it loads checkpoints with "
-            f"weights_only=True, so a file can never run code). RepDistiller's *_last.pth files store an "
+            f"{path} holds the Python object {found.group(1)}, which kdzoo will not unpickle (it loads checkpoints "
+            f"with weights_only=True, so a file can never run code). RepDistiller's *_last.pth files store an "
             f"argparse.Namespace: use its ckpt_epoch_N.pth or *_best.pth file instead, or re-save just the weights "
             f"with torch.save({{'model': state_dict}}, path) where you trust the file.")
-    return CheckpointError(f"{path} is not a checkpoint kdzoo can read: expected {EXPECTED}; the file is truncated, corrupt "
-                           f"or something else ({reason(exc)}). Re-download or re-create it{fallback}.")
+    return CheckpointError(f"{path} is not a checkpoint kdzoo can read: expected {EXPECTED}; the file is truncated, "
+                           f"corrupt or something else ({reason(exc)}). Re-download or re-create it{fallback}.")

@@ -57,7 +57,8 @@ def describe_schedule(rates: list[float]) -> str:
             runs[-1][2] = epoch
         else:
             runs.append([rate, epoch, epoch])
-    return "lr " + ", ".join(f"{rate:.4g} for epoch{'s' if a < b else ''} {a}{f'-{b}' if a < b else ''}" for rate, a, b in runs)
+    return "lr " + ", ".join(f"{rate:.4g} for epochs {a}-{b}" if a < b else f"{rate:.4g} for epoch {a}"
+                             for rate, a, b in runs)
 
 
 def schedule_warnings(cfg: RunConfig, lr: float) -> list[str]:
@@ -71,9 +72,11 @@ def schedule_warnings(cfg: RunConfig, lr: float) -> list[str]:
     early = [m for m in cfg.milestones if m <= cfg.warmup_epochs]
     notes = []
     if beyond:
-        notes.append(f"--milestones {', '.join(map(str, beyond))} lie beyond --epochs {cfg.epochs}: they never decay the lr")
+        notes.append(f"--milestones {', '.join(map(str, beyond))} lie beyond --epochs {cfg.epochs}: they never "
+                     f"decay the lr")
     if early:
-        notes.append(f"--milestones {', '.join(map(str, early))} fall inside the {cfg.warmup_epochs}-epoch warm-up: ignored")
+        notes.append(f"--milestones {', '.join(map(str, early))} fall inside the {cfg.warmup_epochs}-epoch "
+                     f"warm-up: ignored")
     if not notes:
         return []
     return [f"{'; '.join(notes)}. The schedule: {describe_schedule(lr_per_epoch(cfg, lr))}."]

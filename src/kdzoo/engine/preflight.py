@@ -10,6 +10,6 @@ def check_no_single_image_batch(train, batch_size: int) -> None:
     normalise it, and every zoo model has BatchNorm."""
     per_process = len(train.order)
     if batch_size == 1 or per_process % batch_size == 1:
-        raise ConfigError(f"The training split gives {per_process} image(s) per process in batches of {batch_size}, so a "
-                          f"batch holds a single image, which BatchNorm cannot train on. Change --batch-size or "
+        raise ConfigError(f"The training split gives {per_process} image(s) per process in batches of {batch_size}, "
+                          f"so a batch holds a single image, which BatchNorm cannot train on. Change --batch-size or "
                           f"--train-subset (or add images) so that no batch has exactly one.")

@@ -32,7 +32,8 @@ def check_command(run_dir: str | Path, command: str) -> None:
     """Refuse to continue a ``kdzoo distill`` run with ``kdzoo train`` and the other way round."""
     made_by = run_command(load_run_config(Path(run_dir)))
     if made_by != command:
-        raise ConfigError(f"{run_dir} is a `kdzoo {made_by}` run; continue it with `kdzoo {made_by} --resume {run_dir}`.")
+        raise ConfigError(f"{run_dir} is a `kdzoo {made_by}` run; continue it with "
+                          f"`kdzoo {made_by} --resume {run_dir}`.")
 
 
 def resume_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
@@ -40,21 +41,23 @@ def resume_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
     cfg = RunConfig(**{**load_run_config(run_dir), **overrides})
     validate(cfg)
     if not (run_dir / LAST).is_file():
-        raise ConfigError(f"--resume {run_dir}: there is no {LAST}, so no epoch finished before the run stopped. Start it "
-                          f"again: delete the folder, or use another --name.")
+        raise ConfigError(f"--resume {run_dir}: there is no {LAST}, so no epoch finished before the run stopped. "
+                          f"Start it again: delete the folder, or use another --name.")
     saved = read_checkpoint(run_dir / LAST)
     missing = [k for k in RESUME_ENTRIES if k not in saved]
     if missing:
-        raise CheckpointError(f"{run_dir / LAST} is not a kdzoo resume checkpoint (it has no {', '.join(missing)}); it "
-                              f"may have been replaced by another file. Only a file written by the run can continue it.")
+        raise CheckpointError(f"{run_dir / LAST} is not a kdzoo resume checkpoint (it has no {', '.join(missing)}); "
+                              f"it may have been replaced by another file. Only a file written by the run can "
+                              f"continue it.")
     recorded, now = saved["config"], cfg.to_dict()
     changed = [k for k in now if k not in RESUMABLE and k in recorded and recorded[k] != now[k]]
     if changed:
         details = "; ".join(f"{k}: {recorded[k]!r} in the checkpoint, {now[k]!r} now" for k in changed)
-        raise ConfigError(f"--resume {run_dir} would change settings the run was trained with ({details}). A run continues "
-                          f"with its own settings; only {', '.join(sorted(RESUMABLE))} may change. Undo the edit to its "
-                          f"config.yaml (or drop the flag), or start a new run with the new settings.")
+        raise ConfigError(f"--resume {run_dir} would change settings the run was trained with ({details}). A run "
+                          f"continues with its own settings; only {', '.join(sorted(RESUMABLE))} may change. Undo the "
+                          f"edit to its config.yaml (or drop the flag), or start a new run with the new settings.")
     if (run_dir / SUMMARY).is_file() and saved["epoch"] >= cfg.epochs:
-        raise ConfigError(f"--resume {run_dir}: the run already finished its {saved['epoch']} epochs ({SUMMARY} is there). "
-                          f"To train it longer pass --epochs N with N > {saved['epoch']}; to test it run `kdzoo eval {run_dir}`.")
+        raise ConfigError(f"--resume {run_dir}: the run already finished its {saved['epoch']} epochs ({SUMMARY} is "
+                          f"there). To train it longer pass --epochs N with N > {saved['epoch']}; to test it run "
+                          f"`kdzoo eval {run_dir}`.")
     return cfg

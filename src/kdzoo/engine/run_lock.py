@@ -56,8 +56,8 @@ class RunLock:
         lock = cls(run_dir, fd)
         if new and (run_dir / CONFIG).exists():
             lock.release()
-            raise ConfigError(f"Run folder {run_dir} already holds a run. Continue it with --resume {run_dir}, or choose "
-                              f"another --name.")
+            raise ConfigError(f"Run folder {run_dir} already holds a run. Continue it with --resume {run_dir}, or "
+                              f"choose another --name.")
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"pid {os.getpid()}".encode().ljust(OWNER_BYTES))  # fixed width: no truncation needed
         return lock

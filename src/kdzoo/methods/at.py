@@ -28,7 +28,8 @@ class AT(Method):
     needs_features = True
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1000.0)
 
-    def __init__(self, student: Features, teacher: Features, *, p: Annotated[float, Range(gt=0, reference="2 (the paper and RepDistiller)")] = 2):
+    def __init__(self, student: Features, teacher: Features, *,
+                 p: Annotated[float, Range(gt=0, reference="2 (the paper and RepDistiller)")] = 2):
         super().__init__(student, teacher)
         self.p = p
 

@@ -72,8 +72,9 @@ class FT(Method):
     needs_features = True
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=200.0)
 
-    def __init__(self, student, teacher, *, k: Annotated[float, Range(gt=0)] = 0.5, p1: Annotated[float, Range(gt=0)] = 2,
-                 p2: Annotated[float, Range(gt=0)] = 1, init_epochs: Annotated[int, Range(ge=0)] = 30):
+    def __init__(self, student, teacher, *, k: Annotated[float, Range(gt=0)] = 0.5,
+                 p1: Annotated[float, Range(gt=0)] = 2, p2: Annotated[float, Range(gt=0)] = 1,
+                 init_epochs: Annotated[int, Range(ge=0)] = 30):
         super().__init__(student, teacher)
         c_s, c_t = student.feats[-2].shape[1], teacher.feats[-2].shape[1]
         c_f = int(c_t * k)

@@ -38,7 +38,7 @@ class MGD(Method):
 
     def __init__(self, student: Features, teacher: Features, *,
                  alpha_mgd: Annotated[float, Range(gt=0, reference="7e-5; 1.2e-3 in cls_KD on CIFAR-100")] = 7e-5,
-                 lambda_mgd: Annotated[float, Range(ge=0, lt=1, reference="0.15, the fraction of masked channels")] = 0.15):
+                 lambda_mgd: Annotated[float, Range(ge=0, lt=1, reference="0.15, the masked fraction")] = 0.15):
         super().__init__(student, teacher)
         self.alpha_mgd, self.lambda_mgd = alpha_mgd, lambda_mgd
         c_s, c_t = student.feats[-2].shape[1], teacher.feats[-2].shape[1]

@@ -40,6 +40,7 @@ def check_options(cls: type, method: str, options: dict[str, Any]) -> dict[str, 
         if not spec.accepts(value):
             reference = spec.range.reference if spec.range is not None and spec.range.reference else default
             raise ConfigError(f"{method}'s option {name} must be {spec.expected()} (reference: {reference}), got "
-                              f"{value!r}. Set it with --method-opt {name}=VALUE (or method_options: in a config file).")
+                              f"{value!r}. Set it with --method-opt {name}=VALUE (or method_options: in a config "
+                              f"file).")
         checked[name] = spec.convert(value)
     return checked

@@ -45,8 +45,9 @@ class SDD(Method):
     default_weights = BASES["kd"][0]
 
     def __init__(self, student: Features, teacher: Features, *, base: str = "kd",
-                 scales: Annotated[list[int], Range(ge=1, reference="[1, 2] same family, [1, 2, 4] otherwise")] | None = None,
-                 complementary_weight: Annotated[float, Range(ge=0)] = 2.0, temperature: Annotated[float, Range(gt=0)] = 4.0,
+                 scales: Annotated[list[int], Range(ge=1, reference="[1, 2] or [1, 2, 4] by family")] | None = None,
+                 complementary_weight: Annotated[float, Range(ge=0)] = 2.0,
+                 temperature: Annotated[float, Range(gt=0)] = 4.0,
                  dkd_alpha: Annotated[float, Range(ge=0)] = 1.0, dkd_beta: Annotated[float, Range(ge=0)] = 8.0,
                  nkd_gamma: Annotated[float, Range(ge=0)] = 8.0,
                  warmup_epochs: Annotated[int, Range(ge=0, reference="20 for dkd/nkd, 0 for kd")] | None = None,
