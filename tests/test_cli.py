@@ -116,10 +116,10 @@ def final_weights(run_dir):
 
 
 RESUME_CASES = {
-    "kd": ["--method", "kd", "--epochs", "3"],
-    "crd-banks": ["--method", "crd", "--method-opt", "nce_k=16", "--epochs", "3"],
-    "ctkd-learned-temperature": ["--method", "ctkd", "--epochs", "3"],
-    "dkd-warm-up": ["--method", "dkd", "--method-opt", "warmup_epochs=3", "--epochs", "3"],
+    "kd": ["--method", "kd", "--epochs", "2"],
+    "crd-banks": ["--method", "crd", "--method-opt", "nce_k=16", "--epochs", "2"],
+    "ctkd-learned-temperature": ["--method", "ctkd", "--epochs", "2"],
+    "dkd-warm-up": ["--method", "dkd", "--method-opt", "warmup_epochs=2", "--epochs", "2"],
     "ab-init-stage": ["--method", "ab", "--method-opt", "init_epochs=2", "--epochs", "2"],
 }
 
@@ -152,7 +152,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_p
     victim.kill()
     victim.wait()
     saved = torch.load(run_dir / LAST, weights_only=True)
-    assert 1 <= saved["init_epoch"] + saved["epoch"] < 3  # killed part-way
+    assert saved["epoch"] < 2  # killed part-way (AB: in its init stage)
 
     code, output, err = cli("distill", "--resume", run_dir)
     assert code == 0, err
