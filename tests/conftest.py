@@ -35,10 +35,24 @@ def cli(capsys):
     return run
 
 
-def kdzoo_subprocess(*args, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def kdzoo_subprocess(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "kdzoo", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one CPU thread in this process (pass ``ONE_THREAD`` as ``env`` to subprocesses): on a busy
+    machine two spinning threads per process are several times slower, and a run compared bit for bit with a
+    subprocess's must use the same thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="session")

@@ -77,3 +77,20 @@ def test_packaged_config_by_name():
 def test_round_trip_through_dict():
     cfg = build_config(None, {"model": "resnet8", "method_options": {"a": 1}, "teacher": "x", "method": "kd"})
     assert RunConfig(**cfg.to_dict()) == cfg
+
+
+def test_milestones_that_cannot_take_effect_are_warned_about_with_the_resulting_schedule():
+    from kdzoo.engine.optim import schedule_warnings
+    from kdzoo.engine.trainer import build
+
+    cfg = build_config(None, {"model": "resnet8", "dataset": "synthetic", "device": "cpu", "epochs": 3, "lr": 0.1,
+                              "milestones": [2, 5], "dataset_options": {"num_train": 64, "num_test": 32}})
+    assert ("--milestones 5 lie beyond --epochs 3: they never decay the lr. The schedule: lr 0.1 for epochs 1-2, "
+            "0.01 for epoch 3.") in build(cfg).caveats  # printed as a warning when the run starts
+    warm = build_config(None, {"model": "resnet8", "epochs": 4, "warmup_epochs": 1, "milestones": [1, 3]})
+    assert schedule_warnings(warm, 0.1) == ["--milestones 1 fall inside the 1-epoch warm-up: ignored. The schedule: "
+                                            "lr 0.05 for epoch 1, 0.1 for epochs 2-3, 0.01 for epoch 4."]
+    cosine = build_config(None, {"model": "resnet8", "schedule": "cosine", "milestones": [3]})
+    assert schedule_warnings(cosine, 0.1) == ["--milestones only apply to --schedule step; with --schedule cosine "
+                                              "they are ignored."]
+    assert schedule_warnings(build_config(None, {"model": "resnet8", "epochs": 4, "milestones": [2, 4]}), 0.1) == []

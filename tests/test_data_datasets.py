@@ -133,3 +133,48 @@ def test_imagefolder_batches_do_not_depend_on_the_worker_count(tmp_path):
             assert torch.equal(a.images, b.images) and torch.equal(a.index, b.index)
     first, second = (torch.cat([b.images for b in inline.train.epoch(e)]) for e in (0, 1))
     assert not torch.equal(first, second)
+
+
+def test_imagefolder_reads_images_of_mixed_sizes_and_modes(tmp_path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(2).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    modes = ["L", "RGBA", "P", "CMYK", "I;16", "1", "LA"]
+    for split in ("train", "val"):
+        for name in ("cat", "dog"):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i, mode in enumerate(modes):
+                crop = pixels[: 10 + 3 * i, : 12 + 5 * i]
+                wide = Image.fromarray(crop[..., 0].astype(np.uint16) * 257)  # 16-bit grey
+                image = wide if mode == "I;16" else Image.fromarray(crop).convert(mode)
+                image.save(tmp_path / split / name / f"{i}.{'jpg' if mode == 'CMYK' else 'png'}")
+    data = build_data("imagefolder", root=tmp_path, batch_size=5, eval_batch_size=5, num_workers=0, image_size=16)
+    for loader in (data.train, data.test):
+        batches = list(loader.epoch(0))
+        assert sum(len(b.index) for b in batches) == 14
+        assert all(b.images.shape[1:] == (3, 16, 16) and torch.isfinite(b.images).all() for b in batches)
+
+
+def broken_folder(root):
+    make_folder(root, per_class=2)
+    (root / "train" / "dog" / "broken.png").write_bytes(b"not an img")  # 10 bytes, a valid extension
+    return root / "train" / "dog" / "broken.png"
+
+
+def test_an_unreadable_image_stops_the_loader_with_its_name_even_in_a_worker(tmp_path):
+    broken = broken_folder(tmp_path)
+    data = build_data("imagefolder", root=tmp_path, batch_size=5, num_workers=1, image_size=16)
+    with pytest.raises(KdzooError, match=rf"{broken.name}.*UnidentifiedImageError.*unreadable=skip"):
+        list(data.train.epoch(0))
+    assert len(list(data.test.epoch(0))) == 1  # the worker survived: the loader still serves batches
+
+
+def test_unreadable_images_can_be_skipped_and_are_counted(tmp_path, capsys):
+    broken = broken_folder(tmp_path)
+    data = build_data("imagefolder", root=tmp_path, batch_size=5, num_workers=0, image_size=16, unreadable="skip")
+    assert data.num_train == 5
+    seen = torch.cat([b.index for b in data.train.epoch(0)])
+    position = [path for path, _ in data.train.loader.dataset.samples].index(str(broken))
+    assert sorted(seen.tolist()) == [i for i in range(5) if i != position]
+    err = capsys.readouterr().err
+    assert f"left out 1 unreadable image(s) of the train split in this pass (unreadable=skip), e.g. {broken}" in err

@@ -3,8 +3,12 @@ student as one process with the same global batch and seed; a distributed run re
 its checkpoints load in a single process; a rank that fails stops the whole job with its error."""
 
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +94,53 @@ def test_settings_refused_outside_torchrun(cli, teacher, tmp_path):
     code, _, err = cli("distill", "--teacher", teacher, "--student", "resnet8", "--sync-bn", *DATA, "--epochs", "1",
                        "--output-dir", tmp_path)
     assert code == 2 and "SyncBatchNorm" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_nodes(args):
+    """Two torchrun "nodes" on this machine, one process each, meeting at a c10d rendezvous on 127.0.0.1."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", "kdzoo-test",
+                "--monitor-interval", "0.1", WORKER, *map(str, args)]
+    return [subprocess.Popen(launcher, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                             start_new_session=True) for _ in range(2)]
+
+
+def node_processes(launcher: subprocess.Popen) -> list[int]:
+    """A launcher and its workers (torchrun starts each worker in a session of its own)."""
+    tasks = Path(f"/proc/{launcher.pid}/task")
+    return [launcher.pid, *(int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split())]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds a node's processes through /proc")
+def test_two_nodes_train_like_one_and_a_lost_node_ends_the_job_clearly(teacher, tmp_path):
+    common = ["distill", "--teacher", teacher, "--student", "tiny_nobn", "--method", "kd", *DATA, "--batch-size", "16",
+              "--output-dir", tmp_path]
+    nodes = two_nodes([*common, "--epochs", "100", "--name", "two_nodes"])
+    try:
+        last = tmp_path / "two_nodes" / "checkpoint_last.pt"
+        deadline = time.monotonic() + 300
+        while not last.exists():
+            assert all(n.poll() is None for n in nodes) and time.monotonic() < deadline, nodes[0].communicate()[0]
+            time.sleep(0.05)
+        saved = read_checkpoint(last)  # some epoch k >= 1 of the two-node job
+        for pid in node_processes(nodes[1]):  # the second node fails: its launcher and its worker die
+            os.kill(pid, signal.SIGKILL)
+        output, _ = nodes[0].communicate(timeout=300)  # far below the 10-minute collective timeout
+    finally:
+        for n in nodes:
+            n.kill()
+    assert nodes[0].returncode != 0
+    assert re.search(r"kdzoo: error \(rank \d\): lost contact with another process of the torchrun job", output), output
+    assert "]: Traceback" not in output  # the worker's own output: one clear line, no traceback
+    # The constant schedule makes epoch k of the 100-epoch job a k-epoch job's end: compare with one node x 2 processes.
+    one = run([*common, "--epochs", saved["epoch"], "--name", "one_node"], nproc=2)
+    assert one.returncode == 0, one.stderr
+    single = student_weights(tmp_path / "one_node")
+    assert all(torch.equal(saved["model"][k], single[k]) for k in single)

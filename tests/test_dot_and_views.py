@@ -31,7 +31,7 @@ def naive_dot(p0, grads, lr, mu, delta, wd):
             b_task = d if b_task is None else (mu - delta if both else mu) * b_task + d
             p -= lr * b_task
         if g_kd is not None:
-            d = g_kd if both else g_kd + wd * p
+            d = g_kd if both or b_kd is None else g_kd + wd * p  # mdistiller: the first buffer is the raw gradient
             b_kd = d if b_kd is None else (mu + delta if both else mu) * b_kd + d
             p -= lr * b_kd
     return p
@@ -53,6 +53,18 @@ def test_dot_matches_a_naive_two_momentum_update(pattern):
             (g_task * p).sum().backward()
         opt.step()
     assert float(p.detach()) == pytest.approx(naive_dot(1.0, steps, lr, mu, delta, wd), rel=1e-12)
+
+
+def test_dot_distill_only_parameter_decays_from_its_second_step_as_mdistiller():
+    p = torch.nn.Parameter(torch.tensor([2.0], dtype=torch.float64))
+    opt = DOT([p], lr=0.1, momentum=0.9, delta=0.075, weight_decay=0.5)
+    for _ in range(2):
+        opt.zero_grad(set_to_none=True)
+        (0.25 * p).sum().backward()
+        opt.store_distill_grads()
+        opt.step()
+    first = 2.0 - 0.1 * 0.25  # raw gradient: no weight decay yet
+    assert float(p.detach()) == pytest.approx(first - 0.1 * (0.9 * 0.25 + 0.25 + 0.5 * first), rel=1e-12)
 
 
 def test_dot_state_round_trips_through_a_state_dict():

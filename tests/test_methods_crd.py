@@ -11,9 +11,10 @@ import torch
 from conftest import TINY
 from kdzoo.engine.checkpoint import LAST
 from kdzoo.engine.trainer import Trainer
-from kdzoo.errors import KdzooError
+from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import crd_loss, crd_memory_update, crd_scores
 from kdzoo.methods import Objective, create_method, method_class
+from kdzoo.methods.options import check_options
 from kdzoo.models import create_model
 from kdzoo.models.features import Features, extract
 
@@ -323,8 +324,8 @@ def test_refusals():
         build(torch.arange(10) % 2, mode="approx")
     with pytest.raises(KdzooError, match="single class"):
         build(torch.zeros(10, dtype=torch.long))
-    with pytest.raises(KdzooError, match="nce_k"):
-        build(torch.arange(10) % 2, nce_k=0)
+    with pytest.raises(ConfigError, match="nce_k must be a whole number >= 1"):
+        check_options(CRD, "crd", {"nce_k": 0})
 
 
 # -- scale -----------------------------------------------------------------------------------------

@@ -217,6 +217,27 @@ def test_multiscale_cells_match_block_means():
     assert multiscale_cells(f, [1, 2]).shape == (2, 3, 5)
 
 
+def naive_adaptive_mean(a, out):
+    """PyTorch's adaptive average pooling written out: window i covers [floor(i*H/out), ceil((i+1)*H/out))."""
+    h = a.shape[-1]
+    edges = [(math.floor(i * h / out), math.ceil((i + 1) * h / out)) for i in range(out)]
+    rows = [np.stack([a[..., r0:r1, c0:c1].mean(axis=(-2, -1)) for c0, c1 in edges], -1) for r0, r1 in edges]
+    return np.stack(rows, -2)
+
+
+@pytest.mark.parametrize("scales", [[1, 2], [1, 2, 4]])
+def test_multiscale_cells_of_a_7x7_map_follow_the_reference_4x4_grid(scales):
+    """SDD's SPP pools to 4x4 first and takes the 2x2 and 1x1 cells from that grid; on a 7x7 map (ImageNet's
+    ResNets) that differs from pooling the map straight to 2x2 and 1x1."""
+    f = randn(2, 3, 7, 7, seed=17)
+    grid = naive_adaptive_mean(f.numpy(), 4)
+    expected = np.concatenate([naive_adaptive_mean(grid, s).reshape(2, 3, s * s) for s in scales], axis=2)
+    cells = multiscale_cells(f, scales)
+    assert np.allclose(cells.numpy(), expected, atol=1e-6)
+    direct = np.concatenate([naive_adaptive_mean(f.numpy(), s).reshape(2, 3, s * s) for s in scales], axis=2)
+    assert not np.allclose(cells.numpy()[:, :, :5], direct[:, :, :5], atol=1e-3)
+
+
 def test_region_weights_by_hand():
     # 2 samples, 3 regions, 3 classes; labels 0 and 1.
     logits = torch.tensor([[[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0]],    # global right: right->1, wrong->2

@@ -331,7 +331,7 @@ def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():
     with pytest.raises(KdzooError, match=r"hint_layer=4 is not a feature map of the student.*\[0, 1, 2, 3\]"):
         create_method("fitnet", student, teacher, hint_layer=4)
     for bad in (5, -1, True, "2", 2.0):
-        with pytest.raises(ConfigError, match="one of 0..4"):
+        with pytest.raises(ConfigError, match="hint_layer must be a whole number between 0 and 4"):
             create_method("fitnet", student, teacher, hint_layer=bad)
     vgg = create_method("fitnet", create_model("vgg8"), create_model("vgg13"), hint_layer=4)  # 512x4x4 maps
     assert vgg.regressor.conv.kernel_size == (1, 1)

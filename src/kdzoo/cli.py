@@ -76,9 +76,11 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import train
+    from .engine.resume import check_command
 
     overrides = run_overrides(args)
     if args.resume:
+        check_command(args.resume, args.command)
         summary = train(resume=args.resume, overrides=overrides)
     else:
         cfg = build_config(args.config, overrides)  # the engine defaults the method to kd when distilling
@@ -287,9 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .engine.interrupts import EXIT_CODES, Interrupted, catch_signals
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with catch_signals():
+            return args.func(args)
     except KdzooError as exc:
         where = f" (rank {distributed.rank()})" if distributed.is_distributed() else ""
         print(f"kdzoo: error{where}: {exc}", file=sys.stderr)
@@ -297,10 +302,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stdout = open(os.devnull, "w")
         return 0
-    except KeyboardInterrupt:
-        print("\nkdzoo: interrupted. Every finished epoch is saved; continue with "
-              "`kdzoo train|distill --resume RUN_DIR` (the run folder printed at the start).", file=sys.stderr)
-        return 130
+    except RuntimeError as exc:  # under torchrun: a collective that failed because another process is gone
+        if not distributed.lost_peer(exc):
+            raise
+        print(f"kdzoo: error (rank {distributed.rank()}): {distributed.lost_peer_message(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused: full disk, permissions, a missing folder
+        target = f"{exc.filename}: " if exc.filename else ""
+        print(f"kdzoo: error: {target}{exc.strerror or exc}. Check the path, its permissions and the free space.",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under catch_signals
+        exc = exc if isinstance(exc, Interrupted) else Interrupted()
+        print(f"\n{exc.message(args.command)}", file=sys.stderr)
+        return EXIT_CODES[exc.signal_name]
     finally:
         distributed.cleanup()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .config_checks import check_values
 from .errors import ConfigError
 
 #: RepDistiller decays at 150/180/210 of 240 epochs; without explicit milestones kdzoo scales these.
@@ -221,6 +222,7 @@ def build_config(config_file: str | Path | None = None, overrides: dict[str, Any
 
 def validate(cfg: RunConfig) -> None:
     """Check values that do not need models or data; raises :class:`ConfigError`."""
+    check_values(cfg)
     if cfg.model is None:
         raise ConfigError("No model given: pass --model NAME (or --student NAME when distilling); `kdzoo list models` shows the names.")
     if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
@@ -243,10 +245,6 @@ def validate(cfg: RunConfig) -> None:
     for name in ("t_student", "t_teacher"):
         if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} (a temperature) must be positive, got {getattr(cfg, name)!r}.")
-    for name in ("gamma", "alpha", "beta"):
-        value = getattr(cfg, name)
-        if value is not None and not isinstance(value, (int, float)):
-            raise ConfigError(f"--{name} must be a number, got {value!r}.")
     for name, choices in CHOICES.items():
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"--{name} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}.")

@@ -126,6 +126,24 @@ def local_rows(x: Tensor) -> Tensor:
     return x.reshape(-1, world_size(), *x.shape[1:])[:, rank()]
 
 
+#: What gloo and NCCL say when a collective fails because another process of the job is gone.
+LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL communicator was aborted",
+             "ProcessGroupNCCL", "timed out", "Timed out")
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """True when ``exc`` is a collective that failed because another process of the job stopped or hung
+    (it then fails on every surviving rank, at the latest after :data:`TIMEOUT`)."""
+    return is_distributed() and (isinstance(exc, dist.DistError) or any(s in str(exc) for s in LOST_PEER))
+
+
+def lost_peer_message(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (f"lost contact with another process of the torchrun job ({first}). A process or a node of the job "
+            f"stopped or hung: see its own output. Every finished epoch is saved in the run folder; start the job "
+            f"again with --resume RUN_DIR (the folder printed at the start).")
+
+
 def broadcast_object(obj):
     """Rank 0's ``obj`` on every rank (e.g. the run folder name)."""
     if not is_distributed():

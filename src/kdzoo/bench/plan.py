@@ -19,6 +19,7 @@ from ..engine.run_dir import safe_name
 from ..engine.trainer import check_names
 from ..errors import ConfigError, KdzooError
 from ..methods import method_class, method_options
+from ..methods.options import check_options as check_method_options
 from .grid import AXIS_ALIASES, TRAIN, Grid, Variant, check_options
 
 TEACHER, VANILLA, DISTILL, SELF = "teacher", "vanilla", "distill", "self"
@@ -68,13 +69,15 @@ def apply_budget(cfg: RunConfig, budget: float | None) -> RunConfig:
 
 
 def _check(cfg: RunConfig) -> RunConfig:
-    """Unknown model, dataset, method or method option names fail here, before any run starts."""
+    """Unknown model, dataset, method or method option names, and method option values of the wrong type
+    or range, fail here, before any run starts."""
     check_names(cfg)
     if cfg.method is not None:
         unknown = sorted(set(cfg.method_options) - set(method_options(cfg.method)))
         if unknown:
             raise ConfigError(f"method {cfg.method!r} has no option {', '.join(unknown)}; its options: "
                               f"{', '.join(method_options(cfg.method)) or 'none'}.")
+        check_method_options(method_class(cfg.method), cfg.method, cfg.method_options)
     return cfg
 
 

@@ -25,16 +25,13 @@ from ..config import RunConfig
 from ..engine import train
 from ..engine.checkpoint import BEST, LAST
 from ..engine.logger import INIT_METRICS, METRICS
-from ..engine.run_dir import CONFIG, SUMMARY, load_run_config, read_summary
+from ..engine.run_dir import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
 from ..errors import ConfigError, KdzooError
 from .grid import load_grid
 from .plan import Job, plan
 from .records import Images, write_info
 
 FINISHED, RESUMABLE, UNSTARTED, NEW = "finished", "resumable", "unstarted", "new"
-#: Options that may differ between the run on disk and the grid without making it another run.
-RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
-                   "num_workers", "channels_last", "eval_teacher"}
 JOB_CONFIG = "bench_config.yaml"   # the job's config, handed to a subprocess
 OUTPUT = "output.txt"              # a subprocess's console output
 

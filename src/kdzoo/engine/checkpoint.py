@@ -10,8 +10,8 @@ Files are written atomically (temporary file + rename), so a crash never leaves 
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from torch import nn
 
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
+from .checkpoint_errors import unreadable_checkpoint
+from .interrupts import uninterrupted
 
 FORMAT = "kdzoo"
 LAST = "checkpoint_last.pt"   # every epoch: everything needed to resume
@@ -27,16 +29,26 @@ BEST = "checkpoint_best.pt"   # best test top-1 so far: model only
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``; Ctrl-C and
+    SIGTERM wait until it is done. A failed write (disk full, read-only folder) leaves ``path`` as it
+    was and raises a :class:`CheckpointError`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with uninterrupted():
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                torch.save(obj, f)
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise CheckpointError(
+                    f"Could not write {path} ({exc.strerror or exc}): is the disk full or the folder read-only? "
+                    f"The previous {path.name}, if any, is unchanged. Free some space (or fix the permissions); a "
+                    f"kdzoo run then continues from its last finished epoch with --resume {path.parent}.") from None
+            raise
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -45,23 +57,15 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {str(path)!r} does not exist (or is not a file). Check the path; a kdzoo run folder holds {LAST} and {BEST}.")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path} holds Python objects that kdzoo will not unpickle (it loads checkpoints with "
-            f"weights_only=True, so a file can never run code). RepDistiller's *_last.pth files store an "
-            f"argparse.Namespace: use its ckpt_epoch_N.pth or *_best.pth file instead, or re-save just the "
-            f"weights with torch.save({{'model': state_dict}}, path). Detail: {str(exc).splitlines()[0]}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"Cannot read {path}: the file is truncated, corrupt, or not a PyTorch checkpoint "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}). "
-            f"Re-download or re-create it; for a kdzoo run, {BEST} or the previous {LAST} may still be intact."
-        ) from None
+        with warnings.catch_warnings():  # torch warns about a pickle protocol just before it refuses the file
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch.load fails in many ways on a file that is not a checkpoint
+        raise unreadable_checkpoint(path, exc, f"; in a kdzoo run folder {BEST} may still be intact") from None
     if isinstance(data, dict) and all(isinstance(v, torch.Tensor) for v in data.values()):
         return {"model": data}  # a bare state dict
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict) or not all(
+            isinstance(v, torch.Tensor) for v in data["model"].values()):
         raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint: expected a dict with the weights under 'model' (kdzoo, RepDistiller, mdistiller) or a bare state dict.")
     return data
 
@@ -97,7 +101,7 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
         raise CheckpointError(
             f"The weights in {source} do not fit architecture {arch!r}: {'; '.join(parts)}. "
             f"Most likely the architecture or the number of classes/input channels is wrong: pass the "
-            f"right one with --teacher-arch (or arch=...); `kdzoo list models` shows the names."
+            f"right one with --teacher-arch (distill) or --arch (eval); `kdzoo list models` shows the names."
         )
     model.load_state_dict(state_dict, strict=False)
 
@@ -155,7 +159,7 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
         raise CheckpointError(
             f"Cannot tell the architecture of {path}: the file does not record it and the folder name "
             f"{path.parent.name!r} does not start with a model name (RepDistiller keeps teachers in "
-            f"'<arch>_vanilla/'). Pass it explicitly, e.g. --teacher-arch resnet32x4."
+            f"'<arch>_vanilla/'). Pass it explicitly: --teacher-arch NAME with distill, --arch NAME with eval."
         )
     inferred_classes, inferred_channels = _infer_io(state_dict)
     try:

@@ -9,7 +9,9 @@ the gradient of the distillation loss g_kd are accumulated separately,
 so the distillation gradients keep more of their history than the task's (mu 0.9, delta 0.075 on
 CIFAR-100 and Tiny-ImageNet, 0.09 on ImageNet). A parameter that receives only one of the two
 gradients (e.g. a method's connector) uses plain momentum mu for it and takes the weight decay
-there. Each buffer starts as its first gradient, as in torch's SGD. Usage per step::
+there. Each buffer starts as its first gradient, as in torch's SGD; as in mdistiller's ``dot()``, a
+parameter with only the distillation gradient starts its buffer from the raw gradient, so its weight
+decay begins at its second step (a task-only parameter's, like SGD's, at its first). Usage per step::
 
     optimizer.zero_grad(set_to_none=True)
     distill_loss.backward(retain_graph=True)
@@ -57,7 +59,8 @@ class DOT(torch.optim.Optimizer):
                 if task is not None:
                     p.add_(_momentum(state, "momentum_buffer", task.add(p, alpha=wd), mu - delta if both else mu), alpha=-lr)
                 if distill is not None:
-                    grad = distill if both else distill.add(p, alpha=wd)
+                    decays = not both and "distill_momentum_buffer" in state
+                    grad = distill.add(p, alpha=wd) if decays else distill
                     p.add_(_momentum(state, "distill_momentum_buffer", grad, mu + delta if both else mu), alpha=-lr)
         return loss
 

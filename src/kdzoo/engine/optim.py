@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn, optim
 
 from ..config import RunConfig
@@ -34,3 +35,48 @@ def build_scheduler(cfg: RunConfig, optimizer: optim.Optimizer) -> optim.lr_sche
         return main
     warmup = sched.LinearLR(optimizer, start_factor=1.0 / (cfg.warmup_epochs + 1), total_iters=cfg.warmup_epochs)
     return sched.SequentialLR(optimizer, [warmup, main], milestones=[cfg.warmup_epochs])
+
+
+def lr_per_epoch(cfg: RunConfig, lr: float) -> list[float]:
+    """The learning rate of each epoch under ``cfg``'s schedule (the real scheduler, on a dummy parameter)."""
+    optimizer = optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = build_scheduler(cfg, optimizer)
+    rates = []
+    for _ in range(cfg.epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def describe_schedule(rates: list[float]) -> str:
+    """``lr 0.1 for epochs 1-30, 0.01 for epochs 31-40`` (runs of equal rates)."""
+    runs: list[list] = []
+    for epoch, rate in enumerate(rates, 1):
+        if runs and runs[-1][0] == rate:
+            runs[-1][2] = epoch
+        else:
+            runs.append([rate, epoch, epoch])
+    return "lr " + ", ".join(f"{rate:.4g} for epochs {a}-{b}" if a < b else f"{rate:.4g} for epoch {a}"
+                             for rate, a, b in runs)
+
+
+def schedule_warnings(cfg: RunConfig, lr: float) -> list[str]:
+    """Milestones that cannot take effect (beyond ``--epochs``, inside the warm-up, or with a schedule other
+    than step), with the schedule the run will follow."""
+    if cfg.milestones is None:
+        return []
+    if cfg.schedule != "step":
+        return [f"--milestones only apply to --schedule step; with --schedule {cfg.schedule} they are ignored."]
+    beyond = [m for m in cfg.milestones if m > cfg.epochs]
+    early = [m for m in cfg.milestones if m <= cfg.warmup_epochs]
+    notes = []
+    if beyond:
+        notes.append(f"--milestones {', '.join(map(str, beyond))} lie beyond --epochs {cfg.epochs}: they never "
+                     f"decay the lr")
+    if early:
+        notes.append(f"--milestones {', '.join(map(str, early))} fall inside the {cfg.warmup_epochs}-epoch "
+                     f"warm-up: ignored")
+    if not notes:
+        return []
+    return [f"{'; '.join(notes)}. The schedule: {describe_schedule(lr_per_epoch(cfg, lr))}."]

@@ -10,11 +10,14 @@ from typing import Any
 
 import yaml
 
-from ..config import RunConfig, upgrade_saved_config
+from ..config import RunConfig, read_yaml, upgrade_saved_config
 from ..errors import ConfigError
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
+#: Options that may differ between a run on disk and the config that continues or reuses it.
+RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
+                   "num_workers", "channels_last", "eval_teacher"}
 
 
 def safe_name(text: str) -> str:
@@ -34,10 +37,10 @@ def default_run_name(cfg: RunConfig, teacher_arch: str | None) -> str:
 
 
 def create_run_dir(cfg: RunConfig, teacher_arch: str | None) -> Path:
+    """The run's folder, created if missing; :meth:`RunLock.claim <kdzoo.engine.run_lock.RunLock.claim>`
+    then refuses it if it already holds a run."""
     name = safe_name(cfg.name) if cfg.name else default_run_name(cfg, teacher_arch)
     run_dir = Path(cfg.output_dir) / name
-    if (run_dir / CONFIG).exists():
-        raise ConfigError(f"Run folder {run_dir} already holds a run. Continue it with --resume {run_dir}, or choose another --name.")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -47,12 +50,12 @@ def save_config(run_dir: Path, cfg: RunConfig) -> None:
 
 
 def saved_options(run_dir: Path) -> tuple[dict[str, Any], str | None]:
-    """The run's saved options and, for a run saved by an older kdzoo, a note on how they were completed
-    (:func:`~kdzoo.config.upgrade_saved_config`)."""
+    """The options in a run folder's ``config.yaml`` (checked like any config file) and, for a run saved by an
+    older kdzoo, a note on how they were completed (:func:`~kdzoo.config.upgrade_saved_config`)."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise ConfigError(f"--resume {run_dir}: no {CONFIG} there, so it is not a kdzoo run folder.")
-    return upgrade_saved_config(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return upgrade_saved_config(read_yaml(path))
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:
@@ -68,4 +71,13 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / SUMMARY
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        summary = exc
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{path} is not a kdzoo run summary (a JSON object written at the end of a run): {summary}. "
+                          f"Delete it and run `kdzoo train|distill --resume {run_dir}` to write it again.")
+    return summary

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .. import __version__, distributed
-from ..config import RunConfig, validate
+from ..config import RunConfig
 from ..data import build_data, dataset_info
 from ..errors import ConfigError, KdzooError
 from ..distiller import Distiller, run_networks
@@ -24,11 +24,15 @@ from ..methods import LossWeights, Objective, Reads, method_class
 from ..models import Features, checkpoint_entries, create_model, is_external, model_info
 from . import checkpoint as ckpt
 from .evaluate import check_fits, evaluate
+from .interrupts import Interrupted
 from .logger import INIT_METRICS, RunLogger, rewrite_metrics
 from .dot import DOT
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, schedule_warnings
+from .preflight import check_no_single_image_batch
 from .progress import EpochProgress
-from .run_dir import create_run_dir, save_config, saved_options, write_summary
+from .resume import resume_config
+from .run_dir import create_run_dir, save_config, write_summary
+from .run_lock import RunLock
 from .runtime import amp_dtype, autocast, resolve_device, rng_state, seed_everything, set_rng_state
 
 #: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
@@ -88,6 +92,7 @@ def build(cfg: RunConfig) -> Setup:
         rank=distributed.rank(), world_size=distributed.world_size(),
         strong_view=cfg.has_method and method_class(cfg.method).reads.strong_view, **cfg.dataset_options,
     )
+    check_no_single_image_batch(data.train, cfg.batch_size)
     if cfg.teacher_pretrained:
         teacher = pretrained_teacher(cfg, data, device)
     student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
@@ -108,6 +113,7 @@ def build(cfg: RunConfig) -> Setup:
                               **cfg.method_options).to(device)
         student, objective, reads = distiller.student, distiller.objective, distiller.reads
         caveats = distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
+    caveats = caveats + schedule_warnings(cfg, lr)
     if cfg.sync_bn:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     if cfg.channels_last:
@@ -141,9 +147,7 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     Returns the summary also written to ``summary.json``."""
     note = None
     if resume is not None:
-        saved, note = saved_options(Path(resume))
-        cfg = RunConfig(**{**saved, **(overrides or {})})
-        validate(cfg)
+        cfg, note = resume_config(Path(resume), overrides or {})
     setup = build(cfg)
     cfg = setup.cfg
     teacher_arch = getattr(setup.teacher, "kdzoo_arch", None)
@@ -152,18 +156,25 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
         run_dir = Path(resume)
     else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
         run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
-    if main:
-        save_config(run_dir, cfg)
-    log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
-    if note:
-        log.info(f"note: {run_dir} {note}")
-    state = Trainer(setup, run_dir, log)
+    lock = RunLock.claim(run_dir, new=resume is None) if main else None
     try:
-        if resume is not None:
-            state.restore()
-        return state.fit()
+        if main:
+            save_config(run_dir, cfg)
+        log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
+        if note:
+            log.info(f"note: {run_dir} {note}")
+        state = Trainer(setup, run_dir, log)
+        try:
+            if resume is not None:
+                state.restore()
+            return state.fit()
+        finally:
+            log.close()
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: name the folder to resume
+        raise Interrupted.in_run(exc, run_dir) from None
     finally:
-        log.close()
+        if lock is not None:
+            lock.release()
 
 
 class Trainer:

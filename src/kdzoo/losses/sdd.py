@@ -2,9 +2,15 @@
 (shicaiwei123/SDD-CVPR2024).
 
 The map f that a network globally pools into its classifier is average-pooled into cells at several
-scales (M = {1, 2, 4}: the 4x4 grid, then 2x2 and 1x1 pooled from it; cells ordered
-[1x1, 2x2 row-major, 4x4 row-major], R = 21) and every cell goes through the network's own linear
-classifier, giving region logits pi(m, n). A base logit loss D (KD, DKD or NKD, one value per
+scales (M = {1, 2, 4}; cells ordered [1x1, 2x2 row-major, 4x4 row-major], R = 21) and every cell goes
+through the network's own linear classifier, giving region logits pi(m, n). As the reference's ``SPP``
+module, f is first pooled to a 4x4 grid and every scale's cells are pooled from that grid, whatever M
+(a scale above 4 gets a grid of its own size). On maps whose side is a multiple of 4 (every CIFAR
+map) each cell is the plain mean of its region. On other sides the 4x4 grid's windows overlap
+(ImageNet's 7x7 maps: windows of 2-3 rows), so the 2x2 and 1x1 cells are weighted means of the map
+(on 7x7 the 1x1 cell weights the map's positions between 0.34x and 2.1x), as in the reference.
+Maps smaller than 4x4 are upsampled by the grid: a 2x2 map's cells stay exact means, a 3x3 map's 1x1
+cell weights its corners 1.27x and its centre 0.56x. A base logit loss D (KD, DKD or NKD, one value per
 sample and region) compares teacher and student region by region:
 
     L_SDD = 1/(B*R) * sum_{n, m} w(m, n) * D(pi_s(m, n), pi_t(m, n))
@@ -25,12 +31,14 @@ from torch import Tensor, nn
 
 __all__ = ["multiscale_cells", "region_logits", "sdd_loss", "sdd_region_weights"]
 
+GRID = 4  # side of the grid every scale is pooled from (the reference's SPP)
+
 
 def multiscale_cells(feature_map: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
-    """B x C x R cell vectors: ``feature_map`` pooled to the largest scale, coarser scales pooled
-    from that grid, concatenated in increasing scale order (cells row-major)."""
-    finest = F.adaptive_avg_pool2d(feature_map, max(scales))
-    return torch.cat([F.adaptive_avg_pool2d(finest, s).flatten(2) for s in sorted(scales)], dim=2)
+    """B x C x R cell vectors: ``feature_map`` pooled to the reference's 4x4 grid (or the largest scale,
+    if above 4), every scale pooled from that grid, concatenated in increasing scale order (cells row-major)."""
+    grid = F.adaptive_avg_pool2d(feature_map, max(GRID, *scales))
+    return torch.cat([F.adaptive_avg_pool2d(grid, s).flatten(2) for s in sorted(scales)], dim=2)
 
 
 def region_logits(cells: Tensor, classifier: nn.Linear) -> Tensor:

@@ -14,7 +14,7 @@ from .base import FEATURE_READS, LOGIT_READS, InitStage, LogitStdDefaults, LossW
 from .objective import Objective
 from .registry import create_method, list_methods, method_class, method_options, register_method
 
-MACHINERY = {"base", "objective", "registry", "connectors"}
+MACHINERY = {"base", "objective", "registry", "connectors", "options"}
 for _info in pkgutil.iter_modules(__path__):
     if _info.name not in MACHINERY:
         importlib.import_module(f"{__name__}.{_info.name}")

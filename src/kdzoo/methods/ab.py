@@ -16,12 +16,15 @@ main stage, as in the reference.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import nn
 
 from ..errors import KdzooError
 from ..losses import ab_loss
 from .base import InitStage, LOGIT_READS, LossWeights, Method, PREACT_TAPS, Reads
 from .connectors import ConvReg
+from .options import Range
 from .registry import register_method
 
 
@@ -33,7 +36,8 @@ class AB(Method):
     reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student, teacher, *, margin: float = 1.0, main_loss: bool = False, init_epochs: int = 30):
+    def __init__(self, student, teacher, *, margin: Annotated[float, Range(ge=0)] = 1.0, main_loss: bool = False,
+                 init_epochs: Annotated[int, Range(ge=0)] = 30):
         super().__init__(student, teacher)
         s_maps, t_maps = student.stages, teacher.stages
         if len(s_maps) != len(t_maps):

@@ -9,12 +9,14 @@ ignored), the larger map of each pair average-pooled to the smaller one's size. 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
-from ..errors import ConfigError
 from ..losses.at import at_loss
 from ..models.features import Features
 from .base import FEATURE_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -26,10 +28,9 @@ class AT(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1000.0)
 
-    def __init__(self, student: Features, teacher: Features, *, p: float = 2):
+    def __init__(self, student: Features, teacher: Features, *,
+                 p: Annotated[float, Range(gt=0, reference="2 (the paper and RepDistiller)")] = 2):
         super().__init__(student, teacher)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
-            raise ConfigError(f"AT's p must be a positive number (the paper and RepDistiller use 2), got {p!r}.")
         self.p = p
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:

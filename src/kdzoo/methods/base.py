@@ -32,24 +32,8 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..losses.logit_std import standardize_logits
 from ..models.features import LOGITS, TAPS, Features, FeatureRequest, model_name, support_of
-
-
-def check_number(method: str, name: str, value, reference: str, positive: bool = False) -> float:
-    """``value`` as a float if it is a number >= 0 (> 0 with ``positive``), else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{method}'s {name} must be a number {bound} (reference: {reference}), got {value!r}.")
-    return float(value)
-
-
-def check_whole(method: str, name: str, value, reference: str, minimum: int = 0) -> int:
-    """``value`` if it is a whole number >= ``minimum``, else a ConfigError naming the method's option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{method}'s {name} must be a whole number >= {minimum} (reference: {reference}), got {value!r}.")
-    return value
 
 
 def linear_warmup(epoch: int, warmup_epochs: int) -> float:

@@ -19,6 +19,8 @@ cross-entropy only (deep supervision, the multi-exit baseline).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -26,7 +28,8 @@ from ..errors import ConfigError
 from ..losses.byot import byot_hint_loss, byot_kd_loss
 from ..models.features import Features
 from ..models.multi_exit import MultiExitNet
-from .base import EXITS, LossWeights, Method, Reads, check_number
+from .base import EXITS, LossWeights, Method, Reads
+from .options import Range
 from .registry import register_method
 
 #: The reimplementation's batch size: the hint is summed over the batch, so lambda depends on it.
@@ -49,15 +52,13 @@ class BYOT(Method):
     reads = Reads(student=EXITS, teacher=None)
     default_weights = LossWeights(gamma=0.9, alpha=0.0, beta=1.0)
 
-    def __init__(self, student: Features, teacher: Features | None, *, alpha: float = 0.1, temperature: float = 3.0,
-                 feature_weight: float = 1e-6, hint: str = "masked", student_model: nn.Module):
+    def __init__(self, student: Features, teacher: Features | None, *,
+                 alpha: Annotated[float, Range(ge=0, le=1, reference="0.1; it splits CE and self-distillation")] = 0.1,
+                 temperature: Annotated[float, Range(gt=0)] = 3.0, feature_weight: Annotated[float, Range(ge=0)] = 1e-6,
+                 hint: str = "masked", student_model: nn.Module):
         super().__init__(student, teacher)
         require_exits("byot", student_model)
-        self.alpha = check_number("BYOT", "alpha", alpha, "0.1")
-        if self.alpha > 1:
-            raise ConfigError(f"BYOT's alpha must be between 0 and 1 (it splits CE and self-distillation; reference 0.1), got {alpha!r}.")
-        self.temperature = check_number("BYOT", "temperature", temperature, "3", positive=True)
-        self.feature_weight = check_number("BYOT", "feature_weight", feature_weight, "1e-6")
+        self.alpha, self.temperature, self.feature_weight = alpha, temperature, feature_weight
         if hint not in HINTS:
             raise ConfigError(f"BYOT's hint must be 'masked' (the reimplementation's) or 'l2' (the paper's), got {hint!r}.")
         self.masked = hint == "masked"

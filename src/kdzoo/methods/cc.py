@@ -10,11 +10,14 @@ no normalisation) to ``feat_dim`` = 128. Both heads train, so the loss is 0 when
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor, nn
 
 from ..losses.cc import cc_loss
 from ..models.features import Features
-from .base import FEATURE_READS, LossWeights, Method, check_whole
+from .base import FEATURE_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -25,9 +28,8 @@ class CC(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=0.02)
 
-    def __init__(self, student: Features, teacher: Features, *, feat_dim: int = 128):
+    def __init__(self, student: Features, teacher: Features, *, feat_dim: Annotated[int, Range(ge=1)] = 128):
         super().__init__(student, teacher)
-        check_whole("CC", "feat_dim", feat_dim, "128", minimum=1)
         self.embed_s = nn.Linear(student.pooled.flatten(1).shape[1], feat_dim)
         self.embed_t = nn.Linear(teacher.pooled.flatten(1).shape[1], feat_dim)
 

@@ -17,6 +17,8 @@ CRD+KD = ``--alpha 1`` (packaged config ``cifar100/crd_kd``).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import math
 
 from torch import Tensor, nn
@@ -27,6 +29,7 @@ from ..losses.crd import crd_loss
 from ..models.features import Features
 from .base import LossWeights, Method, Reads, TAPS
 from .crd_memory import ContrastMemory, ContrastSampler
+from .options import Range
 from .registry import register_method
 
 
@@ -49,16 +52,14 @@ class CRD(Method):
     reads = Reads(student=TAPS, teacher=TAPS, index=True)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=0.8)
 
-    def __init__(self, student: Features, teacher: Features, *, train_labels: Tensor, feat_dim: int = 128,
-                 nce_k: int = 16384, nce_t: float = 0.07, nce_m: float = 0.5, mode: str = "exact",
-                 replacement: bool = False, max_memory_gb: float = 8.0):
+    def __init__(self, student: Features, teacher: Features, *, train_labels: Tensor,
+                 feat_dim: Annotated[int, Range(ge=1)] = 128, nce_k: Annotated[int, Range(ge=1)] = 16384,
+                 nce_t: Annotated[float, Range(gt=0)] = 0.07, nce_m: Annotated[float, Range(ge=0, le=1)] = 0.5,
+                 mode: str = "exact", replacement: bool = False, max_memory_gb: Annotated[float, Range(gt=0)] = 8.0):
         """``nce_k`` negatives per sample, temperature ``nce_t``, memory momentum ``nce_m``; ``mode``
         exact (positive = the sample itself) or relax (a random sample of its class); negatives drawn
         without replacement unless ``replacement``; banks above ``max_memory_gb`` GB are refused."""
         super().__init__(student, teacher)
-        if nce_k < 1 or feat_dim < 1 or nce_t <= 0:
-            raise KdzooError(f"CRD needs nce_k >= 1, feat_dim >= 1 and nce_t > 0; got nce_k={nce_k}, "
-                             f"feat_dim={feat_dim}, nce_t={nce_t}.")
         n_data = len(train_labels)
         gb = 2 * n_data * feat_dim * 4 / 1e9
         if gb > max_memory_gb:

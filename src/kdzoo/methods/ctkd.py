@@ -27,6 +27,8 @@ runs standardise, as kdzoo does.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -35,7 +37,8 @@ from ..errors import ConfigError
 from ..losses.ctkd import curriculum_lambda, reverse_gradient
 from ..losses.kd import kd_loss
 from ..models.features import Features
-from .base import LogitStdDefaults, LossWeights, Method, check_number, check_whole
+from .base import LogitStdDefaults, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 #: theta's initial value in the official code (``Global_T``: ``nn.Parameter(torch.ones(1))``).
@@ -74,18 +77,17 @@ class CTKD(Method):
     default_weights = LossWeights(gamma=0.1, alpha=0.0, beta=0.9)
     logit_std_defaults = LogitStdDefaults(LossWeights(gamma=0.1, alpha=0.0, beta=9.0), {"t_start": 2.0})
 
-    def __init__(self, student: Features, teacher: Features, *, mode: str = "global", t_start: float = 1.0,
-                 t_end: float = 20.0, curriculum_epochs: int = 10, curve: str = "cosine", hidden: int = 256):
+    def __init__(self, student: Features, teacher: Features, *, mode: str = "global",
+                 t_start: Annotated[float, Range(gt=0)] = 1.0, t_end: Annotated[float, Range(gt=0)] = 20.0,
+                 curriculum_epochs: Annotated[int, Range(ge=1, reference="10 on CIFAR, 5 on ImageNet")] = 10,
+                 curve: str = "cosine", hidden: Annotated[int, Range(ge=1)] = 256):
         super().__init__(student, teacher)
         if mode not in ("global", "instance"):
             raise ConfigError(f"CTKD's mode must be 'global' (one learned temperature) or 'instance' (one per "
                               f"sample), got {mode!r}.")
         if curve not in ("cosine", "linear"):
             raise ConfigError(f"CTKD's curve must be 'cosine' (reference) or 'linear', got {curve!r}.")
-        check_whole("CTKD", "curriculum_epochs", curriculum_epochs, "10 on CIFAR, 5 on ImageNet", minimum=1)
-        check_whole("CTKD", "hidden", hidden, "256", minimum=1)
-        self.t_start = check_number("CTKD", "t_start", t_start, "1", positive=True)
-        self.t_end = check_number("CTKD", "t_end", t_end, "20", positive=True)
+        self.t_start, self.t_end = t_start, t_end
         self.curriculum_epochs, self.curve = curriculum_epochs, curve
         num_classes = student.logits.shape[1]
         self.temperature_module = GlobalTemperature() if mode == "global" else InstanceTemperature(num_classes, hidden)

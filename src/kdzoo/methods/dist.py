@@ -11,12 +11,15 @@ official code: tau 4 on CIFAR-100 (1 on ImageNet), beta_inter = gamma_intra = 1,
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
 from ..errors import ConfigError
 from ..losses.dist import dist_inter_loss, dist_intra_loss
 from ..models.features import Features
-from .base import LossWeights, Method, check_number
+from .base import LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -26,12 +29,11 @@ class DIST(Method):
     uses = "logits"
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=2.0)
 
-    def __init__(self, student: Features, teacher: Features, *, beta_inter: float = 1.0, gamma_intra: float = 1.0,
-                 tau: float = 4.0):
+    def __init__(self, student: Features, teacher: Features, *, beta_inter: Annotated[float, Range(ge=0)] = 1.0,
+                 gamma_intra: Annotated[float, Range(ge=0)] = 1.0,
+                 tau: Annotated[float, Range(gt=0, reference="4 on CIFAR-100, 1 on ImageNet")] = 4.0):
         super().__init__(student, teacher)
-        self.beta_inter = check_number("DIST", "beta_inter", beta_inter, "1")
-        self.gamma_intra = check_number("DIST", "gamma_intra", gamma_intra, "1")
-        self.tau = check_number("DIST", "tau", tau, "4 on CIFAR-100, 1 on ImageNet", positive=True)
+        self.beta_inter, self.gamma_intra, self.tau = beta_inter, gamma_intra, tau
         if self.beta_inter == 0 and self.gamma_intra == 0:
             raise ConfigError("DIST with beta_inter=0 and gamma_intra=0 has no loss term; give at least one a "
                               "positive weight.")

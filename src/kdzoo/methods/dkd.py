@@ -17,13 +17,16 @@ and 72, as the LS code does); the published per-pair values are in its log names
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
 from ..errors import ConfigError
 from ..losses.dkd import nckd_loss, tckd_loss
 from ..models.features import Features
-from .base import LogitStdDefaults, LossWeights, Method, check_number, check_whole, linear_warmup
+from .base import LogitStdDefaults, LossWeights, Method, linear_warmup
+from .options import Range
 from .registry import register_method
 
 
@@ -34,15 +37,15 @@ class DKD(Method):
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
     logit_std_defaults = LogitStdDefaults(LossWeights(gamma=1.0, alpha=0.0, beta=9.0), {"temperature": 2.0})
 
-    def __init__(self, student: Features, teacher: Features, *, dkd_alpha: float = 1.0, dkd_beta: float = 8.0,
-                 temperature: float = 4.0, warmup_epochs: int = 20):
+    def __init__(self, student: Features, teacher: Features, *, dkd_alpha: Annotated[float, Range(ge=0)] = 1.0,
+                 dkd_beta: Annotated[float, Range(ge=0, reference="8 on CIFAR-100, 2-8 per pair")] = 8.0,
+                 temperature: Annotated[float, Range(gt=0)] = 4.0,
+                 warmup_epochs: Annotated[int, Range(ge=0, reference="20; 0 = no warm-up")] = 20):
         super().__init__(student, teacher)
-        self.dkd_alpha = check_number("DKD", "dkd_alpha", dkd_alpha, "1")
-        self.dkd_beta = check_number("DKD", "dkd_beta", dkd_beta, "8 on CIFAR-100, 2-8 per pair")
-        self.temperature = check_number("DKD", "temperature", temperature, "4", positive=True)
+        self.dkd_alpha, self.dkd_beta, self.temperature = dkd_alpha, dkd_beta, temperature
         if self.dkd_alpha == 0 and self.dkd_beta == 0:
             raise ConfigError("DKD with dkd_alpha=0 and dkd_beta=0 has no loss term; give at least one a positive weight.")
-        self.warmup_epochs = check_whole("DKD", "warmup_epochs", warmup_epochs, "20; 0 = no warm-up")
+        self.warmup_epochs = warmup_epochs
         self.register_buffer("warmup_factor", torch.tensor(self.factor(1)))
 
     def factor(self, epoch: int) -> float:

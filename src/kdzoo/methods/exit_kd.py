@@ -14,14 +14,17 @@ add the deepest exit's plain CE/KD terms on top, and ``--t-student``/``--t-teach
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..losses.kd import kd_loss
 from ..models.features import Features
-from .base import EXITS, LossWeights, Method, Reads, check_number
+from .base import EXITS, LossWeights, Method, Reads
 from .byot import require_exits
+from .options import Range
 from .registry import register_method
 
 
@@ -32,16 +35,15 @@ class ExitKD(Method):
     reads = Reads(student=EXITS)
     default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student: Features, teacher: Features, *, ce_weight: float = 0.1, kd_weight: float = 0.9,
-                 temperature: float = 4.0, student_model: nn.Module):
+    def __init__(self, student: Features, teacher: Features, *, ce_weight: Annotated[float, Range(ge=0)] = 0.1,
+                 kd_weight: Annotated[float, Range(ge=0)] = 0.9, temperature: Annotated[float, Range(gt=0)] = 4.0,
+                 student_model: nn.Module):
         super().__init__(student, teacher)
         require_exits("exit_kd", student_model)
         if student.logits.shape[1] != teacher.logits.shape[1]:
             raise ConfigError(f"exit_kd compares class probabilities; the student has {student.logits.shape[1]} classes and "
                               f"the teacher {teacher.logits.shape[1]}.")
-        self.ce_weight = check_number("exit_kd", "ce_weight", ce_weight, "0.1")
-        self.kd_weight = check_number("exit_kd", "kd_weight", kd_weight, "0.9")
-        self.temperature = check_number("exit_kd", "temperature", temperature, "4", positive=True)
+        self.ce_weight, self.kd_weight, self.temperature = ce_weight, kd_weight, temperature
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         logits = [e.logits for e in student.exits]

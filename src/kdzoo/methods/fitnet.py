@@ -10,13 +10,16 @@ separate hint stage.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
-from ..errors import ConfigError, KdzooError
+from ..errors import KdzooError
 from ..losses.fitnet import fitnet_loss
 from ..models.features import Features
 from .base import FEATURE_READS, LossWeights, Method
 from .connectors import ConvReg
+from .options import Range
 from .registry import register_method
 
 HINT_LAYERS = range(5)  # RepDistiller's --hint_layer choices
@@ -29,11 +32,8 @@ class FitNet(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=100.0)
 
-    def __init__(self, student: Features, teacher: Features, *, hint_layer: int = 2):
+    def __init__(self, student: Features, teacher: Features, *, hint_layer: Annotated[int, Range(ge=0, le=4)] = 2):
         super().__init__(student, teacher)
-        if isinstance(hint_layer, bool) or not isinstance(hint_layer, int) or hint_layer not in HINT_LAYERS:
-            raise ConfigError(f"FitNet's hint_layer must be one of 0..4 (an index into the features), "
-                              f"got {hint_layer!r}.")
         for who, f in (("student", student), ("teacher", teacher)):
             shapes = [tuple(x.shape[1:]) for x in f.feats]
             if hint_layer >= len(shapes) or len(shapes[hint_layer]) != 3:

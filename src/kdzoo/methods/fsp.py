@@ -14,9 +14,12 @@ and teacher must have the same channel count at every tapped map.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from ..errors import KdzooError
 from ..losses import fsp_loss
 from .base import FEATURE_READS, InitStage, LOGIT_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -39,7 +42,7 @@ class FSP(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=50.0)
 
-    def __init__(self, student, teacher, *, main_loss: bool = False, init_epochs: int = 30):
+    def __init__(self, student, teacher, *, main_loss: bool = False, init_epochs: Annotated[int, Range(ge=0)] = 30):
         super().__init__(student, teacher)
         s_maps, t_maps = student.feats[:-1], teacher.feats[:-1]
         if len(s_maps) != len(t_maps):

@@ -17,6 +17,8 @@ them again and keeps the Paraphraser in eval mode. Built frozen, it is never in 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,6 +27,7 @@ from ..errors import KdzooError
 from ..losses import ft_loss
 from ..models import model_info
 from .base import FEATURE_READS, InitStage, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 #: Student families whose FT init stage runs at lr 0.01 (RepDistiller: CIFAR ResNets and WRNs).
@@ -69,7 +72,9 @@ class FT(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=200.0)
 
-    def __init__(self, student, teacher, *, k: float = 0.5, p1: float = 2, p2: float = 1, init_epochs: int = 30):
+    def __init__(self, student, teacher, *, k: Annotated[float, Range(gt=0)] = 0.5,
+                 p1: Annotated[float, Range(gt=0)] = 2, p2: Annotated[float, Range(gt=0)] = 1,
+                 init_epochs: Annotated[int, Range(ge=0)] = 30):
         super().__init__(student, teacher)
         c_s, c_t = student.feats[-2].shape[1], teacher.feats[-2].shape[1]
         c_f = int(c_t * k)

@@ -13,10 +13,13 @@ for KDSVD and did not benchmark it: kdzoo's default beta = 1 is a plain choice, 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from ..errors import KdzooError
 from ..losses import kdsvd_loss
 from .base import FEATURE_READS, LossWeights, Method
 from .fsp import require_equal_channels
+from .options import Range
 from .registry import register_method
 
 
@@ -28,10 +31,8 @@ class KDSVD(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)  # no reference value; not benchmarked
 
-    def __init__(self, student, teacher, *, k: int = 1):
+    def __init__(self, student, teacher, *, k: Annotated[int, Range(ge=1)] = 1):
         super().__init__(student, teacher)
-        if k < 1:
-            raise KdzooError(f"KDSVD keeps k >= 1 singular vectors of the teacher, got k={k}.")
         if min(len(student.stages), len(teacher.stages)) < 2:
             raise KdzooError("KDSVD relates consecutive stage maps and needs at least two of them in each network.")
         require_equal_channels("KDSVD", student.stages, teacher.stages, first=1)

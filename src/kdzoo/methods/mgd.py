@@ -18,12 +18,14 @@ reference requires equal sizes).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..losses.mgd import mgd_loss
 from ..models.features import Features
-from .base import FEATURE_READS, LossWeights, Method, check_number
+from .base import FEATURE_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -34,13 +36,11 @@ class MGD(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student: Features, teacher: Features, *, alpha_mgd: float = 7e-5, lambda_mgd: float = 0.15):
+    def __init__(self, student: Features, teacher: Features, *,
+                 alpha_mgd: Annotated[float, Range(gt=0, reference="7e-5; 1.2e-3 in cls_KD on CIFAR-100")] = 7e-5,
+                 lambda_mgd: Annotated[float, Range(ge=0, lt=1, reference="0.15, the masked fraction")] = 0.15):
         super().__init__(student, teacher)
-        self.alpha_mgd = check_number("MGD", "alpha_mgd", alpha_mgd, "7e-5; 1.2e-3 in cls_KD on CIFAR-100", positive=True)
-        self.lambda_mgd = check_number("MGD", "lambda_mgd", lambda_mgd, "0.15")
-        if self.lambda_mgd >= 1:
-            raise ConfigError(f"MGD's lambda_mgd is the fraction of masked channels and must be < 1 (reference: 0.15), "
-                              f"got {lambda_mgd!r}.")
+        self.alpha_mgd, self.lambda_mgd = alpha_mgd, lambda_mgd
         c_s, c_t = student.feats[-2].shape[1], teacher.feats[-2].shape[1]
         self.align = nn.Conv2d(c_s, c_t, kernel_size=1) if c_s != c_t else nn.Identity()
         self.generator = nn.Sequential(

@@ -14,11 +14,14 @@ gamma 1.0. This ``gamma`` (``--method-opt gamma=...``) weighs the non-target ter
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
 from ..losses.nkd import nkd_non_target_loss, nkd_target_loss
 from ..models.features import Features
-from .base import LogitStdDefaults, LossWeights, Method, check_number
+from .base import LogitStdDefaults, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -30,11 +33,11 @@ class NKD(Method):
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
     logit_std_defaults = LogitStdDefaults(default_weights)
 
-    def __init__(self, student: Features, teacher: Features, *, temperature: float = 3.0, gamma: float = 3.5):
+    def __init__(self, student: Features, teacher: Features, *,
+                 temperature: Annotated[float, Range(gt=0, reference="3 on CIFAR-100, 1 on ImageNet")] = 3.0,
+                 gamma: Annotated[float, Range(ge=0, reference="3.5 on CIFAR-100, 1.5 on ImageNet")] = 3.5):
         super().__init__(student, teacher)
-        self.temperature = check_number("NKD", "temperature", temperature, "3 on CIFAR-100, 1 on ImageNet",
-                                        positive=True)
-        self.gamma = check_number("NKD", "gamma", gamma, "3.5 on CIFAR-100, 1.5 on ImageNet")
+        self.temperature, self.gamma = temperature, gamma
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         logits_s, logits_t = self.distill_logits(student, teacher)

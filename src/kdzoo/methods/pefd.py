@@ -11,11 +11,14 @@ is never used nor trained; kdzoo builds only the ones it uses.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor, nn
 
 from ..losses.pefd import pefd_loss
 from ..models.features import Features
-from .base import FEATURE_READS, LossWeights, Method, check_whole
+from .base import FEATURE_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -27,9 +30,8 @@ class PEFD(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=25.0)
 
-    def __init__(self, student: Features, teacher: Features, *, num_projectors: int = 3):
+    def __init__(self, student: Features, teacher: Features, *, num_projectors: Annotated[int, Range(ge=1)] = 3):
         super().__init__(student, teacher)
-        check_whole("PEFD", "num_projectors", num_projectors, "3", minimum=1)
         c_s, c_t = student.pooled.shape[1], teacher.pooled.shape[1]
         self.projectors = nn.ModuleList(nn.Linear(c_s, c_t) for _ in range(num_projectors))
 

@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..models.features import feature_shapes
 from ..registry import Registry
 from .base import Method, check_reads
+from .options import check_options
 
 METHODS: Registry[type[Method]] = Registry("method")
 
@@ -77,6 +78,7 @@ def create_method(
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}.")
+    options = check_options(cls, name, options)
     if cls.reads.index:
         if train_labels is None:
             raise ConfigError(f"Method {name!r} needs the training labels (train_labels=...) to build its sampler.")

@@ -19,15 +19,16 @@ value. The teacher's features are taken pre-ReLU (``teacher_preact``) while the 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..losses.reviewkd import reviewkd_loss
 from ..models.features import Features
-from .base import LossWeights, Method, PREACT_TAPS, Reads, TAPS, check_number, linear_warmup
+from .base import PREACT_TAPS, TAPS, LossWeights, Method, Reads, linear_warmup
+from .options import Range
 from .registry import register_method
 
 MAX_MID_CHANNELS = 512  # mdistiller hard-codes 512 (its MAX_MID_CHANNEL option is ignored)
@@ -70,11 +71,11 @@ class ReviewKD(Method):
     reads = Reads(student=TAPS, teacher=PREACT_TAPS)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=5.0)
 
-    def __init__(self, student: Features, teacher: Features, *, warmup_epochs: float = 20, student_preact: bool = False):
+    def __init__(self, student: Features, teacher: Features, *,
+                 warmup_epochs: Annotated[float, Range(ge=0, reference="20; 0 = no warm-up")] = 20,
+                 student_preact: bool = False):
         super().__init__(student, teacher)
-        self.warmup_epochs = check_number("ReviewKD", "warmup_epochs", warmup_epochs, "20; 0 = no warm-up")
-        if not isinstance(student_preact, bool):
-            raise ConfigError(f"ReviewKD's student_preact must be true or false (reference: false), got {student_preact!r}.")
+        self.warmup_epochs = warmup_epochs
         if student_preact:
             self.reads = replace(self.reads, student=PREACT_TAPS)
         s_levels, t_levels = levels(student), levels(teacher)

@@ -10,12 +10,15 @@ already multiplied by w_d and w_a; a zero weight skips its term.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
 from ..errors import ConfigError
 from ..losses.rkd import rkd_angle_loss, rkd_distance_loss
 from ..models.features import Features
 from .base import FEATURE_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -26,11 +29,9 @@ class RKD(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student: Features, teacher: Features, *, w_d: float = 25.0, w_a: float = 50.0):
+    def __init__(self, student: Features, teacher: Features, *, w_d: Annotated[float, Range(ge=0)] = 25.0,
+                 w_a: Annotated[float, Range(ge=0)] = 50.0):
         super().__init__(student, teacher)
-        for name, w in (("w_d", w_d), ("w_a", w_a)):
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-                raise ConfigError(f"RKD's {name} must be a number >= 0 (reference: w_d=25, w_a=50), got {w!r}.")
         if w_d == 0 and w_a == 0:
             raise ConfigError("RKD with w_d=0 and w_a=0 has no loss term; give at least one a positive weight.")
         self.w_d = float(w_d)

@@ -19,6 +19,7 @@ term over the non-target classes (the fixed code's). The option only matters wit
 
 from __future__ import annotations
 
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +31,8 @@ from ..losses.nkd import nkd_non_target_loss, nkd_target_loss
 from ..losses.sdd import multiscale_cells, region_logits, sdd_loss
 from ..models.features import Features
 from ..models.registry import family_of
-from .base import HEAD_MAP, LossWeights, Method, Reads, check_head_map, check_number, check_whole, linear_warmup
+from .base import HEAD_MAP, LossWeights, Method, Reads, check_head_map, linear_warmup
+from .options import Range
 from .registry import register_method
 
 BASES = {"kd": (LossWeights(gamma=0.1, alpha=0.0, beta=0.9), 0), "dkd": (LossWeights(1.0, 0.0, 1.0), 20),
@@ -46,27 +48,27 @@ class SDD(Method):
     reads = Reads(student=HEAD_MAP, teacher=HEAD_MAP, classifier=True)
     default_weights = BASES["kd"][0]
 
-    def __init__(self, student: Features, teacher: Features, *, base: str = "kd", scales: list[int] | None = None,
-                 complementary_weight: float = 2.0, temperature: float = 4.0, dkd_alpha: float = 1.0,
-                 dkd_beta: float = 8.0, nkd_gamma: float = 8.0, nkd_variant: str = "reference",
-                 warmup_epochs: int | None = None, student_model: nn.Module, teacher_model: nn.Module):
+    def __init__(self, student: Features, teacher: Features, *, base: str = "kd",
+                 scales: Annotated[list[int], Range(ge=1, reference="[1, 2] or [1, 2, 4] by family")] | None = None,
+                 complementary_weight: Annotated[float, Range(ge=0)] = 2.0,
+                 temperature: Annotated[float, Range(gt=0)] = 4.0,
+                 dkd_alpha: Annotated[float, Range(ge=0)] = 1.0, dkd_beta: Annotated[float, Range(ge=0)] = 8.0,
+                 nkd_gamma: Annotated[float, Range(ge=0)] = 8.0, nkd_variant: str = "reference",
+                 warmup_epochs: Annotated[int, Range(ge=0, reference="20 for dkd/nkd, 0 for kd")] | None = None,
+                 student_model: nn.Module, teacher_model: nn.Module):
         super().__init__(student, teacher)
         if base not in BASES:
             raise ConfigError(f"SDD's base must be one of {', '.join(BASES)} (the logit loss applied per region), got {base!r}.")
         self.base = base
         self.scales = self._scales(scales, student_model, teacher_model)
-        self.complementary_weight = check_number("SDD", "complementary_weight", complementary_weight, "2")
-        self.temperature = check_number("SDD", "temperature", temperature, "4", positive=True)
-        self.dkd_alpha = check_number("SDD", "dkd_alpha", dkd_alpha, "1")
-        self.dkd_beta = check_number("SDD", "dkd_beta", dkd_beta, "8")
-        self.nkd_gamma = check_number("SDD", "nkd_gamma", nkd_gamma, "8")
+        self.complementary_weight, self.temperature = complementary_weight, temperature
+        self.dkd_alpha, self.dkd_beta, self.nkd_gamma = dkd_alpha, dkd_beta, nkd_gamma
         if nkd_variant not in NKD_VARIANTS:
             raise ConfigError(f"SDD's nkd_variant must be 'reference' (the reference's all-classes non-target term) "
                               f"or 'paper' (the target class excluded), got {nkd_variant!r}.")
         self.nkd_variant = nkd_variant
-        warmup = BASES[base][1] if warmup_epochs is None else warmup_epochs
-        self.warmup_epochs = check_whole("SDD", "warmup_epochs", warmup, "20 for dkd/nkd, 0 for kd")
-        self.warmup_factor = linear_warmup(1, warmup)
+        self.warmup_epochs = BASES[base][1] if warmup_epochs is None else warmup_epochs
+        self.warmup_factor = linear_warmup(1, self.warmup_epochs)
         check_head_map("SDD", "student", student)
         check_head_map("SDD", "teacher", teacher)
         s_classes, t_classes = student.logits.shape[1], teacher.logits.shape[1]
@@ -81,8 +83,7 @@ class SDD(Method):
         if scales is None:
             families = {family_of(m) for m in (student_model, teacher_model)}
             return [1, 2] if len(families) == 1 else [1, 2, 4]
-        if (not isinstance(scales, (list, tuple)) or 1 not in scales or len(set(scales)) != len(scales)
-                or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in scales)):
+        if 1 not in scales or len(set(scales)) != len(scales):
             raise ConfigError(f"SDD's scales must be distinct whole numbers >= 1 including 1 (the global cell), e.g. "
                               f"[1, 2] or [1, 2, 4]; got {scales!r}.")
         return sorted(scales)

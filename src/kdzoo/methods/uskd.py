@@ -18,13 +18,16 @@ weights inside (``uskd_target``, ``uskd_non_target``, ``uskd_weak``); the object
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..losses.uskd import RANK_BY, uskd_non_target_loss, uskd_target_loss, uskd_weak_loss
 from ..models.features import Features
 from ..models.layers import global_pool
-from .base import LossWeights, Method, Reads, TAPS, check_number
+from .base import LossWeights, Method, Reads, TAPS
+from .options import Range
 from .registry import register_method
 
 
@@ -36,12 +39,13 @@ class USKD(Method):
     reads = Reads(student=TAPS, teacher=None)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student: Features, teacher: Features | None, *, alpha: float = 0.1, beta: float = 0.1,
-                 mu: float = 0.1, rank_by: str = "log_prob"):
+    def __init__(self, student: Features, teacher: Features | None, *,
+                 alpha: Annotated[float, Range(ge=0, reference="0.1 on CIFAR-100, 1 on ImageNet")] = 0.1,
+                 beta: Annotated[float, Range(ge=0)] = 0.1,
+                 mu: Annotated[float, Range(ge=0, reference="0.1 on CIFAR-100, 0.005 on ImageNet")] = 0.1,
+                 rank_by: str = "log_prob"):
         super().__init__(student, teacher)
-        self.alpha = check_number("USKD", "alpha", alpha, "0.1 on CIFAR-100, 1 on ImageNet")
-        self.beta = check_number("USKD", "beta", beta, "0.1")
-        self.mu = check_number("USKD", "mu", mu, "0.1 on CIFAR-100, 0.005 on ImageNet")
+        self.alpha, self.beta, self.mu = alpha, beta, mu
         if rank_by not in RANK_BY:
             raise ConfigError(f"USKD's rank_by must be 'log_prob' (the official code's ranking) or 'prob' (the paper's), "
                               f"got {rank_by!r}.")

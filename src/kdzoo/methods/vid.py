@@ -12,6 +12,8 @@ See :func:`kdzoo.losses.vid_loss`. RepDistiller weights: gamma 1, alpha 0, beta 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import math
 
 import torch
@@ -20,6 +22,7 @@ from torch import nn
 from ..errors import KdzooError
 from ..losses import vid_loss
 from .base import FEATURE_READS, LossWeights, Method
+from .options import Range
 from .registry import register_method
 
 
@@ -44,7 +47,8 @@ class VID(Method):
     reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student, teacher, *, init_pred_var: float = 5.0, eps: float = 1e-5):
+    def __init__(self, student, teacher, *, init_pred_var: Annotated[float, Range(gt=0)] = 5.0,
+                 eps: Annotated[float, Range(gt=0)] = 1e-5):
         super().__init__(student, teacher)
         if not init_pred_var > eps > 0:
             raise KdzooError(f"VID needs init_pred_var > eps > 0, got init_pred_var={init_pred_var}, eps={eps}.")

@@ -1,0 +1,85 @@
+"""Faults a run survives: a failed checkpoint write (disk full), SIGTERM or Ctrl-C during an epoch or during a
+checkpoint write, and a second process on the same run folder. (kill -9 then --resume: tests/test_cli.py.)"""
+
+import errno
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from kdzoo.engine.checkpoint import LAST, read_checkpoint, save_atomic
+from kdzoo.engine.interrupts import Interrupted, catch_signals
+from kdzoo.engine.run_lock import LOCK
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one_and_the_run_resumes(cli, tmp_path, monkeypatch, one_thread):
+    real_save = torch.save
+
+    def disk_full_at_epoch_2(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2 and "optimizer" in obj:
+            f.write(b"the first bytes of a checkpoint")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full_at_epoch_2)
+    run = tmp_path / "full"
+    code, _, err = cli("train", "--model", "resnet8", *TINY, "--epochs", "2", "--output-dir", tmp_path,
+                       "--name", "full")
+    assert code == 2 and "Traceback" not in err
+    assert f"Could not write {run / LAST} (No space left on device)" in err and f"--resume {run}" in err
+    assert read_checkpoint(run / LAST)["epoch"] == 1  # the previous checkpoint, whole
+    assert not list(run.glob("*.tmp"))
+    monkeypatch.undo()  # space freed
+    code, out, err = cli("train", "--resume", run)
+    assert code == 0, err
+    assert f"Resuming {run} after epoch 1 of 2" in out and read_checkpoint(run / LAST)["epoch"] == 2
+
+
+def test_sigterm_during_a_checkpoint_write_waits_for_the_whole_file(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def terminated_while_saving(obj, f, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to this process while the file is half written
+        f.write(b"half")
+        f.seek(0)
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", terminated_while_saving)
+    path = tmp_path / LAST
+    with catch_signals(), pytest.raises(Interrupted) as caught:
+        save_atomic({"model": {"w": torch.arange(3.0)}}, path)
+    assert caught.value.signal_name == "SIGTERM"
+    assert torch.equal(read_checkpoint(path)["model"]["w"], torch.arange(3.0))
+    assert [p.name for p in tmp_path.iterdir()] == [LAST]  # no temporary file left behind
+
+
+def wait_for(path, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stopped_run_keeps_its_finished_epochs_and_one_writer_at_a_time(cli, tmp_path, sig, one_thread):
+    args = ["train", "--model", "resnet8", *TINY, "--epochs", "40", "--output-dir", tmp_path, "--name", "run"]
+    run = tmp_path / "run"
+    victim = kdzoo_subprocess(*args, env=ONE_THREAD)
+    wait_for(run / LAST, victim)
+    if sig == signal.SIGTERM:  # while it runs, a second process on its folder is refused
+        for second in (["train", "--resume", run], args):
+            code, _, err = cli(*second)
+            assert code == 2 and f"in use by another kdzoo process (pid {victim.pid}" in err, err
+        assert (run / LOCK).read_text().strip() == f"pid {victim.pid}"
+    victim.send_signal(sig)
+    output, _ = victim.communicate(timeout=120)
+    assert victim.returncode == 128 + sig and "Traceback" not in output, output
+    assert f"Every finished epoch is saved in {run}; continue with `kdzoo train --resume {run}`" in output
+    done = read_checkpoint(run / LAST)["epoch"]
+    assert 1 <= done < 40 and not list(run.glob("*.tmp"))
+    code, out, err = cli("train", "--resume", run, "--epochs", done + 1)  # the lock went with the process
+    assert code == 0, err
+    assert f"Resuming {run} after epoch {done} of {done + 1}" in out
