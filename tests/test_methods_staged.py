@@ -15,7 +15,6 @@ from kdzoo.losses import ab_loss, fsp_loss, ft_loss
 from kdzoo.distiller import run_networks
 from kdzoo.methods import InitStage, create_method
 from kdzoo.methods.connectors import ConvReg
-from kdzoo.models import extract
 
 
 def built(name, student, teacher, **options):

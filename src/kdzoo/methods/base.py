@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..losses.logit_std import standardize_logits
 from ..models.features import LOGITS, TAPS, Features, FeatureRequest, model_name, support_of
 
