@@ -43,7 +43,8 @@ def test_every_method_on_the_benchmark_pairs(pair):
         objective = Objective(method, method.reference_weights())
         student.zero_grad()
         deployed = network if method.student_head() is None else HeadedStudent(student, method.student_head())
-        s, t = run_networks(deployed, teacher, [batch.images], method.reads)
+        views = [batch.images] + ([batch.images.flip(-1)] if method.reads.strong_view else [])  # MLKD's two views
+        s, t = run_networks(deployed, teacher, views, method.reads)
         loss = sum(objective(s, t, batch).values())
         assert torch.isfinite(loss), (name, pair)
         loss.backward()

@@ -337,11 +337,14 @@ def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():
     assert vgg.regressor.conv.kernel_size == (1, 1)
 
 
-def test_fitnet_refuses_unsupported_size_ratio():
+def test_fitnet_resizes_a_student_map_smaller_by_another_factor_than_two():
+    """RepDistiller's ConvReg refuses 2x2 -> 8x8; kdzoo interpolates to the teacher's size, then a 1x1 conv."""
     s = Features(randn(2, 10), [randn(2, 8, 2, 2), randn(2, 8)])
-    t = Features(randn(2, 10), [randn(2, 8, 8, 8), randn(2, 8)])
-    with pytest.raises(KdzooError, match="8x2x2 onto a teacher map of 8x8x8"):
-        method_class("fitnet")(s, t, hint_layer=0)
+    t = Features(randn(2, 10), [randn(2, 16, 8, 8), randn(2, 8)])
+    method = method_class("fitnet")(s, t, hint_layer=0)
+    upsample, conv = method.regressor.conv
+    assert upsample.size == (8, 8) and conv.kernel_size == (1, 1) and conv.out_channels == 16
+    assert method.regressor(s.feats[0]).shape == (2, 16, 8, 8) and torch.isfinite(method(s, t, None)["fitnet"])
 
 
 @pytest.mark.parametrize("name,options", [

@@ -11,7 +11,8 @@ Every network kdzoo trains answers the same protocol, like timm's ``forward_inte
 ``forward_head``:
 
 - ``forward(x) -> logits`` (the zoo also keeps RepDistiller's ``forward(x, is_feat=True, preact=...)``);
-- ``forward_taps(x, request) -> Features`` (:class:`FeatureRequest` says what to compute);
+- ``forward_taps(x, request) -> Features`` (:class:`FeatureRequest` says what to compute), also reachable as
+  ``forward(x, request=request)`` so that wrappers like DistributedDataParallel see the call;
 - ``get_classifier()`` (the final ``nn.Linear``), and ``feature_support()`` (:class:`FeatureSupport`:
   which requests it can answer, so a method that needs more is refused before training).
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.utils._pytree import register_dataclass
 
 from ..errors import ConfigError
 
@@ -121,6 +123,10 @@ class Features:
                         [e.float() for e in self.exits] if self.exits is not None else None)
 
 
+# Features is a pytree node (like a tuple of its tensors), so DistributedDataParallel and torch.compile traverse it.
+register_dataclass(Features)
+
+
 def speaks_taps(model: nn.Module) -> bool:
     """Whether ``model`` answers kdzoo's feature protocol (``forward_taps``)."""
     return callable(getattr(model, "forward_taps", None))
@@ -138,10 +144,11 @@ def support_of(model: nn.Module) -> FeatureSupport:
 
 
 def run_model(model: nn.Module, x: Tensor, request: FeatureRequest = LOGITS) -> Features:
-    """The model's logits, plus what ``request`` asks for (``forward_taps`` runs only when it asks for taps)."""
+    """The model's logits, plus what ``request`` asks for. Taps are asked through ``model(x, request=...)``, so a
+    wrapper such as DistributedDataParallel sees the call; plain ``model(x)`` when only the logits are needed."""
     if not request.needs_taps:
         return Features(model(x), [])
-    return model.forward_taps(x, request)
+    return model(x, request=request)
 
 
 def extract(model: nn.Module, x: Tensor, preact: bool = False, head_map: bool = False, exits: bool = False) -> Features:

@@ -114,9 +114,11 @@ def run_stages(stages, x: Tensor, preact: bool) -> tuple[Tensor, list[Tensor]]:
 class FeatureModel(nn.Module):
     """Base of the zoo's networks: subclasses implement ``forward_taps(x, request) -> Features``; ``forward``
     is RepDistiller's: ``forward(x)`` gives the logits, ``forward(x, is_feat=True, preact=...)`` gives
-    ``([stem, *stage taps, pooled], logits)``."""
+    ``([stem, *stage taps, pooled], logits)``; ``forward(x, request=...)`` is ``forward_taps``."""
 
-    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
+    def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False, request: FeatureRequest | None = None):
+        if request is not None:  # the feature protocol through forward(), as DDP-wrapped networks are called
+            return self.forward_taps(x, request)
         if not is_feat:
             return self.forward_taps(x, LOGITS).logits
         out = self.forward_taps(x, FeatureRequest(taps=True, preact=preact))
