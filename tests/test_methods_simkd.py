@@ -87,3 +87,30 @@ def test_a_trained_student_reloads_with_its_head(cli, tmp_path):
     assert evaluate(model, bundle.test, torch.device("cpu"))["top1"] == pytest.approx(float(last["test_top1"]))
     code, out, err = cli("eval", tmp_path / "run")
     assert code == 0 and f"top-1 {float(last['test_top1']):.2f}%" in out, (out, err)
+
+
+def test_reference_variant_projects_the_last_stage_and_head_map_variant_the_classifier_input():
+    """SimKD's reference code projects feat[-2] of both networks; variant=head_map the maps that feed the classifiers."""
+    torch.manual_seed(0)
+    student, teacher = create_model("ShuffleV2", num_classes=10), create_model("wrn_40_2", num_classes=10).eval()
+    reference = create_method("simkd", student, teacher)
+    assert reference.student_head().spec["in_channels"] == 464 and reference.student_head().spec["source"] == "stage"
+    head_map = create_method("simkd", student, teacher, variant="head_map")
+    assert head_map.student_head().spec["in_channels"] == 1024 and head_map.student_head().spec["source"] == "head"
+    deployed = HeadedStudent(student, reference.student_head()).eval()
+    with torch.no_grad():
+        s, t = extract(deployed, images(2)), extract(teacher, images(2))
+        stage = extract(student, images(2)).stages[-1]
+        expected = teacher.fc(reference.student_head().projector(stage).mean(dim=(2, 3)))
+    assert torch.allclose(s.logits, expected, atol=1e-5)
+    assert float(reference(s, t, None)["simkd"]) == pytest.approx(float(simkd_loss(s.head, t.stages[-1])), rel=1e-6)
+    assert not torch.allclose(t.stages[-1], t.head)  # WRN: the reference's target is taken before the final BN-ReLU
+
+
+def test_reference_variant_refuses_a_teacher_whose_last_stage_is_not_its_classifier_input():
+    student, teacher = create_model("resnet8", num_classes=10), create_model("MobileNetV2", num_classes=10).eval()
+    with pytest.raises(ConfigError, match="variant=head_map"):
+        create_method("simkd", student, teacher)
+    assert create_method("simkd", student, teacher, variant="head_map").student_head().spec["out_channels"] == 1280
+    with pytest.raises(ConfigError, match="variant must be 'reference'"):
+        create_method("simkd", student, teacher, variant="paper")

@@ -137,10 +137,11 @@ def check_reads(method: str, reads: Reads, student: nn.Module, teacher: nn.Modul
                               f"{model_name(model)} has none{why}. {fix}")
 
 
-def check_head_map(method: str, network: str, features: Features) -> None:
-    """A ConfigError unless ``features.head`` is a map whose global average is what the network's classifier reads
-    (SDD and SimKD apply the classifier to pooled cells of that map)."""
-    head, width = features.head, features.pooled.shape[1]
+def check_head_map(method: str, network: str, features: Features, head: Tensor | None = None) -> None:
+    """A ConfigError unless ``head`` (default ``features.head``) is a map whose global average is what the network's
+    classifier reads (SDD and SimKD apply the classifier to pooled cells or projections of that map)."""
+    head = features.head if head is None else head
+    width = features.pooled.shape[1]
     if head is None or head.dim() != 4 or head.shape[1] != width:
         shape = tuple(head.shape[1:]) if head is not None else None
         raise ConfigError(f"{method} applies the {network}'s classifier to pooled cells of its head map, but the "

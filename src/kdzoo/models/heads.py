@@ -28,12 +28,14 @@ class ReusedClassifierHead(nn.Module):
 
     (``projector.0`` ... ``projector.8``, bias-free convs, f = ``factor`` 2). With ``pool_to`` the
     student's map is first average-pooled to that size (the teacher's, when the student's is larger).
+    ``source`` says which student map f_s is: ``"stage"`` (the last stage's output, SimKD's reference) or
+    ``"head"`` (the map the student's own classifier pools; heads saved before ``source`` existed).
     """
 
     kind = "reused_classifier"
 
     def __init__(self, in_channels: int, out_channels: int, num_classes: int, factor: int = 2,
-                 pool_to: int | None = None):
+                 pool_to: int | None = None, source: str = "head"):
         super().__init__()
         mid = out_channels // factor
         self.projector = nn.Sequential(
@@ -43,7 +45,7 @@ class ReusedClassifierHead(nn.Module):
         )
         self.classifier = nn.Linear(out_channels, num_classes).requires_grad_(False)
         self.spec = {"in_channels": in_channels, "out_channels": out_channels, "num_classes": num_classes,
-                     "factor": factor, "pool_to": pool_to}
+                     "factor": factor, "pool_to": pool_to, "source": source}
 
     def project(self, head_map: Tensor) -> Tensor:
         """P(f_s), after pooling f_s to ``pool_to`` when it is larger."""
@@ -60,7 +62,8 @@ HEADS = {ReusedClassifierHead.kind: ReusedClassifierHead}
 
 
 class HeadedStudent(FeatureModel):
-    """A network whose own classifier is replaced, at deployment, by ``head`` applied to its head map.
+    """A network whose own classifier is replaced, at deployment, by ``head`` applied to its last stage's map or its
+    head map (the head's ``source``).
 
     Features: the backbone's taps, with the pooled vector and the head map taken after the head's
     projection (what the deployed classifier reads)."""
@@ -76,7 +79,7 @@ class HeadedStudent(FeatureModel):
 
     def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         out = self.backbone.forward_taps(x, FeatureRequest(taps=True, preact=request.preact, head_map=True))
-        projected = self.head.project(out.head)
+        projected = self.head.project(out.stages[-1] if self.head.spec["source"] == "stage" else out.head)
         pooled = global_pool(projected)
         return Features(self.head.classifier(pooled), [*out.feats[:-1], pooled], projected)
 
