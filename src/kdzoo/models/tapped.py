@@ -197,14 +197,19 @@ def probe_stage_layers(model: nn.Module, input_shape: tuple[int, ...], arch: str
             hook.remove()
     ran = [(n, shapes[n]) for n, _ in children if n in shapes]
     if ran and all(len(s) == 3 for _, s in ran):  # tokens
-        step = max(len(ran) // 4, 1)
-        return [n for n, _ in ran[::-1][::step][:4][::-1]]
+        return [n for n, _ in last_evenly_spaced(ran)]
     maps = [(n, s) for n, s in ran if len(s) == 4]
     layers = [n for i, (n, s) in enumerate(maps) if i + 1 == len(maps) or maps[i + 1][1][-1] != s[-1]]
     if len(layers) < 2:
         raise ConfigError(f"Cannot find the stages of {arch} (its trunk {trunk_name!r} gives no maps of different "
                           f"sizes): name them with feature_layers=[...].")
     return layers[1:] if len(layers) > 4 else layers
+
+
+def last_evenly_spaced(blocks: list, count: int = 4) -> list:
+    """Up to ``count`` evenly spaced items of ``blocks``, ending at the last (the stages of a plain ViT's blocks)."""
+    step = max(len(blocks) // count, 1)
+    return blocks[::-1][::step][:count][::-1]
 
 
 def _record_shape(store: dict, key: str):
@@ -244,8 +249,7 @@ def timm_stage_layers(model: nn.Module) -> tuple[list[str], list[int]] | None:
         return None
     entries = [i for i in info if i.get("reduction", 4) >= 4] or info
     if len({i.get("reduction") for i in entries}) == 1:  # a plain ViT: every block at one reduction
-        step = max(len(entries) // 4, 1)
-        entries = entries[::-1][::step][:4][::-1]
+        entries = last_evenly_spaced(entries)
     else:
         entries = [e for k, e in enumerate(entries) if k + 1 == len(entries) or
                    entries[k + 1].get("reduction") != e.get("reduction")]
