@@ -94,3 +94,13 @@ def test_milestones_that_cannot_take_effect_are_warned_about_with_the_resulting_
     assert schedule_warnings(cosine, 0.1) == ["--milestones only apply to --schedule step; with --schedule cosine "
                                               "they are ignored."]
     assert schedule_warnings(build_config(None, {"model": "resnet8", "epochs": 4, "milestones": [2, 4]}), 0.1) == []
+
+
+def test_every_flag_name_is_a_config_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("student: resnet8\nteacher: t.pt\nmethod-opt: {warmup_epochs: 2}\ndataset_opt: {num_train: 64}\n")
+    cfg = build_config(path, {"dataset": "synthetic"})
+    assert (cfg.model, cfg.method_options, cfg.dataset_options) == ("resnet8", {"warmup_epochs": 2}, {"num_train": 64})
+    path.write_text("student: resnet8\nmodel: resnet20\n")
+    with pytest.raises(ConfigError, match="'student' and 'model' both set model; keep one"):
+        build_config(path)

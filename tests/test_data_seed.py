@@ -88,6 +88,9 @@ def test_eval_uses_and_names_the_runs_subset(cli, train, tiny_teacher):
     code, out, err = cli("eval", run, "--device", "cpu", "--data-seed", "4", "--test-subset", "10")
     assert code == 0, err
     assert "(test subset of 10 images, data seed 4)" in out
+    code, out, err = cli("eval", run, "--device", "cpu", "--test-subset", "0")
+    assert code == 0, err
+    assert "resnet8 on synthetic (whole test split): top-1" in out
     code, out, err = cli("eval", tiny_teacher, "--device", "cpu")
     assert code == 0, err
     assert "resnet14 on synthetic (whole test split): top-1" in out

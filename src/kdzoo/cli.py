@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import __version__, distributed
-from .config import RunConfig, build_config, upgrade_saved_config
+from .config import FLAG_ALIASES, RunConfig, build_config, upgrade_saved_config
 from .errors import ConfigError, KdzooError
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma", "alpha", "beta",
@@ -113,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if dataset is None:
         raise ConfigError(f"{args.checkpoint} does not say which dataset it was trained on: pass --dataset NAME.")
     saved = upgrade_saved_config(saved)[0] if saved.get("dataset") == dataset else {}
-    test_subset = args.test_subset or saved.get("test_subset")
+    test_subset = saved.get("test_subset") if args.test_subset is None else args.test_subset or None  # 0: whole split
     data_seed = saved.get("data_seed", RunConfig.data_seed) if args.data_seed is None else args.data_seed
     bundle = build_data(dataset, root=args.data_root or saved.get("data_root"), download=args.download,
                         eval_batch_size=args.batch_size, device=device, seed=saved.get("seed", 0), data_seed=data_seed,
@@ -152,6 +152,16 @@ def _probability(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
     return value
 
 
@@ -227,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="data folder")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--test-subset", type=int, help="evaluate on a fixed random subset of N images (default: the run's own setting)")
+    p.add_argument("--test-subset", type=_whole_number, metavar="N",
+                   help="evaluate on a fixed random subset of N images; 0 = the whole test split (default: the run's own setting)")
     p.add_argument("--data-seed", type=int, help="seed that draws the test subset (default: the run's own, else 0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--thresholds", type=_probability, nargs="+", metavar="TAU",

@@ -124,6 +124,15 @@ class RunConfig:
 
 
 FIELD_NAMES = [f.name for f in fields(RunConfig)]
+#: Flag names that differ from the option they set: ``--student`` sets ``model``, ``--method-opt`` ``method_options``.
+FLAG_ALIASES = {"student": "model", "method_opt": "method_options", "dataset_opt": "dataset_options",
+                "model_opt": "model_options", "teacher_opt": "teacher_options"}
+
+
+def option_name(key: Any) -> str:
+    """The run option a config key or flag name sets (``t-student`` -> ``t_student``, ``student`` -> ``model``)."""
+    name = str(key).replace("-", "_")
+    return FLAG_ALIASES.get(name, name)
 
 
 def draws_subset(values: Mapping[str, Any]) -> bool:
@@ -154,14 +163,17 @@ def upgrade_saved_config(values: dict[str, Any]) -> tuple[dict[str, Any], str | 
 
 
 def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
+    given: dict[str, Any] = {}
     for key, value in values.items():
-        name = str(key).replace("-", "_")
+        name = option_name(key)
         if name not in FIELD_NAMES:
             close = difflib.get_close_matches(name, FIELD_NAMES, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{source}: unknown option {key!r}.{hint} Known options: {', '.join(FIELD_NAMES)}.")
-        out[name] = value
+        if name in out:
+            raise ConfigError(f"{source}: {given[name]!r} and {key!r} both set {name}; keep one.")
+        out[name], given[name] = value, key
     return out
 
 

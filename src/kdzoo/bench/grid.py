@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from ..config import FIELD_NAMES
+from ..config import FIELD_NAMES, option_name
 from ..errors import ConfigError
 from .published import select_tables
 
@@ -105,7 +105,7 @@ def check_options(values: Any, where: str, extra: tuple[str, ...] = ()) -> dict[
         raise ConfigError(f"{where} must be a mapping of option: value, got {values!r}.")
     out = {}
     for key, value in values.items():
-        name = str(key).replace("-", "_")
+        name = option_name(key)
         if name in RESERVED:
             raise ConfigError(f"{where}: {key!r} is set by the runner from `pairs:`/`seeds:`/`teachers:`; remove it.")
         if name not in FIELD_NAMES and name not in extra:
