@@ -119,7 +119,7 @@ def write_configs(folder: Path) -> SimpleNamespace:
              "typo": "model: resnet8\nlearning_rate: 0.1\n", "text_epochs": "model: resnet8\nepochs: ten\n",
              "scalar_milestones": "model: resnet8\nmilestones: 150\n",
              "options_scalar": "model: resnet8\nmethod: kd\nmethod_options: 3\n",
-             "nan_lr": "model: resnet8\nlr: .nan\n"}
+             "nan_lr": "model: resnet8\nlr: .nan\n", "student_and_model": "student: resnet8\nmodel: resnet20\n"}
     for name, text in texts.items():
         (folder / f"{name}.yaml").write_text(text)
     return SimpleNamespace(**{name: folder / f"{name}.yaml" for name in texts})
@@ -249,6 +249,8 @@ CASES = {
     "config method options scalar": (lambda p: ["train", "--config", p.config.options_scalar, *TINY],
                                      ["method_options", "3", "mapping"]),
     "config lr nan": (lambda p: ["train", "--config", p.config.nan_lr, *TINY], ["lr", "nan"]),
+    "config student and model": (lambda p: ["train", "--config", p.config.student_and_model, *TINY],
+                                 ["'student' and 'model' both set model"]),
     # -- checkpoints as --teacher, to eval, to temperature
     "teacher missing": (lambda p: distill(p, "--teacher", p.files / "nope.pth"), ["nope.pth", "does not exist"]),
     "teacher empty": (lambda p: distill(p, "--teacher", p.files / "empty.pth"), ["empty.pth", "empty (0 bytes)"]),
@@ -279,6 +281,7 @@ CASES = {
     "wrong number of channels": (lambda p: distill(p, "--dataset-opt", "channels=1"), ["1x32x32", "another dataset"]),
     "temperature with a bad teacher": (lambda p: ["temperature", "--teacher", p.files / "random.pth"], ["random.pth"]),
     # -- other commands
+    "eval test subset below 0": (lambda p: ["eval", p.done, "--test-subset", "-1"], ["--test-subset", ">= 0"]),
     "eval thresholds above 1": (lambda p: ["eval", p.done, "--thresholds", "1.5"], ["1.5", "between 0 and 1"]),
     "eval thresholds on a plain network": (lambda p: ["eval", p.done, "--thresholds", "0.5", "--device", "cpu"],
                                            ["--thresholds", "byot"]),
@@ -326,7 +329,13 @@ CASES = {
     "resume with an unknown key": (lambda p: ["train", "--resume", p.unknown_key], ["'learning_rate'"]),
     "resume with a value of the wrong type": (lambda p: ["train", "--resume", p.bad_type], ["epochs", "'ten'"]),
     "resume before the first epoch ended": (lambda p: ["train", "--resume", p.no_epoch],
-                                            ["no_epoch", "no checkpoint_last.pt"]),
+                                            ["nothing finished yet", "no checkpoint_last.pt",
+                                             "`kdzoo train --config ", "config.yaml --name no_epoch-restart`"]),
+    "resume of a finished run for more epochs": (lambda p: ["train", "--resume", p.finished, "--epochs", "3"],
+                                                 ["already finished its 1 epochs", "add --extend", "lr of its last epoch"]),
+    "extend of an unfinished run": (lambda p: ["train", "--resume", p.resumable, "--epochs", "3", "--extend"],
+                                    ["has not finished", "drop --extend"]),
+    "extend without resume": (lambda p: ["train", "--model", "resnet8", "--extend"], ["--extend", "--resume RUN_DIR"]),
     "resume of a replaced checkpoint": (lambda p: ["train", "--resume", p.swapped],
                                         ["swapped", "expected a PyTorch file"]),
     "name reused": (lambda p: train(p, "--name", "done"), ["done", "already holds a run", "--resume"]),

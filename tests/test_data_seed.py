@@ -58,7 +58,7 @@ def test_runs_with_other_seeds_see_the_same_subsets_and_record_the_data_seed(tra
 
 def test_resume_keeps_the_subsets(cli, train, built):
     run, _ = train("run", "--data-seed", "3")
-    code, out, err = cli("train", "--resume", run, "--epochs", "2")
+    code, out, err = cli("train", "--resume", run, "--epochs", "2", "--extend")
     assert code == 0, err
     assert same_images(built[0], built[1]) and "before --data-seed" not in out
     assert json.loads((run / "summary.json").read_text())["data_seed"] == 3
@@ -71,7 +71,7 @@ def test_a_run_saved_before_data_seed_resumes_with_the_subsets_of_its_run_seed(c
     del saved["data_seed"]
     saved["dataset_options"]["data_seed"] = saved["dataset_options"].pop("generator_seed")
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
-    code, out, err = cli("train", "--resume", run, "--epochs", "2")
+    code, out, err = cli("train", "--resume", run, "--epochs", "2", "--extend")
     assert code == 0, err
     assert same_images(built[0], built[1])
     assert f"note: {run} was saved before --data-seed existed; its subsets stay drawn from its run seed: data seed 1." in out

@@ -74,7 +74,7 @@ def test_a_distributed_run_resumes_exactly_and_loads_in_one_process(teacher, tmp
     assert full.returncode == 0, full.stderr
     half = run([*common, "--epochs", "1", "--name", "half"], nproc=2)
     assert half.returncode == 0, half.stderr
-    resumed = run(["distill", "--resume", tmp_path / "half", "--epochs", "2"], nproc=2)
+    resumed = run(["distill", "--resume", tmp_path / "half", "--epochs", "2", "--extend"], nproc=2)
     assert resumed.returncode == 0, resumed.stderr
     a, b = student_weights(tmp_path / "full"), student_weights(tmp_path / "half")
     for key in a:

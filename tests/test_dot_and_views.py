@@ -187,7 +187,7 @@ def test_dot_run_resumes_exactly(cli, teacher, tmp_path):
                               "output_dir": str(tmp_path), "name": "half", "progress": False, "tensorboard": False,
                               "device": "cpu"})
     train(cfg)
-    train(resume=tmp_path / "half", overrides={"epochs": 2})
+    train(resume=tmp_path / "half", overrides={"epochs": 2}, extend=True)
     full = read_checkpoint(tmp_path / "full" / "checkpoint_last.pt")
     resumed = read_checkpoint(tmp_path / "half" / "checkpoint_last.pt")
     assert "distill_momentum_buffer" in next(iter(full["optimizer"]["state"].values()))

@@ -216,7 +216,7 @@ def test_a_byot_run_resumes_reloads_and_reports_early_exit(cli, tmp_path):
     assert code == 0, err
     assert "self-distilling resnet8 with byot (gamma 0.9, alpha 0, beta 1)" in out
     assert "feature_weight=4e-06" in out  # batch 32 instead of the reimplementation's 128
-    code, out, err = cli("distill", "--resume", run, "--epochs", "2")
+    code, out, err = cli("distill", "--resume", run, "--epochs", "2", "--extend")
     assert code == 0, err
     data = read_checkpoint(run / "checkpoint_last.pt")
     assert len(data["exits"]["specs"]) == 2 and not any(k.startswith("backbone.") for k in data["model"])

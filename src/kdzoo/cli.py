@@ -45,7 +45,10 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
     """One flag per RunConfig field; defaults are suppressed so only given flags override."""
     hints = typing.get_type_hints(RunConfig)
     parser.add_argument("--config", help="YAML file (or packaged config name, see `kdzoo list configs`); flags override it")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch, "
+                        "with its own settings (only --epochs and paths, device, logging options may change)")
+    parser.add_argument("--extend", action="store_true", help="with --resume and --epochs N: train a finished run on to N "
+                        "epochs; the extra epochs keep the lr of its last epoch (the schedule is not restarted)")
     for f in dataclasses.fields(RunConfig):
         if f.name in DISTILL_ONLY and not distill:
             continue
@@ -79,9 +82,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engine.resume import check_command
 
     overrides = run_overrides(args)
+    if args.extend and not args.resume:
+        raise ConfigError("--extend trains a finished run longer: use it with --resume RUN_DIR --epochs N.")
     if args.resume:
         check_command(args.resume, args.command)
-        summary = train(resume=args.resume, overrides=overrides)
+        summary = train(resume=args.resume, overrides=overrides, extend=args.extend)
     else:
         cfg = build_config(args.config, overrides)  # the engine defaults the method to kd when distilling
         if args.command == "distill" and not cfg.has_method:

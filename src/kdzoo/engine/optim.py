@@ -37,6 +37,23 @@ def build_scheduler(cfg: RunConfig, optimizer: optim.Optimizer) -> optim.lr_sche
     return sched.SequentialLR(optimizer, [warmup, main], milestones=[cfg.warmup_epochs])
 
 
+def hold_lr(optimizer: optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate to ``lr`` (the schedule's last, for an extended run)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def beyond_schedule_note(schedule_epochs: int, epochs: int, history: list[dict]) -> str:
+    """What the epochs after the lr schedule's end get (empty when there are none)."""
+    if epochs <= schedule_epochs:
+        return ""
+    if len(history) < schedule_epochs:
+        return (f" Epochs {schedule_epochs + 1}-{epochs} lie beyond the {schedule_epochs}-epoch lr schedule the run "
+                f"started with: they keep the lr of its epoch {schedule_epochs}.")
+    return (f" Epochs {schedule_epochs + 1}-{epochs} extend its {schedule_epochs}-epoch lr schedule at the lr of its "
+            f"last epoch, {history[schedule_epochs - 1]['lr']:.4g}.")
+
+
 def lr_per_epoch(cfg: RunConfig, lr: float) -> list[float]:
     """The learning rate of each epoch under ``cfg``'s schedule (the real scheduler, on a dummy parameter)."""
     optimizer = optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)

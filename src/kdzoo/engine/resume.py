@@ -2,9 +2,11 @@
 
 A run continues with the settings it started with: its ``config.yaml`` plus the given flags must
 match the config recorded in ``checkpoint_last.pt``, except for the options that do not change what
-is computed (:data:`RESUMABLE`: paths, device, logging, and ``epochs`` to train longer). A hand-edited
-``config.yaml``, a finished run, a folder without a finished epoch, a folder of another command and a
-resume file that is not kdzoo's each get an error that says what to do instead.
+is computed (:data:`RESUMABLE`: paths, device, logging, and ``epochs``). The learning-rate schedule stays
+the one the run started with; epochs beyond it run at its last epoch's rate. A finished run is continued
+only with ``extend`` (``--extend``). A hand-edited ``config.yaml``, a folder without a finished epoch, a
+folder of another command and a resume file that is not kdzoo's each get an error that says what to do
+instead.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from ..config import RunConfig, upgrade_saved_config, validate
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import LAST, read_checkpoint
-from .run_dir import RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
+from .run_dir import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
 
 #: Options a resumed run may change.
 RESUMABLE = RUNTIME_OPTIONS | {"epochs", "eval_batch_size"}
@@ -36,15 +38,18 @@ def check_command(run_dir: str | Path, command: str) -> None:
                           f"`kdzoo {made_by} --resume {run_dir}`.")
 
 
-def resume_config(run_dir: Path, overrides: dict[str, Any]) -> tuple[RunConfig, str | None]:
+def resume_config(run_dir: Path, overrides: dict[str, Any], extend: bool = False) -> tuple[RunConfig, str | None]:
     """The config that continues ``run_dir``: its ``config.yaml`` plus ``overrides``, checked against the checkpoint;
-    and the note on how an older kdzoo's config was completed (:func:`~kdzoo.engine.run_dir.saved_options`)."""
+    and the note on how an older kdzoo's config was completed (:func:`~kdzoo.engine.run_dir.saved_options`).
+    ``extend``: train a finished run for more epochs (``overrides["epochs"]`` in all)."""
     options, note = saved_options(run_dir)
+    if not (run_dir / LAST).is_file():
+        raise ConfigError(f"--resume {run_dir}: nothing finished yet, so there is nothing to continue: the run stopped "
+                          f"before its first epoch ended (there is no {LAST}). Start it again with its settings: "
+                          f"`kdzoo {run_command(options)} --config {run_dir / CONFIG} --name {run_dir.name}-restart` "
+                          f"(or delete {run_dir} and run the original command again).")
     cfg = RunConfig(**{**options, **overrides})
     validate(cfg)
-    if not (run_dir / LAST).is_file():
-        raise ConfigError(f"--resume {run_dir}: there is no {LAST}, so no epoch finished before the run stopped. "
-                          f"Start it again: delete the folder, or use another --name.")
     saved = read_checkpoint(run_dir / LAST)
     missing = [k for k in RESUME_ENTRIES if k not in saved]
     if missing:
@@ -58,8 +63,28 @@ def resume_config(run_dir: Path, overrides: dict[str, Any]) -> tuple[RunConfig, 
         raise ConfigError(f"--resume {run_dir} would change settings the run was trained with ({details}). A run "
                           f"continues with its own settings; only {', '.join(sorted(RESUMABLE))} may change. Undo the "
                           f"edit to its config.yaml (or drop the flag), or start a new run with the new settings.")
-    if (run_dir / SUMMARY).is_file() and saved["epoch"] >= cfg.epochs:
-        raise ConfigError(f"--resume {run_dir}: the run already finished its {saved['epoch']} epochs ({SUMMARY} is "
-                          f"there). To train it longer pass --epochs N with N > {saved['epoch']}; to test it run "
-                          f"`kdzoo eval {run_dir}`.")
+    check_epochs(run_dir, saved, cfg.epochs, extend)
     return cfg, note
+
+
+def check_epochs(run_dir: Path, saved: dict[str, Any], epochs: int, extend: bool) -> None:
+    """``epochs`` may not drop below the epochs done; a finished run trains on only with ``extend``, which an
+    unfinished one does not need."""
+    done = saved["epoch"]
+    finished = (run_dir / SUMMARY).is_file() and done >= saved["config"]["epochs"]
+    if epochs < done:
+        raise ConfigError(f"--resume {run_dir} --epochs {epochs}: the run has already trained {done} epochs. Pass "
+                          f"--epochs {done} or more (or test it as it is with `kdzoo eval {run_dir}`).")
+    if finished and epochs == done:
+        raise ConfigError(f"--resume {run_dir}: the run already finished its {done} epochs ({SUMMARY} is there). "
+                          f"To test it run `kdzoo eval {run_dir}`; to train it longer, pass --extend --epochs N "
+                          f"with N > {done}.")
+    if finished and not extend:
+        lr = saved["history"][-1]["lr"]
+        raise ConfigError(f"--resume {run_dir} --epochs {epochs}: the run already finished its {done} epochs "
+                          f"({SUMMARY} is there). To train it {epochs - done} more epoch(s) add --extend: they run at "
+                          f"the lr of its last epoch ({lr:.4g}), the schedule is not restarted, and its summary is "
+                          f"rewritten. Or start a new run with --epochs {epochs} for a full schedule.")
+    if extend and not finished:
+        raise ConfigError(f"--extend trains a finished run longer, and {run_dir} has not finished (epoch {done} of "
+                          f"{saved['config']['epochs']}): drop --extend to continue it.")

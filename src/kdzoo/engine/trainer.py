@@ -18,7 +18,7 @@ from torch import nn
 from .. import __version__, distributed
 from ..config import RunConfig
 from ..data import build_data, dataset_info
-from ..errors import ConfigError, KdzooError
+from ..errors import CheckpointError, ConfigError, KdzooError
 from ..distiller import Distiller, run_networks
 from ..methods import LossWeights, Objective, Reads, method_class
 from ..models import Features, checkpoint_entries, create_model, is_external, model_info
@@ -27,7 +27,8 @@ from .evaluate import check_fits, evaluate
 from .interrupts import Interrupted
 from .logger import INIT_METRICS, RunLogger, rewrite_metrics
 from .dot import DOT
-from .optim import build_optimizer, build_scheduler, schedule_warnings
+from .checkpoint_errors import reason
+from .optim import beyond_schedule_note, build_optimizer, build_scheduler, hold_lr, schedule_warnings
 from .preflight import check_no_single_image_batch
 from .progress import EpochProgress
 from .resume import resume_config
@@ -141,13 +142,15 @@ def check_distributed(cfg: RunConfig, device: torch.device) -> None:
                           "support; use --optimizer sgd under torchrun.")
 
 
-def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run ``cfg``, or resume the run folder ``resume`` (its saved config plus ``overrides``).
+def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overrides: dict[str, Any] | None = None,
+          extend: bool = False) -> dict[str, Any]:
+    """Run ``cfg``, or resume the run folder ``resume`` (its saved config plus ``overrides``; ``extend``: a
+    finished run, for ``overrides["epochs"]`` epochs in all, the extra ones at its last lr).
 
     Returns the summary also written to ``summary.json``."""
     note = None
     if resume is not None:
-        cfg, note = resume_config(Path(resume), overrides or {})
+        cfg, note = resume_config(Path(resume), overrides or {}, extend)
     setup = build(cfg)
     cfg = setup.cfg
     teacher_arch = getattr(setup.teacher, "kdzoo_arch", None)
@@ -158,15 +161,15 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
         run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
     lock = RunLock.claim(run_dir, new=resume is None) if main else None
     try:
-        if main:
-            save_config(run_dir, cfg)
         log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
-        if note:
-            log.info(f"note: {run_dir} {note}")
         state = Trainer(setup, run_dir, log)
         try:
             if resume is not None:
                 state.restore()
+            if note:
+                log.info(f"note: {run_dir} {note}")
+            if main:  # a resumed run's config only once its saved state has loaded
+                save_config(run_dir, cfg)
             return state.fit()
         finally:
             log.close()
@@ -188,6 +191,7 @@ class Trainer:
         trainable = [setup.student] + ([setup.objective] if setup.objective.method is not None else [])
         self.optimizer = build_optimizer(cfg, trainable, setup.lr)
         self.scheduler = build_scheduler(cfg, self.optimizer)
+        self.schedule_epochs = cfg.epochs  # the epochs the lr schedule spans (fewer in an extended run)
         self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
         stage = setup.distiller.init_stage(setup.lr) if setup.distiller is not None else None
         if stage is not None and stage.epochs > 0:
@@ -230,6 +234,7 @@ class Trainer:
             "rng": rng_state(s.device), "history": self.history, "best": self.best,
             "teacher_eval": self.teacher_eval, "init_epoch": self.init_epoch, "init_history": self.init_history,
             "init_optimizer": self.init_optimizer.state_dict() if self.init_optimizer else None,
+            "schedule_epochs": self.schedule_epochs,
         }, self.run_dir / ckpt.LAST)
 
     def restore(self) -> None:
@@ -239,21 +244,28 @@ class Trainer:
         if data.get("arch") != s.cfg.model:
             raise ConfigError(f"{path} holds a {data.get('arch')} but the run's config says {s.cfg.model}; cannot resume.")
         ckpt.load_entries(s.student, data, str(path), s.cfg.model)
-        s.objective.load_state_dict(data["objective"])
-        self.optimizer.load_state_dict(data["optimizer"])
-        self.scheduler.load_state_dict(data["scheduler"])
-        self.scaler.load_state_dict(data["scaler"])
+        try:
+            s.objective.load_state_dict(data["objective"])
+            self.optimizer.load_state_dict(data["optimizer"])
+            self.scheduler.load_state_dict(data["scheduler"])
+            self.scaler.load_state_dict(data["scaler"])
+            if self.init_optimizer is not None:
+                self.init_optimizer.load_state_dict(data["init_optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path} does not fit the run its config.yaml describes ({reason(exc)}): it was written "
+                                  f"by another kdzoo version or for other settings. Start a new run.") from None
         set_rng_state(data["rng"], s.device)
         self.epoch, self.history, self.best = data["epoch"], data["history"], data["best"]
         self.teacher_eval = data["teacher_eval"]
         self.init_epoch, self.init_history = data["init_epoch"], data["init_history"]
-        if self.init_optimizer is not None:
-            self.init_optimizer.load_state_dict(data["init_optimizer"])
+        self.schedule_epochs = data.get("schedule_epochs", data["config"]["epochs"])
+        if self.epoch >= self.schedule_epochs:  # an extended run: the schedule's last lr from now on
+            hold_lr(self.optimizer, self.history[self.schedule_epochs - 1]["lr"])
         if distributed.is_main():
             rewrite_metrics(self.run_dir, self.history)
             rewrite_metrics(self.run_dir, self.init_history, INIT_METRICS)
         done = f"init epoch {self.init_epoch} of {self.init.epochs}" if self.init and self.init_epoch < self.init.epochs else f"epoch {self.epoch} of {s.cfg.epochs}"
-        self.log.info(f"Resuming {self.run_dir} after {done}.")
+        self.log.info(f"Resuming {self.run_dir} after {done}." + beyond_schedule_note(self.schedule_epochs, s.cfg.epochs, self.history))
 
     # -- loop ----------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -360,11 +372,16 @@ class Trainer:
         stats = {f"stat_{k}": v for k, v in method.epoch_stats().items()} if method is not None else {}
         elapsed = time.perf_counter() - start
         progress.close()
-        self.scheduler.step()
+        self.advance_schedule(epoch)
         previous_time = self.history[-1]["train_time_s"] if self.history else 0.0
         return {"epoch": epoch, "lr": lr, **means, "train_top1": 100.0 * float(correct) / max(seen, 1),
                 "images_per_s": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed,
                 "train_time_s": previous_time + elapsed, **stats}
+
+    def advance_schedule(self, epoch: int) -> None:
+        """Step the lr schedule after ``epoch``; from its last epoch on (an extended run) the lr stays as it is."""
+        if epoch < self.schedule_epochs:
+            self.scheduler.step()
 
     def networks(self, batch) -> tuple[Features, Features | None]:
         """The student's (and the frozen teacher's) outputs on the batch, for what the method reads."""
@@ -400,7 +417,7 @@ class Trainer:
             "teacher_arch": getattr(s.teacher, "kdzoo_arch", None),
             "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
             "seed": cfg.seed, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
-            "test_subset": cfg.test_subset, "epochs": cfg.epochs, "init_epochs": self.init.epochs if self.init else 0,
+            "test_subset": cfg.test_subset, "epochs": cfg.epochs, "schedule_epochs": self.schedule_epochs, "init_epochs": self.init.epochs if self.init else 0,
             "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
             "best_top5": max(r["test_top5"] for r in self.history),
             "last_top1": last["test_top1"], "last_top5": last["test_top5"],
