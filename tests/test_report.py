@@ -147,3 +147,28 @@ def test_runs_that_saw_other_images_are_not_pooled(cli, tmp_path):
     assert sorted(rows) == [("0", "dkd", "1"), ("0", "kd", "2"), ("1", "dkd", "1")]
     plots = {p.name for p in (root / "plots").iterdir()}
     assert "curves_fashion_mnist_train4000_test1000_data1_resnet20-resnet8.png" in plots
+
+
+def test_runs_pool_only_when_they_differ_in_the_seed_alone(cli, tmp_path):
+    root = tmp_path / "runs"
+    for name, seed, epochs, top1 in (("a", 0, 3, 60.0), ("b", 0, 6, 70.0), ("c", 1, 6, 72.0)):
+        fake_run(root, name, model="resnet8", seed=seed, best=top1, last=top1, method="kd", teacher_arch="resnet20",
+                 dataset="fashion_mnist", config={"epochs": epochs})
+    code, out, err = cli("report", root, "--no-plots")
+    assert code == 0, err
+    rows = read_csv(root / "report.csv")
+    assert set(rows) == {"kd (epochs=3)", "kd (epochs=6)"}
+    assert rows["kd (epochs=6)"]["resnet20 -> resnet8 | n"] == "2" and rows["kd (epochs=3)"]["resnet20 -> resnet8 | n"] == "1"
+    assert "| kd (epochs=6) | 71.00 ± 1.41" in out and "| kd (epochs=3) | 60.00" in out
+
+
+def test_the_cost_table_counts_the_init_stage(cli, tmp_path):
+    root = tmp_path / "runs"
+    run = fake_run(root, "ft", model="resnet8", seed=0, best=60.0, last=60.0, method="ft", teacher_arch="resnet20",
+                   dataset="fashion_mnist", time_s=120.0)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "init_time_s": 100.0}))
+    code, out, err = cli("report", root, "--no-plots")
+    assert code == 0, err
+    assert "120 s (100 s init), 1000 img/s" in out
+    assert read_csv(root / "report.csv")["ft"]["resnet20 -> resnet8 | init_time_s"] == "100.0"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, build_config, read_yaml, validate
+from ..config import RunConfig, build_config, read_yaml, scale_milestones, validate
 from ..engine.run_dir import safe_name
 from ..engine.trainer import check_names
 from ..errors import ConfigError, KdzooError
@@ -61,7 +61,7 @@ def apply_budget(cfg: RunConfig, budget: float | None) -> RunConfig:
         for key, default in method_options(cfg.method).items():
             if key.endswith("_epochs") and isinstance(options.get(key, default), int):
                 options[key] = scale(options.get(key, default))
-    milestones = None if cfg.milestones is None else sorted({min(scale(m), epochs) for m in cfg.milestones})
+    milestones = None if cfg.milestones is None else scale_milestones(cfg.milestones, factor, epochs)
     cfg = dataclasses.replace(cfg, epochs=epochs, milestones=milestones, method_options=options,
                               warmup_epochs=min(scale(cfg.warmup_epochs), epochs - 1))
     validate(cfg)

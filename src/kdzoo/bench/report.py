@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from .published import PublishedTable, select_tables
 from .records import load_records
 from .report_plots import report_plots
-from .tables import DatasetTable, build_tables, mean_std
+from .tables import Cell, DatasetTable, build_tables, mean_std
 
 METRICS = ("best", "last")
 
@@ -49,10 +49,10 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
             cells.append(text + ("" if len(values) == typical else f" (n={len(values)})"))
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     lines += ["", "### Training cost: training time, images/s (mean over runs)", "",
+              "The time includes the init stage of AB, FT and FSP, shown in brackets (`init_time_s` in the CSV).", "",
               "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
     for row in table.rows:
-        cells = [f"{statistics.fmean(c.time):.0f} s, {statistics.fmean(c.speed):.0f} img/s" if c and c.time else "–"
-                 for c in (table.cells.get((row, p)) for p in table.pairs)]
+        cells = [cost_cell(c) for c in (table.cells.get((row, p)) for p in table.pairs)]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     if used:
         lines += ["", "Published numbers:"] + [f"- {t.name}: {t.title}; {t.runs}. Source: {t.source}"
@@ -63,8 +63,17 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
     return "\n".join(lines)
 
 
+def cost_cell(cell: Cell | None) -> str:
+    """Mean training time (with the init stage's, when there is one) and images/s of a cell."""
+    if not cell or not cell.time:
+        return "–"
+    init = statistics.fmean(cell.init_time)
+    return (f"{statistics.fmean(cell.time):.0f} s{f' ({init:.0f} s init)' if init else ''}, "
+            f"{statistics.fmean(cell.speed):.0f} img/s")
+
+
 CSV_FIELDS = ("n", "best_mean", "best_std", "last_mean", "last_std", "published", "published_metric", "published_table",
-              "diff_best", "diff_last", "train_time_s", "images_per_s")
+              "diff_best", "diff_last", "train_time_s", "init_time_s", "images_per_s")
 
 
 CSV_IMAGES = ("train_subset", "test_subset", "data_seed")   # blank: the whole split, no seed
@@ -88,7 +97,8 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
             (bm, bs), (lm, ls) = mean_std(cell.best), mean_std(cell.last)
             found = table.published(tables, row, pair)
             pub = [found[0], found[1].metric, found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)] if found else [""] * 5
-            cost = [round(statistics.fmean(cell.time), 3), round(statistics.fmean(cell.speed), 3)] if cell.time else ["", ""]
+            cost = ([round(statistics.fmean(v), 3) for v in (cell.time, cell.init_time, cell.speed)] if cell.time
+                    else ["", "", ""])
             values += [len(cell.best), round(bm, 6), round(bs, 6), round(lm, 6), round(ls, 6), *pub, *cost]
         rows.append(values)
     return rows

@@ -1,5 +1,5 @@
 """The report's cells: finished runs grouped per dataset and images seen (subsets, data seed) into
-(row, pair) cells, one value per run."""
+(row, pair) cells, one value per run; a cell pools only runs whose settings differ in the seed alone."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from ..engine.run_dir import safe_name
 from .published import PublishedTable, lookup, pair_key
 from .records import Images, Record
+from .run_groups import split_rows
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -24,6 +25,7 @@ class Cell:
     best: list[float] = field(default_factory=list)
     last: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
+    init_time: list[float] = field(default_factory=list)
     speed: list[float] = field(default_factory=list)
     runs: list[Path] = field(default_factory=list)
 
@@ -32,6 +34,7 @@ class Cell:
         self.last.append(last)
         if record is not None:
             self.time.append(record.summary["train_time_s"])
+            self.init_time.append(record.summary.get("init_time_s", 0.0))
             self.speed.append(record.summary["images_per_s"])
             self.runs.append(record.run_dir)
 
@@ -76,8 +79,7 @@ def build_tables(records: list[Record]) -> list[DatasetTable]:
             for i, p in enumerate(r.info.get("pairs") or []):
                 pair_order.setdefault(tuple(p), i)
         pairs = list(dict.fromkeys(sorted((r.pair for r in recs if r.pair), key=lambda p: pair_order.get(p, len(pair_order)))))
-        cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
-        order: dict[str, list[int]] = {}
+        members: dict[tuple[str, str], list[Record]] = defaultdict(list)
         for r in recs:
             if r.role == "distill":
                 keys = [pair_key(*r.pair)]
@@ -85,8 +87,14 @@ def build_tables(records: list[Record]) -> list[DatasetTable]:
                 index = 0 if r.role == "teacher" else 1
                 keys = [pair_key(*p) for p in pairs if p[index] == r.summary["model"]] or [r.summary["model"]]
             for key in keys:
-                cells[(r.label, key)].add(r.summary["best_top1"], r.summary["last_top1"], r)
-            order[r.label] = min(order.get(r.label, r.order), r.order)
+                members[(r.label, key)].append(r)
+        cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+        order: dict[str, list[int]] = {}
+        for (label, key), runs in members.items():
+            for row, group in split_rows(label, runs):
+                for r in group:
+                    cells[(row, key)].add(r.summary["best_top1"], r.summary["last_top1"], r)
+                    order[row] = min(order.get(row, r.order), r.order)
         teacher_evals: dict[tuple[str, str], float] = {}   # teacher files: accuracy measured by the distill runs
         for r in recs:
             if r.role == "distill" and r.summary.get("teacher_top1") is not None and ("teacher", pair_key(*r.pair)) not in cells:
