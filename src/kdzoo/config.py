@@ -218,12 +218,36 @@ def dataset_recipe(dataset: str) -> dict[str, Any]:
     return read_yaml(str(recipe)) if recipe.is_file() else {}
 
 
+def scale_milestones(milestones: list[int], factor: float, epochs: int) -> list[int]:
+    """``milestones`` for a run ``factor`` times as long, of ``epochs`` epochs: each at least 1 and at most
+    ``epochs``, each once."""
+    return sorted({min(max(1, round(m * factor)), epochs) for m in milestones})
+
+
+def with_recipe(recipe: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` options over a dataset ``recipe``; the recipe's milestones (set for its own epochs) scale with
+    the run's epochs, as the default ones do, unless ``given`` has milestones."""
+    values = {**recipe, **given}
+    if "milestones" in recipe and "milestones" not in given:
+        recipe_epochs = recipe.get("epochs", RunConfig.epochs)
+        epochs = values.get("epochs", RunConfig.epochs)
+        values["milestones"] = scale_milestones(recipe["milestones"], epochs / recipe_epochs, epochs)
+    return values
+
+
+def recipe_values(cfg: RunConfig) -> dict[str, Any]:
+    """The options of ``cfg`` that hold its dataset recipe's values (milestones as scaled to its epochs)."""
+    recipe = dataset_recipe(cfg.dataset)
+    scaled = with_recipe(recipe, {"epochs": cfg.epochs}).get("milestones")
+    return {k: getattr(cfg, k) for k in recipe if getattr(cfg, k) == (scaled if k == "milestones" else recipe[k])}
+
+
 def build_config(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Layer defaults < dataset recipe < config file < overrides, then validate."""
     file_values = read_yaml(config_file) if config_file else {}
     overrides = _normalise_keys(overrides or {}, "command line")
     dataset = overrides.get("dataset", file_values.get("dataset", RunConfig.dataset))
-    values = {**dataset_recipe(dataset), **file_values, **overrides}
+    values = with_recipe(dataset_recipe(dataset), {**file_values, **overrides})
     try:
         cfg = RunConfig(**values)
     except TypeError as exc:  # pragma: no cover - keys are checked above

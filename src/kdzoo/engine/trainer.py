@@ -32,6 +32,8 @@ from .optim import beyond_schedule_note, build_optimizer, build_scheduler, hold_
 from .preflight import check_no_single_image_batch
 from .progress import EpochProgress
 from .resume import resume_config
+from .run_header import header_notes
+from .short_runs import short_run_warnings
 from .run_dir import create_run_dir, save_config, write_summary
 from .run_lock import RunLock
 from .runtime import amp_dtype, autocast, resolve_device, rng_state, seed_everything, set_rng_state
@@ -114,7 +116,7 @@ def build(cfg: RunConfig) -> Setup:
                               **cfg.method_options).to(device)
         student, objective, reads = distiller.student, distiller.objective, distiller.reads
         caveats = distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
-    caveats = caveats + schedule_warnings(cfg, lr)
+    caveats = caveats + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr)
     if cfg.sync_bn:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     if cfg.channels_last:
@@ -272,6 +274,8 @@ class Trainer:
         s, cfg = self.s, self.s.cfg
         if self.epoch == 0:
             self.log.info(describe(s, self.run_dir))
+            for line in header_notes(cfg, self.init.epochs if self.init else 0, self.init_lr()):
+                self.log.info(line)
         if s.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
             self.teacher_eval = evaluate(s.teacher, s.data.test, s.device, cfg.amp)
             ref = REFERENCE_TEACHER_TOP1.get(s.teacher.kdzoo_arch) if cfg.dataset == "cifar100" else None
@@ -318,6 +322,8 @@ class Trainer:
             module.train()
         total = torch.zeros((), device=s.device)
         seen = 0
+        progress = EpochProgress(len(s.data.train), f"init epoch {epoch}/{init.epochs}",
+                                 enabled=cfg.progress and distributed.is_main())
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(-epoch)):
             loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
@@ -331,6 +337,9 @@ class Trainer:
             self.scaler.update()
             total += loss.detach() * batch.labels.numel()
             seen += batch.labels.numel()
+            if progress.step(step):
+                progress.show(init_loss=float(total) / seen)
+        progress.close()
         elapsed = time.perf_counter() - start
         return {"init_epoch": epoch, "lr": self.init_optimizer.param_groups[0]["lr"],
                 "init_loss": float(total) / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
@@ -378,6 +387,10 @@ class Trainer:
                 "images_per_s": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed,
                 "train_time_s": previous_time + elapsed, **stats}
 
+    def init_lr(self) -> float:
+        """The init stage's learning rate (the run's, when the stage names none)."""
+        return self.init_optimizer.param_groups[0]["lr"] if self.init_optimizer else self.s.lr
+
     def advance_schedule(self, epoch: int) -> None:
         """Step the lr schedule after ``epoch``; from its last epoch on (an extended run) the lr stays as it is."""
         if epoch < self.schedule_epochs:
@@ -409,6 +422,7 @@ class Trainer:
     def summary(self) -> dict[str, Any]:
         s, cfg = self.s, self.s.cfg
         last = self.history[-1]
+        init_time = sum(r["epoch_time_s"] for r in self.init_history)  # AB/FT/FSP's init stage
         summary = {
             "run": self.run_dir.name, "run_dir": str(self.run_dir), "kind": "distill" if s.objective.method is not None else "train",
             "model": cfg.model, "params": sum(p.numel() for p in s.student.parameters()),
@@ -421,7 +435,7 @@ class Trainer:
             "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
             "best_top5": max(r["test_top5"] for r in self.history),
             "last_top1": last["test_top1"], "last_top5": last["test_top5"],
-            "train_time_s": last["train_time_s"],
+            "train_time_s": init_time + last["train_time_s"], "init_time_s": init_time,
             "images_per_s": sum(r["images_per_s"] for r in self.history) / len(self.history),
             "device": str(s.device), "kdzoo_version": __version__,
         }

@@ -1,0 +1,43 @@
+"""Warnings for runs shorter than what they carry: a method's warm-up or curriculum that outlasts the run,
+and a default step schedule whose decays crowd into its last epochs."""
+
+from __future__ import annotations
+
+from ..config import RunConfig
+from ..methods import method_options
+from .optim import describe_schedule, lr_per_epoch
+
+#: The run length the methods' epoch options were set for (RepDistiller's CIFAR-100 recipe).
+REFERENCE_EPOCHS = 240
+
+
+def epoch_option_warnings(cfg: RunConfig) -> list[str]:
+    """Each ``*_epochs`` method option (warm-ups, curricula; not init stages, which run before the main
+    epochs) longer than the run, with the value scaled to the run's length."""
+    if cfg.method is None:
+        return []
+    notes = []
+    for key, default in method_options(cfg.method).items():
+        value = cfg.method_options.get(key, default)
+        if key.endswith("_epochs") and key != "init_epochs" and isinstance(value, (int, float)) and value > cfg.epochs:
+            scaled = max(1, round(value * cfg.epochs / REFERENCE_EPOCHS))
+            notes.append(f"{cfg.method}'s {key}={value:g} is longer than this {cfg.epochs}-epoch run, so it never "
+                         f"completes. It was set for {REFERENCE_EPOCHS}-epoch runs; scaled to this one: "
+                         f"--method-opt {key}={scaled}.")
+    return notes
+
+
+def crowded_decay_warning(cfg: RunConfig, lr: float) -> list[str]:
+    """The default step schedule (no milestones given) on a run too short for its three decays to fall on
+    separate epochs: they crowd into the last epochs."""
+    milestones = cfg.resolved_milestones()
+    if cfg.schedule != "step" or cfg.milestones is not None or cfg.epochs < 2 or len(set(milestones)) == len(milestones):
+        return []
+    return [f"this {cfg.epochs}-epoch run is too short for the default step schedule: its decays crowd into the "
+            f"last epochs ({describe_schedule(lr_per_epoch(cfg, lr))}). For short runs --schedule cosine decays "
+            f"smoothly; --milestones sets the decays yourself."]
+
+
+def short_run_warnings(cfg: RunConfig, lr: float) -> list[str]:
+    """All warnings of this module."""
+    return epoch_option_warnings(cfg) + crowded_decay_warning(cfg, lr)
