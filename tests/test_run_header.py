@@ -58,3 +58,15 @@ def test_init_stage_in_the_header_and_its_time_in_the_summary(cli, tiny_teacher,
     main = [float(r["train_time_s"]) for r in csv.DictReader((run / "metrics.csv").open())]
     assert summary["init_time_s"] == pytest.approx(sum(init)) and summary["init_time_s"] > 0
     assert summary["train_time_s"] == pytest.approx(sum(init) + main[-1])
+
+
+def test_list_datasets_and_help_show_the_recipes_and_defaults(cli, capsys):
+    code, out, _ = cli("list", "datasets")
+    assert code == 0
+    assert "imagefolder\n    recipe:  epochs 100, batch_size 256, lr 0.1, milestones 30 60 90, weight_decay 0.0001\n" \
+           "    options: image_size=224, unreadable='stop'" in out
+    with pytest.raises(SystemExit):
+        cli("distill", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "training epochs (default: 240; dataset recipes: fashion_mnist 30, imagefolder 100, synthetic 2)" in text
+    assert "random seed (default: 0)" in text and "--extend with --resume and --epochs N" in text

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import __version__, distributed
-from .config import FLAG_ALIASES, RunConfig, build_config, upgrade_saved_config
+from .config import FLAG_ALIASES, RunConfig, build_config, dataset_recipes, option_text, upgrade_saved_config
 from .errors import ConfigError, KdzooError
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma", "alpha", "beta",
@@ -44,6 +44,7 @@ def _parse_key_value(text: str) -> tuple[str, Any]:
 def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
     """One flag per RunConfig field; defaults are suppressed so only given flags override."""
     hints = typing.get_type_hints(RunConfig)
+    recipes = dataset_recipes()
     parser.add_argument("--config", help="YAML file (or packaged config name, see `kdzoo list configs`); flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch, "
                         "with its own settings (only --epochs and paths, device, logging options may change)")
@@ -52,7 +53,7 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
     for f in dataclasses.fields(RunConfig):
         if f.name in DISTILL_ONLY and not distill:
             continue
-        help_text = f.metadata.get("help", "")
+        help_text = f.metadata.get("help", "") + default_help(f, recipes)
         tp = _base_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
         names = [flag]
@@ -67,6 +68,17 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
             parser.add_argument(flag, dest=f.name, nargs="+", type=int, default=argparse.SUPPRESS, help=help_text)
         else:
             parser.add_argument(*names, dest=f.name, type=tp, default=argparse.SUPPRESS, help=help_text)
+
+
+def default_help(f: dataclasses.Field, recipes: dict[str, dict[str, Any]]) -> str:
+    """`` (default: X; recipes: dataset Y, ...)`` for a RunConfig field's help: its default, unless the help
+    already names it, and the dataset recipes that change it."""
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    text = "" if "default" in f.metadata.get("help", "") or default in (None, {}) else f"default: {option_text(default)}"
+    recipes = [f"{name} {option_text(recipe[f.name])}" for name, recipe in recipes.items() if f.name in recipe]
+    if recipes:
+        text += ("; " if text else "") + "dataset recipes: " + ", ".join(recipes)
+    return f" ({text})".replace("%", "%%") if text else ""
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:

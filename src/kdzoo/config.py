@@ -212,6 +212,20 @@ def resolve_config_path(path: str | Path) -> Path:
     )
 
 
+def option_text(value: Any) -> str:
+    """A run option's value as the header, the help and `kdzoo list` print it (``[30, 60]`` -> ``30 60``)."""
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def dataset_recipes() -> dict[str, dict[str, Any]]:
+    """Every packaged dataset recipe, by dataset name."""
+    folder = resources.files("kdzoo") / "configs" / "recipes"
+    names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return {name: dataset_recipe(name) for name in names}
+
+
 def dataset_recipe(dataset: str) -> dict[str, Any]:
     """The packaged recipe for ``dataset`` (empty when the defaults apply unchanged)."""
     recipe = resources.files("kdzoo") / "configs" / "recipes" / f"{dataset}.yaml"

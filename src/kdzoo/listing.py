@@ -17,7 +17,9 @@ def models() -> str:
         info = model_info(name)
         params = sum(p.numel() for p in create_model(name, num_classes=100).parameters())
         rows.append([name, info["family"], f"{params / 1e6:.2f}M", f"{info['lr']:g}", info["source"]])
-    return (table(["model", "family", "params (100 classes)", "recipe lr", "source"], rows) + "\n\n" + OTHER_MODELS)
+    return (table(["model", "family", "params (100 classes)", "recipe lr", "source"], rows)
+            + "\n\nrecipe lr: RepDistiller's CIFAR-100 learning rate, the default unless --lr or a dataset recipe sets "
+              "another (imagefolder: 0.1; `kdzoo list datasets`).\n\n" + OTHER_MODELS)
 
 
 #: How to name networks from other libraries, shown under the zoo's table.
@@ -58,14 +60,21 @@ def weights_text(w) -> str:
 
 
 def datasets() -> str:
+    from .config import dataset_recipe, option_text
     from .data import dataset_info, list_datasets
 
-    rows = []
+    rows, details = [], []
     for name in list_datasets():
         info = dataset_info(name)
         rows.append([name, str(info.get("classes", "-")), "x".join(map(str, info.get("image_size", ("-",)))),
                      str(info.get("in_channels", "-")), info.get("description", "")])
-    return table(["dataset", "classes", "image size", "channels", "description"], rows)
+        recipe = ", ".join(f"{k} {option_text(v)}" for k, v in dataset_recipe(name).items())
+        options = ", ".join(f"{k}={v!r}" for k, v in info["options"].items())
+        details.append(f"{name}\n    recipe:  {recipe or 'none (the CIFAR-100 defaults)'}\n    options: {options or 'none'}")
+    return (table(["dataset", "classes", "image size", "channels", "description"], rows)
+            + "\n\nRecipe: the dataset's defaults instead of RepDistiller's CIFAR-100 ones (flags and --config override "
+              "them; its milestones scale with --epochs). Options: --dataset-opt KEY=VALUE, with their defaults.\n\n"
+            + "\n".join(details))
 
 
 def configs() -> str:

@@ -3,12 +3,8 @@ own option defaults, and a method's init stage (which runs before the main epoch
 
 from __future__ import annotations
 
-from ..config import RunConfig, dataset_recipe, recipe_values
+from ..config import RunConfig, dataset_recipe, option_text, recipe_values
 from ..data import dataset_info
-
-
-def _text(value) -> str:
-    return " ".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def recipe_line(cfg: RunConfig) -> str | None:
@@ -19,9 +15,9 @@ def recipe_line(cfg: RunConfig) -> str | None:
     recipe = dataset_recipe(cfg.dataset)
     parts = []
     for key, value in used.items():
-        text = f"{key} {_text(value)}"
+        text = f"{key} {option_text(value)}"
         if key == "milestones" and value != recipe["milestones"]:
-            text += (f" (the recipe's {_text(recipe['milestones'])} of {recipe.get('epochs', RunConfig.epochs)} epochs, "
+            text += (f" (the recipe's {option_text(recipe['milestones'])} of {recipe.get('epochs', RunConfig.epochs)} epochs, "
                      f"scaled to {cfg.epochs})")
         parts.append(text)
     return (f"recipe for {cfg.dataset}: {', '.join(parts)} (`kdzoo list datasets`; flags or --config override "
