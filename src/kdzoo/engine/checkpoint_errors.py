@@ -17,17 +17,19 @@ from pathlib import Path
 from ..errors import CheckpointError
 
 #: What the weights-only unpickler says when a pickle names a class or function it will not import.
-FORBIDDEN_GLOBAL = re.compile(r"(?:unsupported|Unsupported) (?:global: )?GLOBAL ([\w.]+)")
+FORBIDDEN_GLOBAL = re.compile(r"(?:[Uu]nsupported (?:global: )?GLOBAL|Unsupported class) ([\w.]+)")
 #: The weights-only unpickler's own reason, after torch's generic advice (which suggests weights_only=False).
 UNPICKLER_REASON = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
+#: Terminal colour codes, which torch puts in some messages (``\x1b[1m...\x1b[0m``).
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 EXPECTED = ("a PyTorch file written by torch.save: a kdzoo checkpoint, a RepDistiller/mdistiller file with the "
             "weights under 'model', or a bare state dict")
 
 
 def reason(exc: BaseException) -> str:
     """``Type: the first line of the message``, or the unpickler's own reason (no traceback, no advice to
-    load the file unsafely)."""
-    text = str(exc).strip()
+    load the file unsafely, no terminal colour codes)."""
+    text = ANSI_ESCAPE.sub("", str(exc)).strip()
     found = UNPICKLER_REASON.search(text)
     if found:
         return f"{type(exc).__name__}: {found.group(1).strip()}"
