@@ -76,3 +76,11 @@ def test_teacher_and_student_on_a_test_batch(cli, tiny_teacher, tmp_path):
         assert path.read_bytes().startswith(PNG)
     code, _, err = cli("temperature", "--teacher", tiny_teacher, "--class", "dog", "--device", "cpu", "--out", out_png)
     assert code == 2 and "--class 'dog' is not a class of synthetic" in err
+
+
+def test_the_plot_goes_under_runs_by_default_and_its_path_is_printed(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("temperature")
+    assert code == 0, err
+    assert (tmp_path / "runs" / "temperature" / "temperature.png").is_file() and not (tmp_path / "temperature.png").exists()
+    assert "plot: runs/temperature/temperature.png" in out

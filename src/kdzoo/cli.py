@@ -301,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logits", type=float, nargs="+", default=list(CLASSIC_LOGITS), help="logits to soften (default: the classic 4-class example)")
     p.add_argument("--classes", nargs="+", default=list(CLASSIC_CLASSES), help="class names, one per logit")
     p.add_argument("--temperatures", type=_positive, nargs="+", default=list(CLASSIC_TEMPERATURES), help="temperatures to compare")
-    p.add_argument("--out", default="temperature.png", help="plot file (with --student also <stem>_kl.png and <stem>_standardized.png)")
+    p.add_argument("--out", default="runs/temperature/temperature.png",
+                   help="plot file, its folder created if missing (default: runs/temperature/temperature.png; with "
+                        "--student also <stem>_kl.png and <stem>_standardized.png)")
     p.add_argument("--teacher", help="use a real teacher's logits on a test image: kdzoo run folder or checkpoint, or a RepDistiller file")
     p.add_argument("--student", help="also a student: compare equal/different temperatures and standardized logits on the image's test batch")
     p.add_argument("--dataset", help="dataset (default: the one recorded in the teacher's checkpoint)")
