@@ -9,6 +9,7 @@ import yaml
 
 from conftest import kdzoo_subprocess
 from kdzoo.bench.grid import grid_path, load_grid, packaged_grids
+from kdzoo.bench.grid_progress import threads_per_job
 from kdzoo.bench.plan import plan
 from kdzoo.bench.runner import FINISHED, RESUMABLE, run_state
 from kdzoo.config import packaged_configs
@@ -123,6 +124,8 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(cli, tmp_path):
     assert code == 0, err
     assert "teacher_resnet14_seed0: finished already, skipped" in out_text
     assert "resnet14-resnet8_kd_seed0: resuming" in out_text and f"Resuming {kd} after epoch" in out_text
+    last = json.loads((kd / "summary.json").read_text())["last_top1"]
+    assert f"resnet14-resnet8_kd_seed0: done, top-1 last {last:.2f}%" in out_text  # the last run: no time left
     assert grid_state(teacher) == before
     assert json.loads((kd / "summary.json").read_text())["epochs"] == 4
 
@@ -144,6 +147,8 @@ def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then
     code, text, err = cli("bench", "--grid", grid, "--out", out, "--jobs", "2")
     assert code == 1, err
     assert "3 of 4 runs finished (0 of them before this command); 1 failed:" in text
+    assert "teacher_resnet14_seed0: done, top-1 last " in text and "runs ended; about " in text
+    assert "each run computes with" in text  # threads: OMP_NUM_THREADS as set, or shared out over the cores
     assert "resnet14-resnet8_broken_seed0: kdzoo: error: FitNet's hint_layer=4 is not a feature map" in text
     for name in ("teacher_resnet14_seed0", "vanilla_resnet8_seed0", "resnet14-resnet8_kd_seed0"):
         assert run_state(out / name) == FINISHED
@@ -157,3 +162,9 @@ def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then
         assert f"| {row} | {best:.2f} |" in text
     assert "broken" not in text
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in (out / "plots").iterdir())
+
+
+def test_concurrent_runs_share_the_cores_without_oversubscribing_them():
+    assert threads_per_job(2, 8)[0] == 4
+    threads, line = threads_per_job(4, 2)
+    assert threads == 1 and "4 runs still share 2 core(s), so --jobs 2 finishes the grid as fast" in line

@@ -28,6 +28,7 @@ from ..engine.logger import INIT_METRICS, METRICS
 from ..engine.run_dir import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
 from ..errors import ConfigError, KdzooError
 from .grid import load_grid
+from .grid_progress import GridClock, available_cores, threads_per_job
 from .plan import Job, plan
 from .records import Images, write_info
 
@@ -116,6 +117,7 @@ class Runner:
         self.info = info            # job name -> bench.json content
         self.slots = slots          # None: in this process; else one subprocess per slot (a device or None)
         self.outcomes: dict[str, Outcome] = {}
+        self.clock = GridClock(len(jobs))
 
     def prepare(self, job: Job) -> tuple[Path, str]:
         run_dir = self.out_dir / job.name
@@ -153,18 +155,26 @@ class Runner:
             run_in_process(run_dir, job.cfg)
         except KdzooError as exc:
             print(f"kdzoo: error in {job.name}: {exc}", file=sys.stderr, flush=True)
-            return Outcome(job, state, str(exc))
+            outcome = Outcome(job, state, str(exc))
         except Exception as exc:  # noqa: BLE001 - one broken run must not stop the grid
             traceback.print_exc()
-            return Outcome(job, state, f"{type(exc).__name__}: {exc}")
-        return Outcome(job, state)
+            outcome = Outcome(job, state, f"{type(exc).__name__}: {exc}")
+        else:
+            outcome = Outcome(job, state)
+        if state != FINISHED:
+            print(self.clock.result_line(job.name, run_dir, outcome.error, number), flush=True)
+        return outcome
 
     def run_parallel(self) -> None:
         pending = list(enumerate(self.jobs, start=1))
         running: dict[int, tuple[Job, str, subprocess.Popen, Any]] = {}   # slot -> job, state, process, output file
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if "OMP_NUM_THREADS" not in env and all(s in (None, "cpu") for s in self.slots):
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.slots)))
+        if "OMP_NUM_THREADS" in env:
+            print(f"each run computes with OMP_NUM_THREADS={env['OMP_NUM_THREADS']} thread(s), as set", flush=True)
+        elif all(s in (None, "cpu") for s in self.slots):
+            threads, line = threads_per_job(len(self.slots), available_cores())
+            env["OMP_NUM_THREADS"] = str(threads)
+            print(line, flush=True)
         try:
             while pending or running:
                 for slot, (job, state, proc, log) in list(running.items()):
@@ -173,7 +183,8 @@ class Runner:
                         ok = proc.returncode == 0 and run_state(self.out_dir / job.name) == FINISHED
                         error = None if ok else _last_error(self.out_dir / job.name)
                         self.outcomes[job.name] = Outcome(job, state, error)
-                        print(f"{job.name}: {'done' if ok else 'FAILED: ' + error}", flush=True)
+                        print(self.clock.result_line(job.name, self.out_dir / job.name, error, len(self.outcomes)),
+                              flush=True)
                         del running[slot]
                 for slot in range(len(self.slots)):
                     while slot not in running:
