@@ -282,13 +282,30 @@ def test_teacher_pretrained_needs_an_external_architecture(cli):
     assert code == 2 and "timm/NAME or torchvision/NAME" in err
 
 
+def readme_block(marker: str) -> str:
+    """The README's Python block right after ``<!-- marker -->``."""
+    block = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert block, f"the README's example is marked with <!-- {marker} -->"
+    return block.group(1)
+
+
 def test_readme_training_loop_example_runs_as_written():
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"<!-- distiller-example -->\n```python\n(.*?)```", text, re.S)
-    assert block, "the README's Distiller example is marked with <!-- distiller-example -->"
     namespace: dict = {}
-    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
     assert namespace["losses"] and all(torch.isfinite(v) for v in namespace["losses"].values())
+
+
+def test_every_readme_python_block_is_an_example_a_test_runs():
+    text = README.read_text(encoding="utf-8")
+    assert text.count("```python") == len(re.findall(r"<!-- (?:distiller|lightning)-example -->\n```python", text))
+
+
+def test_readme_lightning_example_runs_as_written():
+    pytest.importorskip("lightning")
+    namespace: dict = {}
+    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
+    exec(compile(readme_block("lightning-example"), "README.md", "exec"), namespace)
+    assert namespace["trainer"].current_epoch == 2
 
 
 def test_bench_grids_take_timm_and_torchvision_names(cli, tmp_path):
