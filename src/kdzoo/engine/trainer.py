@@ -29,7 +29,8 @@ from .logger import INIT_METRICS, RunLogger, rewrite_metrics
 from .dot import DOT
 from .optim import build_optimizer, build_scheduler, schedule_warnings
 from .preflight import check_no_single_image_batch
-from .progress import EpochProgress
+from .finite_watch import NonFiniteWatch
+from .progress import LOG_EVERY, EpochProgress
 from .resume import resume_config
 from .run_dir import create_run_dir, save_config, write_summary
 from .run_lock import RunLock
@@ -306,12 +307,14 @@ class Trainer:
             module.train()
         total = torch.zeros((), device=s.device)
         seen = 0
+        watch = NonFiniteWatch(s.device, LOG_EVERY)
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(-epoch)):
             loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
                                          amp=amp_dtype(s.device, cfg.amp), channels_last=cfg.channels_last)
-            if distributed.any_rank(not torch.isfinite(loss), s.device):
-                raise KdzooError(non_finite_message(epoch, step, {"init": loss}, self.run_dir, 0, stage="init epoch"))
+            watch.record(step, {"init": loss})
+            if watch.due(step):
+                self.stop_if_non_finite(watch, epoch, stage="init epoch")
             self.init_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             distributed.average_gradients(init.parameters)  # the init modules train outside DDP
@@ -319,6 +322,7 @@ class Trainer:
             self.scaler.update()
             total += loss.detach() * batch.labels.numel()
             seen += batch.labels.numel()
+        self.stop_if_non_finite(watch, epoch, stage="init epoch")
         elapsed = time.perf_counter() - start
         return {"init_epoch": epoch, "lr": self.init_optimizer.param_groups[0]["lr"],
                 "init_loss": float(total) / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
@@ -335,22 +339,26 @@ class Trainer:
         correct = torch.zeros((), device=s.device)
         seen = 0
         progress = EpochProgress(len(s.data.train), f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress and distributed.is_main())
+        watch = NonFiniteWatch(s.device, LOG_EVERY)
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(epoch)):
             student_out, teacher_out = self.networks(batch)
             terms = self.train_objective(student_out, teacher_out, batch)
             loss = sum(terms.values())
-            if distributed.any_rank(not torch.isfinite(loss), s.device):
-                raise KdzooError(non_finite_message(epoch, step, terms, self.run_dir, self.epoch))
+            watch.record(step, terms)
             self.backward_step(terms, loss)
             n = batch.labels.numel()
             seen += n
             for name, value in {"loss": loss, **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
             correct += (student_out.logits[:n].argmax(1) == batch.labels).sum()  # the first view's
-            if progress.step(step):
-                progress.show(loss=float(sums["loss"]) / seen, acc=100.0 * float(correct) / seen,
-                              img_s=seen / (time.perf_counter() - start))
+            if watch.due(step):  # the host reads device values only here: one sync per logging interval
+                self.stop_if_non_finite(watch, epoch)
+                if progress.enabled:
+                    progress.show(loss=float(sums["loss"]) / seen, acc=100.0 * float(correct) / seen,
+                                  img_s=seen / (time.perf_counter() - start))
+            progress.step()
+        self.stop_if_non_finite(watch, epoch)
         names = list(sums)  # epoch totals over all ranks: loss terms, correct predictions, samples
         totals = distributed.all_reduce_sum(torch.stack([*(sums[k] for k in names), correct,
                                                          torch.tensor(float(seen), device=s.device)]).float())
@@ -365,6 +373,14 @@ class Trainer:
         return {"epoch": epoch, "lr": lr, **means, "train_top1": 100.0 * float(correct) / max(seen, 1),
                 "images_per_s": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed,
                 "train_time_s": previous_time + elapsed, **stats}
+
+    def stop_if_non_finite(self, watch: NonFiniteWatch, epoch: int, stage: str = "epoch") -> None:
+        """Raise (before anything of this epoch is saved) when a step of the epoch had a non-finite loss."""
+        bad = watch.first_bad()
+        if bad is not None:
+            step, values = bad
+            saved = 0 if stage == "init epoch" else self.epoch
+            raise KdzooError(non_finite_message(epoch, step, values, self.run_dir, saved, stage))
 
     def networks(self, batch) -> tuple[Features, Features | None]:
         """The student's (and the frozen teacher's) outputs on the batch, for what the method reads."""
@@ -433,10 +449,12 @@ def describe(s: Setup, run_dir: Path) -> str:
             f"run folder: {run_dir}" + "".join(f"\nwarning: {note}" for note in s.caveats))
 
 
-def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int,
+def non_finite_message(epoch: int, step: int, terms: dict[str, float], run_dir: Path, saved_epoch: int,
                        stage: str = "epoch") -> str:
-    values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+    """``step`` is 0-based; -1 when the non-finite loss was another process's."""
+    where = f"{stage} {epoch}, step {step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})" if step >= 0 \
+        else f"{stage} {epoch} in another process"
     kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no main epoch had finished yet"
-    return (f"The loss became non-finite at {stage} {epoch}, step {step + 1} ({values}). {kept}. Lower the "
+    return (f"The loss became non-finite at {where}. {kept}. Lower the "
             f"learning rate (--lr) or the loss weights, check the teacher, or avoid --amp fp16; then start "
             f"again, or continue from the last good epoch with --resume {run_dir}.")
