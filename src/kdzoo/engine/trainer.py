@@ -34,7 +34,8 @@ from .progress import LOG_EVERY, EpochProgress
 from .resume import resume_config
 from .run_dir import create_run_dir, save_config, write_summary
 from .run_lock import RunLock
-from .runtime import amp_dtype, autocast, resolve_device, rng_state, seed_everything, set_rng_state
+from .runtime import amp_dtype, resolve_device, rng_state, seed_everything, set_rng_state
+from .speed import SpeedPlan, compile_networks, describe_speed, optimizer_options, plan_speed
 
 #: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
 REFERENCE_TEACHER_TOP1 = {"wrn_40_2": 75.61, "resnet56": 72.34, "resnet110": 74.31, "resnet32x4": 79.42, "vgg13": 74.64, "ResNet50": 79.34}
@@ -55,6 +56,7 @@ class Setup:
     reads: Reads
     lr: float
     caveats: list[str]
+    speed: SpeedPlan
 
 
 def check_names(cfg: RunConfig) -> None:
@@ -82,7 +84,7 @@ def build(cfg: RunConfig) -> Setup:
     check_names(cfg)
     device = distributed.setup(resolve_device(cfg.device))
     check_distributed(cfg, device)
-    autocast(device, cfg.amp)  # refuses fp16 without CUDA before anything is loaded
+    speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
     teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device,
                                 options=cfg.teacher_options) if cfg.teacher else None
@@ -117,11 +119,12 @@ def build(cfg: RunConfig) -> Setup:
     caveats = caveats + schedule_warnings(cfg, lr)
     if cfg.sync_bn:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
-    if cfg.channels_last:
+    if speed.channels_last:
         student = student.to(memory_format=torch.channels_last)
         if teacher is not None:
             teacher = teacher.to(memory_format=torch.channels_last)
-    return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats)
+    compile_networks(speed, student, teacher, objective)
+    return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats, speed)
 
 
 def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
@@ -187,9 +190,9 @@ class Trainer:
         self.log = log
         cfg = setup.cfg
         trainable = [setup.student] + ([setup.objective] if setup.objective.method is not None else [])
-        self.optimizer = build_optimizer(cfg, trainable, setup.lr)
+        self.optimizer = build_optimizer(cfg, trainable, setup.lr, optimizer_options(setup.speed))
         self.scheduler = build_scheduler(cfg, self.optimizer)
-        self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(setup.device.type, enabled=setup.speed.amp == "fp16")
         stage = setup.distiller.init_stage(setup.lr) if setup.distiller is not None else None
         if stage is not None and stage.epochs > 0:
             self.init = stage
@@ -261,8 +264,9 @@ class Trainer:
         s, cfg = self.s, self.s.cfg
         if self.epoch == 0:
             self.log.info(describe(s, self.run_dir))
+        self.log.info(describe_speed(s.speed, cfg))
         if s.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
-            self.teacher_eval = evaluate(s.teacher, s.data.test, s.device, cfg.amp)
+            self.teacher_eval = evaluate(s.teacher, s.data.test, s.device, s.speed.amp)
             ref = REFERENCE_TEACHER_TOP1.get(s.teacher.kdzoo_arch) if cfg.dataset == "cifar100" else None
             ref_text = f" (RepDistiller's released {s.teacher.kdzoo_arch}: {ref:.2f})" if ref else ""
             self.log.info(f"Teacher test top-1 {self.teacher_eval['top1']:.2f}%{ref_text}")
@@ -277,7 +281,7 @@ class Trainer:
                               f"{row['images_per_s']:.0f} img/s  lr {row['lr']:.4g}")
         for epoch in range(self.epoch + 1, cfg.epochs + 1):
             row = self.train_epoch(epoch)
-            test = evaluate(s.student, s.data.test, s.device, cfg.amp, epoch)
+            test = evaluate(s.student, s.data.test, s.device, s.speed.amp, epoch)
             improved = test["top1"] > self.best["top1"]
             if improved:
                 self.best = {"top1": test["top1"], "epoch": epoch}
@@ -311,7 +315,7 @@ class Trainer:
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(-epoch)):
             loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
-                                         amp=amp_dtype(s.device, cfg.amp), channels_last=cfg.channels_last)
+                                         amp=amp_dtype(s.device, s.speed.amp), channels_last=s.speed.channels_last)
             watch.record(step, {"init": loss})
             if watch.due(step):
                 self.stop_if_non_finite(watch, epoch, stage="init epoch")
@@ -386,8 +390,8 @@ class Trainer:
         """The student's (and the frozen teacher's) outputs on the batch, for what the method reads."""
         s, cfg = self.s, self.s.cfg
         views = [batch.images] if batch.strong_images is None else [batch.images, batch.strong_images]
-        return run_networks(self.train_student, s.teacher, views, s.reads, amp_dtype(s.device, cfg.amp),
-                            cfg.channels_last)
+        return run_networks(self.train_student, s.teacher, views, s.reads, amp_dtype(s.device, s.speed.amp),
+                            s.speed.channels_last)
 
     def backward_step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One optimiser step on ``loss``; DOT takes the distillation and the cross-entropy gradients apart."""
