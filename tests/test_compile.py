@@ -29,10 +29,9 @@ def aot_eager(monkeypatch):
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("method", ["kd", "at"])
-def test_a_compiled_run_matches_eager_and_resumes_exactly(cli, tiny_teacher, tmp_path, aot_eager, method):
+def test_a_compiled_run_matches_eager_and_resumes_exactly(cli, tiny_teacher, tmp_path, aot_eager):
     def run(name, *extra):
-        code, out, err = cli("distill", "--teacher", tiny_teacher, "--method", method, *DISTILL,
+        code, out, err = cli("distill", "--teacher", tiny_teacher, *DISTILL,
                              "--output-dir", tmp_path, "--name", name, *extra)
         assert code == 0, err
         return out
