@@ -23,8 +23,8 @@ import torch
 from steps import images_per_second, random_batch
 
 from kdzoo.engine.runtime import resolve_device
-from kdzoo.methods import Objective, create_method, list_methods
-from kdzoo.models import create_model
+from kdzoo.methods import Objective, create_method, list_methods, method_class
+from kdzoo.models import HeadedStudent, MultiExitNet, create_model
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
@@ -44,8 +44,12 @@ def measure(args: argparse.Namespace, name: str) -> dict:
     classes = 100
     teacher = create_model(args.teacher, num_classes=classes).to(device).eval().requires_grad_(False)
     student = create_model(args.student, num_classes=classes).to(device)
+    if method_class(name).reads.student.exits:  # BYOT, exit_kd: the student with its exits, as the engine builds it
+        student = MultiExitNet.build(student, (3, 32, 32)).to(device)
     labels = torch.arange(args.num_data) % classes
     method = create_method(name, student, teacher, train_labels=labels)
+    if method.student_head() is not None:  # SimKD: the student deployed with its head
+        student = HeadedStudent(student, method.student_head()).to(device)
     objective = Objective(method, method.default_weights).to(device)
     kd = create_method("kd", student, teacher)
     kd_objective = Objective(kd, kd.default_weights).to(device)
