@@ -47,7 +47,8 @@ def measure(args: argparse.Namespace, name: str) -> dict:
     if method_class(name).reads.student.exits:  # BYOT, exit_kd: the student with its exits, as the engine builds it
         student = MultiExitNet.build(student, (3, 32, 32)).to(device)
     labels = torch.arange(args.num_data) % classes
-    method = create_method(name, student, teacher, train_labels=labels)
+    method = create_method(name, student, teacher if method_class(name).reads.needs_teacher else None,
+                           train_labels=labels)
     if method.student_head() is not None:  # SimKD: the student deployed with its head
         student = HeadedStudent(student, method.student_head()).to(device)
     objective = Objective(method, method.default_weights).to(device)
