@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kdzoo-installed
 
-.PHONY: demo test data clean
+.PHONY: demo test test-quick data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(BIN)/python -m pytest -n auto
+
+# While developing: the suite without its end-to-end runs (tests marked slow: real kdzoo runs, torchrun jobs).
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -n auto -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs

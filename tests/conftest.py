@@ -18,6 +18,17 @@ from kdzoo.models import HeadedStudent, create_model, extract
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
+#: Fixtures that make a test end-to-end (a real `kdzoo` run, in-process or in subprocesses): such tests are
+#: marked ``slow``, so ``make test-quick`` (``pytest -m "not slow"``) leaves them out.
+END_TO_END_FIXTURES = {"cli", "tiny_teacher"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
         "--batch-size", "32", "--no-progress", "--no-tensorboard", "--device", "cpu"]

@@ -18,6 +18,8 @@ from distributed_worker import TinyNoBN
 from kdzoo.engine.checkpoint import load_model, read_checkpoint, save_atomic
 from kdzoo.models import create_model
 
+pytestmark = pytest.mark.slow  # torchrun jobs: end-to-end
+
 WORKER = str(Path(__file__).with_name("distributed_worker.py"))
 # 64 images; global batch 32 = 2 processes x 16: one epoch is 2 optimisation steps.
 DATA = ["--dataset", "synthetic", "--dataset-opt", "num_train=64", "--dataset-opt", "num_test=32", "--no-augment",

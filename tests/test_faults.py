@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from kdzoo.engine import trainer
 from kdzoo.engine.checkpoint import LAST, read_checkpoint, save_atomic
+from kdzoo.engine.finite_watch import NonFiniteWatch
 from kdzoo.engine.interrupts import Interrupted, catch_signals
 from kdzoo.engine.run_lock import LOCK
 
@@ -83,3 +85,45 @@ def test_a_stopped_run_keeps_its_finished_epochs_and_one_writer_at_a_time(cli, t
     code, out, err = cli("train", "--resume", run, "--epochs", done + 1)  # the lock went with the process
     assert code == 0, err
     assert f"Resuming {run} after epoch {done} of {done + 1}" in out
+
+
+def test_non_finite_watch_keeps_the_first_bad_step_and_its_terms():
+    watch = NonFiniteWatch(torch.device("cpu"), every=4)
+    for step in range(6):
+        bad = float("nan") if step >= 2 else 1.0
+        watch.record(step, {"ce": torch.tensor(bad * (step + 1)), "kd": torch.tensor(float(step))})
+        if step == 1:
+            assert watch.first_bad() is None
+    step, values = watch.first_bad()
+    assert step == 2 and values["kd"] == 2.0 and values["ce"] != values["ce"]  # NaN
+    assert [watch.due(s) for s in range(8)] == [False, False, False, True] * 2
+
+
+def test_a_non_finite_loss_stops_within_one_logging_interval_and_keeps_the_last_good_epoch(
+        cli, tiny_teacher, tmp_path, monkeypatch):
+    """The host looks at the loss every LOG_EVERY steps only (no device sync per step); a NaN from epoch 2's second
+    step stops the run at that interval's end, and epoch 1 stays saved."""
+    monkeypatch.setattr(trainer, "LOG_EVERY", 4)
+    calls = {"networks": 0, "steps": 0}
+    networks, backward_step = trainer.Trainer.networks, trainer.Trainer.backward_step
+
+    def poisoned(self, batch):
+        calls["networks"] += 1
+        student_out, teacher_out = networks(self, batch)
+        if calls["networks"] > 12 + 1:  # 12 steps per epoch: epoch 2 from its second step
+            student_out.logits = student_out.logits * float("nan")
+        return student_out, teacher_out
+
+    def counted(self, terms, loss):
+        calls["steps"] += 1
+        backward_step(self, terms, loss)
+
+    monkeypatch.setattr(trainer.Trainer, "networks", poisoned)
+    monkeypatch.setattr(trainer.Trainer, "backward_step", counted)
+    args = [a if a != "32" else "8" for a in TINY]  # batch 8: 12 steps per epoch
+    code, _, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", *args, "--epochs", "3",
+                       "--output-dir", tmp_path, "--name", "nan")
+    assert code != 0 and "non-finite at epoch 2, step 2 " in err, err
+    assert calls["steps"] == 12 + 4  # stopped at the end of epoch 2's first interval of 4 steps
+    assert read_checkpoint(tmp_path / "nan" / LAST)["epoch"] == 1
+    assert len((tmp_path / "nan" / "metrics.csv").read_text().splitlines()) == 2

@@ -28,7 +28,8 @@ MILESTONE_FRACTIONS = (0.625, 0.75, 0.875)
 CHOICES = {
     "optimizer": ("sgd", "adamw", "dot"),
     "schedule": ("step", "cosine", "constant"),
-    "amp": ("none", "bf16", "fp16"),
+    "amp": ("auto", "none", "bf16", "fp16"),
+    "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 }
 
 
@@ -91,8 +92,10 @@ class RunConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     deterministic: bool = field(default=False, metadata={"help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
-    amp: str = field(default="none", metadata={"help": "mixed precision: none, bf16 or fp16 (fp16 needs CUDA)"})
-    channels_last: bool = field(default=False, metadata={"help": "channels-last memory format"})
+    amp: str = field(default="auto", metadata={"help": "mixed precision: auto (bf16 on CUDA GPUs that support it, none elsewhere), none, bf16 or fp16 (fp16 needs CUDA)"})
+    channels_last: bool | None = field(default=None, metadata={"help": "channels-last memory format (default: on CUDA, off elsewhere)"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the student, the teacher and the loss (minutes of compilation first)"})
+    compile_mode: str = field(default="default", metadata={"help": "torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs"})
     num_workers: int | None = field(default=None, metadata={"help": "data-loading workers for streamed datasets (default: chosen for the machine)"})
     # output
     output_dir: str = field(default="runs", metadata={"help": "folder that holds the run folders"})

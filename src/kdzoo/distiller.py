@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils._pytree import tree_map
 
 from .config import resolve_temperatures
 from .data.batch import Batch
@@ -59,7 +60,8 @@ def run_networks(student: nn.Module | None, teacher: nn.Module | None, views: li
     ``views``: the batch's images, plus its strong view for methods that read one (MLKD); each network runs
     once per view, so BatchNorm sees one view at a time, and the outputs are concatenated ``[weak; strong]``.
     ``amp``: the autocast dtype (None: full precision). A ``student`` of None is not run (FT's init stage).
-    The teacher runs once per view for all of the method's needs (logits and features together)."""
+    The teacher runs once per view for all of the method's needs (logits and features together), under
+    ``torch.inference_mode`` (no autograd bookkeeping); its outputs are copied out of it, so losses may save them."""
     students, teachers = [], []
     for x in views:
         if channels_last:
@@ -70,8 +72,9 @@ def run_networks(student: nn.Module | None, teacher: nn.Module | None, views: li
                 students.append(run_model(student, x, reads.student))
             if teacher is not None and reads.teacher is not None:
                 mode = batch_statistics(teacher) if reads.teacher.batch_stats else contextlib.nullcontext()
-                with torch.no_grad(), mode:
-                    teachers.append(run_model(teacher, x, reads.teacher))
+                with torch.inference_mode(), mode:
+                    out = run_model(teacher, x, reads.teacher)
+                teachers.append(tree_map(Tensor.clone, out))  # inference tensors cannot be saved for backward
     return (Features.cat(students) if students else None), (Features.cat(teachers) if teachers else None)
 
 

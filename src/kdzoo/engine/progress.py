@@ -6,19 +6,24 @@ import sys
 
 from tqdm import tqdm
 
+#: Steps between two looks of the host at the device's numbers (progress bar, non-finite-loss check): reading
+#: a device value waits for the device, so the loop does it once per interval, not once per step.
+LOG_EVERY = 20
+
 
 class EpochProgress:
-    """Updates its numbers every ``every`` steps (reading them forces a device sync)."""
+    """A bar of ``total`` steps; the caller :meth:`show` s fresh numbers every :data:`LOG_EVERY` steps."""
 
-    def __init__(self, total: int, desc: str, enabled: bool = True, every: int = 20):
-        self.every = every
+    def __init__(self, total: int, desc: str, enabled: bool = True):
         self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr,
                         disable=not enabled or not sys.stderr.isatty())
 
-    def step(self, step: int) -> bool:
-        """Advance by one step; True when the caller should :meth:`show` fresh numbers."""
+    @property
+    def enabled(self) -> bool:
+        return not self.bar.disable
+
+    def step(self) -> None:
         self.bar.update(1)
-        return not self.bar.disable and (step + 1) % self.every == 0
 
     def show(self, **numbers: float) -> None:
         self.bar.set_postfix({k: f"{v:.3f}" for k, v in numbers.items()}, refresh=False)

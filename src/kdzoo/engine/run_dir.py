@@ -17,7 +17,7 @@ CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 #: Options that may differ between a run on disk and the config that continues or reuses it.
 RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
-                   "num_workers", "channels_last", "eval_teacher"}
+                   "num_workers", "channels_last", "compile", "compile_mode", "eval_teacher"}
 
 
 def safe_name(text: str) -> str:

@@ -30,13 +30,15 @@ from .dot import DOT
 from .checkpoint_errors import reason
 from .optim import beyond_schedule_note, build_optimizer, build_scheduler, hold_lr, schedule_warnings
 from .preflight import check_no_single_image_batch
-from .progress import EpochProgress
+from .finite_watch import NonFiniteWatch
+from .progress import LOG_EVERY, EpochProgress
 from .resume import resume_config
 from .run_header import header_notes
 from .short_runs import short_run_warnings
 from .run_dir import create_run_dir, save_config, write_summary
 from .run_lock import RunLock
-from .runtime import amp_dtype, autocast, resolve_device, rng_state, seed_everything, set_rng_state
+from .runtime import amp_dtype, resolve_device, rng_state, seed_everything, set_rng_state
+from .speed import SpeedPlan, compile_networks, describe_speed, optimizer_options, plan_speed
 
 #: Test top-1 of RepDistiller's released CIFAR-100 teachers (its README), printed next to ours.
 REFERENCE_TEACHER_TOP1 = {"wrn_40_2": 75.61, "resnet56": 72.34, "resnet110": 74.31, "resnet32x4": 79.42, "vgg13": 74.64, "ResNet50": 79.34}
@@ -57,6 +59,7 @@ class Setup:
     reads: Reads
     lr: float
     caveats: list[str]
+    speed: SpeedPlan
 
 
 def check_names(cfg: RunConfig) -> None:
@@ -84,7 +87,7 @@ def build(cfg: RunConfig) -> Setup:
     check_names(cfg)
     device = distributed.setup(resolve_device(cfg.device))
     check_distributed(cfg, device)
-    autocast(device, cfg.amp)  # refuses fp16 without CUDA before anything is loaded
+    speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
     teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device,
                                 options=cfg.teacher_options) if cfg.teacher else None
@@ -119,11 +122,12 @@ def build(cfg: RunConfig) -> Setup:
     caveats = caveats + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr)
     if cfg.sync_bn:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
-    if cfg.channels_last:
+    if speed.channels_last:
         student = student.to(memory_format=torch.channels_last)
         if teacher is not None:
             teacher = teacher.to(memory_format=torch.channels_last)
-    return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats)
+    compile_networks(speed, student, teacher, objective)
+    return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats, speed)
 
 
 def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
@@ -191,10 +195,10 @@ class Trainer:
         self.log = log
         cfg = setup.cfg
         trainable = [setup.student] + ([setup.objective] if setup.objective.method is not None else [])
-        self.optimizer = build_optimizer(cfg, trainable, setup.lr)
+        self.optimizer = build_optimizer(cfg, trainable, setup.lr, optimizer_options(setup.speed))
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.schedule_epochs = cfg.epochs  # the epochs the lr schedule spans (fewer in an extended run)
-        self.scaler = torch.amp.GradScaler(setup.device.type, enabled=cfg.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(setup.device.type, enabled=setup.speed.amp == "fp16")
         stage = setup.distiller.init_stage(setup.lr) if setup.distiller is not None else None
         if stage is not None and stage.epochs > 0:
             self.init = stage
@@ -276,8 +280,9 @@ class Trainer:
             self.log.info(describe(s, self.run_dir))
             for line in header_notes(cfg, self.init.epochs if self.init else 0, self.init_lr()):
                 self.log.info(line)
+        self.log.info(describe_speed(s.speed, cfg))
         if s.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
-            self.teacher_eval = evaluate(s.teacher, s.data.test, s.device, cfg.amp)
+            self.teacher_eval = evaluate(s.teacher, s.data.test, s.device, s.speed.amp)
             ref = REFERENCE_TEACHER_TOP1.get(s.teacher.kdzoo_arch) if cfg.dataset == "cifar100" else None
             ref_text = f" (RepDistiller's released {s.teacher.kdzoo_arch}: {ref:.2f})" if ref else ""
             self.log.info(f"Teacher test top-1 {self.teacher_eval['top1']:.2f}%{ref_text}")
@@ -292,7 +297,7 @@ class Trainer:
                               f"{row['images_per_s']:.0f} img/s  lr {row['lr']:.4g}")
         for epoch in range(self.epoch + 1, cfg.epochs + 1):
             row = self.train_epoch(epoch)
-            test = evaluate(s.student, s.data.test, s.device, cfg.amp, epoch)
+            test = evaluate(s.student, s.data.test, s.device, s.speed.amp, epoch)
             improved = test["top1"] > self.best["top1"]
             if improved:
                 self.best = {"top1": test["top1"], "epoch": epoch}
@@ -324,12 +329,14 @@ class Trainer:
         seen = 0
         progress = EpochProgress(len(s.data.train), f"init epoch {epoch}/{init.epochs}",
                                  enabled=cfg.progress and distributed.is_main())
+        watch = NonFiniteWatch(s.device, LOG_EVERY)
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(-epoch)):
             loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
-                                         amp=amp_dtype(s.device, cfg.amp), channels_last=cfg.channels_last)
-            if distributed.any_rank(not torch.isfinite(loss), s.device):
-                raise KdzooError(non_finite_message(epoch, step, {"init": loss}, self.run_dir, 0, stage="init epoch"))
+                                         amp=amp_dtype(s.device, s.speed.amp), channels_last=s.speed.channels_last)
+            watch.record(step, {"init": loss})
+            if watch.due(step):
+                self.stop_if_non_finite(watch, epoch, stage="init epoch")
             self.init_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             distributed.average_gradients(init.parameters)  # the init modules train outside DDP
@@ -340,6 +347,7 @@ class Trainer:
             if progress.step(step):
                 progress.show(init_loss=float(total) / seen)
         progress.close()
+        self.stop_if_non_finite(watch, epoch, stage="init epoch")
         elapsed = time.perf_counter() - start
         return {"init_epoch": epoch, "lr": self.init_optimizer.param_groups[0]["lr"],
                 "init_loss": float(total) / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
@@ -356,22 +364,26 @@ class Trainer:
         correct = torch.zeros((), device=s.device)
         seen = 0
         progress = EpochProgress(len(s.data.train), f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress and distributed.is_main())
+        watch = NonFiniteWatch(s.device, LOG_EVERY)
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(epoch)):
             student_out, teacher_out = self.networks(batch)
             terms = self.train_objective(student_out, teacher_out, batch)
             loss = sum(terms.values())
-            if distributed.any_rank(not torch.isfinite(loss), s.device):
-                raise KdzooError(non_finite_message(epoch, step, terms, self.run_dir, self.epoch))
+            watch.record(step, terms)
             self.backward_step(terms, loss)
             n = batch.labels.numel()
             seen += n
             for name, value in {"loss": loss, **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
             correct += (student_out.logits[:n].argmax(1) == batch.labels).sum()  # the first view's
-            if progress.step(step):
-                progress.show(loss=float(sums["loss"]) / seen, acc=100.0 * float(correct) / seen,
-                              img_s=seen / (time.perf_counter() - start))
+            if watch.due(step):  # the host reads device values only here: one sync per logging interval
+                self.stop_if_non_finite(watch, epoch)
+                if progress.enabled:
+                    progress.show(loss=float(sums["loss"]) / seen, acc=100.0 * float(correct) / seen,
+                                  img_s=seen / (time.perf_counter() - start))
+            progress.step()
+        self.stop_if_non_finite(watch, epoch)
         names = list(sums)  # epoch totals over all ranks: loss terms, correct predictions, samples
         totals = distributed.all_reduce_sum(torch.stack([*(sums[k] for k in names), correct,
                                                          torch.tensor(float(seen), device=s.device)]).float())
@@ -396,12 +408,20 @@ class Trainer:
         if epoch < self.schedule_epochs:
             self.scheduler.step()
 
+    def stop_if_non_finite(self, watch: NonFiniteWatch, epoch: int, stage: str = "epoch") -> None:
+        """Raise (before anything of this epoch is saved) when a step of the epoch had a non-finite loss."""
+        bad = watch.first_bad()
+        if bad is not None:
+            step, values = bad
+            saved = 0 if stage == "init epoch" else self.epoch
+            raise KdzooError(non_finite_message(epoch, step, values, self.run_dir, saved, stage))
+
     def networks(self, batch) -> tuple[Features, Features | None]:
         """The student's (and the frozen teacher's) outputs on the batch, for what the method reads."""
-        s, cfg = self.s, self.s.cfg
+        s = self.s
         views = [batch.images] if batch.strong_images is None else [batch.images, batch.strong_images]
-        return run_networks(self.train_student, s.teacher, views, s.reads, amp_dtype(s.device, cfg.amp),
-                            cfg.channels_last)
+        return run_networks(self.train_student, s.teacher, views, s.reads, amp_dtype(s.device, s.speed.amp),
+                            s.speed.channels_last)
 
     def backward_step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One optimiser step on ``loss``; DOT takes the distillation and the cross-entropy gradients apart."""
@@ -464,10 +484,12 @@ def describe(s: Setup, run_dir: Path) -> str:
             f"run folder: {run_dir}" + "".join(f"\nwarning: {note}" for note in s.caveats))
 
 
-def non_finite_message(epoch: int, step: int, terms: dict[str, torch.Tensor], run_dir: Path, saved_epoch: int,
+def non_finite_message(epoch: int, step: int, terms: dict[str, float], run_dir: Path, saved_epoch: int,
                        stage: str = "epoch") -> str:
-    values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+    """``step`` is 0-based; -1 when the non-finite loss was another process's."""
+    where = f"{stage} {epoch}, step {step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})" if step >= 0 \
+        else f"{stage} {epoch} in another process"
     kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no main epoch had finished yet"
-    return (f"The loss became non-finite at {stage} {epoch}, step {step + 1} ({values}). {kept}. Lower the "
+    return (f"The loss became non-finite at {where}. {kept}. Lower the "
             f"learning rate (--lr) or the loss weights, check the teacher, or avoid --amp fp16; then start "
             f"again, or continue from the last good epoch with --resume {run_dir}.")

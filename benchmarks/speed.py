@@ -1,0 +1,214 @@
+"""kdzoo's distillation epoch against a RepDistiller-style loop and against the compute floor, as images/s ratios.
+
+    python benchmarks/speed.py                                   # resnet32x4 -> resnet8x4, KD, batch 64, this CPU
+    python benchmarks/speed.py --device cuda --method crd --variants baseline kdzoo-fp32 kdzoo compiled floor
+
+Variants, timed in interleaved rounds (one epoch of ``--batches`` batches each per round, so background load hits
+them alike), after an untimed warm-up epoch each (compilation happens there):
+
+- ``baseline``: what RepDistiller's training script does: a map-style dataset of uint8 HWC images with per-image
+  torchvision transforms (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize) in a DataLoader
+  with 2 workers, the teacher under ``no_grad``, the student's forward and backward, SGD's for-loop step; fp32,
+  contiguous NCHW. The loss terms are kdzoo's (the same computation as RepDistiller's for KD).
+- ``kdzoo``: kdzoo's own engine epoch (``Trainer.train_epoch``) with the defaults of the device (data resident
+  on the device, augmented by batch; the fast path of ``kdzoo.engine.speed``), eager.
+- ``kdzoo-fp32``: the same with ``--amp none --no-channels-last`` (on a CPU this is ``kdzoo``).
+- ``compiled``: ``kdzoo`` with ``--compile``.
+- ``floor``: the compute floor: the same step (teacher forward, student forward/backward, optimiser step) on one
+  resident batch, nothing else, with the device's best settings (those of ``kdzoo``).
+
+Ratios are per round, over ``baseline``, ``kdzoo`` (eager) and ``floor``; the median over rounds is printed. ``--dry`` runs a
+tiny version (small networks, 2 batches of 8, 1 round) to check the script itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from kdzoo.config import RunConfig
+from kdzoo.data.batch import Batch
+from kdzoo.data.synthetic import generate
+from kdzoo.distiller import run_networks
+from kdzoo.engine.logger import RunLogger
+from kdzoo.engine.runtime import resolve_device
+from kdzoo.engine.speed import compile_networks, optimizer_options
+from kdzoo.engine.trainer import Trainer, build
+from kdzoo.models import create_model, run_model
+
+CLASSES = 100
+MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's, as RepDistiller normalises
+
+
+class UInt8Images(Dataset):
+    """RepDistiller's CIFAR dataset shape: HWC uint8 images, one torchvision transform per image, and the index."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images = images.permute(0, 2, 3, 1).contiguous().numpy()  # N x H x W x C, as torchvision's CIFAR
+        self.labels = labels.tolist()
+        self.transform = transforms.Compose([transforms.ToPILImage(), transforms.RandomCrop(32, padding=4),
+                                             transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+                                             transforms.Normalize(MEAN, STD)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.transform(self.images[i]), self.labels[i], i
+
+
+class Baseline:
+    """The RepDistiller-style loop over a DataLoader with 2 worker processes (kept alive between epochs)."""
+
+    def __init__(self, setup, images: torch.Tensor, labels: torch.Tensor, batch_size: int):
+        self.setup = setup
+        self.student = create_model(setup.cfg.model, num_classes=CLASSES).to(setup.device)
+        self.teacher = copy.deepcopy(setup.teacher).to(memory_format=torch.contiguous_format)
+        self.objective = setup.objective
+        self.loader = DataLoader(UInt8Images(images, labels), batch_size=batch_size, shuffle=True, num_workers=2,
+                                 persistent_workers=True, pin_memory=setup.device.type == "cuda", drop_last=True)
+        params = list(self.student.parameters()) + [p for p in self.objective.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4, foreach=False)
+
+    def epoch(self) -> int:
+        device, reads, seen = self.setup.device, self.setup.reads, 0
+        self.student.train()
+        for x, y, index in self.loader:
+            x, y, index = (t.to(device, non_blocking=True) for t in (x, y, index))
+            with torch.no_grad():
+                t = run_model(self.teacher, x, reads.teacher)
+            s = run_model(self.student, x, reads.student)
+            loss = sum(self.objective(s, t, Batch(x, y, index, None)).values())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            seen += len(y)
+        return seen
+
+
+class Engine:
+    """kdzoo's engine: one ``Trainer.train_epoch`` per call."""
+
+    def __init__(self, cfg: RunConfig, folder: Path):
+        folder.mkdir()
+        self.setup = build(cfg)
+        self.trainer = Trainer(self.setup, folder, RunLogger(folder, tensorboard=False, quiet=True))
+        self.count = 0
+
+    def epoch(self) -> int:
+        self.count += 1
+        self.trainer.train_epoch(self.count)
+        return self.setup.data.num_train
+
+
+class Floor:
+    """The step alone on one resident batch, with the settings of ``setup`` (kdzoo's defaults for the device)."""
+
+    def __init__(self, setup, batches: int):
+        self.setup, self.batches = setup, batches
+        self.student = create_model(setup.cfg.model, num_classes=CLASSES).to(setup.device)
+        plan = setup.speed
+        if plan.channels_last:
+            self.student = self.student.to(memory_format=torch.channels_last)
+        compile_networks(plan, self.student)
+        batch = next(iter(setup.data.train.epoch(1)))
+        self.batch = batch
+        params = list(self.student.parameters()) + [p for p in setup.objective.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4, **optimizer_options(plan))
+        self.amp = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[plan.amp]
+
+    def epoch(self) -> int:
+        s = self.setup
+        self.student.train()
+        for _ in range(self.batches):
+            student_out, teacher_out = run_networks(self.student, s.teacher, [self.batch.images], s.reads, self.amp,
+                                                    s.speed.channels_last)
+            loss = sum(s.objective(student_out, teacher_out, self.batch).values())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        return self.batches * self.batch.labels.numel()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", default="resnet32x4")
+    parser.add_argument("--student", default="resnet8x4")
+    parser.add_argument("--method", default="kd")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=8, help="batches per timed epoch")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--compile-mode", default="default")
+    parser.add_argument("--variants", nargs="+", default=["baseline", "kdzoo", "compiled", "floor"],
+                        choices=["baseline", "kdzoo", "kdzoo-fp32", "compiled", "floor"])
+    parser.add_argument("--dry", action="store_true", help="tiny networks and data, one round: checks the script")
+    args = parser.parse_args()
+    if args.dry:
+        args.teacher, args.student, args.batch_size, args.batches, args.rounds = "resnet8", "resnet8", 8, 2, 1
+    device = resolve_device(args.device)
+    folder = Path(tempfile.mkdtemp(prefix="kdzoo-speed-"))
+    torch.manual_seed(0)
+    teacher_file = folder / "teacher.pt"
+    torch.save({"model": create_model(args.teacher, num_classes=CLASSES).state_dict()}, teacher_file)
+    num_train = args.batches * args.batch_size
+    common = dict(model=args.student, teacher=str(teacher_file), teacher_arch=args.teacher, method=args.method,
+                  dataset="synthetic", dataset_options={"num_classes": CLASSES, "num_train": num_train, "num_test": 2},
+                  batch_size=args.batch_size, device=str(device), schedule="constant", progress=False,
+                  tensorboard=False, eval_teacher=False, epochs=1000, lr=0.05,
+                  method_options={"nce_k": 4096} if args.method == "crd" and not args.dry else {})
+    configs = {"kdzoo": RunConfig(**common), "kdzoo-fp32": RunConfig(**common, amp="none", channels_last=False),
+               "compiled": RunConfig(**common, compile=True, compile_mode=args.compile_mode)}
+    engines = {name: Engine(configs[name], folder / name) for name in {"kdzoo", *args.variants} & set(configs)}
+    data = generate(CLASSES, num_train, 2, 32, 3, 0)  # the synthetic dataset's images, for the baseline's loader
+    others = {"baseline": lambda: Baseline(engines["kdzoo"].setup, data.train_images, data.train_labels,
+                                           args.batch_size),
+              "floor": lambda: Floor(engines["kdzoo"].setup, args.batches)}
+    runners, warmup_s = {}, {}
+    for name in args.variants:
+        runners[name] = engines[name] if name in engines else others[name]()
+        start = time.perf_counter()
+        runners[name].epoch()  # warm-up: worker start, autotuning, compilation
+        synchronize(device)
+        warmup_s[name] = time.perf_counter() - start
+    print(f"{args.teacher} -> {args.student}, {args.method}, batch {args.batch_size}, device {device}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}; {args.rounds} rounds of {args.batches} "
+          f"batches per variant")
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for round_ in range(args.rounds):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            seen = runner.epoch()
+            synchronize(device)
+            rates[name].append(seen / (time.perf_counter() - start))
+        print(f"round {round_ + 1}: " + ", ".join(f"{n} {r[-1]:.1f}" for n, r in rates.items()) + " images/s",
+              flush=True)
+    print(f"{'variant':<12}{'images/s':>10}{'warm-up s':>11}{'/ baseline':>12}{'/ kdzoo':>9}{'/ floor':>9}")
+    for name, r in rates.items():
+        ratios = [ratio_text(rates, name, ref) for ref in ("baseline", "kdzoo", "floor")]
+        print(f"{name:<12}{statistics.median(r):>10.1f}{warmup_s[name]:>11.1f}{ratios[0]:>12}{ratios[1]:>9}"
+              f"{ratios[2]:>9}")
+    print("ratios: median over rounds of the per-round images/s ratio (higher is faster)")
+
+
+def ratio_text(rates: dict[str, list[float]], name: str, ref: str) -> str:
+    if ref not in rates:
+        return "-"
+    return f"{statistics.median(a / b for a, b in zip(rates[name], rates[ref])):.2f}"
+
+
+if __name__ == "__main__":
+    main()
