@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import __version__, distributed
-from .config import FLAG_ALIASES, RunConfig, build_config, dataset_recipes, option_text, upgrade_saved_config
+from .config import RunConfig, build_config, dataset_recipes, option_text, upgrade_saved_config
 from .errors import ConfigError, KdzooError
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma", "alpha", "beta",
