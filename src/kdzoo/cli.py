@@ -1,4 +1,4 @@
-"""The ``kdzoo`` command: train, distill, eval, list, demo, bench, report, temperature.
+"""The ``kdzoo`` command: train, distill, eval, list, demo, bench, report, temperature, plot.
 
 Options of train/distill are generated from :class:`kdzoo.config.RunConfig`, so the CLI, the YAML
 configs and the Python API share one set of names (``--t-student`` == ``t_student:``).
@@ -234,6 +234,21 @@ def cmd_temperature(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .engine.logger import read_metrics
+    from .plots import plot_run_columns
+
+    for run in args.run_dirs:
+        rows = read_metrics(Path(run))
+        if not rows:
+            raise ConfigError(f"{run} has no metrics.csv: give kdzoo run folders that finished at least one epoch.")
+        missing = [c for c in args.columns if c not in rows[0]]
+        if missing:
+            raise ConfigError(f"{run}/metrics.csv has no column {', '.join(missing)}; its columns: {', '.join(rows[0])}.")
+    print(f"plot: {plot_run_columns(args.run_dirs, args.columns, Path(args.out), args.title or ', '.join(args.columns) + ' per epoch')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kdzoo", description="Knowledge distillation for PyTorch.")
     parser.add_argument("--version", action="version", version=f"kdzoo {__version__}")
@@ -315,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="classes shown (the teacher's most likely); entropy uses all")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_temperature)
+
+    p = sub.add_parser("plot", help="plot columns of run folders' metrics.csv against epoch (e.g. CTKD's learned temperature, DKD's TCKD and NCKD)")
+    p.add_argument("run_dirs", nargs="+", help="kdzoo run folders")
+    p.add_argument("--columns", nargs="+", required=True, help="metrics.csv columns, e.g. stat_temperature, or train_dkd_tckd train_dkd_nckd")
+    p.add_argument("--out", default="metrics.png", help="plot file")
+    p.add_argument("--title", help="plot title (default: the columns)")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 

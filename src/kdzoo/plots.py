@@ -134,3 +134,12 @@ def plot_heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], columns
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_run_columns(run_dirs: Sequence[Path], columns: Sequence[str], path: Path, title: str) -> Path:
+    """Columns of each run's ``metrics.csv`` against epoch, one line per run and column (e.g. CTKD's learned
+    ``stat_temperature``, or DKD's ``train_dkd_tckd`` and ``train_dkd_nckd``)."""
+    series = {(column if len(run_dirs) == 1 else f"{Path(run).name}: {column}"): (*mean_curve([Path(run)], column), None)
+              for run in run_dirs for column in columns}
+    ylabel = columns[0] if len(columns) == 1 else "value"
+    return plot_lines(series, path, "epoch", ylabel, title)
