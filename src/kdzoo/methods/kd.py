@@ -1,8 +1,10 @@
 """KD: Hinton et al., "Distilling the Knowledge in a Neural Network", NIPS-W 2014.
 
-The KD term ``alpha * T_s*T_t * KL(softmax(z_t/T_t) || softmax(z_s/T_s))`` is part of every
-method's objective (see :class:`kdzoo.methods.objective.Objective`); the ``kd`` method adds no term
-of its own and only sets RepDistiller's script weights: gamma 0.1, alpha 0.9 (T = 4).
+    L = gamma * CE(z_s, y) + alpha * T_s*T_t * KL(softmax(z_t / T_t) || softmax(z_s / T_s))
+
+(KL summed over the classes, averaged over the batch; ``T_s = T_t = T`` gives Hinton's T^2 scaling). The
+KD term is part of every method's objective (see :class:`kdzoo.methods.objective.Objective`); the ``kd``
+method adds no term of its own and only sets RepDistiller's script weights: gamma 0.1, alpha 0.9 (T = 4).
 
 With ``--logit-std`` (Sun et al., CVPR 2024) the KD term is computed on z-scored logits with the
 LS reference settings: base temperature 2, gamma 0.1, alpha 9 (tuned per pair in the paper: tau

@@ -1,9 +1,11 @@
 """SimKD: Chen, Mei, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher Classifier",
 CVPR 2022.
 
+    L = MSE(P(f_s), f_t),   deployed logits = W_t GAP(P(f_s)) + b_t
+
 A student map f_s goes through a trainable projector P into the teacher's channel count and is
 matched to a teacher map f_t by MSE (:func:`kdzoo.losses.simkd_loss`); the student is then deployed
-with P and a frozen copy of the teacher's classifier: logits = W_t GAP(P(f_s)) + b_t. The engine
+with P and a frozen copy of the teacher's classifier (W_t, b_t). The engine
 wraps the student in :class:`~kdzoo.models.HeadedStudent`, so training accuracy, evaluation,
 checkpoints (``head`` entry) and ``kdzoo eval`` all use that head. Weights as the reference scripts
 (``-c 0 -d 0 -b 1``): CE 0, KD 0, SimKD 1; projector width factor 2 (``factor``: 1, 2, 4 or 8).
