@@ -48,7 +48,7 @@ def test_a_compiled_run_matches_eager_and_resumes_exactly(cli, tiny_teacher, tmp
     assert straight["model"].keys() == read_checkpoint(tmp_path / "eager" / LAST)["model"].keys()
 
     run("resumed", "--epochs", "1", "--compile")
-    code, _, err = cli("distill", "--resume", tmp_path / "resumed", "--epochs", "2", "--compile")
+    code, _, err = cli("distill", "--resume", tmp_path / "resumed", "--extend", "--epochs", "2", "--compile")
     assert code == 0, err
     resumed = read_checkpoint(tmp_path / "resumed" / LAST)
     for key, value in straight["model"].items():

@@ -335,8 +335,6 @@ class Trainer:
             loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
                                          amp=amp_dtype(s.device, s.speed.amp), channels_last=s.speed.channels_last)
             watch.record(step, {"init": loss})
-            if watch.due(step):
-                self.stop_if_non_finite(watch, epoch, stage="init epoch")
             self.init_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             distributed.average_gradients(init.parameters)  # the init modules train outside DDP
@@ -344,8 +342,11 @@ class Trainer:
             self.scaler.update()
             total += loss.detach() * batch.labels.numel()
             seen += batch.labels.numel()
-            if progress.step(step):
-                progress.show(init_loss=float(total) / seen)
+            if watch.due(step):  # the host reads device values only here: one sync per logging interval
+                self.stop_if_non_finite(watch, epoch, stage="init epoch")
+                if progress.enabled:
+                    progress.show(init_loss=float(total) / seen)
+            progress.step()
         progress.close()
         self.stop_if_non_finite(watch, epoch, stage="init epoch")
         elapsed = time.perf_counter() - start
