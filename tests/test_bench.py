@@ -94,9 +94,9 @@ def test_grid_names_and_listing(cli, tmp_path):
     assert code == 0 and "bench/repdistiller_same_family" in out and "bench/kd_temperature" in out
 
 
-@pytest.mark.parametrize("name", ["repdistiller_same_family", "repdistiller_cross_family", "newer_methods", "kd_temperature", "fashion_mnist_small"])
+@pytest.mark.parametrize("name", sorted(packaged_grids()))
 def test_presets_name_known_models_methods_and_options(tmp_path, name):
-    jobs = plan(load_grid(f"bench/{name}"), tmp_path, teachers="train")
+    jobs = plan(load_grid(name), tmp_path, teachers="train")
     assert jobs and all(j.cfg.model for j in jobs)
 
 
