@@ -5,6 +5,7 @@ import errno
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from conftest import ONE_THREAD, TINY, kdzoo_subprocess
 from kdzoo.engine import trainer
 from kdzoo.engine.checkpoint import LAST, read_checkpoint, save_atomic
 from kdzoo.engine.finite_watch import NonFiniteWatch
+from kdzoo.engine.interrupts import Interrupted
 from kdzoo.engine.interrupts import Interrupted, catch_signals
 from kdzoo.engine.run_lock import LOCK
 
@@ -127,3 +129,10 @@ def test_a_non_finite_loss_stops_within_one_logging_interval_and_keeps_the_last_
     assert calls["steps"] == 12 + 4  # stopped at the end of epoch 2's first interval of 4 steps
     assert read_checkpoint(tmp_path / "nan" / LAST)["epoch"] == 1
     assert len((tmp_path / "nan" / "metrics.csv").read_text().splitlines()) == 2
+
+
+def test_an_interrupted_demo_is_continued_by_running_the_demo_again():
+    """`kdzoo demo` has no --resume: it resumes its unfinished run when run again, and the message says so."""
+    demo = Interrupted("SIGTERM", Path("runs/demo/teacher")).message("demo")
+    assert "`kdzoo demo`" in demo and "--resume" not in demo
+    assert "`kdzoo train --resume runs/demo/teacher`" in Interrupted("SIGINT", Path("runs/demo/teacher")).message("train")

@@ -37,8 +37,9 @@ class Interrupted(KeyboardInterrupt):
         how = "interrupted (Ctrl-C)" if self.signal_name == "SIGINT" else f"stopped by {self.signal_name}"
         if self.run_dir is None:
             return f"kdzoo: {how}."
-        return (f"kdzoo: {how}. Every finished epoch is saved in {self.run_dir}; continue with "
-                f"`kdzoo {command} --resume {self.run_dir}`.")
+        again = ("the same `kdzoo demo` command again (it reuses the finished runs and resumes this one)"
+                 if command == "demo" else f"`kdzoo {command} --resume {self.run_dir}`")
+        return f"kdzoo: {how}. Every finished epoch is saved in {self.run_dir}; continue with {again}."
 
 
 class _State:
