@@ -14,7 +14,6 @@ from conftest import ONE_THREAD, TINY, kdzoo_subprocess
 from kdzoo.engine import trainer
 from kdzoo.engine.checkpoint import LAST, read_checkpoint, save_atomic
 from kdzoo.engine.finite_watch import NonFiniteWatch
-from kdzoo.engine.interrupts import Interrupted
 from kdzoo.engine.interrupts import Interrupted, catch_signals
 from kdzoo.engine.run_lock import LOCK
 
