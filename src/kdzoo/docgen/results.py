@@ -1,0 +1,173 @@
+"""``docs/results.md``: the measured table of every method, from a finished ``kdzoo bench`` grid and its report.
+
+    kdzoo bench --grid bench/fashion_mnist_all_methods
+    kdzoo report runs/bench/fashion_mnist_all_methods
+    python -m kdzoo.docgen.results runs/bench/fashion_mnist_all_methods
+
+writes ``docs/results.md`` (the report exactly as ``kdzoo report`` wrote it, below the command, the grid's size
+and how long it took), copies its gains plot into ``docs/img/``, and rewrites the README's excerpt between
+:data:`BEGIN` and :data:`END`: the teacher, vanilla and the best methods' rows, their cells as printed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from ..errors import KdzooError
+
+RESULTS = Path("docs/results.md")
+IMAGES = Path("docs/img")
+README = Path("README.md")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+GRID = "bench/fashion_mnist_all_methods"
+RUNS = Path("runs/bench/fashion_mnist_all_methods")
+FIXED_ROWS = ("teacher", "vanilla")
+
+
+def first_table(markdown: str) -> list[list[str]]:
+    """The first Markdown table of ``markdown`` as rows of cells (header first, the ``|---|`` line left out)."""
+    rows, started = [], False
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            started = True
+            if not set(line) <= set("|-: "):
+                rows.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif started:
+            break
+    if not rows:
+        raise KdzooError("the report holds no table; run `kdzoo report RUNS` on the finished grid first.")
+    return rows
+
+
+def rank_key(row: list[str]) -> tuple[int, float]:
+    """Rows measured on more pairs first, then the mean over its pairs of each cell's first number (the mean
+    top-1); cells of pairs a method does not run on (``–``) are left out."""
+    values = [float(cell.split()[0]) for cell in row[1:] if cell and cell[0].isdigit()]
+    return len(values), (sum(values) / len(values) if values else float("-inf"))
+
+
+def top_rows(table: list[list[str]], count: int) -> list[list[str]]:
+    """The header, the teacher and vanilla rows, then the ``count`` methods with the highest mean top-1 (among
+    those measured on every pair)."""
+    header, rows = table[0], table[1:]
+    fixed = [row for row in rows if row[0] in FIXED_ROWS]
+    methods = sorted((row for row in rows if row[0] not in FIXED_ROWS), key=rank_key, reverse=True)
+    return [header, *fixed, *methods[:count]]
+
+
+def as_markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
+
+
+def summaries(runs: Path) -> list[dict]:
+    found = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(runs.glob("*/summary.json"))]
+    if not found:
+        raise KdzooError(f"{runs} holds no finished run (no */summary.json); run the grid first: "
+                         f"kdzoo bench --grid {GRID}")
+    return found
+
+
+def elapsed_minutes(runs: Path) -> float:
+    """From the first run's start (its config.yaml) to the last run's end (its summary.json), in minutes."""
+    starts = [path.stat().st_mtime for path in runs.glob("*/config.yaml")]
+    ends = [path.stat().st_mtime for path in runs.glob("*/summary.json")]
+    return (max(ends) - min(starts)) / 60
+
+
+def size_note(runs: Path) -> str:
+    """What the grid trained and how long it took, from its runs' summaries."""
+    done = summaries(runs)
+    teachers = [s for s in done if s["run"].startswith("teacher_")]
+    students = [s for s in done if s not in teachers]
+    first = students[0]
+    batch_size = yaml.safe_load((runs / first["run"] / "config.yaml").read_text(encoding="utf-8"))["batch_size"]
+    steps = first["epochs"] * math.ceil(first["train_subset"] / batch_size)
+    seeds = sorted({s["seed"] for s in students})
+    teacher_epochs = f"; each teacher trains {teachers[0]['epochs']} epochs on the same images" if teachers else ""
+    return (f"{len(done)} runs ({len(teachers)} teachers, {len(students)} students), one after another, took "
+            f"{elapsed_minutes(runs):.0f} minutes on a 2-core CPU. Each student trains {first['epochs']} epochs on "
+            f"{first['train_subset']} training images ({steps} SGD steps of {batch_size}) and is tested on "
+            f"{first['test_subset']}, seeds {', '.join(map(str, seeds))}{teacher_epochs}. These sizes are what fits the grid in under an hour on such a CPU: the first "
+            f"stretch of training on an easy dataset, far from RepDistiller's 240 CIFAR-100 epochs.")
+
+
+def results_page(runs: Path, report: str, plot: str) -> str:
+    return f"""# Every method, measured
+
+Every method of `kdzoo list methods` on Fashion-MNIST, on a same-family pair (resnet20 -> resnet8) and a
+cross-family one (vgg8 -> resnet8), the same budget for all, two seeds. Reproduce it with:
+
+```sh
+kdzoo bench --grid {GRID}
+kdzoo report {RUNS.as_posix()}
+python -m kdzoo.docgen.results {RUNS.as_posix()}   # rewrites this page and the README's excerpt
+```
+
+{size_note(runs)}
+
+Below is the report exactly as `kdzoo report` printed it. AB, FSP and KDSVD pair the feature maps one to one
+and so do not run on vgg8 -> resnet8 (four stages against three; RepDistiller's N/A). BYOT and USKD distill a
+student from itself, so their cells repeat across pairs.
+
+**How to read it.** A run here is the first stretch of a training run, and there the seeds disagree by several
+points (one standard deviation reaches {max_std(first_table(report)):.0f} points), so two methods whose cells differ by less than
+about two standard deviations are not told apart. Methods that ramp their loss in (DKD's warm-up, scaled to the
+first of the two epochs; CTKD's temperature curriculum) and those that train extra modules from scratch start
+behind. What the table does show: every method runs and learns on both pairs, and what each one costs in time and
+images/s beside vanilla and KD. To rank methods, run the same grid with a larger budget into its own folder, e.g.
+`kdzoo bench --grid {GRID} --budget 30 --set train_subset=60000 --out runs/bench/all_methods_full` (hours on a
+CPU; minutes per run on a GPU), and read the published CIFAR-100 numbers on each method's page
+([docs/methods/](methods/README.md)).
+
+![gain of each method over the vanilla student]({plot})
+
+{report.strip()}
+"""
+
+
+def max_std(table: list[list[str]]) -> float:
+    """The largest standard deviation in the table's ``mean ± std`` cells."""
+    return max((float(cell.split("±")[1].split()[0]) for row in table[1:] for cell in row[1:] if "±" in cell),
+               default=0.0)
+
+
+def readme_excerpt(table: list[list[str]]) -> str:
+    methods = sum(row[0] not in FIXED_ROWS for row in table[1:])
+    return (f"{BEGIN}\n{as_markdown(top_rows(table, 5))}\n\nThe five highest of all {methods} methods (mean ± std "
+            f"over two seeds). At this small CPU budget most differences are\nwithin the seeds' noise; every method, "
+            f"its training time and images/s, and how to read them: [docs/results.md](docs/results.md).\n{END}")
+
+
+def with_excerpt(readme: str, excerpt: str) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise KdzooError(f"README.md has no {BEGIN} ... {END} markers for the results excerpt.")
+    head, rest = readme.split(BEGIN, 1)
+    return head + excerpt + rest.split(END, 1)[1]
+
+
+def regenerate(runs: Path, results: Path = RESULTS, images: Path = IMAGES, readme: Path = README) -> None:
+    """Write docs/results.md, its plot and the README excerpt from the grid folder ``runs``."""
+    report_file = runs / "report.md"
+    if not report_file.is_file():
+        raise KdzooError(f"{report_file} does not exist; run `kdzoo report {runs}` first.")
+    report = report_file.read_text(encoding="utf-8")
+    gains = sorted((runs / "plots").glob("gains_*.png"))
+    if len(gains) != 1:
+        raise KdzooError(f"expected one gains plot in {runs / 'plots'}, found {len(gains)}; run `kdzoo report`.")
+    images.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(gains[0], images / "results_gains.png")
+    results.write_text(results_page(runs, report, "img/results_gains.png"), encoding="utf-8")
+    readme.write_text(with_excerpt(readme.read_text(encoding="utf-8"), readme_excerpt(first_table(report))),
+                      encoding="utf-8")
+    print(f"written: {results}, {images / 'results_gains.png'}, {readme}")
+
+
+if __name__ == "__main__":
+    regenerate(Path(sys.argv[1]) if len(sys.argv) > 1 else RUNS)
