@@ -130,7 +130,7 @@ class Floor:
         self.student.train()
         for _ in range(self.batches):
             student_out, teacher_out = run_networks(self.student, s.teacher, [self.batch.images], s.reads, self.amp,
-                                                    s.speed.channels_last)
+                                                    s.speed.channels_last, s.speed.teacher_channels_last)
             loss = sum(s.objective(student_out, teacher_out, self.batch).values())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -61,5 +61,5 @@ def test_the_run_header_says_how_the_run_computes(cli, tiny_teacher, tmp_path):
     assert code == 0, err
     line = next(line for line in out.splitlines() if line.startswith("speed:"))
     threads = torch.get_num_threads()
-    assert line == (f"speed: {threads} CPU threads, amp none (default), channels_last off (default), eager (no "
+    assert line == (f"speed: {threads} CPU threads, amp none (default), channels_last teacher only (default), eager (no "
                     f"--compile), for-loop optimizer step, teacher under inference_mode")

@@ -54,28 +54,35 @@ def batch_statistics(model: nn.Module):
 
 
 def run_networks(student: nn.Module | None, teacher: nn.Module | None, views: list[Tensor], reads: Reads,
-                 amp: torch.dtype | None = None, channels_last: bool = False) -> tuple[Features | None, Features | None]:
+                 amp: torch.dtype | None = None, channels_last: bool = False,
+                 teacher_channels_last: bool | None = None) -> tuple[Features | None, Features | None]:
     """The student's outputs (with gradients) and the frozen teacher's (without), for what ``reads`` asks.
 
     ``views``: the batch's images, plus its strong view for methods that read one (MLKD); each network runs
     once per view, so BatchNorm sees one view at a time, and the outputs are concatenated ``[weak; strong]``.
     ``amp``: the autocast dtype (None: full precision). A ``student`` of None is not run (FT's init stage).
+    ``channels_last``: the images go in as channels-last (NHWC) tensors; ``teacher_channels_last`` the same for the
+    teacher alone (None: as the student), so a channels-last teacher can pair with a contiguous student.
     The teacher runs once per view for all of the method's needs (logits and features together), under
     ``torch.inference_mode`` (no autograd bookkeeping); its outputs are copied out of it, so losses may save them."""
     students, teachers = [], []
+    teacher_channels_last = channels_last if teacher_channels_last is None else teacher_channels_last
     for x in views:
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         precision = torch.autocast(x.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
         with precision:
             if student is not None:
-                students.append(run_model(student, x, reads.student))
+                students.append(run_model(student, in_layout(x, channels_last), reads.student))
             if teacher is not None and reads.teacher is not None:
                 mode = batch_statistics(teacher) if reads.teacher.batch_stats else contextlib.nullcontext()
                 with torch.inference_mode(), mode:
-                    out = run_model(teacher, x, reads.teacher)
+                    out = run_model(teacher, in_layout(x, teacher_channels_last), reads.teacher)
                 teachers.append(tree_map(Tensor.clone, out))  # inference tensors cannot be saved for backward
     return (Features.cat(students) if students else None), (Features.cat(teachers) if teachers else None)
+
+
+def in_layout(x: Tensor, channels_last: bool) -> Tensor:
+    """``x`` as channels-last (NHWC) when asked and it is an image batch; else unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
 def _prepared(model: nn.Module, request: FeatureRequest | None, layers: list[str] | None,
@@ -175,10 +182,12 @@ class Distiller(nn.Module):
 
     def init_loss(self, stage: InitStage, images: Tensor, labels: Tensor, index: Tensor | None = None,
                   student: nn.Module | None = None, amp: torch.dtype | None = None,
-                  channels_last: bool = False) -> Tensor:
-        """The loss of one init-stage step on a batch (``student``: the network to run, default the student)."""
+                  channels_last: bool = False, teacher_channels_last: bool | None = None) -> Tensor:
+        """The loss of one init-stage step on a batch (``student``: the network to run, default the student;
+        the layouts as in :func:`run_networks`)."""
         runner = (student or self.student) if stage.needs_student else None
-        student_out, teacher_out = run_networks(runner, self.teacher, [images], stage.reads, amp, channels_last)
+        student_out, teacher_out = run_networks(runner, self.teacher, [images], stage.reads, amp, channels_last,
+                                                teacher_channels_last)
         batch = self.batch(images, labels, index, None)
         return self.method.init_loss(student_out.float() if student_out is not None else None, teacher_out.float(),
                                      batch)

@@ -6,8 +6,10 @@ Defaults (flags left unset) follow the measurements of ``benchmarks/speed.py`` (
 
 - ``--amp auto``: bf16 autocast on CUDA GPUs that support it (the step in bf16, the losses in float32, no
   loss scaling to tune), full precision elsewhere (CPUs without bf16 matrix units run bf16 slower than fp32).
-- ``--channels-last``: on CUDA (tensor-core convolutions want NHWC); off on CPU and MPS (on a 2-core AVX2 CPU
-  it changed a KD step by +4 %, inside the noise: not worth a default).
+- ``--channels-last``: on CUDA (tensor-core convolutions want NHWC) for both networks. On CPUs for the frozen
+  teacher only: oneDNN's inference convolutions run NHWC without reordering (resnet32x4's forward took 19 %
+  less time on a 2-core AVX2 CPU), while the student's backward does not gain (the whole step in NHWC: +4 %,
+  inside the noise). ``--channels-last`` / ``--no-channels-last`` set both networks.
 - ``--compile``: opt-in everywhere; compiling the student, the teacher and the loss takes minutes on a small CPU
   (5 minutes for resnet8 -> resnet8 on 2 busy cores), more than a short run gains (README, "Speed").
 - the optimiser's step: fused on CUDA (one kernel for all parameters); torch's own for-loop on CPU, where the
@@ -32,6 +34,7 @@ class SpeedPlan:
 
     amp: str
     channels_last: bool
+    teacher_channels_last: bool
     compile: str | None
     optimizer_impl: str  # "fused", "foreach" or "for-loop"
     threads: int | None  # CPU intra-op threads (None on accelerators)
@@ -47,12 +50,14 @@ def plan_speed(cfg: RunConfig, device: torch.device) -> SpeedPlan:
     amp = default_amp(device) if cfg.amp == "auto" else cfg.amp
     amp_dtype(device, amp)  # refuses fp16 without CUDA
     channels_last = device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
+    teacher_channels_last = device.type in ("cuda", "cpu") if cfg.channels_last is None else cfg.channels_last
     if cfg.optimizer == "dot":
         impl = "for-loop"
     else:
         impl = "fused" if device.type == "cuda" else "for-loop"
-    return SpeedPlan(amp=amp, channels_last=channels_last, compile=cfg.compile_mode if cfg.compile else None,
-                     optimizer_impl=impl, threads=torch.get_num_threads() if device.type == "cpu" else None)
+    return SpeedPlan(amp=amp, channels_last=channels_last, teacher_channels_last=teacher_channels_last,
+                     compile=cfg.compile_mode if cfg.compile else None, optimizer_impl=impl,
+                     threads=torch.get_num_threads() if device.type == "cpu" else None)
 
 
 def optimizer_options(plan: SpeedPlan) -> dict[str, bool]:
@@ -78,6 +83,8 @@ def describe_speed(plan: SpeedPlan, cfg: RunConfig) -> str:
 
     threads = f"{plan.threads} CPU threads, " if plan.threads is not None else ""
     compiled = f"torch.compile mode {plan.compile}" if plan.compile else "eager (no --compile)"
+    layouts = {(True, True): "on", (False, False): "off", (False, True): "teacher only", (True, False): "student only"}
+    layout = layouts[plan.channels_last, plan.teacher_channels_last]
     return (f"speed: {threads}amp {chosen(plan.amp, cfg.amp != 'auto')}, "
-            f"channels_last {chosen('on' if plan.channels_last else 'off', cfg.channels_last is not None)}, "
+            f"channels_last {chosen(layout, cfg.channels_last is not None)}, "
             f"{compiled}, {plan.optimizer_impl} optimizer step, teacher under inference_mode")

@@ -124,8 +124,8 @@ def build(cfg: RunConfig) -> Setup:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     if speed.channels_last:
         student = student.to(memory_format=torch.channels_last)
-        if teacher is not None:
-            teacher = teacher.to(memory_format=torch.channels_last)
+    if speed.teacher_channels_last and teacher is not None:
+        teacher = teacher.to(memory_format=torch.channels_last)
     compile_networks(speed, student, teacher, objective)
     return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats, speed)
 
@@ -333,7 +333,8 @@ class Trainer:
         start = time.perf_counter()
         for step, batch in enumerate(s.data.train.epoch(-epoch)):
             loss = s.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=s.student,
-                                         amp=amp_dtype(s.device, s.speed.amp), channels_last=s.speed.channels_last)
+                                         amp=amp_dtype(s.device, s.speed.amp), channels_last=s.speed.channels_last,
+                                         teacher_channels_last=s.speed.teacher_channels_last)
             watch.record(step, {"init": loss})
             self.init_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -422,7 +423,7 @@ class Trainer:
         s = self.s
         views = [batch.images] if batch.strong_images is None else [batch.images, batch.strong_images]
         return run_networks(self.train_student, s.teacher, views, s.reads, amp_dtype(s.device, s.speed.amp),
-                            s.speed.channels_last)
+                            s.speed.channels_last, s.speed.teacher_channels_last)
 
     def backward_step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One optimiser step on ``loss``; DOT takes the distillation and the cross-entropy gradients apart."""
