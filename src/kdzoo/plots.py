@@ -80,7 +80,7 @@ def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: P
     plt = _pyplot()
     labels = list(dict.fromkeys(label for bars in groups.values() for label in bars))
     width = 0.8 / max(len(labels), 1)
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(groups) * max(len(labels), 1) * 0.35), 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.5 + 0.3 * len(groups) * max(len(labels), 1)), 4.2), dpi=120)
     for i, label in enumerate(labels):
         xs = [g for g, bars in enumerate(groups.values()) if label in bars]
         values = [bars[label] for bars in groups.values() if label in bars]
@@ -88,7 +88,9 @@ def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: P
         ax.bar([x + (i - (len(labels) - 1) / 2) * width for x in xs], [v for v, _ in values], width,
                yerr=errors if any(errors) else None, capsize=2, label=label)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right", fontsize="small")
+    ax.set_xticks(range(len(groups)), list(groups), rotation=30 if len(groups) > 6 else 20, ha="right",
+                  fontsize="small")
+    ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")

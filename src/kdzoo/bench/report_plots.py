@@ -26,16 +26,19 @@ def curves(table: DatasetTable, out: Path, tag: str) -> list[Path]:
 
 
 def gains(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
+    """Each method's gain over the vanilla student, one bar per pair, grouped by method (readable with every
+    method of the zoo in one grid)."""
     groups = {}
     for pair in table.pairs:
         base = table.cells.get(("vanilla", pair))
         if base is None:
             continue
         ref = statistics.fmean(base.values(metric))
-        bars = {row: (mean - ref, std) for row in table.rows if row not in ("teacher", "vanilla")
-                and (cell := table.cells.get((row, pair))) is not None for mean, std in [mean_std(cell.values(metric))]}
-        if bars:
-            groups[pair] = bars
+        for row in table.rows:
+            cell = table.cells.get((row, pair))
+            if row not in ("teacher", "vanilla") and cell is not None:
+                mean, std = mean_std(cell.values(metric))
+                groups.setdefault(row, {})[pair] = (mean - ref, std)
     if not groups:
         return []
     return [plot_grouped_bars(groups, out / f"gains_{tag}.png", f"{metric} top-1 gain over the vanilla student (points)",
