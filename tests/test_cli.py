@@ -73,9 +73,12 @@ def one_paragraph_error(code, err):
 def test_bad_inputs_give_one_paragraph_errors(cli, tiny_teacher, tmp_path):
     cases = [
         (["train", "--model", "resnet9", *TINY], "Unknown model 'resnet9'"),
-        (["distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "fitnett", *TINY], "Unknown method"),
-        (["distill", "--teacher", tiny_teacher, "--teacher-arch", "vgg8", "--student", "resnet8", *TINY], "do not fit architecture 'vgg8'"),
-        (["train", "--model", "resnet8", "--dataset", "cifar100", "--data-root", tmp_path / "empty", "--device", "cpu"], "--download"),
+        (["distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "fitnett", *TINY],
+         "Unknown method"),
+        (["distill", "--teacher", tiny_teacher, "--teacher-arch", "vgg8", "--student", "resnet8", *TINY],
+         "do not fit architecture 'vgg8'"),
+        (["train", "--model", "resnet8", "--dataset", "cifar100", "--data-root", tmp_path / "empty", "--device", "cpu"],
+         "--download"),
         (["train", "--model", "resnet8", *TINY, "--epochs", "0"], "--epochs must be a positive"),
         (["distill", "--student", "resnet8", *TINY], "needs --teacher"),
         (["train", "--model", "resnet8", *TINY, "--dataset", "cifar1000"], "Unknown dataset"),
@@ -168,7 +171,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_p
     for table in ("metrics.csv", "init_metrics.csv"):  # one row per epoch, none duplicated
         assert (run_dir / table).exists() == (tmp_path / "straight" / table).exists()
         if (run_dir / table).exists():
-            assert len((run_dir / table).read_text().splitlines()) == len((tmp_path / "straight" / table).read_text().splitlines())
+            rows = (run_dir / table).read_text().splitlines()
+            assert len(rows) == len((tmp_path / "straight" / table).read_text().splitlines())
 
 
 def test_non_finite_loss_stops_with_a_clear_error(cli, tiny_teacher, tmp_path):

@@ -12,8 +12,8 @@ def images(n=16, c=3, h=32, w=32, seed=0):
 
 def naive(x, top, left, flip, padding):
     out = []
-    for img, t, l, f in zip(x, top.tolist(), left.tolist(), flip.tolist()):
-        crop = F.pad(img, (padding,) * 4)[:, t : t + img.shape[1], l : l + img.shape[2]]
+    for img, t, le, f in zip(x, top.tolist(), left.tolist(), flip.tolist(), strict=True):
+        crop = F.pad(img, (padding,) * 4)[:, t : t + img.shape[1], le : le + img.shape[2]]
         out.append(crop.flip(-1) if f else crop)
     return torch.stack(out)
 
@@ -31,7 +31,8 @@ def test_crop_and_flip_equal_a_per_image_reference():
     assert flip.any() and not flip.all() and top.min() >= 0 and top.max() <= 8
     assert torch.equal(crop_flip(x, top, left, flip, 4), naive(x, top, left, flip, 4))
     # the extreme offsets bring in the zero padding
-    corner = crop_flip(x, torch.zeros(32, dtype=torch.long), torch.zeros(32, dtype=torch.long), torch.zeros(32, dtype=torch.bool), 4)
+    corner = crop_flip(x, torch.zeros(32, dtype=torch.long), torch.zeros(32, dtype=torch.long),
+                       torch.zeros(32, dtype=torch.bool), 4)
     assert (corner[:, :, :4, :] == 0).all() and torch.equal(corner[:, :, 4:, 4:], x[:, :, :-4, :-4])
 
 

@@ -22,7 +22,8 @@ def test_every_sample_once_per_epoch_with_a_short_last_batch():
         assert rest and len(batches) == len(loader) == full + 1 and len(batches[-1].index) == rest
         index = torch.cat([b.index for b in batches])
         assert sorted(index.tolist()) == list(range(loader.num_samples))
-    assert [b.index.tolist() for b in epoch_batches(data.test, 0)] == [b.index.tolist() for b in epoch_batches(data.test, 5)]
+    assert ([b.index.tolist() for b in epoch_batches(data.test, 0)]
+            == [b.index.tolist() for b in epoch_batches(data.test, 5)])
 
 
 def test_batches_hold_normalised_images_labels_and_indices():
@@ -40,7 +41,7 @@ def test_same_seed_and_epoch_give_identical_batches_and_epochs_differ():
     make = lambda seed: build_data("synthetic", batch_size=32, seed=seed, **SMALL)  # noqa: E731
     a, b, other_seed = make(0), make(0), make(1)
     e1, e1_again = epoch_batches(a.train, 1), epoch_batches(b.train, 1)
-    for x, y in zip(e1, e1_again):
+    for x, y in zip(e1, e1_again, strict=True):
         assert torch.equal(x.images, y.images) and torch.equal(x.index, y.index)
     e2 = epoch_batches(a.train, 2)
     assert not torch.equal(e1[0].index, e2[0].index)

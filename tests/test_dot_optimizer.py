@@ -133,7 +133,8 @@ def test_head_map_pools_into_the_classifier(name):
 
 # ---------------------------------------------------------------------------------- packaged configs
 
-@pytest.mark.parametrize("name", [n for n in packaged_configs() if n.startswith("cifar100/") and n != "cifar100/teacher"])
+@pytest.mark.parametrize("name", [n for n in packaged_configs()
+                                  if n.startswith("cifar100/") and n != "cifar100/teacher"])
 def test_packaged_method_configs_build(name):
     cfg = build_config(name, {"teacher": "t.pt", "model": read_yaml(name).get("model", "resnet8")})
     student = create_model(cfg.model, num_classes=100)

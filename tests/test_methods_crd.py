@@ -156,7 +156,7 @@ def test_pools_smaller_than_k_are_drawn_with_replacement():
     index = torch.arange(100)
     idx = method.sampler(index)
     assert not (labels[idx[:, 1:]] == labels[index][:, None]).any()
-    for row, y in zip(idx[:, 1:], labels):
+    for row, y in zip(idx[:, 1:], labels, strict=True):
         assert (len(set(row.tolist())) == 30) == (y != 0)  # distinct exactly where the pool allows
     many = build(labels, nce_k=500).sampler(index)  # K > N: every row with replacement
     assert not (labels[many[:, 1:]] == labels[index][:, None]).any()
@@ -305,7 +305,7 @@ def test_two_optimisation_steps_change_the_student(student, teacher, alpha):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, s.parameters()))
+    assert any(not torch.equal(b, p) for b, p in zip(before, s.parameters(), strict=True))
 
 
 def test_packaged_crd_kd_config():

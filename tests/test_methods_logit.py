@@ -11,11 +11,20 @@ import torch
 import torch.nn.functional as F
 
 from conftest import two_steps
-
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
-from kdzoo.losses import (dist_inter_loss, dist_intra_loss, dist_loss, dkd_loss, kd_loss, nckd_loss, nkd_loss,
-                          nkd_non_target_loss, nkd_target_loss, tckd_loss)
+from kdzoo.losses import (
+    dist_inter_loss,
+    dist_intra_loss,
+    dist_loss,
+    dkd_loss,
+    kd_loss,
+    nckd_loss,
+    nkd_loss,
+    nkd_non_target_loss,
+    nkd_target_loss,
+    tckd_loss,
+)
 from kdzoo.methods import LossWeights, Objective, create_method, method_class, method_options
 from kdzoo.models import create_model, list_models
 from kdzoo.models.features import Features
@@ -38,7 +47,7 @@ def softmax(v):
 
 
 def kl(p, q):
-    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True) if a > 0)
 
 
 def logits(b=4, c=6, seed=0):
@@ -50,7 +59,7 @@ def logits(b=4, c=6, seed=0):
 def naive_dkd_parts(zs, zt, y, t):
     """Per-sample (TCKD, NCKD, KD, teacher p_g) with explicit loops in float64 (the paper's definitions)."""
     rows = []
-    for s_row, t_row, g in zip(arr(zs), arr(zt), y.tolist()):
+    for s_row, t_row, g in zip(arr(zs), arr(zt), y.tolist(), strict=True):
         ps, pt = softmax([v / t for v in s_row]), softmax([v / t for v in t_row])
         bs, bt = [ps[g], 1 - ps[g]], [pt[g], 1 - pt[g]]
         other = [j for j in range(len(ps)) if j != g]
@@ -179,13 +188,13 @@ def test_dkd_warmup_factor_is_checkpointed():
 
 def naive_nkd(zs, zt, y, tau, gamma, exclude_target=True):
     total = 0.0
-    for s_row, t_row, g in zip(arr(zs), arr(zt), y.tolist()):
+    for s_row, t_row, g in zip(arr(zs), arr(zt), y.tolist(), strict=True):
         s1, t1 = softmax(list(s_row)), softmax(list(t_row))
         # the paper's non-target set is without the target; the buggy code's (SDD's) has every class
         other = [j for j in range(len(s_row)) if j != g or not exclude_target]
         hs = softmax([s_row[j] / tau for j in other])
         ht = softmax([t_row[j] / tau for j in other])
-        total += -t1[g] * math.log(s1[g]) - gamma * tau**2 * sum(a * math.log(b) for a, b in zip(ht, hs))
+        total += -t1[g] * math.log(s1[g]) - gamma * tau**2 * sum(a * math.log(b) for a, b in zip(ht, hs, strict=True))
     return total / len(y)
 
 
@@ -221,7 +230,7 @@ def test_nkd_target_weight_is_a_constant():
 
 def naive_pearson(a, b):
     ma, mb = sum(a) / len(a), sum(b) / len(b)
-    num = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+    num = sum((x - ma) * (y - mb) for x, y in zip(a, b, strict=True))
     den = math.sqrt(sum((x - ma) ** 2 for x in a)) * math.sqrt(sum((y - mb) ** 2 for y in b))
     return num / (den + 1e-8)
 

@@ -14,9 +14,19 @@ import torch.nn.functional as F
 from conftest import forward_pair, images, two_steps
 from kdzoo.errors import ConfigError
 from kdzoo.listing import methods
-from kdzoo.losses import (curriculum_lambda, kd_loss, mlkd_batch_loss, mlkd_class_loss, mlkd_instance_loss,
-                          multiscale_cells, region_logits, reverse_gradient, sdd_loss, sdd_region_weights,
-                          standardize_logits)
+from kdzoo.losses import (
+    curriculum_lambda,
+    kd_loss,
+    mlkd_batch_loss,
+    mlkd_class_loss,
+    mlkd_instance_loss,
+    multiscale_cells,
+    region_logits,
+    reverse_gradient,
+    sdd_loss,
+    sdd_region_weights,
+    standardize_logits,
+)
 from kdzoo.methods import LossWeights, Objective, create_method
 from kdzoo.models import create_model
 from kdzoo.models.features import Features
@@ -33,7 +43,7 @@ def softmax(v):
 
 
 def kl(p, q):
-    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True) if a > 0)
 
 
 def pair(student="resnet8", teacher="resnet14"):
@@ -134,7 +144,7 @@ def test_curriculum_is_the_references_cosine_from_0_to_minus_1():
     assert curriculum_lambda(10, 10) == pytest.approx(-1.0) == curriculum_lambda(50, 10)
     assert curriculum_lambda(4, 10, "linear") == pytest.approx(-0.4)
     values = [curriculum_lambda(e, 10) for e in range(12)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
 
 
 def test_gradient_reversal_flips_and_scales_the_gradient():
@@ -157,7 +167,7 @@ def test_ctkd_temperature_ascends_the_loss_through_the_reversal(mode):
     reversed_grads = torch.autograd.grad(loss, params)
     method.reversal = 1.0  # no reversal: plain gradient
     plain_grads = torch.autograd.grad(method(s, t, batch)["ctkd"], params)
-    for r, p in zip(reversed_grads, plain_grads):
+    for r, p in zip(reversed_grads, plain_grads, strict=True):
         assert torch.allclose(r, -p)
     assert any(g.abs().sum() > 0 for g in plain_grads)
 
@@ -168,7 +178,8 @@ def test_ctkd_temperature_starts_at_the_references_value_and_stays_in_range(mode
     method = create_method("ctkd", student, teacher, mode=mode)
     zs, zt = randn(4, 10, seed=12), randn(4, 10, seed=13)
     tau0 = 1 + 20 / (1 + math.exp(-1))
-    assert method.temperature(zs, zt).detach().flatten().tolist() == pytest.approx([tau0] * (4 if mode == "instance" else 1), rel=1e-5)
+    assert method.temperature(zs, zt).detach().flatten().tolist() == pytest.approx(
+        [tau0] * (4 if mode == "instance" else 1), rel=1e-5)
     with torch.no_grad():
         for p in method.parameters():
             p.fill_(1e4)
@@ -259,7 +270,8 @@ def test_sdd_loss_matches_a_loop_over_regions():
     assert float(got) == pytest.approx(total / 15, rel=1e-5)
 
 
-@pytest.mark.parametrize("student,teacher,scales", [("resnet8", "resnet14", [1, 2]), ("MobileNetV2", "vgg8", [1, 2, 4])])
+@pytest.mark.parametrize("student,teacher,scales",
+                         [("resnet8", "resnet14", [1, 2]), ("MobileNetV2", "vgg8", [1, 2, 4])])
 def test_sdd_default_scales_follow_the_family_rule(student, teacher, scales):
     assert create_method("sdd", *pair(student, teacher)).scales == scales
 
@@ -337,7 +349,8 @@ def naive_gram(zs, zt, temps, classes):
 
 def naive_kd(zs, zt, t):
     """T^2 * mean_n KL(teacher || student) at temperature t."""
-    return t * t * np.mean([kl(softmax((b / t).tolist()), softmax((a / t).tolist())) for a, b in zip(zs, zt)])
+    return t * t * np.mean([kl(softmax((b / t).tolist()), softmax((a / t).tolist()))
+                            for a, b in zip(zs, zt, strict=True)])
 
 
 def naive_mask(zt, classes):
@@ -414,7 +427,7 @@ def test_mlkd_paper_over_reference_with_equal_views():
     weak_s, weak_t = randn(6, 10, seed=40, scale=2.0), randn(6, 10, seed=41, scale=2.0)
     reference = mlkd_terms(create_method("mlkd", *pair()), weak_s, weak_s, weak_t, weak_t)
     paper = mlkd_terms(create_method("mlkd", *pair(), variant="paper"), weak_s, weak_s, weak_t, weak_t)
-    assert [p / r for p, r in zip(paper, reference)] == pytest.approx([4 / 3, 4, 4], rel=1e-5)
+    assert [p / r for p, r in zip(paper, reference, strict=True)] == pytest.approx([4 / 3, 4, 4], rel=1e-5)
 
 
 def test_mlkd_paper_variant_sums_the_levels_over_both_views():
@@ -422,7 +435,7 @@ def test_mlkd_paper_variant_sums_the_levels_over_both_views():
     method = create_method("mlkd", student, teacher, variant="paper")
     weak_s, strong_s, weak_t, strong_t = (randn(4, 10, seed=k) for k in range(22, 26))
     got = mlkd_terms(method, weak_s, strong_s, weak_t, strong_t)
-    for value, fn in zip(got, (mlkd_instance_loss, mlkd_batch_loss, mlkd_class_loss)):
+    for value, fn in zip(got, (mlkd_instance_loss, mlkd_batch_loss, mlkd_class_loss), strict=True):
         assert value == pytest.approx(float(fn(weak_s, weak_t) + fn(strong_s, strong_t)), rel=1e-5)
     # The objective's cross-entropy is summed over the views (CE 0.1 per view).
     s, t = Features(torch.cat([weak_s, strong_s]), []), Features(torch.cat([weak_t, strong_t]), [])
@@ -444,7 +457,8 @@ def test_mlkd_rejects_bad_options_and_lists_its_variants():
 
 @pytest.mark.parametrize("name,options,terms", [
     ("ctkd", {}, {"ce", "ctkd"}), ("ctkd", {"mode": "instance"}, {"ce", "ctkd"}),
-    ("sdd", {}, {"ce", "sdd_kd"}), ("sdd", {"base": "dkd"}, {"ce", "sdd_dkd"}), ("sdd", {"base": "nkd"}, {"ce", "sdd_nkd"}),
+    ("sdd", {}, {"ce", "sdd_kd"}), ("sdd", {"base": "dkd"}, {"ce", "sdd_dkd"}),
+    ("sdd", {"base": "nkd"}, {"ce", "sdd_nkd"}),
     ("mlkd", {}, {"ce", "mlkd_instance", "mlkd_batch", "mlkd_class"}),
 ])
 @pytest.mark.parametrize("student,teacher", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])

@@ -10,8 +10,17 @@ import torch
 from torch import nn
 
 from kdzoo.errors import ConfigError, KdzooError
-from kdzoo.losses import (at_loss, cc_loss, fitnet_loss, nst_loss, pkt_loss, rkd_angle_loss, rkd_distance_loss,
-                          rkd_loss, sp_loss)
+from kdzoo.losses import (
+    at_loss,
+    cc_loss,
+    fitnet_loss,
+    nst_loss,
+    pkt_loss,
+    rkd_angle_loss,
+    rkd_distance_loss,
+    rkd_loss,
+    sp_loss,
+)
 from kdzoo.methods import LossWeights, Objective, create_method, method_class, method_options
 from kdzoo.models import create_model
 from kdzoo.models.features import Features, extract, feature_shapes
@@ -45,7 +54,7 @@ def huber(a, b):
 
 def test_fitnet_loss_is_elementwise_mean():
     fs, ft = randn(2, 3, 4, 4, seed=1), randn(2, 3, 4, 4, seed=2)
-    expected = np.mean([(a - b) ** 2 for a, b in zip(arr(fs).ravel(), arr(ft).ravel())])
+    expected = np.mean([(a - b) ** 2 for a, b in zip(arr(fs).ravel(), arr(ft).ravel(), strict=True)])
     assert fitnet_loss(fs, ft).item() == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="one shape"):
         fitnet_loss(fs, ft[:, :2])
@@ -64,15 +73,17 @@ def test_fitnet_method_applies_regressor_then_mse():
 
 def naive_at(maps_s, maps_t):
     total = 0.0
-    for ms, mt in zip(maps_s, maps_t):  # zip: extra maps ignored
+    for ms, mt in zip(maps_s, maps_t, strict=False):  # zip: extra maps ignored
         ms, mt = arr(ms), arr(mt)
         h = min(ms.shape[2], mt.shape[2])
         ms, mt = pool(ms, h), pool(mt, h)
         for b in range(ms.shape[0]):
-            a_s = [sum(ms[b, c, i, j] ** 2 for c in range(ms.shape[1])) / ms.shape[1] for i in range(h) for j in range(h)]
-            a_t = [sum(mt[b, c, i, j] ** 2 for c in range(mt.shape[1])) / mt.shape[1] for i in range(h) for j in range(h)]
+            a_s = [sum(ms[b, c, i, j] ** 2 for c in range(ms.shape[1])) / ms.shape[1]
+                   for i in range(h) for j in range(h)]
+            a_t = [sum(mt[b, c, i, j] ** 2 for c in range(mt.shape[1])) / mt.shape[1]
+                   for i in range(h) for j in range(h)]
             ns, nt = math.sqrt(sum(v * v for v in a_s)), math.sqrt(sum(v * v for v in a_t))
-            total += sum((x / ns - y / nt) ** 2 for x, y in zip(a_s, a_t)) / (ms.shape[0] * h * h)
+            total += sum((x / ns - y / nt) ** 2 for x, y in zip(a_s, a_t, strict=True)) / (ms.shape[0] * h * h)
     return total
 
 
@@ -153,8 +164,8 @@ def naive_rkd(xs, xt):
 
     ds, dt = distances(xs), distances(xt)
     as_, at_ = angles(xs), angles(xt)
-    l_d = sum(huber(a, b) for a, b in zip(ds, dt)) / len(ds)
-    l_a = sum(huber(a, b) for a, b in zip(as_, at_)) / len(as_)
+    l_d = sum(huber(a, b) for a, b in zip(ds, dt, strict=True)) / len(ds)
+    l_a = sum(huber(a, b) for a, b in zip(as_, at_, strict=True)) / len(as_)
     return l_d, l_a
 
 
@@ -202,7 +213,7 @@ def test_pkt_loss_matches_naive():
 
 def naive_nst(maps_s, maps_t):
     total = 0.0
-    for ms, mt in zip(maps_s, maps_t):
+    for ms, mt in zip(maps_s, maps_t, strict=False):  # zip: extra maps ignored
         ms, mt = arr(ms), arr(mt)
         h = min(ms.shape[2], mt.shape[2])
         ms, mt = pool(ms, h), pool(mt, h)
@@ -211,7 +222,7 @@ def naive_nst(maps_s, maps_t):
         t = [[mt[i, c].ravel() / np.linalg.norm(mt[i, c]) for c in range(mt.shape[1])] for i in range(b)]
 
         def kernel_mean(a, c):
-            return np.mean([float(np.dot(u, v)) ** 2 for a_i, c_i in zip(a, c) for u in a_i for v in c_i])
+            return np.mean([float(np.dot(u, v)) ** 2 for a_i, c_i in zip(a, c, strict=True) for u in a_i for v in c_i])
 
         total += kernel_mean(t, t) + kernel_mean(s, s) - 2 * kernel_mean(s, t)
     return total
@@ -321,7 +332,7 @@ def test_two_optimisation_steps(student_name, teacher_name):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        assert all(not torch.equal(b, p) for b, p in zip(before, watched)), name
+        assert all(not torch.equal(b, p) for b, p in zip(before, watched, strict=True)), name
 
 
 # ---------------------------------------------------------------------------------------------- refusals

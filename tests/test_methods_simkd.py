@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conftest import TINY, block_mean, images
+from kdzoo.data import build_data
 from kdzoo.engine.checkpoint import load_model, read_checkpoint, save_atomic
 from kdzoo.engine.evaluate import evaluate
 from kdzoo.errors import ConfigError
 from kdzoo.losses import simkd_loss
 from kdzoo.methods import create_method
 from kdzoo.models import HeadedStudent, create_model, extract
-from kdzoo.data import build_data
 
 
 def test_simkd_loss_matches_a_naive_mse_with_pooling():
@@ -90,7 +90,8 @@ def test_a_trained_student_reloads_with_its_head(cli, tmp_path):
 
 
 def test_reference_variant_projects_the_last_stage_and_head_map_variant_the_classifier_input():
-    """SimKD's reference code projects feat[-2] of both networks; variant=head_map the maps that feed the classifiers."""
+    """SimKD's reference code projects feat[-2] of both networks; variant=head_map the maps that feed the
+    classifiers."""
     torch.manual_seed(0)
     student, teacher = create_model("ShuffleV2", num_classes=10), create_model("wrn_40_2", num_classes=10).eval()
     reference = create_method("simkd", student, teacher)

@@ -23,7 +23,7 @@ FAMILY = {n: model_info(n)["family"] for n in NAMES}
 WITH_PREACT = [n for n in NAMES if n != "MobileNetV2"]  # MobileNetV2 ignores preact
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prototype(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
     torch.manual_seed(0)
     return create_model(name, num_classes=num_classes, in_channels=in_channels)
@@ -70,8 +70,7 @@ def _tap_sources(model: nn.Module, name: str, preact: bool):
         return [(model.bn1, F.relu)] + [(s, stage_out) for s in stages]
     if fam == "wrn":
         if preact:
-            nxt = (lambda o: o[1])
-            return [(model.conv1, ident), (model.block2, nxt), (model.block3, nxt), (model.bn1, ident)]
+            return [(model.conv1, ident), (model.block2, stage_out), (model.block3, stage_out), (model.bn1, ident)]
         return [(model.conv1, ident), (model.block1, ident), (model.block2, ident), (model.block3, ident)]
     if fam == "vgg":
         blocks = [getattr(model, f"block{i}") for i in range(1, 5)]
@@ -88,13 +87,13 @@ def _classifier(model):
     raise AssertionError
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _eval_model(name: str) -> nn.Module:
     """Shared eval-mode model with random BN statistics; tests must not modify it."""
     return randomize_bn(fresh(name)).eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def eval_run(name: str, preact: bool):
     """``(model, feats, logits, seen)`` for ``batch()``; ``seen`` holds a copy of each tap taken by
     a hook at the moment it was produced (the classifier input for the pooled vector)."""
@@ -192,7 +191,7 @@ def test_preact_taps_are_pre_relu(name):
 def test_mobilenetv2_ignores_preact():
     _, a, _, _ = eval_run("MobileNetV2", False)
     _, b, _, _ = eval_run("MobileNetV2", True)
-    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     assert any((f < 0).any() for f in a[1:-1])  # linear bottleneck outputs
 
 
@@ -227,7 +226,7 @@ def test_wrn_preact_train_mode_runs_each_bn_once(name):
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(int(m.num_batches_tracked) == 1 for m in bns)
     # running stats updated exactly as by a plain forward
-    for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
+    for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     # RepDistiller's taps (the BN applied again to the raw map, train mode = batch statistics)
     with torch.no_grad():
@@ -241,7 +240,7 @@ def test_returned_taps_are_not_modified_later(name, preact):
     """Each tap equals a copy taken by a hook when it was produced: no later in-place op changed it."""
     _, feats, _, seen = eval_run(name, preact)
     assert len(seen) == len(feats)
-    for i, (f, s) in enumerate(zip(feats, seen)):
+    for i, (f, s) in enumerate(zip(feats, seen, strict=True)):
         assert torch.equal(f, s), f"tap {i} differs from its value when produced"
 
 
@@ -378,7 +377,7 @@ def test_torchvision_adapter_preact_and_helpers(name):
         post, logits = model(x, is_feat=True, preact=False)
         pre, logits_pre = model(x, is_feat=True, preact=True)
     assert logits.shape == (1, 5) and torch.allclose(logits, logits_pre, atol=1e-5)
-    for a, b in zip(pre[1:-1], post[1:-1]):
+    for a, b in zip(pre[1:-1], post[1:-1], strict=True):
         if "resnet" in name:  # pre-ReLU residual sums
             assert (a < 0).any() and torch.allclose(F.relu(a), b, atol=1e-5)
         else:  # MobileNetV2: preact ignored

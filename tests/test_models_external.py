@@ -38,7 +38,7 @@ def test_hook_taps_are_the_named_modules_outputs():
         l2 = net.layer2(l1)
         l3 = net.layer3(l2)
         assert torch.allclose(out.logits, net(x))
-    for got, want in zip(out.feats, [stem, l1, l2, l3, l3.mean(dim=(2, 3))]):
+    for got, want in zip(out.feats, [stem, l1, l2, l3, l3.mean(dim=(2, 3))], strict=True):
         assert torch.allclose(got, want, atol=1e-6)
     assert torch.equal(out.head, out.stages[-1])
     assert not net.layer1._forward_hooks and not net.fc._forward_pre_hooks  # hooks are removed after the call
@@ -103,7 +103,8 @@ def test_timm_and_torchvision_names_build_with_their_own_state_dict_keys():
     vit = create_model("timm/vit_tiny_patch16_224", num_classes=7, img_size=32, patch_size=8, depth=4)
     assert [tuple(f.shape[1:]) for f in extract(vit.eval(), x_batch(2)).stages] == [(192, 4, 4)] * 4
     tv = create_model("torchvision/efficientnet_b0", num_classes=7)
-    assert list(tv.checkpoint_entries()["model"]) == list(torchvision.models.efficientnet_b0(num_classes=7).state_dict())
+    assert list(tv.checkpoint_entries()["model"]) == list(
+        torchvision.models.efficientnet_b0(num_classes=7).state_dict())
     assert model_info("torchvision/resnet18")["family"] == "torchvision"
 
 
@@ -156,7 +157,7 @@ def test_distiller_trains_the_student_and_its_connectors_never_the_teacher():
         optimizer.zero_grad()
         sum(losses.values()).backward()
         optimizer.step()
-    assert any(not torch.equal(a, b) for a, b in zip(student_before, distiller.student.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(student_before, distiller.student.parameters(), strict=True))
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in teacher_before.items())
     distiller.double()
     assert next(distiller.teacher.parameters()).dtype == torch.float64  # moved with the distiller
@@ -195,7 +196,7 @@ def test_ofd_reference_teacher_uses_batch_statistics_and_keeps_its_weights():
     reference = copy.deepcopy(teacher).train()
     with torch.no_grad():
         expected = extract(reference, x, preact=True).stages
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(t_out.stages, expected))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(t_out.stages, expected, strict=True))
     distiller(x, torch.arange(8))
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items()) and not teacher.training
     eval_variant = Distiller(create_model("resnet8", num_classes=10), teacher, "ofd", variant="eval")
@@ -311,7 +312,9 @@ def test_readme_lightning_example_runs_as_written():
 def test_bench_grids_take_timm_and_torchvision_names(cli, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("common: {dataset: synthetic, epochs: 1}\nteachers: train\n"
-                    "pairs: [timm/convnext_atto -> torchvision/mobilenet_v3_small]\nmethods: [vanilla, at]\nseeds: [0]\n")
+                    "pairs: [timm/convnext_atto -> torchvision/mobilenet_v3_small]\n"
+                    "methods: [vanilla, at]\nseeds: [0]\n")
     code, out, err = cli("bench", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
     assert code == 0, err
-    assert "teacher_timm-convnext_atto_seed0" in out and "timm-convnext_atto-torchvision-mobilenet_v3_small_at_seed0" in out
+    assert "teacher_timm-convnext_atto_seed0" in out
+    assert "timm-convnext_atto-torchvision-mobilenet_v3_small_at_seed0" in out
