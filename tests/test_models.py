@@ -340,6 +340,20 @@ def test_init(name):
 
 
 # ---------------------------------------------------------------------------------------------
+# head map: the map the classifier pools
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("tv_resnet34", "tv_resnet50")])
+def test_head_map_pools_into_the_classifier(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10).eval()
+    with torch.no_grad():
+        f = extract(model, torch.randn(2, 3, 32, 32), head_map=True)
+        assert torch.allclose(f.head.mean(dim=(2, 3)), f.pooled, atol=1e-5)
+        assert torch.allclose(model.get_classifier()(f.pooled), f.logits, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
 # torchvision adapter
 # ---------------------------------------------------------------------------------------------
 
