@@ -1,24 +1,18 @@
-"""Any network as student or teacher: hook taps, timm/torchvision names, the Distiller and the support table."""
+"""Networks from outside the zoo as students and teachers: hook taps on any module (wrap_model), timm/ and
+torchvision/ names with their own state-dict keys, their checkpoints as teachers, and from the CLI and grids.
+(The Distiller: test_distiller.py; every method on every kind of network: test_support_table.py.)"""
 
 from __future__ import annotations
-
-import copy
-import re
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from conftest import TINY
-from kdzoo import Distiller
 from kdzoo.engine.checkpoint import load_teacher, read_checkpoint
-from kdzoo.errors import ConfigError, KdzooError
-from kdzoo.methods import list_methods, method_class
+from kdzoo.errors import ConfigError
 from kdzoo.models import TappedModel, create_model, extract, model_info, tokens_to_map, wrap_model
-from kdzoo.support import FAMILIES, PARTNER, ExampleNet, cell, cell_text, distiller_for
-
-README = Path(__file__).resolve().parents[1] / "README.md"
+from kdzoo.support import ExampleNet
 
 
 def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
@@ -90,6 +84,7 @@ def test_bad_layer_names_and_missing_classifier_are_clear_errors():
         extract(ExampleNet(), x_batch())
 
 
+# -- timm/ and torchvision/ names -------------------------------------------------------------------
 def test_timm_and_torchvision_names_build_with_their_own_state_dict_keys():
     import timm
     import torchvision
@@ -135,121 +130,7 @@ def test_a_timm_state_dict_loads_as_a_teacher(tmp_path):
         assert torch.allclose(teacher(x_batch(2)), source(x_batch(2)), atol=1e-6)
 
 
-# -- the Distiller ----------------------------------------------------------------------------------
-def test_distiller_trains_the_student_and_its_connectors_never_the_teacher():
-    import torchvision
-
-    torch.manual_seed(0)
-    teacher = create_model("resnet14", num_classes=10)
-    student = torchvision.models.mobilenet_v3_small(num_classes=10)
-    distiller = Distiller(student, teacher, "fitnet", input_shape=(3, 32, 32))
-    names = {n for n, _ in distiller.named_parameters()}
-    assert names and all(n.startswith(("student.", "objective.method.")) for n in names)
-    assert not any(k.startswith("teacher") for k in distiller.state_dict())
-    teacher_before = copy.deepcopy(teacher.state_dict())
-    optimizer = torch.optim.SGD(distiller.parameters(), lr=0.05, momentum=0.9)
-    student_before = [p.detach().clone() for p in distiller.student.parameters()]
-    distiller.train()
-    assert not distiller.teacher.training
-    for step in range(2):
-        losses = distiller(x_batch(8, step), torch.arange(8) % 10)
-        assert set(losses) == {"ce", "fitnet"}
-        optimizer.zero_grad()
-        sum(losses.values()).backward()
-        optimizer.step()
-    assert any(not torch.equal(a, b) for a, b in zip(student_before, distiller.student.parameters(), strict=True))
-    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in teacher_before.items())
-    distiller.double()
-    assert next(distiller.teacher.parameters()).dtype == torch.float64  # moved with the distiller
-
-
-def test_distiller_says_what_a_method_needs_from_the_call():
-    s, t = ExampleNet(), create_model("resnet14", num_classes=10)
-    crd = Distiller(s, t, "crd", student_layers=["layer1", "layer2", "layer3"], train_labels=torch.arange(64) % 10,
-                    nce_k=16)
-    with pytest.raises(ConfigError, match=r"index=idx"):
-        crd(x_batch(4), torch.arange(4))
-    assert torch.isfinite(sum(crd(x_batch(4), torch.arange(4), index=torch.arange(4)).values()))
-    mlkd = Distiller(ExampleNet(), t, "mlkd")
-    with pytest.raises(ConfigError, match="strong_images"):
-        mlkd(x_batch(4), torch.arange(4))
-    dkd = Distiller(ExampleNet(), t, "dkd")
-    dkd.on_epoch_start(1, 240)
-    first = dkd(x_batch(4), torch.arange(4))["dkd_nckd"]
-    dkd.on_epoch_start(20, 240)
-    assert dkd(x_batch(4), torch.arange(4))["dkd_nckd"].item() == pytest.approx(20 * first.item(), rel=1e-5)  # warm-up
-
-
-def test_ofd_reference_teacher_uses_batch_statistics_and_keeps_its_weights():
-    torch.manual_seed(0)
-    teacher = create_model("resnet14", num_classes=10)
-    teacher.train()
-    for _ in range(3):  # running statistics that differ from a fresh batch's
-        teacher(x_batch(16, 9) * 3 + 1)
-    teacher.eval()
-    before = copy.deepcopy(teacher.state_dict())
-    distiller = Distiller(create_model("resnet8", num_classes=10), teacher, "ofd")
-    x = x_batch(8)
-    from kdzoo.distiller import run_networks
-
-    _, t_out = run_networks(None, distiller.teacher, [x], distiller.reads)
-    reference = copy.deepcopy(teacher).train()
-    with torch.no_grad():
-        expected = extract(reference, x, preact=True).stages
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(t_out.stages, expected, strict=True))
-    distiller(x, torch.arange(8))
-    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items()) and not teacher.training
-    eval_variant = Distiller(create_model("resnet8", num_classes=10), teacher, "ofd", variant="eval")
-    _, t_eval = run_networks(None, teacher, [x], eval_variant.reads)
-    with torch.no_grad():
-        assert torch.allclose(t_eval.stages[0], extract(teacher, x, preact=True).stages[0])
-
-
-# -- every method on every kind of network ----------------------------------------------------------
-def readme_support_rows() -> dict[str, str]:
-    """The rows of the README's support table (the block after its marker)."""
-    text = README.read_text(encoding="utf-8")
-    table = text.split("<!-- support-table:", 1)[1].split("\n\n", 1)[0]
-    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z_]+)` \|.*\|$", table, re.M)}
-
-
-@pytest.mark.parametrize("method", list_methods())
-def test_every_method_on_every_family_trains_or_refuses_clearly(method):
-    """Two optimisation steps with a finite loss on eight cross-family pairs (timm CNN, timm ViT, torchvision,
-    a user's module; each as student and as teacher of a zoo ResNet), or a refusal that names the method and what
-    is missing; the README's support table says the same (its zoo column is tested on the RepDistiller pairs)."""
-    self_distill = not method_class(method).reads.needs_teacher
-    cells = []
-    for family in FAMILIES[1:]:
-        pairs = [(family, None)] if self_distill else [(family, PARTNER), (PARTNER, family)]
-        reasons = [trained_or_refused(method, student, teacher) for student, teacher in pairs]
-        cells.append(cell_text(reasons[0], None, self_distillation=True) if self_distill else cell_text(*reasons))
-    expected = f"| `{method}` | " + " | ".join([cell(method, FAMILIES[0]), *cells]) + " |"
-    assert readme_support_rows().get(method) == expected, "regenerate the table: python -m kdzoo list support"
-
-
-def trained_or_refused(method: str, student, teacher) -> str | None:
-    """None after two finite optimisation steps of ``method`` on the pair, else its refusal."""
-    try:
-        distiller = distiller_for(method, student, teacher)
-    except KdzooError as exc:
-        assert method.lower() in str(exc).lower() and "Traceback" not in str(exc), str(exc)
-        return str(exc)
-    optimizer = torch.optim.SGD(distiller.parameters(), lr=0.01, momentum=0.9)
-    distiller.train()
-    for step in range(2):
-        x = x_batch(4, step)
-        extra = {"index": torch.arange(4)} if distiller.reads.index else {}
-        if distiller.reads.strong_view:
-            extra["strong_images"] = x.flip(-1)
-        loss = sum(distiller(x, torch.arange(4), **extra).values())
-        assert torch.isfinite(loss), (method, student.name, teacher and teacher.name)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return None
-
-
+# -- from the CLI and grids ----------------------------------------------------------------------
 def test_the_cli_distills_between_timm_and_torchvision_networks(cli, tmp_path):
     code, out, err = cli("train", "--model", "timm/convnext_atto", *TINY, "--epochs", "1", "--output-dir", tmp_path,
                          "--name", "teacher")
@@ -281,32 +162,6 @@ def test_teacher_pretrained_needs_an_external_architecture(cli):
     code, out, err = cli("distill", "--teacher-pretrained", "--teacher-arch", "resnet32x4", "--student", "resnet8",
                          *TINY, "--epochs", "1")
     assert code == 2 and "timm/NAME or torchvision/NAME" in err
-
-
-def readme_block(marker: str) -> str:
-    """The README's Python block right after ``<!-- marker -->``."""
-    block = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    assert block, f"the README's example is marked with <!-- {marker} -->"
-    return block.group(1)
-
-
-def test_readme_training_loop_example_runs_as_written():
-    namespace: dict = {}
-    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
-    assert namespace["losses"] and all(torch.isfinite(v) for v in namespace["losses"].values())
-
-
-def test_every_readme_python_block_is_an_example_a_test_runs():
-    text = README.read_text(encoding="utf-8")
-    assert text.count("```python") == len(re.findall(r"<!-- (?:distiller|lightning)-example -->\n```python", text))
-
-
-def test_readme_lightning_example_runs_as_written():
-    pytest.importorskip("lightning")
-    namespace: dict = {}
-    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
-    exec(compile(readme_block("lightning-example"), "README.md", "exec"), namespace)
-    assert namespace["trainer"].current_epoch == 2
 
 
 def test_bench_grids_take_timm_and_torchvision_names(cli, tmp_path):
