@@ -278,7 +278,7 @@ def test_loss_is_finite_for_batch_2_and_a_short_last_batch_of_3():
 @pytest.mark.parametrize("teacher,student,d_s,d_t", [
     ("resnet32x4", "resnet8x4", 256, 256), ("resnet32x4", "ShuffleV2", 1024, 256), ("vgg13", "MobileNetV2", 1280, 512),
 ])
-def test_embedding_shapes_match_section_15(teacher, student, d_s, d_t):
+def test_embedding_shapes_match_repdistiller(teacher, student, d_s, d_t):
     method = create_method("crd", create_model(student), create_model(teacher), train_labels=torch.arange(100))
     assert tuple(method.embed_s.linear.weight.shape) == (128, d_s)
     assert tuple(method.embed_t.linear.weight.shape) == (128, d_t)

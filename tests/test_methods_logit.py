@@ -402,8 +402,9 @@ def test_standardize_is_invariant_to_shift_and_positive_scale():
 
 
 def test_the_papers_toy_example():
-    """LS Fig. 2 (methods.md 17.2): with one shared T the wrong-arg-max student S1 looks closer to the teacher
-    than S2 = teacher / 10; after z-scoring S2 matches exactly."""
+    """Sun et al., "Logit Standardization in Knowledge Distillation", CVPR 2024, Fig. 2: with one shared T the
+    wrong-arg-max student S1 looks closer to the teacher than S2 = teacher / 10; after z-scoring S2 matches
+    exactly."""
     teacher, s1 = torch.tensor([[1.0, 4, 3, 1]]), torch.tensor([[2.0, 2.8, 3, 1]])
     s2 = teacher / 10
     assert float(kd_loss(s1, teacher, 1.0, 1.0)) == pytest.approx(0.243, abs=1e-3)

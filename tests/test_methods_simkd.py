@@ -31,7 +31,9 @@ def test_projector_has_the_reference_layout_and_size():
     method = create_method("simkd", create_model("resnet8x4", num_classes=100), teacher)
     head = method.student_head()
     assert [type(m).__name__ for m in head.projector] == ["Conv2d", "BatchNorm2d", "ReLU"] * 3
-    assert sum(p.numel() for p in head.projector.parameters()) == 214016  # methods.md 17.9, 256 -> 256, factor 2
+    # SimKD's projector (Chen et al., CVPR 2022), 256 -> 256 channels, factor 2: 1x1 256->128, 3x3 128->128 and
+    # 1x1 128->256 convs without bias, each with a BN: 32768 + 256 + 147456 + 256 + 32768 + 512
+    assert sum(p.numel() for p in head.projector.parameters()) == 214016
     assert torch.equal(head.classifier.weight, teacher.fc.weight) and not head.classifier.weight.requires_grad
     assert method.reference_weights().gamma == 0 and method.reference_weights().beta == 1
 

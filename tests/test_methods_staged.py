@@ -1,6 +1,7 @@
 """The init-stage methods AB, FT and FSP: losses pinned to naive formulations, init stages (modules,
 lr, a few SGD steps reduce the init loss, the right parameters get gradients), main-stage terms,
-modes, shapes (methods.md §15), short batches, optimisation steps and refused pairs."""
+modes, module shapes as RepDistiller builds them (its Connector, Paraphraser/Translator), short batches,
+optimisation steps and refused pairs."""
 
 from itertools import pairwise
 

@@ -1,5 +1,5 @@
-"""VID and KDSVD: losses pinned to naive numpy formulations, gradients, shapes (methods.md §15),
-short batches, optimisation steps and refused pairs."""
+"""VID and KDSVD: losses pinned to naive numpy formulations, gradients, VID's regressor shapes as RepDistiller
+builds them (kdzoo.methods.vid docstring), short batches, optimisation steps and refused pairs."""
 
 import math
 
