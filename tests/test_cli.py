@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from kdzoo.data import list_datasets
 from kdzoo.engine.checkpoint import BEST, LAST
+from kdzoo.methods import list_methods
+from kdzoo.models import list_models
 
 
 def test_train_writes_a_complete_run_folder(tiny_teacher):
@@ -51,10 +54,10 @@ def test_config_file_and_saved_resolved_config(cli, tmp_path):
     assert "lr: 0.02" in saved and "model: resnet8" in saved
 
 
-@pytest.mark.parametrize("what,expected", [
-    ("models", ["resnet32x4", "ShuffleV2", "wrn_40_2", "params"]),
-    ("methods", ["kd", "Hinton"]),
-    ("datasets", ["cifar100", "fashion_mnist", "synthetic"]),
+@pytest.mark.parametrize("what,expected", [  # every registered name, and a few known ones by hand
+    ("models", ["resnet32x4", "ShuffleV2", "wrn_40_2", "params", *list_models()]),
+    ("methods", ["kd", "Hinton", *list_methods()]),
+    ("datasets", ["cifar100", "fashion_mnist", "synthetic", *list_datasets()]),
     ("configs", ["cifar100/kd"]),
 ])
 def test_list(cli, what, expected):
