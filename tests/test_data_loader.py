@@ -1,11 +1,12 @@
-"""Loaders: each sample once per epoch, order and augmentation from (seed, epoch), sharding, options."""
+"""Loaders: each sample once per epoch, order and augmentation from (seed, epoch), sharding, subsets, the
+synthetic data. (The dataset registry and build_data's option checks: test_data_registry.py.)"""
 
 import pytest
 import torch
 
-from kdzoo.data import Batch, build_data, dataset_info, list_datasets
+from kdzoo.data import Batch, build_data
 from kdzoo.data.sampling import EpochOrder
-from kdzoo.errors import ConfigError, UnknownNameError
+from kdzoo.errors import ConfigError
 
 SMALL = dict(num_train=100, num_test=50, image_size=16)
 
@@ -100,18 +101,3 @@ def test_synthetic_is_deterministic_and_has_the_asked_shape():
     assert torch.equal(a.train.images, b.train.images)  # the run seed does not change the data
     c = build_data("synthetic", num_classes=4, num_train=40, num_test=12, image_size=24, channels=1, generator_seed=1)
     assert not torch.equal(a.train.images, c.train.images)
-
-
-def test_registry_and_bad_input():
-    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "synthetic"]
-    info = dataset_info("fashion_mnist")
-    assert info["classes"] == 10 and info["in_channels"] == 1 and info["image_size"] == (32, 32) and info["source"]
-    assert dataset_info("synthetic")["options"]["num_classes"] == 10
-    with pytest.raises(UnknownNameError, match="cifar100"):
-        build_data("cifar1000")
-    with pytest.raises(ConfigError, match="num_train"):
-        build_data("synthetic", num_trian=5)
-    with pytest.raises(ConfigError, match="rank"):
-        build_data("synthetic", rank=2, world_size=2)
-    with pytest.raises(ConfigError, match="num_classes"):
-        build_data("synthetic", num_classes=0)
