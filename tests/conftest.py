@@ -13,7 +13,6 @@ from kdzoo.distiller import run_networks
 from kdzoo.methods import Objective
 from kdzoo.models import HeadedStudent, create_model, extract
 
-
 # Under pytest-xdist (`make test` runs one worker per core), each worker computes with its share of the cores.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
@@ -137,4 +136,4 @@ def two_steps(method, student, teacher, expected_terms):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters()))
+    assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters(), strict=True))

@@ -40,15 +40,17 @@ class TinyNoBN(FeatureModel):
         return self.fc
 
 
-@register_model("tiny_nobn", family="test", lr=0.05)
 def tiny_nobn(num_classes: int = 10, in_channels: int = 3, **kwargs):
     return TinyNoBN(num_classes, in_channels)
 
 
-@register_model("tiny_fails_on_rank1", family="test", lr=0.05)
 def tiny_fails_on_rank1(num_classes: int = 10, in_channels: int = 3, **kwargs):
     return TinyNoBN(num_classes, in_channels, fail_on_rank1=True)
 
 
 if __name__ == "__main__":
+    # Registered in the worker process only: test_distributed.py imports TinyNoBN, and the test process's model
+    # registry must stay the zoo's (test_models.py runs the model contract over every registered model).
+    register_model("tiny_nobn", family="test", lr=0.05)(tiny_nobn)
+    register_model("tiny_fails_on_rank1", family="test", lr=0.05)(tiny_fails_on_rank1)
     sys.exit(main(sys.argv[1:]))

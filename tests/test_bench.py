@@ -35,7 +35,8 @@ def one_paragraph_error(code, err):
     ({"methods": ["vanilla", "kdd"]}, "Unknown method 'kdd'"),
     ({"pairs": ["resnet14 -> resnet9"]}, "Unknown model 'resnet9'"),
     ({"methods": [{"method": "fitnet", "method_options": {"hint": 1}}]}, "has no option hint"),
-    ({"teachers": "missing/{arch}_vanilla/ckpt_epoch_240.pth"}, "The teacher for resnet14 is missing: missing/resnet14_vanilla"),
+    ({"teachers": "missing/{arch}_vanilla/ckpt_epoch_240.pth"},
+     "The teacher for resnet14 is missing: missing/resnet14_vanilla"),
     ({"teachers": {"vgg13": "train"}}, "no teacher for 'resnet14'"),
     ({"budget": 2.5}, "budget must be a whole number"),
     ({"pairs": ["resnet14 resnet8"]}, "a pair is 'teacher -> student'"),
@@ -58,12 +59,14 @@ def test_plan_names_budget_axes_and_teachers(tmp_path):
     jobs = plan(grid, tmp_path / "runs", budget=0.25)
     names = [j.name for j in jobs]
     assert names[:2] == ["teacher_resnet14_seed0", "teacher_resnet20_seed0"]
-    assert "vanilla_resnet8_seed1" in names and names.count("vanilla_resnet8_seed0") == 1  # one per student, not per pair
+    # one per student, not per pair
+    assert "vanilla_resnet8_seed1" in names and names.count("vanilla_resnet8_seed0") == 1
     assert "resnet20-resnet8_kd-ls_T8_seed1" in names and "resnet20-resnet8_ab_T2_seed0" not in names
     assert len(jobs) == 2 + 2 * (1 + 2 * 2 + 1 * 2)
     assert plan(grid, tmp_path / "runs", budget=0.25)[5].name == jobs[5].name  # deterministic
     kd = next(j for j in jobs if j.name == "resnet20-resnet8_kd-ls_T8_seed1")
-    assert (kd.label, kd.variant, kd.pair, kd.axes) == ("kd+ls T=8", "kd+ls", ("resnet20", "resnet8"), {"temperature": 8})
+    assert (kd.label, kd.variant, kd.pair, kd.axes) == ("kd+ls T=8", "kd+ls", ("resnet20", "resnet8"),
+                                                        {"temperature": 8})
     assert (kd.cfg.t_student, kd.cfg.t_teacher, kd.cfg.alpha, kd.cfg.teacher_arch) == (8, 8, 0.5, "resnet20")
     assert kd.cfg.teacher == str(tmp_path / "runs" / "teacher_resnet20_seed0") and kd.after == "teacher_resnet20_seed0"
     assert (kd.cfg.epochs, kd.cfg.milestones, kd.cfg.eval_teacher) == (10, [5, 8], False)
@@ -101,7 +104,8 @@ def test_presets_name_known_models_methods_and_options(tmp_path, name):
 
 
 def grid_state(run_dir):
-    return json.loads((run_dir / "summary.json").read_text())["best_top1"], (run_dir / "summary.json").stat().st_mtime_ns
+    summary = run_dir / "summary.json"
+    return json.loads(summary.read_text())["best_top1"], summary.stat().st_mtime_ns
 
 
 @pytest.mark.slow
@@ -142,7 +146,8 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(cli, tmp_path):
 @pytest.mark.slow
 def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then_the_report(cli, tmp_path):
     # hint_layer 4 is a valid option but not a feature map of the resnets: the run fails once it builds its method
-    grid = write_grid(tmp_path, methods=["vanilla", "kd", {"label": "broken", "method": "fitnet", "method_options": {"hint_layer": 4}}])
+    grid = write_grid(tmp_path, methods=["vanilla", "kd", {"label": "broken", "method": "fitnet",
+                                                           "method_options": {"hint_layer": 4}}])
     out = tmp_path / "runs"
     code, text, err = cli("bench", "--grid", grid, "--out", out, "--jobs", "2")
     assert code == 1, err
@@ -157,7 +162,8 @@ def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then
 
     code, text, err = cli("report", out, "--metric", "best")
     assert code == 0, err
-    for row, name in (("teacher", "teacher_resnet14_seed0"), ("vanilla", "vanilla_resnet8_seed0"), ("kd", "resnet14-resnet8_kd_seed0")):
+    for row, name in (("teacher", "teacher_resnet14_seed0"), ("vanilla", "vanilla_resnet8_seed0"),
+                      ("kd", "resnet14-resnet8_kd_seed0")):
         best = json.loads((out / name / "summary.json").read_text())["best_top1"]
         assert f"| {row} | {best:.2f} |" in text
     assert "broken" not in text

@@ -12,7 +12,8 @@ from kdzoo.errors import CheckpointError
 from kdzoo.models import create_model
 
 
-def repdistiller_file(root: Path, arch: str, folder: str | None = None, drop_bn_counters: bool = False, **extra) -> Path:
+def repdistiller_file(root: Path, arch: str, folder: str | None = None, drop_bn_counters: bool = False,
+                      **extra) -> Path:
     """A teacher file laid out as RepDistiller's train_teacher.py writes it."""
     model = create_model(arch, num_classes=100)
     state = model.state_dict()
@@ -20,7 +21,8 @@ def repdistiller_file(root: Path, arch: str, folder: str | None = None, drop_bn_
         state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     path = root / (folder or f"{arch}_vanilla") / "ckpt_epoch_240.pth"
     path.parent.mkdir(parents=True)
-    torch.save({"epoch": 240, "model": state, "accuracy": torch.tensor(79.42), "optimizer": {"state": {}, "param_groups": []}, **extra}, path)
+    torch.save({"epoch": 240, "model": state, "accuracy": torch.tensor(79.42),
+                "optimizer": {"state": {}, "param_groups": []}, **extra}, path)
     return path
 
 

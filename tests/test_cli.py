@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from kdzoo.data import list_datasets
 from kdzoo.engine.checkpoint import BEST, LAST
+from kdzoo.methods import list_methods
+from kdzoo.models import list_models
 
 
 def test_train_writes_a_complete_run_folder(tiny_teacher):
@@ -51,10 +54,10 @@ def test_config_file_and_saved_resolved_config(cli, tmp_path):
     assert "lr: 0.02" in saved and "model: resnet8" in saved
 
 
-@pytest.mark.parametrize("what,expected", [
-    ("models", ["resnet32x4", "ShuffleV2", "wrn_40_2", "params"]),
-    ("methods", ["kd", "Hinton"]),
-    ("datasets", ["cifar100", "fashion_mnist", "synthetic"]),
+@pytest.mark.parametrize("what,expected", [  # every registered name, and a few known ones by hand
+    ("models", ["resnet32x4", "ShuffleV2", "wrn_40_2", "params", *list_models()]),
+    ("methods", ["kd", "Hinton", *list_methods()]),
+    ("datasets", ["cifar100", "fashion_mnist", "synthetic", *list_datasets()]),
     ("configs", ["cifar100/kd"]),
 ])
 def test_list(cli, what, expected):
@@ -73,9 +76,12 @@ def one_paragraph_error(code, err):
 def test_bad_inputs_give_one_paragraph_errors(cli, tiny_teacher, tmp_path):
     cases = [
         (["train", "--model", "resnet9", *TINY], "Unknown model 'resnet9'"),
-        (["distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "fitnett", *TINY], "Unknown method"),
-        (["distill", "--teacher", tiny_teacher, "--teacher-arch", "vgg8", "--student", "resnet8", *TINY], "do not fit architecture 'vgg8'"),
-        (["train", "--model", "resnet8", "--dataset", "cifar100", "--data-root", tmp_path / "empty", "--device", "cpu"], "--download"),
+        (["distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "fitnett", *TINY],
+         "Unknown method"),
+        (["distill", "--teacher", tiny_teacher, "--teacher-arch", "vgg8", "--student", "resnet8", *TINY],
+         "do not fit architecture 'vgg8'"),
+        (["train", "--model", "resnet8", "--dataset", "cifar100", "--data-root", tmp_path / "empty", "--device", "cpu"],
+         "--download"),
         (["train", "--model", "resnet8", *TINY, "--epochs", "0"], "--epochs must be a positive"),
         (["distill", "--student", "resnet8", *TINY], "needs --teacher"),
         (["train", "--model", "resnet8", *TINY, "--dataset", "cifar1000"], "Unknown dataset"),
@@ -168,7 +174,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_p
     for table in ("metrics.csv", "init_metrics.csv"):  # one row per epoch, none duplicated
         assert (run_dir / table).exists() == (tmp_path / "straight" / table).exists()
         if (run_dir / table).exists():
-            assert len((run_dir / table).read_text().splitlines()) == len((tmp_path / "straight" / table).read_text().splitlines())
+            rows = (run_dir / table).read_text().splitlines()
+            assert len(rows) == len((tmp_path / "straight" / table).read_text().splitlines())
 
 
 def test_non_finite_loss_stops_with_a_clear_error(cli, tiny_teacher, tmp_path):

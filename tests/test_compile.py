@@ -40,7 +40,7 @@ def test_a_compiled_run_matches_eager_and_resumes_exactly(cli, tiny_teacher, tmp
     out = run("compiled", "--epochs", "2", "--compile")
     assert "torch.compile mode default" in out
     eager, compiled = read_metrics(tmp_path / "eager"), read_metrics(tmp_path / "compiled")
-    for a, b in zip(eager, compiled):
+    for a, b in zip(eager, compiled, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
     straight = read_checkpoint(tmp_path / "compiled" / LAST)

@@ -1,9 +1,12 @@
-"""Config layering (defaults < recipe < file < flags) and validation errors."""
+"""Config layering (defaults < recipe < file < flags), validation errors, and the packaged configs."""
 
 import pytest
+import torch
 
-from kdzoo.config import RunConfig, build_config
+from kdzoo.config import RunConfig, build_config, packaged_configs, read_yaml
 from kdzoo.errors import ConfigError
+from kdzoo.methods import create_method
+from kdzoo.models import create_model
 
 
 def test_defaults_are_repdistillers_cifar100_recipe():
@@ -72,6 +75,16 @@ def test_missing_model_and_missing_config_file():
 def test_packaged_config_by_name():
     cfg = build_config("cifar100/kd", {"model": "resnet8x4", "teacher": "t.pth"})
     assert cfg.method == "kd" and cfg.dataset == "cifar100"
+
+
+@pytest.mark.parametrize("name", [n for n in packaged_configs()
+                                  if n.startswith("cifar100/") and n != "cifar100/teacher"])
+def test_packaged_method_configs_build(name):
+    cfg = build_config(name, {"teacher": "t.pt", "model": read_yaml(name).get("model", "resnet8")})
+    student = create_model(cfg.model, num_classes=100)
+    method = create_method(cfg.method, student, create_model("resnet32x4", num_classes=100),
+                           train_labels=torch.arange(100), logit_std=cfg.logit_std, **cfg.method_options)
+    assert method.method_name == cfg.method
 
 
 def test_round_trip_through_dict():

@@ -1,9 +1,11 @@
-"""Batched augmentation: equal to a naive per-image reference, flips where asked, deterministic."""
+"""Batched augmentation: equal to a naive per-image reference, flips where asked, deterministic; the strong
+view (MLKD's second view of each training image) and its cutout."""
 
 import torch
 import torch.nn.functional as F
 
-from kdzoo.data import BatchAugment, crop_flip, normalize
+from kdzoo.data import BatchAugment, build_data, crop_flip, normalize
+from kdzoo.data.augment import cutout
 
 
 def images(n=16, c=3, h=32, w=32, seed=0):
@@ -12,8 +14,8 @@ def images(n=16, c=3, h=32, w=32, seed=0):
 
 def naive(x, top, left, flip, padding):
     out = []
-    for img, t, l, f in zip(x, top.tolist(), left.tolist(), flip.tolist()):
-        crop = F.pad(img, (padding,) * 4)[:, t : t + img.shape[1], l : l + img.shape[2]]
+    for img, t, le, f in zip(x, top.tolist(), left.tolist(), flip.tolist(), strict=True):
+        crop = F.pad(img, (padding,) * 4)[:, t : t + img.shape[1], le : le + img.shape[2]]
         out.append(crop.flip(-1) if f else crop)
     return torch.stack(out)
 
@@ -31,7 +33,8 @@ def test_crop_and_flip_equal_a_per_image_reference():
     assert flip.any() and not flip.all() and top.min() >= 0 and top.max() <= 8
     assert torch.equal(crop_flip(x, top, left, flip, 4), naive(x, top, left, flip, 4))
     # the extreme offsets bring in the zero padding
-    corner = crop_flip(x, torch.zeros(32, dtype=torch.long), torch.zeros(32, dtype=torch.long), torch.zeros(32, dtype=torch.bool), 4)
+    corner = crop_flip(x, torch.zeros(32, dtype=torch.long), torch.zeros(32, dtype=torch.long),
+                       torch.zeros(32, dtype=torch.bool), 4)
     assert (corner[:, :, :4, :] == 0).all() and torch.equal(corner[:, :, 4:, 4:], x[:, :, :-4, :-4])
 
 
@@ -71,3 +74,36 @@ def test_augment_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     BatchAugment()(images(), torch.Generator().manual_seed(0))
     assert torch.equal(state, torch.get_rng_state())
+
+
+# -------------------------------------------------------------------------------------- strong view
+
+def synthetic(**kwargs):
+    return build_data("synthetic", batch_size=8, num_train=16, num_test=8, seed=3, **kwargs)
+
+
+def test_strong_view_is_reproducible_and_differs_from_the_weak_view():
+    first = next(synthetic(strong_view=True).train.epoch(1))
+    again = next(synthetic(strong_view=True).train.epoch(1))
+    plain = next(synthetic().train.epoch(1))
+    assert first.strong_images.shape == first.images.shape and first.strong_images.dtype == torch.float32
+    assert torch.equal(first.strong_images, again.strong_images)
+    assert torch.equal(first.images, plain.images)  # the weak view is unchanged by adding the strong one
+    assert plain.strong_images is None
+    assert not torch.allclose(first.strong_images, first.images)
+    other_epoch = next(synthetic(strong_view=True).train.epoch(2))
+    assert not torch.equal(other_epoch.strong_images, first.strong_images)
+
+
+def test_test_batches_have_no_strong_view():
+    assert next(synthetic(strong_view=True).test.epoch(0)).strong_images is None
+
+
+def test_cutout_zeroes_one_clipped_square_per_image():
+    images = torch.ones(64, 2, 8, 8)
+    out = cutout(images, 4, torch.Generator().manual_seed(0))
+    zeros = (out[:, 0] == 0).sum(dim=(1, 2))
+    assert torch.all(zeros >= 4) and torch.all(zeros <= 16) and (zeros == 16).any()  # 2x2 in a corner at least
+    assert torch.equal(out[:, 0] == 0, out[:, 1] == 0)  # every channel
+    rows = (out[:, 0] == 0).any(dim=2).sum(dim=1)
+    assert torch.all(rows <= 4)

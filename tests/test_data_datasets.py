@@ -21,7 +21,8 @@ def no_default_data(monkeypatch, tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not HAVE_FASHION, reason=f"Fashion-MNIST not in {fashion_mnist.DEBIAN_DIR} (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(not HAVE_FASHION,
+                    reason=f"Fashion-MNIST not in {fashion_mnist.DEBIAN_DIR} (apt-get install dataset-fashion-mnist)")
 def test_fashion_mnist_from_the_debian_package(monkeypatch, tmp_path):
     monkeypatch.delenv("KDZOO_DATA", raising=False)
     data = build_data("fashion_mnist", root=tmp_path)  # empty root: falls back to the Debian folder
@@ -100,7 +101,8 @@ def test_imagefolder_one_epoch_without_workers(tmp_path):
     for b in batches:
         assert b.images.shape[1:] == (3, 16, 16) and b.images.dtype == torch.float32 and b.labels.dtype == torch.int64
     again = list(data.train.epoch(0))
-    assert all(torch.equal(a.images, b.images) for a, b in zip(batches, again))  # crops seeded by (seed, epoch)
+    # crops seeded by (seed, epoch)
+    assert all(torch.equal(a.images, b.images) for a, b in zip(batches, again, strict=True))
     test = list(data.test.epoch(0))
     assert torch.cat([b.labels for b in test]).tolist() == [0, 0, 0, 1, 1, 1]
 
@@ -129,7 +131,7 @@ def test_imagefolder_batches_do_not_depend_on_the_worker_count(tmp_path):
     inline, workers = build(0), build(2)
     assert workers.train.loader.persistent_workers
     for epoch in (0, 1):
-        for a, b in zip(inline.train.epoch(epoch), workers.train.epoch(epoch)):
+        for a, b in zip(inline.train.epoch(epoch), workers.train.epoch(epoch), strict=True):
             assert torch.equal(a.images, b.images) and torch.equal(a.index, b.index)
     first, second = (torch.cat([b.images for b in inline.train.epoch(e)]) for e in (0, 1))
     assert not torch.equal(first, second)

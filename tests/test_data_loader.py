@@ -1,11 +1,12 @@
-"""Loaders: each sample once per epoch, order and augmentation from (seed, epoch), sharding, options."""
+"""Loaders: each sample once per epoch, order and augmentation from (seed, epoch), sharding, subsets, the
+synthetic data. (The dataset registry and build_data's option checks: test_data_registry.py.)"""
 
 import pytest
 import torch
 
-from kdzoo.data import Batch, build_data, dataset_info, list_datasets
+from kdzoo.data import Batch, build_data
 from kdzoo.data.sampling import EpochOrder
-from kdzoo.errors import ConfigError, UnknownNameError
+from kdzoo.errors import ConfigError
 
 SMALL = dict(num_train=100, num_test=50, image_size=16)
 
@@ -22,7 +23,8 @@ def test_every_sample_once_per_epoch_with_a_short_last_batch():
         assert rest and len(batches) == len(loader) == full + 1 and len(batches[-1].index) == rest
         index = torch.cat([b.index for b in batches])
         assert sorted(index.tolist()) == list(range(loader.num_samples))
-    assert [b.index.tolist() for b in epoch_batches(data.test, 0)] == [b.index.tolist() for b in epoch_batches(data.test, 5)]
+    assert ([b.index.tolist() for b in epoch_batches(data.test, 0)]
+            == [b.index.tolist() for b in epoch_batches(data.test, 5)])
 
 
 def test_batches_hold_normalised_images_labels_and_indices():
@@ -40,7 +42,7 @@ def test_same_seed_and_epoch_give_identical_batches_and_epochs_differ():
     make = lambda seed: build_data("synthetic", batch_size=32, seed=seed, **SMALL)  # noqa: E731
     a, b, other_seed = make(0), make(0), make(1)
     e1, e1_again = epoch_batches(a.train, 1), epoch_batches(b.train, 1)
-    for x, y in zip(e1, e1_again):
+    for x, y in zip(e1, e1_again, strict=True):
         assert torch.equal(x.images, y.images) and torch.equal(x.index, y.index)
     e2 = epoch_batches(a.train, 2)
     assert not torch.equal(e1[0].index, e2[0].index)
@@ -99,18 +101,3 @@ def test_synthetic_is_deterministic_and_has_the_asked_shape():
     assert torch.equal(a.train.images, b.train.images)  # the run seed does not change the data
     c = build_data("synthetic", num_classes=4, num_train=40, num_test=12, image_size=24, channels=1, generator_seed=1)
     assert not torch.equal(a.train.images, c.train.images)
-
-
-def test_registry_and_bad_input():
-    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "synthetic"]
-    info = dataset_info("fashion_mnist")
-    assert info["classes"] == 10 and info["in_channels"] == 1 and info["image_size"] == (32, 32) and info["source"]
-    assert dataset_info("synthetic")["options"]["num_classes"] == 10
-    with pytest.raises(UnknownNameError, match="cifar100"):
-        build_data("cifar1000")
-    with pytest.raises(ConfigError, match="num_train"):
-        build_data("synthetic", num_trian=5)
-    with pytest.raises(ConfigError, match="rank"):
-        build_data("synthetic", rank=2, world_size=2)
-    with pytest.raises(ConfigError, match="num_classes"):
-        build_data("synthetic", num_classes=0)

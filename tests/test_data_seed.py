@@ -74,7 +74,8 @@ def test_a_run_saved_before_data_seed_resumes_with_the_subsets_of_its_run_seed(c
     code, out, err = cli("train", "--resume", run, "--epochs", "2", "--extend")
     assert code == 0, err
     assert same_images(built[0], built[1])
-    assert f"note: {run} was saved before --data-seed existed; its subsets stay drawn from its run seed: data seed 1." in out
+    assert (f"note: {run} was saved before --data-seed existed; its subsets stay drawn from its run seed: "
+            "data seed 1.") in out
     resaved = yaml.safe_load((run / "config.yaml").read_text())
     assert resaved["data_seed"] == 1 and resaved["dataset_options"]["generator_seed"] == 2
     assert json.loads((run / "summary.json").read_text())["data_seed"] == 1

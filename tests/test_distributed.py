@@ -30,7 +30,8 @@ def run(args, nproc=1, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                      f"--nproc-per-node={nproc}"]
-    return subprocess.run([*launcher, WORKER, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([*launcher, WORKER, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,8 @@ def test_a_distributed_run_resumes_exactly_and_loads_in_one_process(teacher, tmp
 
 def test_a_failing_rank_stops_the_job_with_its_error(teacher, tmp_path):
     result = run(["distill", "--teacher", teacher, "--student", "tiny_fails_on_rank1", "--method", "kd", *DATA,
-                  "--batch-size", "16", "--epochs", "1", "--output-dir", tmp_path, "--name", "fail"], nproc=2, timeout=240)
+                  "--batch-size", "16", "--epochs", "1", "--output-dir", tmp_path, "--name", "fail"],
+                 nproc=2, timeout=240)
     assert result.returncode != 0
     assert "simulated failure on rank 1" in result.stderr
 

@@ -22,7 +22,8 @@ def test_checked_in_pages_are_the_generated_ones():
     pages = render()
     assert sorted(p.name for p in DOCS.glob("*.md")) == sorted(pages), "regenerate: python -m kdzoo.docgen.methods"
     for name, text in pages.items():
-        assert (DOCS / name).read_text(encoding="utf-8") == text, f"docs/methods/{name} drifted: python -m kdzoo.docgen.methods"
+        assert (DOCS / name).read_text(encoding="utf-8") == text, \
+            f"docs/methods/{name} drifted: python -m kdzoo.docgen.methods"
 
 
 def test_every_method_has_a_page_and_an_index_row_as_kdzoo_list_methods():

@@ -134,4 +134,5 @@ def test_an_interrupted_demo_is_continued_by_running_the_demo_again():
     """`kdzoo demo` has no --resume: it resumes its unfinished run when run again, and the message says so."""
     demo = Interrupted("SIGTERM", Path("runs/demo/teacher")).message("demo")
     assert "`kdzoo demo`" in demo and "--resume" not in demo
-    assert "`kdzoo train --resume runs/demo/teacher`" in Interrupted("SIGINT", Path("runs/demo/teacher")).message("train")
+    to_train = Interrupted("SIGINT", Path("runs/demo/teacher")).message("train")
+    assert "`kdzoo train --resume runs/demo/teacher`" in to_train

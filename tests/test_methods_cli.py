@@ -1,7 +1,9 @@
 """Every registered method runs 2 optimisation steps end to end from the CLI, on a same-family and
 a cross-family pair (tiny synthetic data, CPU); pairs a method cannot handle are refused up front.
-Self-distillation methods refuse a teacher and run on both pairs' students without one."""
+Self-distillation methods refuse a teacher and run on both pairs' students without one. Method settings from the
+CLI: logit standardization, CTKD's learned temperature in metrics.csv, MLKD's strong view and SDD's head map."""
 
+import csv
 import json
 
 import pytest
@@ -20,6 +22,8 @@ PAIRS = {"same-family": ("resnet14", "resnet8"), "cross-family": ("vgg8", "Mobil
 #: Methods that need equal channel counts at every tapped layer (RepDistiller's FSP "N/A").
 EQUAL_CHANNELS_ONLY = {"fsp", "kdsvd"}
 SELF_DISTILLATION = [m for m in list_methods() if not method_class(m).reads.needs_teacher]
+TWO_EPOCHS = [*TINY, "--dataset-opt", "num_train=64", "--dataset-opt", "num_test=32", "--epochs", "2",
+              "--schedule", "constant"]
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +84,35 @@ def test_settings_that_change_a_method_are_flagged(cli, teachers, tmp_path, meth
                          *TWO_STEPS, *args, "--output-dir", tmp_path, "--name", "run")
     assert code == 0, err
     assert "warning: " in out and warning in out
+
+
+def test_logit_std_from_the_cli(cli, teachers, tmp_path):
+    teacher = teachers["resnet14"]  # untrained: the runs check settings, not accuracy
+    code, out, err = cli("distill", "--teacher", teacher, "--student", "resnet8", "--logit-std", *TWO_EPOCHS,
+                         "--output-dir", tmp_path, "--name", "run")
+    assert code == 0, err
+    assert "alpha 9, beta 0, T_s 2, T_t 2, logit standardization" in out
+    code, out, err = cli("distill", "--teacher", teacher, "--student", "resnet8", "--method", "at", "--logit-std",
+                         *TWO_EPOCHS, "--output-dir", tmp_path, "--name", "at")
+    assert code == 2 and "has none" in err and "Traceback" not in err
+
+
+def test_ctkd_logs_its_learned_temperature(cli, teachers, tmp_path):
+    teacher = teachers["resnet14"]  # untrained: the runs check settings, not accuracy
+    code, out, err = cli("distill", "--teacher", teacher, "--student", "resnet8", "--method", "ctkd", *TWO_EPOCHS,
+                         "--output-dir", tmp_path, "--name", "run")
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [float(r["stat_reversal"]) for r in rows] == pytest.approx([-0.0244717, -0.0954915], rel=1e-5)
+    assert all(1.0 < float(r["stat_temperature"]) < 21.0 for r in rows)
+    assert "temperature " in out
+
+
+def test_mlkd_and_sdd_from_the_cli(cli, teachers, tmp_path):
+    teacher = teachers["resnet14"]  # untrained: the runs check settings, not accuracy
+    for method in ("mlkd", "sdd"):
+        code, _, err = cli("distill", "--teacher", teacher, "--student", "vgg8", "--method", method, *TWO_EPOCHS,
+                           "--output-dir", tmp_path, "--name", method)
+        assert code == 0, err
+        summary = json.loads((tmp_path / method / "summary.json").read_text())
+        assert summary["method"] == method

@@ -156,7 +156,7 @@ def test_pools_smaller_than_k_are_drawn_with_replacement():
     index = torch.arange(100)
     idx = method.sampler(index)
     assert not (labels[idx[:, 1:]] == labels[index][:, None]).any()
-    for row, y in zip(idx[:, 1:], labels):
+    for row, y in zip(idx[:, 1:], labels, strict=True):
         assert (len(set(row.tolist())) == 30) == (y != 0)  # distinct exactly where the pool allows
     many = build(labels, nce_k=500).sampler(index)  # K > N: every row with replacement
     assert not (labels[many[:, 1:]] == labels[index][:, None]).any()
@@ -278,7 +278,7 @@ def test_loss_is_finite_for_batch_2_and_a_short_last_batch_of_3():
 @pytest.mark.parametrize("teacher,student,d_s,d_t", [
     ("resnet32x4", "resnet8x4", 256, 256), ("resnet32x4", "ShuffleV2", 1024, 256), ("vgg13", "MobileNetV2", 1280, 512),
 ])
-def test_embedding_shapes_match_section_15(teacher, student, d_s, d_t):
+def test_embedding_shapes_match_repdistiller(teacher, student, d_s, d_t):
     method = create_method("crd", create_model(student), create_model(teacher), train_labels=torch.arange(100))
     assert tuple(method.embed_s.linear.weight.shape) == (128, d_s)
     assert tuple(method.embed_t.linear.weight.shape) == (128, d_t)
@@ -305,7 +305,7 @@ def test_two_optimisation_steps_change_the_student(student, teacher, alpha):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, s.parameters()))
+    assert any(not torch.equal(b, p) for b, p in zip(before, s.parameters(), strict=True))
 
 
 def test_packaged_crd_kd_config():

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conftest import TINY, block_mean, images
+from kdzoo.data import build_data
 from kdzoo.engine.checkpoint import load_model, read_checkpoint, save_atomic
 from kdzoo.engine.evaluate import evaluate
 from kdzoo.errors import ConfigError
 from kdzoo.losses import simkd_loss
 from kdzoo.methods import create_method
 from kdzoo.models import HeadedStudent, create_model, extract
-from kdzoo.data import build_data
 
 
 def test_simkd_loss_matches_a_naive_mse_with_pooling():
@@ -31,7 +31,9 @@ def test_projector_has_the_reference_layout_and_size():
     method = create_method("simkd", create_model("resnet8x4", num_classes=100), teacher)
     head = method.student_head()
     assert [type(m).__name__ for m in head.projector] == ["Conv2d", "BatchNorm2d", "ReLU"] * 3
-    assert sum(p.numel() for p in head.projector.parameters()) == 214016  # methods.md 17.9, 256 -> 256, factor 2
+    # SimKD's projector (Chen et al., CVPR 2022), 256 -> 256 channels, factor 2: 1x1 256->128, 3x3 128->128 and
+    # 1x1 128->256 convs without bias, each with a BN: 32768 + 256 + 147456 + 256 + 32768 + 512
+    assert sum(p.numel() for p in head.projector.parameters()) == 214016
     assert torch.equal(head.classifier.weight, teacher.fc.weight) and not head.classifier.weight.requires_grad
     assert method.reference_weights().gamma == 0 and method.reference_weights().beta == 1
 
@@ -90,7 +92,8 @@ def test_a_trained_student_reloads_with_its_head(cli, tmp_path):
 
 
 def test_reference_variant_projects_the_last_stage_and_head_map_variant_the_classifier_input():
-    """SimKD's reference code projects feat[-2] of both networks; variant=head_map the maps that feed the classifiers."""
+    """SimKD's reference code projects feat[-2] of both networks; variant=head_map the maps that feed the
+    classifiers."""
     torch.manual_seed(0)
     student, teacher = create_model("ShuffleV2", num_classes=10), create_model("wrn_40_2", num_classes=10).eval()
     reference = create_method("simkd", student, teacher)

@@ -1,6 +1,7 @@
 """The init-stage methods AB, FT and FSP: losses pinned to naive formulations, init stages (modules,
 lr, a few SGD steps reduce the init loss, the right parameters get gradients), main-stage terms,
-modes, shapes (methods.md §15), short batches, optimisation steps and refused pairs."""
+modes, module shapes as RepDistiller builds them (its Connector, Paraphraser/Translator), short batches,
+optimisation steps and refused pairs."""
 
 from itertools import pairwise
 
@@ -10,9 +11,9 @@ import torch
 from torch import nn
 
 from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
+from kdzoo.distiller import run_networks
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
-from kdzoo.distiller import run_networks
 from kdzoo.methods import InitStage, create_method
 from kdzoo.methods.connectors import ConvReg
 
@@ -42,9 +43,9 @@ def run_init_stage(method, student, teacher, lr=0.05, steps=4, n=4):
 # ------------------------------------------------------------------------------------------ AB
 def naive_ab(maps_s, maps_t, margin=1.0):
     total, n = 0.0, len(maps_s)
-    for layer, (s, t) in enumerate(zip(maps_s, maps_t)):
+    for layer, (s, t) in enumerate(zip(maps_s, maps_t, strict=True)):
         acc = 0.0
-        for sv, tv in zip(s.flatten().tolist(), t.flatten().tolist()):
+        for sv, tv in zip(s.flatten().tolist(), t.flatten().tolist(), strict=True):
             if sv > -margin and tv <= 0:
                 acc += (sv + margin) ** 2
             if sv <= margin and tv > 0:
@@ -70,7 +71,7 @@ def test_ab_loss_matches_naive_formula_with_layer_weights_and_batch_mean():
     expected = naive_ab(maps_s, maps_t, 0.5)
     assert ab_loss(maps_s, maps_t, margin=0.5).item() == pytest.approx(expected, rel=1e-5)
     # layer weights 1/4, 1/2, 1 for L = 3; the sum is divided by the batch size
-    parts = [naive_ab([s], [t], 0.5) for s, t in zip(maps_s, maps_t)]
+    parts = [naive_ab([s], [t], 0.5) for s, t in zip(maps_s, maps_t, strict=True)]
     assert expected == pytest.approx(0.25 * parts[0] + 0.5 * parts[1] + parts[2])
     doubled = ab_loss([torch.cat([m, m]) for m in maps_s], [torch.cat([m, m]) for m in maps_t], margin=0.5)
     assert doubled.item() == pytest.approx(expected, rel=1e-5)
@@ -79,13 +80,14 @@ def test_ab_loss_matches_naive_formula_with_layer_weights_and_batch_mean():
 @pytest.mark.parametrize("teacher,student,expected", [
     ("resnet32x4", "resnet8x4", [None, None, None]),
     ("wrn_40_2", "wrn_40_1", [("conv", 16, 32, 1), ("conv", 32, 64, 1), ("conv", 64, 128, 1)]),
-    ("vgg13", "MobileNetV2", [("conv", 12, 128, 1), ("conv", 16, 256, 1), ("conv", 48, 512, 1), ("convT", 160, 512, 4)]),
+    ("vgg13", "MobileNetV2",
+     [("conv", 12, 128, 1), ("conv", 16, 256, 1), ("conv", 48, 512, 1), ("convT", 160, 512, 4)]),
     ("resnet32x4", "ShuffleV2", [("convT", 116, 64, 4), ("convT", 232, 128, 4), ("convT", 464, 256, 4)]),
 ])
 def test_ab_connector_shapes(teacher, student, expected):
     method = built("ab", student, teacher)
     assert len(method.connectors) == len(expected)
-    for connector, want in zip(method.connectors, expected):
+    for connector, want in zip(method.connectors, expected, strict=True):
         if want is None:
             assert isinstance(connector, nn.Sequential) and len(connector) == 0
             continue
@@ -186,7 +188,8 @@ def test_ft_module_shapes(teacher, student, c_s, c_t, c_f):
     assert all(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.1 for m in (enc[2], dec[8], tr[5]))
 
 
-@pytest.mark.parametrize("student,expected_lr", [("resnet8", 0.01), ("wrn_16_1", 0.01), ("ShuffleV2", 0.05), ("vgg8", 0.05)])
+@pytest.mark.parametrize("student,expected_lr",
+                         [("resnet8", 0.01), ("wrn_16_1", 0.01), ("ShuffleV2", 0.05), ("vgg8", 0.05)])
 def test_ft_init_lr_follows_the_student_family(student, expected_lr):
     method = built("ft", student, "resnet14")
     assert method.init_stage(frozen_model(student), 0.05).lr == expected_lr
@@ -250,7 +253,7 @@ def test_fsp_loss_matches_naive_formula():
     maps_s = [torch.randn(s, generator=g) for s in shapes]
     maps_t = [torch.randn(s, generator=g) for s in shapes]
     gs, gt = naive_fsp([m.double().numpy() for m in maps_s]), naive_fsp([m.double().numpy() for m in maps_t])
-    expected = sum(np.mean((a - b) ** 2) for a, b in zip(gs, gt))
+    expected = sum(np.mean((a - b) ** 2) for a, b in zip(gs, gt, strict=True))
     assert fsp_loss(maps_s, maps_t).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -44,7 +44,7 @@ def test_target_loss_hand_value():
 def test_target_loss_matches_a_naive_loop_and_its_soft_target_is_detached():
     logits, target = (3 * randn(6, 7)).requires_grad_(), torch.tensor([0, 3, 6, 2, 2, 5])
     labels = target.tolist()
-    s_t = [softmax(row)[t] for row, t in zip(logits.tolist(), labels)]
+    s_t = [softmax(row)[t] for row, t in zip(logits.tolist(), labels, strict=True)]
     mean = sum(v * v for v in s_t) / 6
     expected = -sum((v * v - mean + 1) * math.log(v) for v in s_t) / 6
     loss = uskd_target_loss(logits, target)
@@ -72,16 +72,16 @@ def test_zipf_labels_rank_as_the_code_and_as_the_paper():
 def test_non_target_loss_matches_a_naive_loop(rank_by):
     logits, weak, target = 2 * randn(5, 6, seed=1), 2 * randn(5, 6, seed=2), torch.tensor([1, 0, 5, 3, 3])
     expected = 0.0
-    for z, w, t in zip(logits.tolist(), weak.tolist(), target.tolist()):
+    for z, w, t in zip(logits.tolist(), weak.tolist(), target.tolist(), strict=True):
         others = softmax([v for i, v in enumerate(z) if i != t])
-        expected -= sum(q * math.log(s) for q, s in zip(naive_zipf(z, w, t, rank_by), others))
+        expected -= sum(q * math.log(s) for q, s in zip(naive_zipf(z, w, t, rank_by), others, strict=True))
     assert float(uskd_non_target_loss(logits, weak, target, rank_by)) == pytest.approx(expected / 5, rel=1e-5)
 
 
 def test_weak_loss_is_label_smoothed_cross_entropy():
     weak, target = randn(3, 4, seed=3), torch.tensor([2, 0, 3])
     expected = -sum(sum((0.9 * (c == t) + 0.1 / 4) * math.log(q) for c, q in enumerate(softmax(row)))
-                    for row, t in zip(weak.tolist(), target.tolist())) / 3
+                    for row, t in zip(weak.tolist(), target.tolist(), strict=True)) / 3
     assert float(uskd_weak_loss(weak, target)) == pytest.approx(expected, rel=1e-6)
 
 
@@ -101,8 +101,10 @@ def test_objective_is_ce_plus_the_weighted_terms():
     terms = Objective(method, method.reference_weights())(s, None, batch)
     assert set(terms) == {"ce", "uskd_target", "uskd_non_target", "uskd_weak"}
     weak = method.weak_head(s.stages[-2].mean(dim=(2, 3)))
-    expected = (torch.nn.functional.cross_entropy(s.logits, batch.labels) + 0.2 * uskd_target_loss(s.logits, batch.labels)
-                + 0.3 * uskd_non_target_loss(s.logits, weak, batch.labels, "prob") + 0.4 * uskd_weak_loss(weak, batch.labels))
+    expected = (torch.nn.functional.cross_entropy(s.logits, batch.labels)
+                + 0.2 * uskd_target_loss(s.logits, batch.labels)
+                + 0.3 * uskd_non_target_loss(s.logits, weak, batch.labels, "prob")
+                + 0.4 * uskd_weak_loss(weak, batch.labels))
     total = sum(terms.values())
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
     total.backward()

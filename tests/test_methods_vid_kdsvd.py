@@ -1,5 +1,5 @@
-"""VID and KDSVD: losses pinned to naive numpy formulations, gradients, shapes (methods.md §15),
-short batches, optimisation steps and refused pairs."""
+"""VID and KDSVD: losses pinned to naive numpy formulations, gradients, VID's regressor shapes as RepDistiller
+builds them (kdzoo.methods.vid docstring), short batches, optimisation steps and refused pairs."""
 
 import math
 
@@ -16,7 +16,7 @@ from kdzoo.methods import create_method
 # ---------------------------------------------------------------------------------------- VID
 def naive_vid(maps_s, maps_t, weights, log_scales, eps):
     total = 0.0
-    for f_s, f_t, (w1, w2, w3), alpha in zip(maps_s, maps_t, weights, log_scales):
+    for f_s, f_t, (w1, w2, w3), alpha in zip(maps_s, maps_t, weights, log_scales, strict=True):
         f_s, f_t = match(f_s, f_t)
         var = [math.log(1.0 + math.exp(a)) + eps for a in alpha]
         terms = []
@@ -91,7 +91,7 @@ def naive_kdsvd(maps_s, maps_t, signs_like, k=1):
     (the sign is LAPACK's choice and the loss depends on it, as in the reference)."""
     batch = maps_s[0].shape[0]
     total, previous = 0.0, None
-    for layer, (f_s, f_t) in enumerate(zip(maps_s, maps_t)):
+    for layer, (f_s, f_t) in enumerate(zip(maps_s, maps_t, strict=True)):
         v_s_all, v_t_all = [], []
         for b in range(batch):
             vecs = {}
@@ -133,8 +133,10 @@ def torch_teacher_vectors(maps_t, k=1):
 @pytest.mark.parametrize("k", [1, 2])
 def test_kdsvd_loss_matches_naive_formula(k):
     g = torch.Generator().manual_seed(0)
-    maps_s = [torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 5, 2, 2, generator=g), torch.randn(2, 4, 2, 2, generator=g)]
-    maps_t = [torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 5, 4, 4, generator=g), torch.randn(2, 4, 2, 2, generator=g)]
+    maps_s = [torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 5, 2, 2, generator=g),
+              torch.randn(2, 4, 2, 2, generator=g)]
+    maps_t = [torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 5, 4, 4, generator=g),
+              torch.randn(2, 4, 2, 2, generator=g)]
     value = kdsvd_loss([m.double() for m in maps_s], [m.double() for m in maps_t], k=k)
     expected = naive_kdsvd([m.double().numpy() for m in maps_s], [m.double().numpy() for m in maps_t],
                            torch_teacher_vectors(maps_t, k), k)

@@ -1,4 +1,7 @@
-"""Model zoo: RepDistiller state-dict compatibility, feature taps, torchvision adapter, registry."""
+"""Model zoo, over the model registry (``list_models()``): every model's contract (classes and input channels, other
+input sizes, backward through the feature taps, the map its classifier pools, its metadata); RepDistiller state-dict
+compatibility of the RepDistiller zoo (expected layouts in tests/data); tap values per family; the torchvision
+adapter; the registry."""
 
 from __future__ import annotations
 
@@ -16,14 +19,18 @@ from kdzoo.errors import ConfigError, KdzooError, UnknownNameError
 from kdzoo.models import create_model, extract, list_models, model_info
 from kdzoo.models.layers import channel_shuffle
 
+#: What each of RepDistiller's CIFAR models must look like (state-dict layout, parameter count, feature shapes);
+#: which models to test comes from the registry, not from this file.
 GOLDEN = json.loads((Path(__file__).parent / "data" / "repdistiller_state_dicts.json").read_text())["models"]
-NAMES = list(GOLDEN)
-TV_NAMES = ["tv_resnet18", "tv_resnet34", "tv_resnet50", "tv_mobilenet_v2"]
-FAMILY = {n: model_info(n)["family"] for n in NAMES}
-WITH_PREACT = [n for n in NAMES if n != "MobileNetV2"]  # MobileNetV2 ignores preact
+ZOO = list_models()
+FAMILY = {n: model_info(n)["family"] for n in ZOO}
+#: The registered RepDistiller zoo (its CIFAR models, taps and helpers) and the torchvision adapters.
+REPDISTILLER = [n for n in ZOO if model_info(n)["source"] == "repdistiller"]
+TORCHVISION = [n for n in ZOO if model_info(n)["source"] == "torchvision"]
+WITH_PREACT = [n for n in REPDISTILLER if FAMILY[n] != "mobilenet"]  # MobileNetV2 ignores preact
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prototype(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
     torch.manual_seed(0)
     return create_model(name, num_classes=num_classes, in_channels=in_channels)
@@ -70,8 +77,7 @@ def _tap_sources(model: nn.Module, name: str, preact: bool):
         return [(model.bn1, F.relu)] + [(s, stage_out) for s in stages]
     if fam == "wrn":
         if preact:
-            nxt = (lambda o: o[1])
-            return [(model.conv1, ident), (model.block2, nxt), (model.block3, nxt), (model.bn1, ident)]
+            return [(model.conv1, ident), (model.block2, stage_out), (model.block3, stage_out), (model.bn1, ident)]
         return [(model.conv1, ident), (model.block1, ident), (model.block2, ident), (model.block3, ident)]
     if fam == "vgg":
         blocks = [getattr(model, f"block{i}") for i in range(1, 5)]
@@ -88,13 +94,13 @@ def _classifier(model):
     raise AssertionError
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _eval_model(name: str) -> nn.Module:
     """Shared eval-mode model with random BN statistics; tests must not modify it."""
     return randomize_bn(fresh(name)).eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def eval_run(name: str, preact: bool):
     """``(model, feats, logits, seen)`` for ``batch()``; ``seen`` holds a copy of each tap taken by
     a hook at the moment it was produced (the classifier input for the pooled vector)."""
@@ -119,7 +125,7 @@ def eval_run(name: str, preact: bool):
 # RepDistiller compatibility (golden file)
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", REPDISTILLER)
 def test_state_dict_matches_repdistiller(name):
     model = fresh(name)
     got = [[k, list(v.shape)] for k, v in model.state_dict().items()]
@@ -135,7 +141,7 @@ def test_state_dict_matches_repdistiller(name):
         assert torch.equal(v, state[k].to(v.dtype)), k
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", REPDISTILLER)
 @pytest.mark.parametrize("preact", [False, True])
 def test_feature_shapes_match_repdistiller(name, preact):
     model, feats, logits, _ = eval_run(name, preact)
@@ -147,7 +153,7 @@ def test_feature_shapes_match_repdistiller(name, preact):
             assert torch.equal(model(batch()), logits)  # is_feat=False returns the same logits
 
 
-@pytest.mark.parametrize("name", NAMES + TV_NAMES)
+@pytest.mark.parametrize("name", ZOO)
 def test_num_classes_and_in_channels(name, capsys):
     model = create_model(name, num_classes=10, in_channels=1).eval()
     assert capsys.readouterr().out == ""  # nothing printed on construction
@@ -162,7 +168,7 @@ def test_num_classes_and_in_channels(name, capsys):
     assert set(diff) - head == {first_conv}
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", REPDISTILLER)  # the torchvision adapters pass options on to torchvision's builders
 def test_unknown_option_rejected(name):
     with pytest.raises(ConfigError, match="unexpected option"):
         create_model(name, num_classes=10, drop_rate=0.3)
@@ -192,11 +198,11 @@ def test_preact_taps_are_pre_relu(name):
 def test_mobilenetv2_ignores_preact():
     _, a, _, _ = eval_run("MobileNetV2", False)
     _, b, _, _ = eval_run("MobileNetV2", True)
-    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     assert any((f < 0).any() for f in a[1:-1])  # linear bottleneck outputs
 
 
-WRNS = [n for n in NAMES if FAMILY[n] == "wrn"]
+WRNS = [n for n in REPDISTILLER if FAMILY[n] == "wrn"]
 
 
 def _wrn_next_bns(model):
@@ -227,7 +233,7 @@ def test_wrn_preact_train_mode_runs_each_bn_once(name):
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(int(m.num_batches_tracked) == 1 for m in bns)
     # running stats updated exactly as by a plain forward
-    for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
+    for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     # RepDistiller's taps (the BN applied again to the raw map, train mode = batch statistics)
     with torch.no_grad():
@@ -235,17 +241,17 @@ def test_wrn_preact_train_mode_runs_each_bn_once(name):
             assert torch.allclose(pre[i], bn(raw[i]), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", REPDISTILLER)
 @pytest.mark.parametrize("preact", [False, True])
 def test_returned_taps_are_not_modified_later(name, preact):
     """Each tap equals a copy taken by a hook when it was produced: no later in-place op changed it."""
     _, feats, _, seen = eval_run(name, preact)
     assert len(seen) == len(feats)
-    for i, (f, s) in enumerate(zip(feats, seen)):
+    for i, (f, s) in enumerate(zip(feats, seen, strict=True)):
         assert torch.equal(f, s), f"tap {i} differs from its value when produced"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ZOO)
 @pytest.mark.parametrize("preact", [False, True])
 def test_backward_through_taps(name, preact):
     """Train-mode forward + backward through every tap: no in-place op breaks autograd."""
@@ -271,7 +277,7 @@ def _pool_input(model, name, feats):
     return None, None  # ResNet50 and VGG already pool adaptively in RepDistiller
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("ResNet50",) and FAMILY[n] != "vgg"])
+@pytest.mark.parametrize("name", [n for n in REPDISTILLER if FAMILY[n] not in ("resnet_bottleneck", "vgg")])
 def test_adaptive_pool_equals_fixed_pool_at_32(name):
     model, feats, _, _ = eval_run(name, False)
     with torch.no_grad():
@@ -279,7 +285,7 @@ def test_adaptive_pool_equals_fixed_pool_at_32(name):
         assert torch.allclose(pool(fmap).flatten(1), feats[-1], atol=1e-6)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ZOO)
 def test_other_input_sizes(name):
     model = fresh(name).eval()
     with torch.no_grad():
@@ -304,7 +310,7 @@ def test_vgg_pool3_only_at_64():
 N_FEAT_MODULES = {"resnet": 6, "resnet_bottleneck": 6, "wrn": 4, "vgg": 10, "mobilenet": 2, "shufflenet": 5}
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", REPDISTILLER)
 def test_feat_modules_and_bn_before_relu(name):
     model = fresh(name)
     fm = model.get_feat_modules()
@@ -322,7 +328,7 @@ def test_feat_modules_and_bn_before_relu(name):
     assert [b.num_features for b in bns] == [f.shape[1] for f in feats[-1 - len(bns):-1]]
 
 
-@pytest.mark.parametrize("name", ["resnet20", "ResNet50", "wrn_16_2", "vgg8", "MobileNetV2"])
+@pytest.mark.parametrize("name", [n for n in REPDISTILLER if FAMILY[n] != "shufflenet"])  # RepDistiller's init
 def test_init(name):
     model = fresh(name)
     for m in model.modules():
@@ -341,10 +347,24 @@ def test_init(name):
 
 
 # ---------------------------------------------------------------------------------------------
+# head map: the map the classifier pools
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [n for n in ZOO if n not in ("tv_resnet34", "tv_resnet50")])  # (left out for time)
+def test_head_map_pools_into_the_classifier(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10).eval()
+    with torch.no_grad():
+        f = extract(model, torch.randn(2, 3, 32, 32), head_map=True)
+        assert torch.allclose(f.head.mean(dim=(2, 3)), f.pooled, atol=1e-5)
+        assert torch.allclose(model.get_classifier()(f.pooled), f.logits, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
 # torchvision adapter
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", TV_NAMES)
+@pytest.mark.parametrize("name", TORCHVISION)
 def test_torchvision_adapter_features(name):
     import torchvision
 
@@ -370,7 +390,7 @@ def test_torchvision_adapter_features(name):
         assert feats[-1].shape[1] == (model.fc.in_features if "resnet" in name else 1280)
 
 
-@pytest.mark.parametrize("name", TV_NAMES)
+@pytest.mark.parametrize("name", TORCHVISION)
 def test_torchvision_adapter_preact_and_helpers(name):
     model = randomize_bn(create_model(name, num_classes=5, in_channels=1)).eval()
     x = batch(h=64, c=1, n=1)
@@ -378,7 +398,7 @@ def test_torchvision_adapter_preact_and_helpers(name):
         post, logits = model(x, is_feat=True, preact=False)
         pre, logits_pre = model(x, is_feat=True, preact=True)
     assert logits.shape == (1, 5) and torch.allclose(logits, logits_pre, atol=1e-5)
-    for a, b in zip(pre[1:-1], post[1:-1]):
+    for a, b in zip(pre[1:-1], post[1:-1], strict=True):
         if "resnet" in name:  # pre-ReLU residual sums
             assert (a < 0).any() and torch.allclose(F.relu(a), b, atol=1e-5)
         else:  # MobileNetV2: preact ignored
@@ -400,14 +420,27 @@ def test_torchvision_adapter_never_downloads():
 # registry
 # ---------------------------------------------------------------------------------------------
 
+def test_every_repdistiller_model_has_an_expected_layout():
+    missing = sorted(set(REPDISTILLER) - set(GOLDEN))
+    assert not missing, f"no expected layout for {missing}: add it to tests/data/repdistiller_state_dicts.json"
+    stale = sorted(set(GOLDEN) - set(REPDISTILLER))
+    assert not stale, f"expected layouts for models not registered as RepDistiller's: {stale}"
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_model_declares_its_family_lr_and_source(name):
+    info = model_info(name)
+    assert info["family"] and info["source"] and isinstance(info["lr"], float) and info["lr"] > 0
+
+
 def test_registry():
     names = list_models()
-    assert set(NAMES) | set(TV_NAMES) <= set(names)
-    assert len(NAMES) == 22
-    for n in NAMES:
+    assert set(GOLDEN) | {"tv_resnet18", "tv_resnet34", "tv_resnet50", "tv_mobilenet_v2"} <= set(names)
+    assert len(GOLDEN) == 22
+    for n in GOLDEN:
         assert model_info(n)["lr"] == (0.01 if n in ("MobileNetV2", "ShuffleV1", "ShuffleV2") else 0.05)
         assert model_info(n)["source"] == "repdistiller"
-    for n in TV_NAMES:
+    for n in TORCHVISION:
         assert model_info(n)["family"] == "torchvision" and model_info(n)["source"] == "torchvision"
     with pytest.raises(UnknownNameError, match="Did you mean 'resnet32x4'"):
         create_model("resnet32x5")

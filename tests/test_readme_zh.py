@@ -10,7 +10,8 @@ COMMAND = re.compile(r"^(?:kdzoo|make|pip) ")
 
 
 def commands(markdown: str) -> list[str]:
-    """Shell commands: lines of fenced blocks and inline code spans that start with kdzoo, make or pip (comments dropped)."""
+    """Shell commands: lines of fenced blocks and inline code spans that start with kdzoo, make or pip (comments
+    dropped)."""
     found = []
     for block in re.findall(r"```(?:sh|bash)\n(.*?)```", markdown, re.S):
         found += [line.split("  #")[0].rstrip() for line in block.splitlines() if COMMAND.match(line)]
@@ -21,7 +22,8 @@ def commands(markdown: str) -> list[str]:
 
 def sections(markdown: str, titles: tuple[str, ...]) -> str:
     parts = re.split(r"^(## .*)$", markdown, flags=re.M)
-    chosen = [heading + body for heading, body in zip(parts[1::2], parts[2::2]) if heading[3:].strip() in titles]
+    chosen = [heading + body for heading, body in zip(parts[1::2], parts[2::2], strict=True)
+              if heading[3:].strip() in titles]
     return "".join(part.split("\n### ", 1)[0] for part in chosen)
 
 

@@ -17,7 +17,9 @@ def _have_fashion_mnist() -> bool:
     return True
 
 
-pytestmark = [pytest.mark.realdata, pytest.mark.skipif(not _have_fashion_mnist(), reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)")]
+pytestmark = [pytest.mark.realdata,
+              pytest.mark.skipif(not _have_fashion_mnist(),
+                                 reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)")]
 
 SMALL = ["--dataset", "fashion_mnist", "--train-subset", "640", "--test-subset", "320", "--batch-size", "64",
          "--epochs", "1", "--no-progress", "--no-tensorboard", "--device", "cpu"]

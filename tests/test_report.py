@@ -24,12 +24,16 @@ def fake_run(root, name, *, model, seed, best, last, method=None, teacher_arch=N
     run = root / name
     run.mkdir(parents=True)
     summary = {"run": name, "run_dir": str(run), "kind": "distill" if method else "train", "model": model,
-               "dataset": dataset, "method": method, "teacher": f"teachers/{teacher_arch}.pth" if teacher_arch else None,
+               "dataset": dataset, "method": method,
+               "teacher": f"teachers/{teacher_arch}.pth" if teacher_arch else None,
                "teacher_arch": teacher_arch, "teacher_top1": teacher_top1, "seed": seed, "epochs": 2,
-               "best_top1": best, "best_epoch": 1, "last_top1": last, "train_time_s": time_s, "images_per_s": 1000.0 + seed}
+               "best_top1": best, "best_epoch": 1, "last_top1": last, "train_time_s": time_s,
+               "images_per_s": 1000.0 + seed}
     (run / "summary.json").write_text(json.dumps(summary))
-    (run / "config.yaml").write_text(yaml.safe_dump({"model": model, "method": method, "seed": seed, "dataset": dataset, **(config or {})}))
-    rows = [{"epoch": e, "test_top1": v, **{f"stat_{k}": s[e - 1] for k, s in (stats or {}).items()}} for e, v in ((1, best), (2, last))]
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": model, "method": method, "seed": seed, "dataset": dataset,
+                                                     **(config or {})}))
+    rows = [{"epoch": e, "test_top1": v, **{f"stat_{k}": s[e - 1] for k, s in (stats or {}).items()}}
+            for e, v in ((1, best), (2, last))]
     with open(run / "metrics.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -45,15 +49,17 @@ def runs(tmp_path):
     root = tmp_path / "runs"
     for seed, (v, k, c, ls) in enumerate([(72.0, 73.0, 75.0, 76.0), (73.0, 74.0, 75.5, 77.0)]):
         fake_run(root, f"vanilla{seed}", model="resnet8x4", seed=seed, best=v + 0.5, last=v)
-        fake_run(root, f"kd{seed}", model="resnet8x4", seed=seed, best=k + 0.5, last=k, method="kd", teacher_arch="resnet32x4",
-                 teacher_top1=79.0, config={"t_student": 4.0, "t_teacher": 4.0}, time_s=200.0)
-        fake_run(root, f"ctkd{seed}", model="resnet8x4", seed=seed, best=c + 0.5, last=c, method="ctkd", teacher_arch="resnet32x4",
-                 teacher_top1=79.0, stats={"temperature": [3.0, 5.0]})
-        fake_run(root, f"kdls{seed}", model="resnet8x4", seed=seed, best=ls + 0.5, last=ls, method="kd", teacher_arch="resnet32x4",
-                 teacher_top1=79.0, config={"logit_std": True})
+        fake_run(root, f"kd{seed}", model="resnet8x4", seed=seed, best=k + 0.5, last=k, method="kd",
+                 teacher_arch="resnet32x4", teacher_top1=79.0, config={"t_student": 4.0, "t_teacher": 4.0},
+                 time_s=200.0)
+        fake_run(root, f"ctkd{seed}", model="resnet8x4", seed=seed, best=c + 0.5, last=c, method="ctkd",
+                 teacher_arch="resnet32x4", teacher_top1=79.0, stats={"temperature": [3.0, 5.0]})
+        fake_run(root, f"kdls{seed}", model="resnet8x4", seed=seed, best=ls + 0.5, last=ls, method="kd",
+                 teacher_arch="resnet32x4", teacher_top1=79.0, config={"logit_std": True})
         fake_run(root, f"kdT1_{seed}", model="resnet8x4", seed=seed, best=70.0 + seed, last=70.0 + seed, method="kd",
                  teacher_arch="resnet32x4", teacher_top1=79.0, config={"t_student": 1.0, "t_teacher": 1.0},
-                 info={"role": "distill", "label": "kd T=1", "variant": "kd", "pair": ["resnet32x4", "resnet8x4"], "order": [2, 0]})
+                 info={"role": "distill", "label": "kd T=1", "variant": "kd", "pair": ["resnet32x4", "resnet8x4"],
+                       "order": [2, 0]})
     (root / "killed").mkdir()
     (root / "killed" / "config.yaml").write_text("model: resnet8x4\n")
     return root
@@ -70,17 +76,21 @@ def test_report_numbers_equal_the_summaries(cli, runs):
     pair = "resnet32x4 -> resnet8x4"
     rows = read_csv(runs / "report.csv")
     assert set(rows) == {"teacher", "vanilla", "kd", "ctkd", "kd+ls", "kd T=1"}
-    for method, names in {"vanilla": ["vanilla0", "vanilla1"], "kd": ["kd0", "kd1"], "kd+ls": ["kdls0", "kdls1"]}.items():
+    for method, names in {"vanilla": ["vanilla0", "vanilla1"], "kd": ["kd0", "kd1"],
+                          "kd+ls": ["kdls0", "kdls1"]}.items():
         summaries = [json.loads((runs / n / "summary.json").read_text()) for n in names]
         for metric in ("best", "last"):
             values = [s[f"{metric}_top1"] for s in summaries]
             assert float(rows[method][f"{pair} | {metric}_mean"]) == pytest.approx(statistics.fmean(values))
             assert float(rows[method][f"{pair} | {metric}_std"]) == pytest.approx(statistics.stdev(values))
-        assert float(rows[method][f"{pair} | train_time_s"]) == pytest.approx(statistics.fmean(s["train_time_s"] for s in summaries))
+        assert float(rows[method][f"{pair} | train_time_s"]) == pytest.approx(
+            statistics.fmean(s["train_time_s"] for s in summaries))
         assert float(rows[method][f"{pair} | images_per_s"]) == pytest.approx(1000.5)
-    assert rows["teacher"][f"{pair} | last_mean"] == "79.0" and rows["teacher"][f"{pair} | n"] == "1"  # measured before distilling
+    # measured before distilling
+    assert rows["teacher"][f"{pair} | last_mean"] == "79.0" and rows["teacher"][f"{pair} | n"] == "1"
     # RepDistiller's published KD number (last epoch) beside ours, and the difference
-    assert rows["kd"][f"{pair} | published"] == "73.33" and rows["kd"][f"{pair} | published_table"] == "repdistiller_same_family"
+    assert rows["kd"][f"{pair} | published"] == "73.33"
+    assert rows["kd"][f"{pair} | published_table"] == "repdistiller_same_family"
     assert float(rows["kd"][f"{pair} | diff_last"]) == pytest.approx(73.5 - 73.33)
     assert rows["kd+ls"][f"{pair} | published"] == "76.62" and rows["ctkd"][f"{pair} | published"] == "73.39"
     assert "| kd | 73.50 ± 0.71 (73.33, +0.17) |" in out
@@ -92,7 +102,8 @@ def test_report_numbers_equal_the_summaries(cli, runs):
 
 
 def test_report_metric_and_published_options(cli, runs, tmp_path):
-    code, out, err = cli("report", runs, "--metric", "best", "--published", "none", "--out", tmp_path / "rep", "--no-plots")
+    code, out, err = cli("report", runs, "--metric", "best", "--published", "none", "--out", tmp_path / "rep",
+                         "--no-plots")
     assert code == 0, err
     assert "| kd | 74.00 ± 0.71 |" in out and "(73.33" not in out
     assert not (tmp_path / "rep" / "plots").exists() and (tmp_path / "rep" / "report.csv").exists()
@@ -158,7 +169,8 @@ def test_runs_pool_only_when_they_differ_in_the_seed_alone(cli, tmp_path):
     assert code == 0, err
     rows = read_csv(root / "report.csv")
     assert set(rows) == {"kd (epochs=3)", "kd (epochs=6)"}
-    assert rows["kd (epochs=6)"]["resnet20 -> resnet8 | n"] == "2" and rows["kd (epochs=3)"]["resnet20 -> resnet8 | n"] == "1"
+    assert rows["kd (epochs=6)"]["resnet20 -> resnet8 | n"] == "2"
+    assert rows["kd (epochs=3)"]["resnet20 -> resnet8 | n"] == "1"
     assert "| kd (epochs=6) | 71.00 ± 1.41" in out and "| kd (epochs=3) | 60.00" in out
 
 

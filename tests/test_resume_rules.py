@@ -27,7 +27,8 @@ def test_a_refused_method_change_leaves_the_run_resumable(cli, tiny_teacher, tmp
 
 def test_a_checkpoint_that_does_not_fit_is_refused_before_config_yaml_is_written(cli, tmp_path):
     run = tmp_path / "run"
-    code, _, err = cli("train", "--model", "resnet8", *ONE_EPOCH, "--epochs", "1", "--output-dir", tmp_path, "--name", "run")
+    code, _, err = cli("train", "--model", "resnet8", *ONE_EPOCH, "--epochs", "1", "--output-dir", tmp_path,
+                       "--name", "run")
     assert code == 0, err
     (run / "summary.json").unlink()  # as if stopped before the summary
     data = torch.load(run / LAST, weights_only=True)
@@ -41,7 +42,8 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_config_yaml_is_written
 
 def test_extend_trains_a_finished_run_on_at_its_last_lr(cli, tmp_path):
     run = tmp_path / "run"
-    code, _, err = cli("train", "--model", "resnet8", *ONE_EPOCH, "--epochs", "2", "--output-dir", tmp_path, "--name", "run")
+    code, _, err = cli("train", "--model", "resnet8", *ONE_EPOCH, "--epochs", "2", "--output-dir", tmp_path,
+                       "--name", "run")
     assert code == 0, err
     code, _, err = cli("train", "--resume", run, "--epochs", "1")
     assert code == 2 and "already trained 2 epochs" in err, err

@@ -19,7 +19,8 @@ def test_recipe_milestones_scale_with_the_epochs_and_the_header_names_every_reci
     assert line.startswith("recipe for imagefolder: batch_size 256, lr 0.1, milestones 2 4 5 (the recipe's 30 60 90 "
                            "of 100 epochs, scaled to 6), weight_decay 0.0001")
     assert "epochs" not in line.split("milestones")[0]  # the user gave the epochs
-    given = build_config(None, {"model": "resnet8", "dataset": "imagefolder", "epochs": 6, "milestones": [3], "lr": 0.05})
+    given = build_config(None, {"model": "resnet8", "dataset": "imagefolder", "epochs": 6, "milestones": [3],
+                                "lr": 0.05})
     assert given.milestones == [3] and "milestones" not in recipe_line(given) and "lr" not in recipe_line(given)
     assert build_config(None, {"model": "resnet8", "dataset": "imagefolder"}).milestones == [30, 60, 90]
     assert recipe_line(build_config(None, {"model": "resnet8"})) is None  # cifar100 has no recipe
@@ -49,7 +50,8 @@ def test_short_runs_are_warned_about(options, expected):
 
 def test_init_stage_in_the_header_and_its_time_in_the_summary(cli, tiny_teacher, tmp_path):
     code, out, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", "--method", "ft",
-                         "--method-opt", "init_epochs=2", *TINY, "--epochs", "1", "--output-dir", tmp_path, "--name", "ft")
+                         "--method-opt", "init_epochs=2", *TINY, "--epochs", "1", "--output-dir", tmp_path,
+                         "--name", "ft")
     assert code == 0, err
     assert "init stage: 2 epochs of ft's init training (lr 0.01) before the 1 main epochs" in out
     run = tmp_path / "ft"

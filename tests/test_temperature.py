@@ -56,7 +56,8 @@ def test_classic_example_from_the_command_line(cli, tmp_path):
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line[:1].isdigit()}
     assert set(lines) == {"1", "4", "10", "100"}
     assert sum(map(float, lines["1"][1:5])) == pytest.approx(1.0, abs=2e-4)
-    assert float(lines["1"][2]) == pytest.approx(float(torch.softmax(torch.tensor([1.0, 4.0, 3.0, 1.0]), 0)[1]), abs=1e-4)
+    softmax = torch.softmax(torch.tensor([1.0, 4.0, 3.0, 1.0]), 0)
+    assert float(lines["1"][2]) == pytest.approx(float(softmax[1]), abs=1e-4)
     assert (tmp_path / "t.png").read_bytes().startswith(PNG)
     code, _, err = cli("temperature", "--logits", "1", "2", "--classes", "a", "--out", tmp_path / "u.png")
     assert code == 2 and "one name per logit" in err
@@ -82,5 +83,6 @@ def test_the_plot_goes_under_runs_by_default_and_its_path_is_printed(cli, tmp_pa
     monkeypatch.chdir(tmp_path)
     code, out, err = cli("temperature")
     assert code == 0, err
-    assert (tmp_path / "runs" / "temperature" / "temperature.png").is_file() and not (tmp_path / "temperature.png").exists()
+    assert (tmp_path / "runs" / "temperature" / "temperature.png").is_file()
+    assert not (tmp_path / "temperature.png").exists()
     assert "plot: runs/temperature/temperature.png" in out

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from kdzoo.docgen.methods import TUTORIAL_TEACHER
-from kdzoo.docgen.tutorial import EXAMPLE, OUTPUT, RUN, blocks, commands, figures, find_figure, run_tutorial, tiny
+from kdzoo.docgen.tutorial import OUTPUT, RUN, blocks, commands, figures, find_figure, run_tutorial, tiny
 from test_realdata import _have_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,8 @@ def test_every_figure_is_checked_in_and_every_output_block_filled():
     found = blocks(TEXT)
     assert [b.kind for b in found].count(RUN) >= 6 and all(b.text.strip() for b in found)
     assert found[0].kind == RUN  # every output block follows the run block it shows
-    assert {argv[0] for b in found if b.kind == RUN for argv in commands(b)} >= {"train", "distill", "bench", "report", "temperature", "plot"}
+    assert {argv[0] for b in found if b.kind == RUN for argv in commands(b)} >= {"train", "distill", "bench", "report",
+                                                                                 "temperature", "plot"}
 
 
 def test_tiny_budget_replaces_the_training_flags():
@@ -32,7 +33,8 @@ def test_tiny_budget_replaces_the_training_flags():
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not _have_fashion_mnist(), reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(not _have_fashion_mnist(),
+                    reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)")
 def test_the_tutorial_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     outputs = run_tutorial(TEXT, tiny)

@@ -1,8 +1,10 @@
-"""PEFD, MGD, OFD and ReviewKD: losses pinned to hand values and naive loop formulations, the
-reference's reductions, gradients, extra-module shapes (methods.md §17), short batches, warm-up,
-optimisation steps and refused pairs or options."""
+"""Feature-map and feature-vector methods FitNet, AT, NST, PEFD, MGD, OFD and ReviewKD: losses pinned to hand
+values and naive loop formulations, the reference's reductions, gradients, extra-module shapes as the reference code
+builds them, short batches, warm-up, optimisation steps and refused pairs or options. (Relational methods:
+test_methods_relational.py; AB, FT, FSP: test_methods_staged.py; VID, KDSVD, CRD, SimKD: their own files.)"""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,13 +13,24 @@ from torch import nn
 
 from conftest import batch_of, block_mean, forward_pair, frozen_model, images, match, models, two_steps
 from kdzoo.errors import ConfigError, KdzooError
-from kdzoo.losses import channel_mask, mgd_loss, ofd_loss, ofd_margin, pefd_loss, reviewkd_loss
-from kdzoo.methods import Objective, create_method
+from kdzoo.losses import (
+    at_loss,
+    channel_mask,
+    fitnet_loss,
+    mgd_loss,
+    nst_loss,
+    ofd_loss,
+    ofd_margin,
+    pefd_loss,
+    reviewkd_loss,
+)
+from kdzoo.methods import LossWeights, Objective, create_method, method_class, method_options
 from kdzoo.methods.ofd import OFD
 from kdzoo.methods.reviewkd import ABF
-from kdzoo.models import extract
-from kdzoo.models.features import Features
+from kdzoo.models import create_model, extract
+from kdzoo.models.features import Features, feature_shapes
 
+FITNET_AT_NST = ["fitnet", "at", "nst"]
 NAMES = ["pefd", "mgd", "ofd", "reviewkd"]
 
 
@@ -27,6 +40,205 @@ def built(name, student, teacher, **options):
 
 def arr(x):
     return x.detach().double().numpy()
+
+
+def randn(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def pool(m, h):
+    """Average-pool a numpy B x C x H x H map to h x h by an integer factor (adaptive pooling's result)."""
+    b, c, hh, _ = m.shape
+    k = hh // h
+    return m.reshape(b, c, h, k, h, k).mean(axis=(3, 5))
+
+
+# ------------------------------------------------------------------------------------------ FitNet
+def test_fitnet_loss_is_elementwise_mean():
+    fs, ft = randn(2, 3, 4, 4, seed=1), randn(2, 3, 4, 4, seed=2)
+    expected = np.mean([(a - b) ** 2 for a, b in zip(arr(fs).ravel(), arr(ft).ravel(), strict=True)])
+    assert fitnet_loss(fs, ft).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="one shape"):
+        fitnet_loss(fs, ft[:, :2])
+
+
+def test_fitnet_method_applies_regressor_then_mse():
+    s = Features(randn(2, 10), [randn(2, 4, 8, 8, seed=s) for s in range(3)] + [randn(2, 6)])
+    t = Features(randn(2, 10), [randn(2, 5, 4, 4, seed=s + 5) for s in range(3)] + [randn(2, 6)])
+    method = method_class("fitnet")(s, t, hint_layer=1)
+    assert isinstance(method.regressor.conv, nn.Conv2d) and method.regressor.conv.stride == (2, 2)
+    method.eval()
+    value = method(s, t, None)["fitnet"]
+    regressed = arr(method.regressor(s.feats[1]))
+    assert value.item() == pytest.approx(float(np.mean((regressed - arr(t.feats[1])) ** 2)), rel=1e-6)
+
+
+# -------------------------------------------------------------------------------------------- AT
+def naive_at(maps_s, maps_t):
+    total = 0.0
+    for ms, mt in zip(maps_s, maps_t, strict=False):  # zip: extra maps ignored
+        ms, mt = arr(ms), arr(mt)
+        h = min(ms.shape[2], mt.shape[2])
+        ms, mt = pool(ms, h), pool(mt, h)
+        for b in range(ms.shape[0]):
+            a_s = [sum(ms[b, c, i, j] ** 2 for c in range(ms.shape[1])) / ms.shape[1]
+                   for i in range(h) for j in range(h)]
+            a_t = [sum(mt[b, c, i, j] ** 2 for c in range(mt.shape[1])) / mt.shape[1]
+                   for i in range(h) for j in range(h)]
+            ns, nt = math.sqrt(sum(v * v for v in a_s)), math.sqrt(sum(v * v for v in a_t))
+            total += sum((x / ns - y / nt) ** 2 for x, y in zip(a_s, a_t, strict=True)) / (ms.shape[0] * h * h)
+    return total
+
+
+def test_at_loss_hand_value():
+    # student: all ones -> a_s = [1/2]*4; teacher: a single non-zero position -> a_t = [1, 0, 0, 0]
+    fs = torch.ones(1, 3, 2, 2)
+    ft = torch.zeros(1, 2, 2, 2)
+    ft[0, 0, 0, 0] = 2.0
+    # squared differences [1/4, 1/4, 1/4, 1/4], mean over B*H*W = 4 entries
+    assert at_loss([fs], [ft]).item() == pytest.approx(0.25, abs=1e-7)
+
+
+def test_at_loss_matches_naive_with_pooling_and_zip():
+    maps_s = [randn(2, 3, 4, 4, seed=1), randn(2, 5, 8, 8, seed=2), randn(2, 4, 2, 2, seed=3)]
+    maps_t = [randn(2, 6, 8, 8, seed=4), randn(2, 2, 8, 8, seed=5)]  # teacher map 1 pooled, student map 1 pooled
+    assert at_loss(maps_s, maps_t).item() == pytest.approx(naive_at(maps_s, maps_t), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- NST
+def naive_nst(maps_s, maps_t):
+    total = 0.0
+    for ms, mt in zip(maps_s, maps_t, strict=False):  # zip: extra maps ignored
+        ms, mt = arr(ms), arr(mt)
+        h = min(ms.shape[2], mt.shape[2])
+        ms, mt = pool(ms, h), pool(mt, h)
+        b = ms.shape[0]
+        s = [[ms[i, c].ravel() / np.linalg.norm(ms[i, c]) for c in range(ms.shape[1])] for i in range(b)]
+        t = [[mt[i, c].ravel() / np.linalg.norm(mt[i, c]) for c in range(mt.shape[1])] for i in range(b)]
+
+        def kernel_mean(a, c):
+            return np.mean([float(np.dot(u, v)) ** 2 for a_i, c_i in zip(a, c, strict=True) for u in a_i for v in c_i])
+
+        total += kernel_mean(t, t) + kernel_mean(s, s) - 2 * kernel_mean(s, t)
+    return total
+
+
+@pytest.mark.parametrize("shapes_s,shapes_t", [
+    ([(2, 3, 4, 4), (2, 4, 2, 2)], [(2, 5, 4, 4), (2, 3, 4, 4), (2, 2, 2, 2)]),  # channel-kernel route, pooling, zip
+    ([(2, 40, 2, 2)], [(2, 30, 4, 4)]),  # few positions, many channels: the HW x HW Gram route
+])
+def test_nst_loss_matches_naive(shapes_s, shapes_t):
+    maps_s = [randn(*s, seed=i) for i, s in enumerate(shapes_s)]
+    maps_t = [randn(*s, seed=10 + i) for i, s in enumerate(shapes_t)]
+    assert nst_loss(maps_s, maps_t).item() == pytest.approx(naive_nst(maps_s, maps_t), rel=1e-4)
+    assert nst_loss(maps_t, maps_t).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_at_and_nst_losses_accept_channels_last():
+    fs, ft = randn(2, 6, 4, 4, seed=1), randn(2, 3, 8, 8, seed=2)
+    cl = [x.to(memory_format=torch.channels_last) for x in (fs, ft)]
+    assert at_loss([cl[0]], [cl[1]]).item() == pytest.approx(at_loss([fs], [ft]).item(), rel=1e-6)
+    assert nst_loss([cl[0]], [cl[1]]).item() == pytest.approx(nst_loss([fs], [ft]).item(), rel=1e-6)
+
+
+# ------------------------------------------------------------------------------ FitNet, AT and NST on models
+@pytest.mark.parametrize("name", FITNET_AT_NST)
+def test_fitnet_at_nst_registry_metadata(name):
+    cls = method_class(name)
+    assert cls.paper and cls.uses and cls.reads.student.taps and not cls.reads.student.preact and not cls.reads.index
+    expected = {"fitnet": (1, 0, 100), "at": (1, 0, 1000), "nst": (1, 0, 50)}[name]
+    assert cls.default_weights == LossWeights(*expected)
+    assert method_options(name) == {"fitnet": {"hint_layer": 2}, "at": {"p": 2}}.get(name, {})
+
+
+@pytest.mark.parametrize("name", FITNET_AT_NST)
+def test_fitnet_at_nst_gradients_and_short_batches(name):
+    """Gradients reach the student and the method's modules, never the teacher; batches of 4, 3, 1 are finite."""
+    student, teacher = models("resnet8", "resnet14")
+    method = create_method(name, student, teacher)
+    fs, ft = forward_pair(student, teacher, randn(4, 3, 32, 32))
+    terms = method(fs, ft, SimpleNamespace(labels=torch.zeros(4, dtype=torch.long), index=torch.arange(4)))
+    assert set(terms) == {name}
+    sum(terms.values()).backward()
+    stem = next(student.parameters())
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+    for p in method.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    assert all(p.grad is None for p in teacher.parameters())
+    # finite on a short batch (the method was sized on 2 samples) and on a single sample
+    fs, ft = forward_pair(student, teacher, randn(3, 3, 32, 32, seed=3))
+    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+    student.eval()  # batch norm cannot train on one sample; the loss must still be finite
+    fs, ft = forward_pair(student, teacher, randn(1, 3, 32, 32, seed=1))
+    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+
+
+@pytest.mark.parametrize("teacher,student,conv,c_in,c_out", [
+    ("resnet32x4", "resnet8x4", nn.Conv2d, 128, 128),
+    ("vgg13", "MobileNetV2", nn.Conv2d, 16, 256),
+    ("resnet32x4", "ShuffleV2", nn.ConvTranspose2d, 232, 128),
+    ("ResNet50", "MobileNetV2", nn.ConvTranspose2d, 16, 512),
+])
+def test_fitnet_regressor_shapes_match_reference(teacher, student, conv, c_in, c_out):
+    s = feature_shapes(create_model(student), (3, 32, 32))  # what create_method sizes the modules from
+    t = feature_shapes(create_model(teacher), (3, 32, 32))
+    reg = method_class("fitnet")(s, t).regressor  # FitNet's ConvReg on feat[2]
+    assert type(reg.conv) is conv
+    assert (reg.conv.in_channels, reg.conv.out_channels) == (c_in, c_out)
+    assert reg.conv.kernel_size == ((1, 1) if conv is nn.Conv2d else (4, 4))
+    assert reg.bn.num_features == c_out
+
+
+@pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
+def test_fitnet_at_nst_two_optimisation_steps(student_name, teacher_name):
+    student, teacher = models(student_name, teacher_name)
+    x, y = randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
+    shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))  # as create_method
+    for name in FITNET_AT_NST:
+        method = method_class(name)(*shapes)
+        objective = Objective(method, method.default_weights)
+        extras = list(method.parameters())
+        optimizer = torch.optim.SGD(list(student.parameters()) + extras, lr=0.01, momentum=0.9)
+        watched = [next(student.parameters())] + extras
+        before = [p.detach().clone() for p in watched]
+        for _ in range(2):
+            terms = objective(*forward_pair(student, teacher, x), batch)
+            assert set(terms) == {"ce", name}
+            loss = sum(terms.values())
+            assert torch.isfinite(loss), name
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert all(not torch.equal(b, p) for b, p in zip(before, watched, strict=True)), name
+
+
+def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():
+    student, teacher = models("resnet8", "resnet14")
+    with pytest.raises(KdzooError, match=r"hint_layer=4 is not a feature map of the student.*\[0, 1, 2, 3\]"):
+        create_method("fitnet", student, teacher, hint_layer=4)
+    for bad in (5, -1, True, "2", 2.0):
+        with pytest.raises(ConfigError, match="hint_layer must be a whole number between 0 and 4"):
+            create_method("fitnet", student, teacher, hint_layer=bad)
+    vgg = create_method("fitnet", create_model("vgg8"), create_model("vgg13"), hint_layer=4)  # 512x4x4 maps
+    assert vgg.regressor.conv.kernel_size == (1, 1)
+
+
+def test_fitnet_resizes_a_student_map_smaller_by_another_factor_than_two():
+    """RepDistiller's ConvReg refuses 2x2 -> 8x8; kdzoo interpolates to the teacher's size, then a 1x1 conv."""
+    s = Features(randn(2, 10), [randn(2, 8, 2, 2), randn(2, 8)])
+    t = Features(randn(2, 10), [randn(2, 16, 8, 8), randn(2, 8)])
+    method = method_class("fitnet")(s, t, hint_layer=0)
+    upsample, conv = method.regressor.conv
+    assert upsample.size == (8, 8) and conv.kernel_size == (1, 1) and conv.out_channels == 16
+    assert method.regressor(s.feats[0]).shape == (2, 16, 8, 8) and torch.isfinite(method(s, t, None)["fitnet"])
+
+
+@pytest.mark.parametrize("options", [{"p": 0}, {"p": "two"}])
+def test_at_bad_options_are_refused(options):
+    student, teacher = models("resnet8", "resnet14")
+    with pytest.raises(ConfigError):
+        create_method("at", student, teacher, **options)
 
 
 # ------------------------------------------------------------------------------------------- PEFD
@@ -42,8 +254,8 @@ def test_pefd_hand_value():
 
 def naive_pefd(f_s, f_t, weights, biases):
     total = 0.0
-    for x, t in zip(arr(f_s), arr(f_t)):
-        ens = sum(np.maximum(w @ x + b, 0) for w, b in zip(weights, biases)) / len(weights)
+    for x, t in zip(arr(f_s), arr(f_t), strict=True):
+        ens = sum(np.maximum(w @ x + b, 0) for w, b in zip(weights, biases, strict=True)) / len(weights)
         total += 1 - ens @ t / (np.linalg.norm(ens) * np.linalg.norm(t))
     return total / f_s.shape[0]
 
@@ -53,7 +265,8 @@ def test_pefd_method_matches_naive_formula_and_batch_mean():
     g = torch.Generator().manual_seed(0)
     f_s, f_t = torch.randn(3, 64, generator=g), torch.rand(3, 256, generator=g)
     s, t = extract_free(f_s), extract_free(f_t)
-    expected = naive_pefd(f_s, f_t, [arr(p.weight) for p in method.projectors], [arr(p.bias) for p in method.projectors])
+    expected = naive_pefd(f_s, f_t, [arr(p.weight) for p in method.projectors],
+                          [arr(p.bias) for p in method.projectors])
     value = method(s, t, batch_of(3))["pefd"]
     assert value.item() == pytest.approx(expected, rel=1e-5)
     doubled = method(extract_free(torch.cat([f_s, f_s])), extract_free(torch.cat([f_t, f_t])), batch_of(6))["pefd"]
@@ -149,8 +362,10 @@ def test_mgd_method_matches_naive_formula():
     value = method(s, t, batch_of(2))["mgd"]
     torch.manual_seed(5)
     mask = (torch.rand(2, 256, 1, 1) >= 0.15).float()
+    def generate(x):
+        return arr(method.generator(torch.from_numpy(x).float()))
+
     with torch.no_grad():
-        generate = lambda x: arr(method.generator(torch.from_numpy(x).float()))
         expected = naive_mgd(method.align(f_s), f_t, mask, generate, 0.01)
     assert value.item() == pytest.approx(expected, rel=1e-5)
 
@@ -177,8 +392,12 @@ def test_mgd_module_shapes(teacher_name, student_name, c_s, c_t):
 
 # -------------------------------------------------------------------------------------------- OFD
 def test_ofd_margin_hand_values():
-    phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-    cdf = lambda z: 0.5 * math.erfc(-z / math.sqrt(2))
+    def phi(z):
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+    def cdf(z):
+        return 0.5 * math.erfc(-z / math.sqrt(2))
+
     weight = torch.tensor([1.0, 1.0, -2.0, 0.5, 0.0, 0.0])
     bias = torch.tensor([0.0, 5.0, -1.0, 1.2, -0.7, 0.3])
     expected = [
@@ -205,7 +424,7 @@ def test_ofd_loss_hand_value():
 def naive_ofd(maps_s, maps_t, margins):
     n = len(maps_s)
     total = 0.0
-    for i, (s, t, mu) in enumerate(zip(maps_s, maps_t, margins)):
+    for i, (s, t, mu) in enumerate(zip(maps_s, maps_t, margins, strict=True)):
         s, t = match(arr(s), arr(t))  # here the teacher maps are the larger ones
         acc = 0.0
         for b, c, h, w in np.ndindex(*s.shape):
@@ -222,12 +441,14 @@ def naive_ofd(maps_s, maps_t, margins):
 
 def test_ofd_loss_matches_naive_formula_layer_weights_and_batch_mean():
     g = torch.Generator().manual_seed(0)
-    maps_s = [torch.randn(3, 2, 4, 4, generator=g), torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 5, 2, 2, generator=g)]
-    maps_t = [torch.randn(3, 2, 8, 8, generator=g), torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 5, 4, 4, generator=g)]
+    maps_s = [torch.randn(3, 2, 4, 4, generator=g), torch.randn(3, 4, 2, 2, generator=g),
+              torch.randn(3, 5, 2, 2, generator=g)]
+    maps_t = [torch.randn(3, 2, 8, 8, generator=g), torch.randn(3, 4, 2, 2, generator=g),
+              torch.randn(3, 5, 4, 4, generator=g)]
     margins = [-torch.rand(m.shape[1], generator=g) for m in maps_t]
     expected = naive_ofd(maps_s, maps_t, margins)
     assert ofd_loss(maps_s, maps_t, margins).item() == pytest.approx(expected, rel=1e-5)
-    parts = [naive_ofd([s], [t], [m]) for s, t, m in zip(maps_s, maps_t, margins)]
+    parts = [naive_ofd([s], [t], [m]) for s, t, m in zip(maps_s, maps_t, margins, strict=True)]
     assert expected == pytest.approx(parts[0] / 4 + parts[1] / 2 + parts[2])  # weights 1/4, 1/2, 1
     doubled = ofd_loss([torch.cat([m, m]) for m in maps_s], [torch.cat([m, m]) for m in maps_t], margins)
     assert doubled.item() == pytest.approx(expected, rel=1e-5)  # mean over the batch, sum over C, H, W
@@ -242,7 +463,7 @@ def test_ofd_method_margins_connectors_and_naive_value():
     assert torch.equal(method.margins, torch.cat([ofd_margin(bn.weight, bn.bias) for bn in bns]))
     assert "margins" in dict(method.named_buffers())
     s, t = forward_pair(student, teacher, images(2), preact=True)
-    connected = [c(f) for c, f in zip(method.connectors, s.stages)]
+    connected = [c(f) for c, f in zip(method.connectors, s.stages, strict=True)]
     margins = torch.split(method.margins, [64, 128, 256])
     expected = naive_ofd(connected, t.stages, [m.tolist() for m in margins])
     assert method(s, t, batch_of(2))["ofd"].item() == pytest.approx(expected, rel=1e-4)
@@ -295,7 +516,7 @@ def test_ofd_declarations():
 # --------------------------------------------------------------------------------------- ReviewKD
 def naive_hcl(maps_s, maps_t):
     total = 0.0
-    for a, b in zip(maps_s, maps_t):
+    for a, b in zip(maps_s, maps_t, strict=True):
         a, b = arr(a), arr(b)
         h = a.shape[-1]
         loss, weight, norm = ((a - b) ** 2).mean(), 1.0, 1.0
@@ -378,8 +599,9 @@ def test_reviewkd_abf_shapes(teacher_name, student_name, c_in, c_out, s_sizes, t
     t = extract(frozen_model(teacher_name).eval(), images(2), preact=True)
     n = len(abfs)
     outputs, residual = [], None
+    # strict=False: the ABFs fuse the deepest len(abfs) levels (a 5-stage student gets 4 for a 4-stage teacher)
     for abf, x, y in zip(method.abfs, [*s.stages, s.pooled[:, :, None, None]][::-1],
-                         [*t.stages, t.pooled[:, :, None, None]][::-1]):
+                         [*t.stages, t.pooled[:, :, None, None]][::-1], strict=False):
         assert x.shape[-1] == s_sizes[n - 1 - len(outputs)]
         with torch.no_grad():
             out, residual = abf.eval()(x, residual, y.shape[-2:])
@@ -392,7 +614,8 @@ def test_reviewkd_parameter_count_for_resnet32x4_resnet8x4():
     # by hand from the reference's ABF (mid 256): conv1 C_in*256 + BN 512; conv2 256*C_out*9 + BN 2*C_out;
     # attention 2*256*2 + 2 on every level but the deepest
     levels = [(64, 64, True), (128, 128, True), (256, 256, True), (256, 256, False)]
-    expected = sum(c_in * 256 + 512 + 256 * c_out * 9 + 2 * c_out + (1026 if fuse else 0) for c_in, c_out, fuse in levels)
+    expected = sum(c_in * 256 + 512 + 256 * c_out * 9 + 2 * c_out + (1026 if fuse else 0)
+                   for c_in, c_out, fuse in levels)
     assert expected == 1_808_774
     assert sum(p.numel() for p in built("reviewkd", "resnet8x4", "resnet32x4").parameters()) == expected
 
@@ -428,7 +651,7 @@ def test_reviewkd_term_is_the_warmed_up_hcl_of_the_fused_levels():
         t = extract(teacher, images(2), preact=True)
         outputs, residual = [], None
         for abf, x, y in zip(method.abfs, [*s.stages, s.pooled[:, :, None, None]][::-1],
-                             [*t.stages, t.pooled[:, :, None, None]][::-1]):
+                             [*t.stages, t.pooled[:, :, None, None]][::-1], strict=True):
             out, residual = abf(x, residual, y.shape[-2:])
             outputs.append(out)
         full = naive_hcl(outputs[::-1], [*t.stages, t.pooled[:, :, None, None]])
@@ -438,12 +661,13 @@ def test_reviewkd_term_is_the_warmed_up_hcl_of_the_fused_levels():
         assert method(s, t, batch_of(2))["reviewkd"].item() == pytest.approx(full, rel=1e-5)
 
 
-# ---------------------------------------------------------------------------------- all four
+# ------------------------------------------------------------ PEFD, MGD, OFD and ReviewKD on models
 def method_params_with_grad(method):
     return [(n, p) for n, p in method.named_parameters() if p.requires_grad]
 
 
-@pytest.mark.parametrize("name,pair", [(n, ("resnet14", "resnet8")) for n in NAMES] + [("mgd", ("resnet14", "resnet8x4"))])
+@pytest.mark.parametrize("name,pair",
+                         [(n, ("resnet14", "resnet8")) for n in NAMES] + [("mgd", ("resnet14", "resnet8x4"))])
 def test_gradients_reach_student_and_extra_modules_not_teacher(name, pair):
     student, teacher = models(pair[1], pair[0])
     method = create_method(name, student, teacher)

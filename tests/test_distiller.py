@@ -1,0 +1,118 @@
+"""The Distiller (kdzoo's Python API for a training loop of your own): what it trains and never trains, what a
+method needs from the call, OFD's teacher statistics; and the README's examples of it run as written."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdzoo import Distiller
+from kdzoo.errors import ConfigError
+from kdzoo.models import create_model, extract
+from kdzoo.support import ExampleNet
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+# -- the Distiller ----------------------------------------------------------------------------------
+def test_distiller_trains_the_student_and_its_connectors_never_the_teacher():
+    import torchvision
+
+    torch.manual_seed(0)
+    teacher = create_model("resnet14", num_classes=10)
+    student = torchvision.models.mobilenet_v3_small(num_classes=10)
+    distiller = Distiller(student, teacher, "fitnet", input_shape=(3, 32, 32))
+    names = {n for n, _ in distiller.named_parameters()}
+    assert names and all(n.startswith(("student.", "objective.method.")) for n in names)
+    assert not any(k.startswith("teacher") for k in distiller.state_dict())
+    teacher_before = copy.deepcopy(teacher.state_dict())
+    optimizer = torch.optim.SGD(distiller.parameters(), lr=0.05, momentum=0.9)
+    student_before = [p.detach().clone() for p in distiller.student.parameters()]
+    distiller.train()
+    assert not distiller.teacher.training
+    for step in range(2):
+        losses = distiller(x_batch(8, step), torch.arange(8) % 10)
+        assert set(losses) == {"ce", "fitnet"}
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+    assert any(not torch.equal(a, b) for a, b in zip(student_before, distiller.student.parameters(), strict=True))
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in teacher_before.items())
+    distiller.double()
+    assert next(distiller.teacher.parameters()).dtype == torch.float64  # moved with the distiller
+
+
+def test_distiller_says_what_a_method_needs_from_the_call():
+    s, t = ExampleNet(), create_model("resnet14", num_classes=10)
+    crd = Distiller(s, t, "crd", student_layers=["layer1", "layer2", "layer3"], train_labels=torch.arange(64) % 10,
+                    nce_k=16)
+    with pytest.raises(ConfigError, match=r"index=idx"):
+        crd(x_batch(4), torch.arange(4))
+    assert torch.isfinite(sum(crd(x_batch(4), torch.arange(4), index=torch.arange(4)).values()))
+    mlkd = Distiller(ExampleNet(), t, "mlkd")
+    with pytest.raises(ConfigError, match="strong_images"):
+        mlkd(x_batch(4), torch.arange(4))
+    dkd = Distiller(ExampleNet(), t, "dkd")
+    dkd.on_epoch_start(1, 240)
+    first = dkd(x_batch(4), torch.arange(4))["dkd_nckd"]
+    dkd.on_epoch_start(20, 240)
+    assert dkd(x_batch(4), torch.arange(4))["dkd_nckd"].item() == pytest.approx(20 * first.item(), rel=1e-5)  # warm-up
+
+
+def test_ofd_reference_teacher_uses_batch_statistics_and_keeps_its_weights():
+    torch.manual_seed(0)
+    teacher = create_model("resnet14", num_classes=10)
+    teacher.train()
+    for _ in range(3):  # running statistics that differ from a fresh batch's
+        teacher(x_batch(16, 9) * 3 + 1)
+    teacher.eval()
+    before = copy.deepcopy(teacher.state_dict())
+    distiller = Distiller(create_model("resnet8", num_classes=10), teacher, "ofd")
+    x = x_batch(8)
+    from kdzoo.distiller import run_networks
+
+    _, t_out = run_networks(None, distiller.teacher, [x], distiller.reads)
+    reference = copy.deepcopy(teacher).train()
+    with torch.no_grad():
+        expected = extract(reference, x, preact=True).stages
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(t_out.stages, expected, strict=True))
+    distiller(x, torch.arange(8))
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items()) and not teacher.training
+    eval_variant = Distiller(create_model("resnet8", num_classes=10), teacher, "ofd", variant="eval")
+    _, t_eval = run_networks(None, teacher, [x], eval_variant.reads)
+    with torch.no_grad():
+        assert torch.allclose(t_eval.stages[0], extract(teacher, x, preact=True).stages[0])
+
+
+# -- the README's examples ----------------------------------------------------------------------------
+def readme_block(marker: str) -> str:
+    """The README's Python block right after ``<!-- marker -->``."""
+    block = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert block, f"the README's example is marked with <!-- {marker} -->"
+    return block.group(1)
+
+
+def test_readme_training_loop_example_runs_as_written():
+    namespace: dict = {}
+    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
+    assert namespace["losses"] and all(torch.isfinite(v) for v in namespace["losses"].values())
+
+
+def test_every_readme_python_block_is_an_example_a_test_runs():
+    text = README.read_text(encoding="utf-8")
+    assert text.count("```python") == len(re.findall(r"<!-- (?:distiller|lightning)-example -->\n```python", text))
+
+
+def test_readme_lightning_example_runs_as_written():
+    pytest.importorskip("lightning")
+    namespace: dict = {}
+    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
+    exec(compile(readme_block("lightning-example"), "README.md", "exec"), namespace)
+    assert namespace["trainer"].current_epoch == 2
