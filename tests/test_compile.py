@@ -10,7 +10,7 @@ import torch
 
 from conftest import TINY
 from kdzoo.engine.checkpoint import LAST, read_checkpoint
-from kdzoo.engine.logger import read_metrics
+from kdzoo.run_folder import read_metrics
 
 DISTILL = ["--student", "resnet8", *TINY, "--schedule", "constant", "--seed", "2"]
 

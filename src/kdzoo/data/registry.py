@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import Registry
-from .batch import DataBundle
+from .loader import DataBundle
 from .sampling import EpochOrder, subset_indices
 
 #: name -> ``factory(spec: DataSpec, **options) -> DataBundle``; info: description, classes,
