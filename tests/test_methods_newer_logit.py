@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from conftest import forward_pair, images, two_steps
 from kdzoo.errors import ConfigError
-from kdzoo.listing import methods
+from kdzoo.commands.list import methods
 from kdzoo.losses import (curriculum_lambda, kd_loss, mlkd_batch_loss, mlkd_class_loss, mlkd_instance_loss,
                           multiscale_cells, region_logits, reverse_gradient, sdd_loss, sdd_region_weights,
                           standardize_logits)
