@@ -45,8 +45,8 @@ def published_tables() -> dict[str, PublishedTable]:
                                   f"{len(spec['pairs'])} pairs.")
             values.update({(row, pair): float(v) for pair, v in zip(spec["pairs"], cells, strict=True)
                            if v is not None})
-        tables[name] = PublishedTable(name, spec["title"], " ".join(spec["source"].split()), spec["metric"],
-                                      spec["runs"], spec["dataset"], values)
+        tables[name] = PublishedTable(name=name, title=spec["title"], source=" ".join(spec["source"].split()),
+                                      metric=spec["metric"], runs=spec["runs"], dataset=spec["dataset"], values=values)
     return tables
 
 

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.index is not None and args.class_name:
         raise ConfigError("Give --index N or --class NAME, not both.")
-    sample = load_sample(args.teacher, args.student, args.dataset, args.data_root, args.download, args.index,
-                         args.class_name, args.batch_size, args.device)
+    sample = load_sample(args.teacher, args.student, dataset=args.dataset, data_root=args.data_root,
+                         download=args.download, index=args.index, class_name=args.class_name,
+                         batch_size=args.batch_size, device=args.device)
     print(model_report(sample, args.temperatures, args.top, Path(args.out)))
     return 0

@@ -103,8 +103,9 @@ def build(cfg: RunConfig) -> Setup:
         if teacher is not None:
             teacher = teacher.to(memory_format=torch.channels_last)
     compile_networks(speed, student, teacher, objective)
-    return Setup(cfg, device, data, student, teacher, objective, distiller, reads, lr, caveats, speed, student_params,
-                 extra_params)
+    return Setup(cfg=cfg, device=device, data=data, student=student, teacher=teacher, objective=objective,
+                 distiller=distiller, reads=reads, lr=lr, caveats=caveats, speed=speed, student_params=student_params,
+                 extra_params=extra_params)
 
 
 def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:

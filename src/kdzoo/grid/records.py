@@ -109,8 +109,9 @@ def _record(run_dir: Path, summary: dict[str, Any], teachers: list[str]) -> Reco
         label, pair = role, None
     role = info.get("role", role)
     order = info.get("order") or {"teacher": [0], "vanilla": [1]}.get(role, LAST_ORDER)
-    return Record(run_dir, summary, config, info, role, info.get("label", label), info.get("variant", label),
-                  tuple(info["pair"]) if info.get("pair") else pair, order)
+    return Record(run_dir=run_dir, summary=summary, config=config, info=info, role=role,
+                  label=info.get("label", label), variant=info.get("variant", label),
+                  pair=tuple(info["pair"]) if info.get("pair") else pair, order=order)
 
 
 def load_records(runs_dir: Path) -> tuple[list[Record], list[Path]]:
