@@ -1,11 +1,11 @@
-# Two entry points: `make demo` (the Fashion-MNIST demo) and `make test` (the whole test suite).
-# Both create the virtual environment .venv and install kdzoo into it on first use.
+# Two entry points: `make demo` (the Fashion-MNIST demo) and `make test` (the whole test suite); `make lint`
+# checks the code. All create the virtual environment .venv and install kdzoo into it on first use.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kdzoo-installed
 
-.PHONY: demo test test-quick data clean
+.PHONY: demo test test-quick lint data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(BIN)/python -m pytest -n auto
+
+# ruff over src/ and benchmarks/ (settings: [tool.ruff] in pyproject.toml); ruff comes with the test extra.
+lint: $(STAMP)
+	$(BIN)/ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/ruff check src benchmarks
 
 # While developing: the suite without its end-to-end runs (tests marked slow: real kdzoo runs, torchrun jobs).
 test-quick: $(STAMP)

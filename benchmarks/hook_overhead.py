@@ -16,11 +16,11 @@ import copy
 import statistics
 
 import torch
-from steps import images_per_second, random_batch
 
 from kdzoo.distiller import Distiller
 from kdzoo.engine.runtime import resolve_device
 from kdzoo.models import TappedModel, create_model
+from steps import images_per_second, random_batch
 
 
 def hooked(model: torch.nn.Module) -> TappedModel:

@@ -20,11 +20,11 @@ import subprocess
 import sys
 
 import torch
-from steps import images_per_second, random_batch
 
 from kdzoo.engine.runtime import resolve_device
 from kdzoo.methods import Objective, create_method, list_methods, method_class
 from kdzoo.models import HeadedStudent, MultiExitNet, create_model
+from steps import images_per_second, random_batch
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
@@ -63,7 +63,7 @@ def measure(args: argparse.Namespace, name: str) -> dict:
         rates.append(images_per_second(student, teacher, objective, batch, args.steps, 0, args.amp))
         kd_rates.append(images_per_second(student, teacher, kd_objective, batch, args.steps, 0, args.amp))
     return {"method": name, "images_per_s": statistics.median(rates), "peak_mb": peak,
-            "step_time_over_kd": statistics.median(k / r for k, r in zip(kd_rates, rates))}
+            "step_time_over_kd": statistics.median(k / r for k, r in zip(kd_rates, rates, strict=True))}
 
 
 def main() -> None:
@@ -102,7 +102,8 @@ def main() -> None:
           f"amp {args.amp}, torch {torch.__version__}")
     print(f"{'method':<10}{'images/s':>10}{'step time / KD':>16}{'peak MB':>10}{'peak / KD':>11}")
     for name, r in results.items():
-        peak = f"{r['peak_mb']:>10.0f}{r['peak_mb'] / kd['peak_mb']:>11.2f}" if r["peak_mb"] else f"{'n/a':>10}{'n/a':>11}"
+        peak = (f"{r['peak_mb']:>10.0f}{r['peak_mb'] / kd['peak_mb']:>11.2f}" if r["peak_mb"]
+                else f"{'n/a':>10}{'n/a':>11}")
         print(f"{name:<10}{r['images_per_s']:>10.0f}{r['step_time_over_kd']:>16.2f}{peak}")
 
 

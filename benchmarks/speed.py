@@ -17,8 +17,8 @@ them alike), after an untimed warm-up epoch each (compilation happens there):
 - ``floor``: the compute floor: the same step (teacher forward, student forward/backward, optimiser step) on one
   resident batch, nothing else, with the device's best settings (those of ``kdzoo``).
 
-Ratios are per round, over ``baseline``, ``kdzoo`` (eager) and ``floor``; the median over rounds is printed. ``--dry`` runs a
-tiny version (small networks, 2 batches of 8, 1 round) to check the script itself.
+Ratios are per round, over ``baseline``, ``kdzoo`` (eager) and ``floor``; the median over rounds is printed.
+``--dry`` runs a tiny version (small networks, 2 batches of 8, 1 round) to check the script itself.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ from kdzoo.config import RunConfig
 from kdzoo.data.batch import Batch
 from kdzoo.data.synthetic import generate
 from kdzoo.distiller import run_networks
+from kdzoo.engine.build import build
 from kdzoo.engine.logger import RunLogger
 from kdzoo.engine.runtime import resolve_device
 from kdzoo.engine.speed import compile_networks, optimizer_options
-from kdzoo.engine.trainer import Trainer, build
+from kdzoo.engine.trainer import Trainer
 from kdzoo.models import create_model, run_model
 
 CLASSES = 100
@@ -207,7 +208,7 @@ def main() -> None:
 def ratio_text(rates: dict[str, list[float]], name: str, ref: str) -> str:
     if ref not in rates:
         return "-"
-    return f"{statistics.median(a / b for a, b in zip(rates[name], rates[ref])):.2f}"
+    return f"{statistics.median(a / b for a, b in zip(rates[name], rates[ref], strict=True)):.2f}"
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 
 import torch
-from steps import images_per_second, random_batch
 
 from kdzoo.engine.runtime import resolve_device
 from kdzoo.methods import LossWeights, Objective, create_method
 from kdzoo.models import create_model
+from steps import images_per_second, random_batch
 
 
 def main() -> None:
@@ -43,7 +43,8 @@ def main() -> None:
     teacher.eval().requires_grad_(False)
     kd = create_method("kd", student, teacher)
     kd_rate = rate(student, teacher, Objective(kd, kd.default_weights).to(device))
-    print(f"device {device}, batch {args.batch_size}, amp {args.amp}, {args.steps} timed steps, torch {torch.__version__}")
+    print(f"device {device}, batch {args.batch_size}, amp {args.amp}, {args.steps} timed steps, "
+          f"torch {torch.__version__}")
     print(f"{'run':<34}{'images/s':>10}")
     print(f"{'train teacher ' + args.teacher:<34}{teacher_rate:>10.0f}")
     print(f"{'train student ' + args.student:<34}{student_rate:>10.0f}")

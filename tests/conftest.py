@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from kdzoo.cli import main
+from kdzoo.commands import main
 from kdzoo.distiller import run_networks
 from kdzoo.methods import Objective
 from kdzoo.models import HeadedStudent, create_model, extract

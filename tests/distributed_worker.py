@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from kdzoo.cli import main
+from kdzoo.commands import main
 from kdzoo.models import TAPS, Features, register_model
 from kdzoo.models.layers import FeatureModel, global_pool
 

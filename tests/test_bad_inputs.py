@@ -18,9 +18,9 @@ import torch
 import yaml
 
 from conftest import TINY
-from kdzoo.cli import main
+from kdzoo.commands import main
 from kdzoo.engine.checkpoint import LAST
-from kdzoo.engine.run_dir import CONFIG, SUMMARY
+from kdzoo.run_folder import CONFIG, SUMMARY
 
 
 class RunsCode:

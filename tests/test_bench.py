@@ -8,12 +8,12 @@ import pytest
 import yaml
 
 from conftest import kdzoo_subprocess
-from kdzoo.bench.grid import grid_path, load_grid, packaged_grids
-from kdzoo.bench.grid_progress import threads_per_job
-from kdzoo.bench.plan import plan
-from kdzoo.bench.runner import FINISHED, RESUMABLE, run_state
 from kdzoo.config import packaged_configs
 from kdzoo.engine.checkpoint import LAST
+from kdzoo.grid.grid_file import grid_path, load_grid, packaged_grids
+from kdzoo.grid.plan import plan
+from kdzoo.grid.progress import threads_per_job
+from kdzoo.grid.runner import FINISHED, RESUMABLE, run_state
 
 COMMON = {"dataset": "synthetic", "dataset_options": {"num_train": 96, "num_test": 64}, "batch_size": 32,
           "progress": False, "tensorboard": False, "device": "cpu", "epochs": 1}

@@ -10,7 +10,7 @@ import torch
 
 from conftest import TINY
 from kdzoo.engine.checkpoint import LAST, read_checkpoint
-from kdzoo.engine.logger import read_metrics
+from kdzoo.run_folder import read_metrics
 
 DISTILL = ["--student", "resnet8", *TINY, "--schedule", "constant", "--seed", "2"]
 
@@ -61,5 +61,5 @@ def test_the_run_header_says_how_the_run_computes(cli, tiny_teacher, tmp_path):
     assert code == 0, err
     line = next(line for line in out.splitlines() if line.startswith("speed:"))
     threads = torch.get_num_threads()
-    assert line == (f"speed: {threads} CPU threads, amp none (default), channels_last teacher only (default), eager (no "
-                    f"--compile), for-loop optimizer step, teacher under inference_mode")
+    assert line == (f"speed: {threads} CPU threads, amp none (default), channels_last teacher only (default), "
+                    f"eager (no --compile), for-loop optimizer step, teacher under inference_mode")

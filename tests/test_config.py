@@ -59,7 +59,7 @@ def test_invalid_values_are_refused(overrides, match):
 
 
 def test_a_method_without_its_teacher_is_refused_before_any_data_is_read():
-    from kdzoo.engine.trainer import check_names
+    from kdzoo.engine.build import check_names
 
     with pytest.raises(ConfigError, match="--method kd needs a teacher"):
         check_names(build_config(None, {"model": "resnet8", "method": "kd"}))
@@ -93,8 +93,8 @@ def test_round_trip_through_dict():
 
 
 def test_milestones_that_cannot_take_effect_are_warned_about_with_the_resulting_schedule():
+    from kdzoo.engine.build import build
     from kdzoo.engine.optim import schedule_warnings
-    from kdzoo.engine.trainer import build
 
     cfg = build_config(None, {"model": "resnet8", "dataset": "synthetic", "device": "cpu", "epochs": 3, "lr": 0.1,
                               "milestones": [2, 5], "dataset_options": {"num_train": 64, "num_test": 32}})

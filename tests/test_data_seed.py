@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-import kdzoo.engine.trainer as trainer
+import kdzoo.engine.build as engine_build
 from conftest import TINY
 from kdzoo.data import build_data
 
@@ -24,7 +24,7 @@ def built(monkeypatch):
         bundles.append(build_data(*args, **kwargs))
         return bundles[-1]
 
-    monkeypatch.setattr(trainer, "build_data", spy)
+    monkeypatch.setattr(engine_build, "build_data", spy)
     return bundles
 
 

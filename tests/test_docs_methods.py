@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kdzoo.cli import build_parser
+from kdzoo.commands import build_parser
+from kdzoo.commands.list import methods as list_methods_text
 from kdzoo.docgen import methods as method_docs
 from kdzoo.docgen.methods import citation, commands
-from kdzoo.listing import methods as list_methods_text
 from kdzoo.methods import list_methods, method_class
 
 ROOT = Path(__file__).resolve().parents[1]

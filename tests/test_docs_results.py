@@ -69,7 +69,8 @@ def test_regenerate_writes_the_page_the_plot_and_the_excerpt(tmp_path):
     regenerate(runs, tmp_path / "results.md", tmp_path / "img", readme)
     page = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert REPORT.strip() in page
-    assert "3 runs (1 teachers, 2 students)" in page and "trains 2 epochs on 2000 training images (64 SGD steps of 64)" in page
+    assert "3 runs (1 teachers, 2 students)" in page
+    assert "trains 2 epochs on 2000 training images (64 SGD steps of 64)" in page
     assert "reaches 1 points" in page
     assert (tmp_path / "img" / "results_gains.png").read_bytes() == b"png"
     assert "| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |" in readme.read_text(encoding="utf-8")

@@ -130,9 +130,16 @@ def test_a_non_finite_loss_stops_within_one_logging_interval_and_keeps_the_last_
     assert len((tmp_path / "nan" / "metrics.csv").read_text().splitlines()) == 2
 
 
-def test_an_interrupted_demo_is_continued_by_running_the_demo_again():
+def test_an_interrupted_demo_is_continued_by_running_the_demo_again(monkeypatch, capsys):
     """`kdzoo demo` has no --resume: it resumes its unfinished run when run again, and the message says so."""
-    demo = Interrupted("SIGTERM", Path("runs/demo/teacher")).message("demo")
-    assert "`kdzoo demo`" in demo and "--resume" not in demo
+    from kdzoo.commands import demo, main
+
+    def interrupted(**_):
+        raise Interrupted("SIGTERM", Path("runs/demo/teacher"))
+
+    monkeypatch.setattr(demo, "run_demo", interrupted)
+    assert main(["demo"]) == 143
+    message = capsys.readouterr().err
+    assert "`kdzoo demo`" in message and "runs/demo/teacher" in message and "--resume" not in message
     to_train = Interrupted("SIGINT", Path("runs/demo/teacher")).message("train")
     assert "`kdzoo train --resume runs/demo/teacher`" in to_train

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import forward_pair, images, two_steps
+from kdzoo.commands.list import methods
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
-from kdzoo.listing import methods
 from kdzoo.losses import (
     curriculum_lambda,
     dist_inter_loss,

@@ -61,7 +61,7 @@ def test_deployed_logits_are_the_teachers_classifier_on_the_projection():
     head = create_method("simkd", s_model, t_model).student_head().eval()
     deployed = HeadedStudent(s_model, head).eval()
     with torch.no_grad():
-        backbone_map = extract(s_model, images(3)).head
+        backbone_map = extract(s_model, images(3)).head_map
         expected = t_model.fc(head.projector(backbone_map).mean(dim=(2, 3)))
         assert torch.allclose(deployed(images(3)), expected, atol=1e-5)
 
@@ -106,8 +106,8 @@ def test_reference_variant_projects_the_last_stage_and_head_map_variant_the_clas
         stage = extract(student, images(2)).stages[-1]
         expected = teacher.fc(reference.student_head().projector(stage).mean(dim=(2, 3)))
     assert torch.allclose(s.logits, expected, atol=1e-5)
-    assert float(reference(s, t, None)["simkd"]) == pytest.approx(float(simkd_loss(s.head, t.stages[-1])), rel=1e-6)
-    assert not torch.allclose(t.stages[-1], t.head)  # WRN: the reference's target is taken before the final BN-ReLU
+    assert float(reference(s, t, None)["simkd"]) == pytest.approx(float(simkd_loss(s.head_map, t.stages[-1])), rel=1e-6)
+    assert not torch.allclose(t.stages[-1], t.head_map)  # WRN: the reference's target is taken before the final BN-ReLU
 
 
 def test_reference_variant_refuses_a_teacher_whose_last_stage_is_not_its_classifier_input():

@@ -34,7 +34,7 @@ def test_hook_taps_are_the_named_modules_outputs():
         assert torch.allclose(out.logits, net(x))
     for got, want in zip(out.feats, [stem, l1, l2, l3, l3.mean(dim=(2, 3))], strict=True):
         assert torch.allclose(got, want, atol=1e-6)
-    assert torch.equal(out.head, out.stages[-1])
+    assert torch.equal(out.head_map, out.stages[-1])
     assert not net.layer1._forward_hooks and not net.fc._forward_pre_hooks  # hooks are removed after the call
     assert tapped(x).shape == (4, 10) and torch.equal(tapped(x), net(x))  # plain forward: just the model
 

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from kdzoo.bench.published import published_tables, select_tables
-from kdzoo.bench.records import write_info
 from kdzoo.errors import ConfigError
+from kdzoo.grid.records import write_info
 from kdzoo.methods import list_methods
 from kdzoo.models import list_models
+from kdzoo.published import published_tables, select_tables
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

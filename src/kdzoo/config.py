@@ -45,8 +45,11 @@ class RunConfig:
     """Everything a `kdzoo train` or `kdzoo distill` run needs. Field docs double as CLI help."""
 
     # what to train, on what
-    model: str | None = field(default=None, metadata={"help": "architecture to train (the student when distilling): a zoo name, timm/NAME or torchvision/NAME"})
-    model_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options for the architecture's builder KEY=VALUE (timm/torchvision models: e.g. img_size=32 patch_size=4 for a ViT, pretrained=true)"})
+    model: str | None = field(default=None, metadata={
+        "help": "architecture to train (the student when distilling): a zoo name, timm/NAME or torchvision/NAME"})
+    model_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "options for the architecture's builder KEY=VALUE (timm/torchvision models: e.g. img_size=32 "
+                "patch_size=4 for a ViT, pretrained=true)"})
     dataset: str = field(default="cifar100", metadata={"help": "dataset name (kdzoo list datasets)"})
     data_root: str | None = field(default=None, metadata={"help": "data folder (default: $KDZOO_DATA or ./data)"})
     download: bool = field(default=False, metadata={"help": "download the dataset with torchvision if missing"})
@@ -56,47 +59,74 @@ class RunConfig:
         "help": "seed that draws --train-subset/--test-subset (and any split kdzoo makes); independent of --seed, "
                 "so runs with different seeds see the same images"})
     augment: bool = field(default=True, metadata={"help": "random crop (padding 4) and flip during training"})
-    dataset_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "dataset-specific options KEY=VALUE"})
+    dataset_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "dataset-specific options KEY=VALUE"})
     # distillation
-    teacher: str | None = field(default=None, metadata={"help": "teacher: kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file"})
-    teacher_arch: str | None = field(default=None, metadata={"help": "teacher architecture when the file does not say it (a zoo name, timm/NAME or torchvision/NAME)"})
-    teacher_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options for the teacher architecture's builder KEY=VALUE (e.g. img_size=32 for a timm ViT)"})
-    teacher_pretrained: bool = field(default=False, metadata={"help": "teacher = --teacher-arch timm/NAME or torchvision/NAME with that library's own pretrained weights (needs network access)"})
+    teacher: str | None = field(default=None, metadata={
+        "help": "teacher: kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file"})
+    teacher_arch: str | None = field(default=None, metadata={
+        "help": "teacher architecture when the file does not say it (a zoo name, timm/NAME or torchvision/NAME)"})
+    teacher_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "options for the teacher architecture's builder KEY=VALUE (e.g. img_size=32 for a timm ViT)"})
+    teacher_pretrained: bool = field(default=False, metadata={
+        "help": "teacher = --teacher-arch timm/NAME or torchvision/NAME with that library's own pretrained weights "
+                "(needs network access)"})
     method: str | None = field(default=None, metadata={"help": "distillation method (kdzoo list methods); default kd"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "method options KEY=VALUE"})
     gamma: float | None = field(default=None, metadata={"help": "weight of cross-entropy (default: the method's)"})
     alpha: float | None = field(default=None, metadata={"help": "weight of the KD term (default: the method's)"})
-    beta: float | None = field(default=None, metadata={"help": "weight of the method's own loss (default: the method's)"})
-    t_student: float | None = field(default=None, metadata={"help": "KD temperature applied to the student's logits (default: 4; 2 with --logit-std)"})
-    t_teacher: float | None = field(default=None, metadata={"help": "KD temperature applied to the teacher's logits (default: 4; 2 with --logit-std)"})
-    logit_std: bool = field(default=False, metadata={"help": "logit standardization (Sun et al., CVPR 2024): z-score both networks' logits before the temperature; sets the method's reference weights for it"})
+    beta: float | None = field(default=None, metadata={
+        "help": "weight of the method's own loss (default: the method's)"})
+    t_student: float | None = field(default=None, metadata={
+        "help": "KD temperature applied to the student's logits (default: 4; 2 with --logit-std)"})
+    t_teacher: float | None = field(default=None, metadata={
+        "help": "KD temperature applied to the teacher's logits (default: 4; 2 with --logit-std)"})
+    logit_std: bool = field(default=False, metadata={
+        "help": "logit standardization (Sun et al., CVPR 2024): z-score both networks' logits before the temperature; "
+                "sets the method's reference weights for it"})
     eval_teacher: bool = field(default=True, metadata={"help": "measure the teacher's test accuracy before distilling"})
     # optimisation
     epochs: int = field(default=240, metadata={"help": "training epochs"})
     batch_size: int = field(default=64, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
-    optimizer: str = field(default="sgd", metadata={"help": "sgd, adamw, or dot (DOT, Zhao et al., ICCV 2023: SGD with momentum + dot_delta for the distillation gradients, - dot_delta for the cross-entropy's)"})
-    lr: float | None = field(default=None, metadata={"help": "initial learning rate (default: the architecture's recipe value)"})
+    optimizer: str = field(default="sgd", metadata={
+        "help": "sgd, adamw, or dot (DOT, Zhao et al., ICCV 2023: SGD with momentum + dot_delta for the distillation "
+                "gradients, - dot_delta for the cross-entropy's)"})
+    lr: float | None = field(default=None, metadata={
+        "help": "initial learning rate (default: the architecture's recipe value)"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     nesterov: bool = field(default=False, metadata={"help": "Nesterov momentum"})
-    dot_delta: float = field(default=0.075, metadata={"help": "DOT's momentum offset (0.075 on CIFAR/Tiny-ImageNet, 0.09 on ImageNet)"})
+    dot_delta: float = field(default=0.075, metadata={
+        "help": "DOT's momentum offset (0.075 on CIFAR/Tiny-ImageNet, 0.09 on ImageNet)"})
     weight_decay: float = field(default=5e-4, metadata={"help": "weight decay"})
     schedule: str = field(default="step", metadata={"help": "learning-rate schedule: step, cosine or constant"})
-    milestones: list[int] | None = field(default=None, metadata={"help": "epochs after which a step schedule decays (default: 62.5/75/87.5%% of the epochs, i.e. 150 180 210 of 240)"})
+    milestones: list[int] | None = field(default=None, metadata={
+        "help": "epochs after which a step schedule decays (default: 62.5/75/87.5%% of the epochs, i.e. 150 180 210 of "
+                "240)"})
     lr_decay: float = field(default=0.1, metadata={"help": "step-schedule decay factor"})
     warmup_epochs: int = field(default=0, metadata={"help": "linear learning-rate warm-up epochs"})
     # distributed (torchrun)
-    scale_lr: bool = field(default=False, metadata={"help": "under torchrun, multiply the lr by the number of processes (linear scaling rule; --batch-size is per process)"})
-    sync_bn: bool = field(default=False, metadata={"help": "under torchrun on GPUs, synchronise BatchNorm statistics across processes (SyncBatchNorm)"})
+    scale_lr: bool = field(default=False, metadata={
+        "help": "under torchrun, multiply the lr by the number of processes (linear scaling rule; --batch-size is per "
+                "process)"})
+    sync_bn: bool = field(default=False, metadata={
+        "help": "under torchrun on GPUs, synchronise BatchNorm statistics across processes (SyncBatchNorm)"})
     # runtime
     seed: int = field(default=0, metadata={"help": "random seed"})
-    deterministic: bool = field(default=False, metadata={"help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
+    deterministic: bool = field(default=False, metadata={
+        "help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
-    amp: str = field(default="auto", metadata={"help": "mixed precision: auto (bf16 on CUDA GPUs that support it, none elsewhere), none, bf16 or fp16 (fp16 needs CUDA)"})
-    channels_last: bool | None = field(default=None, metadata={"help": "channels-last memory format (default: on CUDA, off elsewhere)"})
-    compile: bool = field(default=False, metadata={"help": "torch.compile the student, the teacher and the loss (minutes of compilation first)"})
-    compile_mode: str = field(default="default", metadata={"help": "torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs"})
-    num_workers: int | None = field(default=None, metadata={"help": "data-loading workers for streamed datasets (default: chosen for the machine)"})
+    amp: str = field(default="auto", metadata={
+        "help": "mixed precision: auto (bf16 on CUDA GPUs that support it, none elsewhere), none, bf16 or fp16 (fp16 "
+                "needs CUDA)"})
+    channels_last: bool | None = field(default=None, metadata={
+        "help": "channels-last memory format for both networks (default: both on CUDA, the teacher alone on CPU)"})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the student, the teacher and the loss (minutes of compilation first)"})
+    compile_mode: str = field(default="default", metadata={
+        "help": "torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs"})
+    num_workers: int | None = field(default=None, metadata={
+        "help": "data-loading workers for streamed datasets (default: chosen for the machine)"})
     # output
     output_dir: str = field(default="runs", metadata={"help": "folder that holds the run folders"})
     name: str | None = field(default=None, metadata={"help": "run folder name (default: derived from the run)"})
@@ -277,9 +307,11 @@ def validate(cfg: RunConfig) -> None:
     """Check values that do not need models or data; raises :class:`ConfigError`."""
     check_values(cfg)
     if cfg.model is None:
-        raise ConfigError("No model given: pass --model NAME (or --student NAME when distilling); `kdzoo list models` shows the names.")
+        raise ConfigError("No model given: pass --model NAME (or --student NAME when distilling); `kdzoo list models` "
+                          "shows the names.")
     if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
-        raise ConfigError(f"--epochs must be a positive whole number, got {cfg.epochs!r}. To evaluate a checkpoint without training use `kdzoo eval CHECKPOINT`.")
+        raise ConfigError(f"--epochs must be a positive whole number, got {cfg.epochs!r}. To evaluate a checkpoint "
+                          "without training use `kdzoo eval CHECKPOINT`.")
     for name in ("batch_size", "eval_batch_size"):
         value = getattr(cfg, name)
         if not isinstance(value, int) or value < 1:
@@ -297,14 +329,16 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"--lr must be positive, got {cfg.lr!r}.")
     for name in ("t_student", "t_teacher"):
         if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
-            raise ConfigError(f"--{name.replace('_', '-')} (a temperature) must be positive, got {getattr(cfg, name)!r}.")
+            raise ConfigError(f"--{name.replace('_', '-')} (a temperature) must be positive, got "
+                              f"{getattr(cfg, name)!r}.")
     for name, choices in CHOICES.items():
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"--{name} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}.")
     if cfg.optimizer == "dot" and not 0 <= cfg.dot_delta < cfg.momentum:
         raise ConfigError(f"--dot-delta must be >= 0 and below --momentum ({cfg.momentum}), got {cfg.dot_delta!r}.")
     if cfg.optimizer == "dot" and cfg.amp == "fp16":
-        raise ConfigError("--optimizer dot runs two backward passes per step, which fp16 loss scaling does not support; "
+        raise ConfigError("--optimizer dot runs two backward passes per step, which fp16 loss scaling does not "
+                          "support; "
                           "use --amp bf16 or none.")
     if cfg.logit_std and not cfg.has_method:
         raise ConfigError("--logit-std standardises the logits of a distillation loss, so it needs --teacher.")
@@ -312,4 +346,5 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("--optimizer dot splits the cross-entropy and distillation gradients, so it needs a teacher "
                           "(or a self-distillation method); use --optimizer sgd to train without one.")
     if not 0 <= cfg.warmup_epochs < max(cfg.epochs, 1):
-        raise ConfigError(f"--warmup-epochs must be between 0 and epochs-1 ({cfg.epochs - 1}), got {cfg.warmup_epochs}.")
+        raise ConfigError(f"--warmup-epochs must be between 0 and epochs-1 ({cfg.epochs - 1}), "
+                          f"got {cfg.warmup_epochs}.")

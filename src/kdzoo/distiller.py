@@ -24,7 +24,12 @@ from .config import resolve_temperatures
 from .data.batch import Batch
 from .errors import ConfigError
 from .methods import InitStage, LossWeights, Method, Objective, Reads, create_method, method_class
-from .models import Features, FeatureRequest, HeadedStudent, MultiExitNet, run_model, speaks_taps, wrap_model
+from .models import FeatureRequest, Features, HeadedStudent, MultiExitNet, run_model, speaks_taps, wrap_model
+
+
+def trainable_parameters(module: nn.Module) -> int:
+    """How many parameters of ``module`` train (``requires_grad``), each counted once."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def resolve_weights(method: Method, gamma: float | None, alpha: float | None, beta: float | None) -> LossWeights:
@@ -47,7 +52,7 @@ def batch_statistics(model: nn.Module):
     finally:
         model.train(was_training)
         with torch.no_grad():
-            for m, (mean, var, count) in zip(norms, saved):
+            for m, (mean, var, count) in zip(norms, saved, strict=True):
                 m.running_mean.copy_(mean)
                 m.running_var.copy_(var)
                 m.num_batches_tracked.copy_(count)
@@ -121,6 +126,7 @@ class Distiller(nn.Module):
                  logit_std: bool = False, train_labels: Tensor | None = None, student_layers: list[str] | None = None,
                  teacher_layers: list[str] | None = None, **options: Any):
         super().__init__()
+        self.student_params = trainable_parameters(student)  # the network as given, before exits or a head
         reads = method_class(method).reads
         student = _prepared(student, reads.student, student_layers, input_shape)
         if teacher is not None:
@@ -141,6 +147,13 @@ class Distiller(nn.Module):
     @property
     def method(self) -> Method:
         return self.objective.method
+
+    def extra_parameters(self) -> int:
+        """Trainable parameters the method adds beyond the student network it was given (as mdistiller's
+        ``get_extra_parameters`` counts them): its connectors, embeddings, regressors and learned temperature, and
+        what the deployed student gains (SimKD's projector, BYOT's exits); 0 for KD. The frozen teacher, buffers
+        (CRD's memory banks) and frozen copies (SimKD's reused classifier) are not counted."""
+        return trainable_parameters(self) - self.student_params
 
     @property
     def reads(self) -> Reads:

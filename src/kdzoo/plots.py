@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine.logger import read_metrics
+from .run_folder import read_metrics
 
 #: label -> (x values, y values, error bars or None)
 Series = dict[str, tuple[Sequence[float], Sequence[float], Sequence[float] | None]]
@@ -68,7 +68,8 @@ def plot_lines(series: Series, path: Path, xlabel: str, ylabel: str, title: str,
     return _save(fig, path)
 
 
-def plot_accuracy_curves(runs: dict[str, Path | Sequence[Path]], path: Path, title: str = "Test top-1 per epoch") -> Path:
+def plot_accuracy_curves(runs: dict[str, Path | Sequence[Path]], path: Path,
+                         title: str = "Test top-1 per epoch") -> Path:
     """Test top-1 against epoch, one line per label (label -> run folder, or several averaged)."""
     series = {label: (*mean_curve([dirs] if isinstance(dirs, Path) else dirs, "test_top1"), None)
               for label, dirs in runs.items()}
@@ -98,7 +99,8 @@ def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: P
     return _save(fig, path)
 
 
-def plot_scatter(points: dict[str, list[tuple[str, float, float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+def plot_scatter(points: dict[str, list[tuple[str, float, float]]], path: Path, xlabel: str, ylabel: str,
+                 title: str) -> Path:
     """Labelled points (name, x, y), one colour per group (e.g. accuracy against training time per pair)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
@@ -114,7 +116,8 @@ def plot_scatter(points: dict[str, list[tuple[str, float, float]]], path: Path, 
     return _save(fig, path)
 
 
-def plot_distributions(distributions: dict[str, Sequence[float]], classes: Sequence[str], path: Path, title: str) -> Path:
+def plot_distributions(distributions: dict[str, Sequence[float]], classes: Sequence[str], path: Path,
+                       title: str) -> Path:
     """Grouped bars of probability per class, one bar colour per distribution (e.g. per temperature)."""
     groups = {c: {label: (float(p[i]), 0.0) for label, p in distributions.items()} for i, c in enumerate(classes)}
     return plot_grouped_bars(groups, path, "probability", title)
@@ -141,7 +144,7 @@ def plot_heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], columns
 def plot_run_columns(run_dirs: Sequence[Path], columns: Sequence[str], path: Path, title: str) -> Path:
     """Columns of each run's ``metrics.csv`` against epoch, one line per run and column (e.g. CTKD's learned
     ``stat_temperature``, or DKD's ``train_dkd_tckd`` and ``train_dkd_nckd``)."""
-    series = {(column if len(run_dirs) == 1 else f"{Path(run).name}: {column}"): (*mean_curve([Path(run)], column), None)
-              for run in run_dirs for column in columns}
+    series = {(column if len(run_dirs) == 1 else f"{Path(run).name}: {column}"):
+              (*mean_curve([Path(run)], column), None) for run in run_dirs for column in columns}
     ylabel = columns[0] if len(columns) == 1 else "value"
     return plot_lines(series, path, "epoch", ylabel, title)

@@ -9,9 +9,9 @@ words). The tests build the same table and train two steps on every pair it allo
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
 
 import torch
 from torch import nn

@@ -7,7 +7,8 @@ Order and augmentation depend only on (seed, epoch), so a resumed run sees the s
 
 from . import cifar, fashion_mnist, image_folder, synthetic  # noqa: F401  (register the datasets)
 from .augment import BatchAugment, crop_flip, normalize
-from .batch import Batch, DataBundle
+from .batch import Batch
+from .loader import DataBundle
 from .registry import DATASETS, build_data, dataset_info, list_datasets
 
 __all__ = ["DATASETS", "Batch", "BatchAugment", "DataBundle", "build_data", "crop_flip", "dataset_info",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import KdzooError
-from .batch import DataBundle
+from .loader import DataBundle
 from .paths import DATA_ENV, data_root
 from .registry import DATASETS, DataSpec
 from .tensor_loader import TensorSplits, tensor_bundle
@@ -43,7 +43,8 @@ def cifar10(spec: DataSpec) -> DataBundle:
     return tensor_bundle("cifar10", load("cifar10", spec.root, spec.download), spec)
 
 
-@DATASETS.register("cifar100", description="CIFAR-100, 32x32 colour images of 100 classes (50k/10k); RepDistiller's benchmark",
+@DATASETS.register("cifar100",
+                   description="CIFAR-100, 32x32 colour images of 100 classes (50k/10k); RepDistiller's benchmark",
                    classes=100, image_size=(32, 32), in_channels=3, source="torchvision (--download)")
 def cifar100(spec: DataSpec) -> DataBundle:
     return tensor_bundle("cifar100", load("cifar100", spec.root, spec.download), spec)

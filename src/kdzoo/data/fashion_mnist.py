@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import KdzooError
-from .batch import DataBundle
 from .idx import read_idx
+from .loader import DataBundle
 from .paths import DATA_ENV, data_root
 from .registry import DATASETS, DataSpec
 from .tensor_loader import TensorSplits, tensor_bundle
@@ -82,7 +82,8 @@ def load(root, download: bool) -> TensorSplits:
                         MEAN, STD, CLASSES)
 
 
-@DATASETS.register("fashion_mnist", description="Fashion-MNIST, 28x28 grey clothing images zero-padded to 32x32 (60k/10k)",
+@DATASETS.register("fashion_mnist",
+                   description="Fashion-MNIST, 28x28 grey clothing images zero-padded to 32x32 (60k/10k)",
                    classes=10, image_size=(32, 32), in_channels=1,
                    source="data root, $KDZOO_DATA, Debian dataset-fashion-mnist, or --download")
 def fashion_mnist(spec: DataSpec) -> DataBundle:

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ..errors import ConfigError, KdzooError
 from .augment import BatchAugment
-from .batch import DataBundle
+from .loader import DataBundle
 from .paths import data_root
 from .registry import DATASETS, DataSpec, check_int
 from .sampling import derive_seed
@@ -110,8 +110,8 @@ def scan(folder: Path):
     from torchvision.datasets import ImageFolder
 
     if not folder.is_dir():
-        raise KdzooError(f"Image folder {folder} not found. The imagefolder dataset expects ROOT/train/<class>/*.jpg and "
-                         f"ROOT/val/<class>/*.jpg; pass --data-root ROOT.")
+        raise KdzooError(f"Image folder {folder} not found. The imagefolder dataset expects ROOT/train/<class>/*.jpg "
+                         f"and ROOT/val/<class>/*.jpg; pass --data-root ROOT.")
     try:
         found = ImageFolder(str(folder))
     except (FileNotFoundError, OSError) as exc:
@@ -127,7 +127,8 @@ def split_files(spec: DataSpec, found, split: str) -> list[tuple[str, int]]:
     return found.samples if keep is None else [found.samples[i] for i in keep.tolist()]
 
 
-@DATASETS.register("imagefolder", description="ImageNet-style folder ROOT/train/<class>/*, ROOT/val/<class>/*, streamed",
+@DATASETS.register("imagefolder",
+                   description="ImageNet-style folder ROOT/train/<class>/*, ROOT/val/<class>/*, streamed",
                    classes="from folder", image_size=(224, 224), in_channels=3, source="--data-root folder")
 def imagefolder(spec: DataSpec, image_size: int = 224, unreadable: str = "stop") -> DataBundle:
     from torchvision import transforms
@@ -143,7 +144,8 @@ def imagefolder(spec: DataSpec, image_size: int = 224, unreadable: str = "stop")
         raise KdzooError(f"{root / 'train'} and {root / 'val'} hold different class folders (only in train: "
                          f"{only(train, val)}; only in val: {only(val, train)}); both need the same <class> "
                          f"subfolders.")
-    evaluation = transforms.Compose([transforms.Resize(round(image_size * 256 / 224)), transforms.CenterCrop(image_size)])
+    evaluation = transforms.Compose([transforms.Resize(round(image_size * 256 / 224)),
+                                     transforms.CenterCrop(image_size)])
     workers = spec.num_workers if spec.num_workers is not None else default_num_workers()
     train_transform = transforms.RandomResizedCrop(image_size) if spec.augment else evaluation
     train_files = ImageFiles(split_files(spec, train, "train"), train_transform, spec.seed, image_size)

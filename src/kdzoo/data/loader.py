@@ -1,10 +1,12 @@
-"""The loader contract the engine relies on, and the device-side steps every loader shares."""
+"""The loader contract the engine relies on (:class:`BatchLoader`), the device-side steps every loader shares,
+and :class:`DataBundle`, a dataset's two loaders with the facts models need."""
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -61,3 +63,28 @@ class BatchLoader(ABC):
     @abstractmethod
     def _batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """Raw ``(uint8 images, labels, index)`` batches of ``epoch`` on the device, in order."""
+
+
+@dataclass
+class DataBundle:
+    """A dataset ready for training: its two loaders and the facts models need."""
+
+    name: str
+    train: BatchLoader
+    test: BatchLoader
+    num_classes: int
+    in_channels: int
+    image_size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+
+    @property
+    def num_train(self) -> int:
+        """Training samples (after ``train_subset``), over all ranks."""
+        return self.train.num_samples
+
+    @property
+    def train_labels(self) -> Tensor:
+        """The label of every training sample, indexed by ``Batch.index`` (CRD's sampler needs them)."""
+        return self.train.labels

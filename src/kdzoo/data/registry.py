@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import Registry
-from .batch import DataBundle
+from .loader import DataBundle
 from .sampling import EpochOrder, subset_indices
 
 #: name -> ``factory(spec: DataSpec, **options) -> DataBundle``; info: description, classes,
@@ -113,8 +113,10 @@ def build_data(name: str, *, root: str | os.PathLike | None = None, download: bo
     check_int("world_size", world_size)
     if check_int("rank", rank, minimum=0) >= world_size:
         raise ConfigError(f"rank must be below world_size ({world_size}), got {rank}.")
-    spec = DataSpec(root, download, batch_size, eval_batch_size, torch.device(device), seed, data_seed, train_subset,
-                    test_subset, augment, num_workers, rank, world_size)
+    spec = DataSpec(root=root, download=download, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                    device=torch.device(device), seed=seed, data_seed=data_seed, train_subset=train_subset,
+                    test_subset=test_subset, augment=augment, num_workers=num_workers, rank=rank,
+                    world_size=world_size)
     bundle = entry.factory(spec, **options)
     if strong_view:
         bundle.train.add_strong_view()

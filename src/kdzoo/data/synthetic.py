@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .batch import DataBundle
+from .loader import DataBundle
 from .registry import DATASETS, DataSpec, check_int
 from .sampling import seeded_generator
 from .tensor_loader import TensorSplits, tensor_bundle
@@ -36,12 +36,13 @@ def generate(num_classes: int, num_train: int, num_test: int, image_size: int, c
                         tuple(f"class{i}" for i in range(num_classes)))
 
 
-@DATASETS.register("synthetic", description="Random class prototypes plus noise, generated in memory (for tests and smoke runs)",
+@DATASETS.register("synthetic",
+                   description="Random class prototypes plus noise, generated in memory (for tests and smoke runs)",
                    classes=10, image_size=(32, 32), in_channels=3, source="generated")
 def synthetic(spec: DataSpec, num_classes: int = 10, num_train: int = 512, num_test: int = 256,
               image_size: int = 32, channels: int = 3, generator_seed: int = 0) -> DataBundle:
-    for what, value, minimum in (("num_classes", num_classes, 2), ("num_train", num_train, 1), ("num_test", num_test, 1),
-                                 ("image_size", image_size, 8), ("channels", channels, 1),
+    for what, value, minimum in (("num_classes", num_classes, 2), ("num_train", num_train, 1),
+                                 ("num_test", num_test, 1), ("image_size", image_size, 8), ("channels", channels, 1),
                                  ("generator_seed", generator_seed, 0)):
         check_int(f"synthetic option {what}", value, minimum)
     return tensor_bundle("synthetic", generate(num_classes, num_train, num_test, image_size, channels, generator_seed),

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from .augment import BatchAugment
-from .batch import DataBundle
-from .loader import BatchLoader
+from .loader import BatchLoader, DataBundle
 from .registry import DataSpec
 from .sampling import EpochOrder
 

@@ -15,12 +15,11 @@ import inspect
 import sys
 from pathlib import Path
 
-from ..bench.published import published_tables
 from ..config import packaged_configs
-from ..listing import weights_text
 from ..methods import Method, list_methods, method_class
 from ..methods.options import declared_options
 from ..models.features import LOGITS
+from ..published import PublishedTable, published_tables
 from .docstring_md import docstring_markdown
 
 OUT = Path("docs/methods")
@@ -76,21 +75,24 @@ def source_path(cls: type[Method]) -> str:
 
 
 def _options(cls: type[Method]) -> str:
-    declared = {k: v for k, v in declared_options(cls).items() if k not in ("train_labels", "student_model", "teacher_model")}
+    declared = {k: v for k, v in declared_options(cls).items()
+                if k not in ("train_labels", "student_model", "teacher_model")}
     if not declared:
         return "None: the method has no options of its own.\n"
-    rows = [f"| `{k}` | `{d!r}` | {spec.expected()} | {spec.range.reference if spec.range and spec.range.reference else 'as the default'} |"
+    rows = [f"| `{k}` | `{d!r}` | {spec.expected()} | "
+            f"{spec.range.reference if spec.range and spec.range.reference else 'as the default'} |"
             for k, (spec, d) in declared.items()]
     return ("Set with `--method-opt KEY=VALUE` (or `method_options:` in a config file); each value is checked against "
-            "its declaration before the run starts.\n\n| option | default | accepts | reference setting |\n|---|---|---|---|\n"
+            "its declaration before the run starts.\n\n"
+            "| option | default | accepts | reference setting |\n|---|---|---|---|\n"
             + "\n".join(rows) + "\n")
 
 
 def _caveats(cls: type[Method]) -> list[str]:
     reads, notes = cls.reads, []
     if cls.reference_batch_size:
-        notes.append(f"The loss scales with 1/batch size: the default β was tuned for batch {cls.reference_batch_size}, "
-                     f"and kdzoo warns when the batch differs (rescale `--beta`).")
+        notes.append(f"The loss scales with 1/batch size: the default β was tuned for batch "
+                     f"{cls.reference_batch_size}, and kdzoo warns when the batch differs (rescale `--beta`).")
     if cls.init_stage is not Method.init_stage:
         notes.append("An init stage trains the method's modules before the main epochs (`init_epochs`), logged to "
                      "`init_metrics.csv` and resumable; the main epochs follow with a fresh optimizer.")
@@ -102,11 +104,17 @@ def _caveats(cls: type[Method]) -> list[str]:
         notes.append("Reads each sample's position in the training set (kdzoo's data layer supplies it; with "
                      "`kdzoo.Distiller`, pass `index=`).")
     if reads.strong_view:
-        notes.append("Both networks also run on a strongly augmented second view of every image (about twice the cost).")
+        notes.append("Both networks also run on a strongly augmented second view of every image (about twice the "
+                     "cost).")
     if cls.logit_std_defaults is not None:
         notes.append("Accepts `--logit-std` (z-scored logits, Sun et al., CVPR 2024) with the weights above.")
     notes.append("Which kinds of network it runs on: the README's support table (`kdzoo list support`).")
     return notes
+
+
+def _cell(table: PublishedTable, row: str, pair: str) -> str:
+    """A published number with two decimals, or a dash where the table has none."""
+    return f"{table.values[(row, pair)]:.2f}" if (row, pair) in table.values else "–"
 
 
 def _published(name: str) -> str:
@@ -117,11 +125,10 @@ def _published(name: str) -> str:
             continue
         pairs = list(dict.fromkeys(p for r, p in table.values if r in rows))
         columns = [r for r in ("teacher", "vanilla") if any((r, p) in table.values for p in pairs)] + rows
-        cell = lambda r, p: f"{table.values[(r, p)]:.2f}" if (r, p) in table.values else "–"  # noqa: E731
         parts.append(f"**{table.title}** (`{table.name}`). Metric: {table.metric} epoch. Runs: {table.runs}. "
                      f"Source: {table.source.rstrip('.')}.\n\n"
                      f"| pair | {' | '.join(columns)} |\n|---|{'---|' * len(columns)}\n"
-                     + "\n".join(f"| {p} | {' | '.join(cell(r, p) for r in columns)} |" for p in pairs) + "\n")
+                     + "\n".join(f"| {p} | {' | '.join(_cell(table, r, p) for r in columns)} |" for p in pairs) + "\n")
     if not parts:
         return "None in the packaged tables: the method's paper reports no CIFAR-100 numbers for these pairs.\n"
     return ("Test top-1 (%) as published, from kdzoo's packaged tables (`kdzoo report` prints them beside your runs). "
@@ -135,16 +142,18 @@ def page(name: str) -> str:
     source = source_path(cls)
     fashion, cifar = commands(name)
     ls = cls.logit_std_defaults
-    ls_text = (f"{weights_text(ls.weights)}{''.join(f', {k}={v!r}' for k, v in ls.options.items())}"
+    ls_text = (f"{ls.weights.describe()}{''.join(f', {k}={v!r}' for k, v in ls.options.items())}"
                if ls is not None else "not supported")
     doc = sys.modules[cls.__module__].__doc__
+    fashion_teacher = ", from the [tutorial](../tutorial.md)’s teacher" if cls.reads.needs_teacher else ""
+    cifar_teacher = ", from RepDistiller’s released teacher" if cls.reads.needs_teacher else ""
     return (HEADER.format(source=f"`{source}`") + f"# `{name}`: {title}\n\n"
             f"| | |\n|---|---|\n| paper | {authors}. *{title}*. {venue} |\n| kind | {kind(cls)} |\n"
             f"| features | {cls.uses.replace('|', '/')} |\n| reads | {cls.reads.describe()} |\n"
-            f"| default weights | {weights_text(cls.default_weights)} (loss = γ·CE + α·KD + β·method; the reference's) |\n"
+            f"| default weights | {cls.default_weights.describe()} (loss = γ·CE + α·KD + β·method; the reference's) |\n"
             f"| with `--logit-std` | {ls_text} |\n| code | [`{source}`](../../{source}) |\n\n"
-            f"## Run it\n\nFashion-MNIST on a CPU{', from the [tutorial](../tutorial.md)’s teacher' if cls.reads.needs_teacher else ''}:\n\n"
-            f"```bash\n{fashion}\n```\n\nCIFAR-100 on a GPU{', from RepDistiller’s released teacher' if cls.reads.needs_teacher else ''}:\n\n"
+            f"## Run it\n\nFashion-MNIST on a CPU{fashion_teacher}:\n\n"
+            f"```bash\n{fashion}\n```\n\nCIFAR-100 on a GPU{cifar_teacher}:\n\n"
             f"```bash\n{cifar}\n```\n\n"
             f"## What it computes\n\n{docstring_markdown(doc)}\n"
             f"## Options\n\n{_options(cls)}\n"
@@ -162,7 +171,8 @@ def index() -> str:
             "from the same registry. Each page gives the paper, the loss as a formula, what the method reads, its "
             "options with kdzoo's and the reference's settings, caveats, the published CIFAR-100 numbers and a "
             "one-line command. Loss = γ·CE + α·KD + β·method; kinds: *logits* (the networks' outputs), *features* "
-            "(maps, vectors or classifiers), *self-distillation* (no teacher), *multi-exit* (an exit after every stage).\n\n"
+            "(maps, vectors or classifiers), *self-distillation* (no teacher), *multi-exit* (an exit after every "
+            "stage).\n\n"
             "| `--method` | kind | paper | features | γ / α / β |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 

@@ -94,7 +94,8 @@ def size_note(runs: Path) -> str:
     return (f"{len(done)} runs ({len(teachers)} teachers, {len(students)} students), one after another, took "
             f"{elapsed_minutes(runs):.0f} minutes on a 2-core CPU. Each student trains {first['epochs']} epochs on "
             f"{first['train_subset']} training images ({steps} SGD steps of {batch_size}) and is tested on "
-            f"{first['test_subset']}, seeds {', '.join(map(str, seeds))}{teacher_epochs}. These sizes are what fits the grid in under an hour on such a CPU: the first "
+            f"{first['test_subset']}, seeds {', '.join(map(str, seeds))}{teacher_epochs}. These sizes are what fits "
+            f"the grid in under an hour on such a CPU: the first "
             f"stretch of training on an easy dataset, far from RepDistiller's 240 CIFAR-100 epochs.")
 
 
@@ -117,14 +118,17 @@ and so do not run on vgg8 -> resnet8 (four stages against three; RepDistiller's 
 student from itself, so their cells repeat across pairs.
 
 **How to read it.** A run here is the first stretch of a training run, and there the seeds disagree by several
-points (one standard deviation reaches {max_std(first_table(report)):.0f} points), so two methods whose cells differ by less than
-about two standard deviations are not told apart. Methods that ramp their loss in (DKD's warm-up, scaled to the
-first of the two epochs; CTKD's temperature curriculum) and those that train extra modules from scratch start
-behind. What the table does show: every method runs and learns on both pairs, and what each one costs in time and
-images/s beside vanilla and KD. To rank methods, run the same grid with a larger budget into its own folder, e.g.
-`kdzoo bench --grid {GRID} --budget 30 --set train_subset=60000 --out runs/bench/all_methods_full` (hours on a
-CPU; minutes per run on a GPU), and read the published CIFAR-100 numbers on each method's page
-([docs/methods/](methods/README.md)).
+points (one standard deviation reaches {max_std(first_table(report)):.0f} points), so two methods whose cells
+differ by less than about two standard deviations are not told apart. Methods that ramp their loss in (DKD's
+warm-up, scaled to the first of the two epochs; CTKD's temperature curriculum) and those that train extra modules
+from scratch start behind. What the table does show: every method runs and learns on both pairs, and what each
+one costs in time and images/s beside vanilla and KD. To rank methods, run the same grid with a larger budget
+into its own folder (hours on a CPU; minutes per run on a GPU), and read the published CIFAR-100 numbers on each
+method's page ([docs/methods/](methods/README.md)):
+
+```sh
+kdzoo bench --grid {GRID} --budget 30 --set train_subset=60000 --out runs/bench/all_methods_full
+```
 
 ![gain of each method over the vanilla student]({plot})
 

@@ -73,7 +73,7 @@ def tiny(argv: list[str]) -> list[str]:
 
 def run(argv: list[str]) -> str:
     """Run ``kdzoo ARGV`` in this process and return what it printed; a failure raises."""
-    from ..cli import main
+    from ..commands import main
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):

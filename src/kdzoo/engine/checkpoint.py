@@ -55,7 +55,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint file safely; any failure becomes a :class:`CheckpointError` that explains it."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {str(path)!r} does not exist (or is not a file). Check the path; a kdzoo run folder holds {LAST} and {BEST}.")
+        raise CheckpointError(f"Checkpoint {str(path)!r} does not exist (or is not a file). Check the path; a kdzoo "
+                              f"run folder holds {LAST} and {BEST}.")
     try:
         with warnings.catch_warnings():  # torch warns about a pickle protocol just before it refuses the file
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -66,7 +67,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return {"model": data}  # a bare state dict
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict) or not all(
             isinstance(v, torch.Tensor) for v in data["model"].values()):
-        raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint: expected a dict with the weights under 'model' (kdzoo, RepDistiller, mdistiller) or a bare state dict.")
+        raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint: expected a dict with the weights "
+                              f"under 'model' (kdzoo, RepDistiller, mdistiller) or a bare state dict.")
     return data
 
 
@@ -89,7 +91,8 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in own]
-    shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state_dict.items() if k in own and v.shape != own[k].shape]
+    shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state_dict.items()
+              if k in own and v.shape != own[k].shape]
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -109,7 +112,10 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
 def load_entries(model: nn.Module, data: dict[str, Any], source: str, arch: str) -> None:
     """Load a network's checkpoint entries (:func:`kdzoo.models.checkpoint_entries`) back into it, with the
     checked loader (clear errors on missing, unexpected or mis-shaped keys)."""
-    load_checkpoint_entries(model, data, lambda module, state: load_weights(module, strip_prefixes(state), source, arch))
+    def load(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        load_weights(module, strip_prefixes(state), source, arch)
+
+    load_checkpoint_entries(model, data, load)
 
 
 def arch_from_folder(path: Path) -> str | None:
@@ -126,7 +132,8 @@ def _infer_io(state_dict: dict[str, torch.Tensor]) -> tuple[int, int]:
     classifier = [v for v in weights if v.dim() == 2]
     convs = [v for v in weights if v.dim() == 4]
     if not classifier or not convs:
-        raise CheckpointError("Cannot infer the number of classes and input channels from this state dict; pass num_classes explicitly.")
+        raise CheckpointError("Cannot infer the number of classes and input channels from this state dict; pass "
+                              "num_classes explicitly.")
     return classifier[-1].shape[0], convs[0].shape[1]
 
 
@@ -138,7 +145,8 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
             return path / LAST
         if (path / BEST).is_file():
             return path / BEST
-        raise CheckpointError(f"{path} is a folder without a kdzoo checkpoint ({LAST} or {BEST}). Pass the checkpoint file itself, e.g. {path / 'ckpt_epoch_240.pth'}.")
+        raise CheckpointError(f"{path} is a folder without a kdzoo checkpoint ({LAST} or {BEST}). Pass the checkpoint "
+                              f"file itself, e.g. {path / 'ckpt_epoch_240.pth'}.")
     return path
 
 

@@ -57,7 +57,8 @@ class DOT(torch.optim.Optimizer):
                     continue
                 both = task is not None and distill is not None
                 if task is not None:
-                    p.add_(_momentum(state, "momentum_buffer", task.add(p, alpha=wd), mu - delta if both else mu), alpha=-lr)
+                    step = _momentum(state, "momentum_buffer", task.add(p, alpha=wd), mu - delta if both else mu)
+                    p.add_(step, alpha=-lr)
                 if distill is not None:
                     decays = not both and "distill_momentum_buffer" in state
                     grad = distill.add(p, alpha=wd) if decays else distill

@@ -90,7 +90,7 @@ def count_exit_costs(model: MultiExitNet, input_shape: tuple[int, ...]) -> ExitC
             full = counter.get_total_flops()
             stages = [timeline.flops_until(stage) for stage in stage_maps]
         heads = []
-        for head, stage in zip(model.exit_heads, stage_maps):
+        for head, stage in zip(model.exit_heads, stage_maps, strict=True):
             with FlopCounterMode(display=False) as counter:
                 head(stage)
             heads.append(counter.get_total_flops())
@@ -152,24 +152,27 @@ def early_exit_report(model: MultiExitNet, loader, input_shape: tuple[int, ...],
     costs = count_exit_costs(model, input_shape)
     confidence, correct = exit_predictions(model, loader)
     n, count = correct.shape
-    exits = [EarlyExitRow(f"{i + 1}" + (" (deepest)" if i == count - 1 else ""), 100.0 * correct[:, i].float().mean().item(),
-                          costs.alone(i)) for i in range(count)]
+    exits = [EarlyExitRow(f"{i + 1}" + (" (deepest)" if i == count - 1 else ""),
+                          100.0 * correct[:, i].float().mean().item(), costs.alone(i)) for i in range(count)]
     rows = []
     for tau in thresholds:
         chosen = chosen_exits(confidence, tau)
         shares = torch.bincount(chosen, minlength=count).div(n).tolist()
         flops = costs.full if tau >= 1 else sum(share * costs.leaving_at(i) for i, share in enumerate(shares))
-        rows.append(EarlyExitRow(f"{tau:g}", 100.0 * correct[torch.arange(n), chosen].float().mean().item(), flops, shares))
+        top1 = 100.0 * correct[torch.arange(n), chosen].float().mean().item()
+        rows.append(EarlyExitRow(f"{tau:g}", top1, flops, shares))
     return EarlyExitReport(exits, rows, costs.full)
 
 
 def format_report(report: EarlyExitReport) -> str:
     """The report as two plain-text tables (per exit; early exit per threshold)."""
     def table(title: str, first: str, rows: list[EarlyExitRow]) -> list[str]:
-        lines = [title, f"{first:<12} {'top-1 %':>8} {'MFLOPs':>9} {'of full':>8}" + ("  left at exit 1/2/... %" if rows[0].shares else "")]
+        shares = "  left at exit 1/2/... %" if rows[0].shares else ""
+        lines = [title, f"{first:<12} {'top-1 %':>8} {'MFLOPs':>9} {'of full':>8}{shares}"]
         for r in rows:
             used = "  " + " / ".join(f"{100 * s:.0f}" for s in r.shares) if r.shares else ""
-            lines.append(f"{r.label:<12} {r.top1:>8.2f} {r.flops / 1e6:>9.3f} {100 * r.flops / report.full_flops:>7.1f}%{used}")
+            lines.append(f"{r.label:<12} {r.top1:>8.2f} {r.flops / 1e6:>9.3f} "
+                         f"{100 * r.flops / report.full_flops:>7.1f}%{used}")
         return lines
 
     return "\n".join(table("Every exit alone:", "exit", report.exits) + [""]

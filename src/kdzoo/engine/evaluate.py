@@ -62,4 +62,5 @@ def check_fits(model: nn.Module, data, what: str) -> None:
     finally:
         model.train(was_training)
     if out.shape[1] != data.num_classes:
-        raise KdzooError(f"The {what} predicts {out.shape[1]} classes but {data.name} has {data.num_classes}. Use one trained on {data.name}.")
+        raise KdzooError(f"The {what} predicts {out.shape[1]} classes but {data.name} has {data.num_classes}. Use one "
+                         f"trained on {data.name}.")

@@ -8,6 +8,8 @@ the epoch: a non-finite run still stops within one logging interval, before its 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
@@ -44,4 +46,15 @@ class NonFiniteWatch:
         if not distributed.any_rank(step >= 0, self.device):
             return None
         values = self.values.tolist() if self.values is not None else []
-        return step, dict(zip(self.names, values))
+        return step, dict(zip(self.names, values, strict=True))
+
+
+def non_finite_message(epoch: int, step: int, terms: dict[str, float], run_dir: Path, saved_epoch: int,
+                       stage: str = "epoch") -> str:
+    """``step`` is 0-based; -1 when the non-finite loss was another process's."""
+    where = f"{stage} {epoch}, step {step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})" if step >= 0 \
+        else f"{stage} {epoch} in another process"
+    kept = f"epochs 1-{saved_epoch} are saved in {run_dir}" if saved_epoch else "no main epoch had finished yet"
+    return (f"The loss became non-finite at {where}. {kept}. Lower the "
+            f"learning rate (--lr) or the loss weights, check the teacher, or avoid --amp fp16; then start "
+            f"again, or continue from the last good epoch with --resume {run_dir}.")

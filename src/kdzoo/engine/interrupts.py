@@ -22,11 +22,13 @@ EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 class Interrupted(KeyboardInterrupt):
-    """The command was stopped by ``signal_name``; ``run_dir`` is the run folder it was writing, if any."""
+    """The command was stopped by ``signal_name``; ``run_dir`` is the run folder it was writing, if any.
+    ``continue_with`` says how to continue when it is not ``--resume RUN_DIR`` (a command sets it, e.g. the demo)."""
 
     def __init__(self, signal_name: str = "SIGINT", run_dir: Path | None = None):
         super().__init__(signal_name)
         self.signal_name, self.run_dir = signal_name, run_dir
+        self.continue_with: str | None = None
 
     @classmethod
     def in_run(cls, exc: KeyboardInterrupt, run_dir: Path) -> Interrupted:
@@ -37,8 +39,7 @@ class Interrupted(KeyboardInterrupt):
         how = "interrupted (Ctrl-C)" if self.signal_name == "SIGINT" else f"stopped by {self.signal_name}"
         if self.run_dir is None:
             return f"kdzoo: {how}."
-        again = ("the same `kdzoo demo` command again (it reuses the finished runs and resumes this one)"
-                 if command == "demo" else f"`kdzoo {command} --resume {self.run_dir}`")
+        again = self.continue_with or f"`kdzoo {command} --resume {self.run_dir}`"
         return f"kdzoo: {how}. Every finished epoch is saved in {self.run_dir}; continue with {again}."
 
 

@@ -7,8 +7,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-METRICS = "metrics"            # one row per main epoch
-INIT_METRICS = "init_metrics"  # one row per init-stage epoch (AB, FT, FSP)
+from ..run_folder import METRICS
 
 
 class RunLogger:
@@ -58,15 +57,6 @@ class RunLogger:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-
-
-def read_metrics(run_dir: Path, table: str = METRICS) -> list[dict[str, float]]:
-    """The rows of a run's ``<table>.csv`` as floats."""
-    path = Path(run_dir) / f"{table}.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def rewrite_metrics(run_dir: Path, rows: list[dict[str, Any]], table: str = METRICS) -> None:

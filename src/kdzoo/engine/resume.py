@@ -16,8 +16,8 @@ from typing import Any
 
 from ..config import RunConfig, upgrade_saved_config, validate
 from ..errors import CheckpointError, ConfigError
+from ..run_folder import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
 from .checkpoint import LAST, read_checkpoint
-from .run_dir import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
 
 #: Options a resumed run may change.
 RESUMABLE = RUNTIME_OPTIONS | {"epochs", "eval_batch_size"}
@@ -40,7 +40,7 @@ def check_command(run_dir: str | Path, command: str) -> None:
 
 def resume_config(run_dir: Path, overrides: dict[str, Any], extend: bool = False) -> tuple[RunConfig, str | None]:
     """The config that continues ``run_dir``: its ``config.yaml`` plus ``overrides``, checked against the checkpoint;
-    and the note on how an older kdzoo's config was completed (:func:`~kdzoo.engine.run_dir.saved_options`).
+    and the note on how an older kdzoo's config was completed (:func:`~kdzoo.run_folder.saved_options`).
     ``extend``: train a finished run for more epochs (``overrides["epochs"]`` in all)."""
     options, note = saved_options(run_dir)
     if not (run_dir / LAST).is_file():

@@ -1,10 +1,43 @@
-"""Lines the run header adds about settings a user did not type: the dataset recipe's values, the dataset's
-own option defaults, and a method's init stage (which runs before the main epochs)."""
+"""The run header: what runs (networks, method, weights, temperatures, data, schedule, device, run folder), the
+parameters the method adds, warnings, and lines about settings a user did not type: the dataset recipe's values,
+the dataset's own option defaults, and a method's init stage (which runs before the main epochs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from .. import __version__, distributed
 from ..config import RunConfig, dataset_recipe, option_text, recipe_values
 from ..data import dataset_info
+from .build import Setup
+
+
+def run_description(setup: Setup, run_dir: Path) -> str:
+    """The header's first lines: what runs and where, the method's extra parameters, then the warnings."""
+    cfg, objective = setup.cfg, setup.objective
+    head = f"kdzoo {__version__}: "
+    if objective.method is None:
+        head += f"training {cfg.model}"
+    elif setup.teacher is None:
+        head += f"self-distilling {cfg.model} with {cfg.method} ({objective.weights.describe()})"
+    else:
+        head += (f"distilling {setup.teacher.kdzoo_arch} -> {cfg.model} with {cfg.method} "
+                 f"({objective.weights.describe()}, T_s {objective.t_student:g}, "
+                 f"T_t {objective.t_teacher:g}{', logit standardization' if cfg.logit_std else ''})")
+    procs = f" per process x {distributed.world_size()} processes" if distributed.is_distributed() else ""
+    data = setup.data
+    lines = [f"{head} on {data.name} ({data.num_train} train images, {len(data.train)} batches of "
+             f"{cfg.batch_size}{procs}), {cfg.epochs} epochs, lr {setup.lr:g} ({cfg.schedule}), device {setup.device}"]
+    if objective.method is not None:
+        lines.append(extra_parameters_line(cfg.method, cfg.model, setup.extra_params, setup.student_params))
+    lines.append(f"run folder: {run_dir}")
+    return "\n".join(lines + [f"warning: {note}" for note in setup.caveats])
+
+
+def extra_parameters_line(method: str, model: str, extra: int, student: int) -> str:
+    """How many trainable parameters the method adds to the student (connectors, embeddings, heads, exits)."""
+    return (f"extra parameters: {method} adds {extra:,} trainable parameters to {model}'s {student:,} "
+            f"(+{100 * extra / max(student, 1):.1f}%; the frozen teacher is not counted)")
 
 
 def recipe_line(cfg: RunConfig) -> str | None:
@@ -17,8 +50,8 @@ def recipe_line(cfg: RunConfig) -> str | None:
     for key, value in used.items():
         text = f"{key} {option_text(value)}"
         if key == "milestones" and value != recipe["milestones"]:
-            text += (f" (the recipe's {option_text(recipe['milestones'])} of {recipe.get('epochs', RunConfig.epochs)} epochs, "
-                     f"scaled to {cfg.epochs})")
+            text += (f" (the recipe's {option_text(recipe['milestones'])} of "
+                     f"{recipe.get('epochs', RunConfig.epochs)} epochs, scaled to {cfg.epochs})")
         parts.append(text)
     return (f"recipe for {cfg.dataset}: {', '.join(parts)} (`kdzoo list datasets`; flags or --config override "
             f"them)")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
-from .run_dir import CONFIG
+from ..run_folder import CONFIG
 
 LOCK = "run.lock"
 OWNER_BYTES = 32

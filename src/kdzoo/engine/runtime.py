@@ -24,7 +24,8 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"--device {name!r} is not a device name; use auto, cpu, cuda, cuda:N or mps.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} asked for CUDA, but PyTorch sees no CUDA GPU here. Use --device cpu (or auto).")
+        raise ConfigError(f"--device {name} asked for CUDA, but PyTorch sees no CUDA GPU here. Use --device cpu "
+                          f"(or auto).")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
     if device.type == "mps" and not torch.backends.mps.is_available():

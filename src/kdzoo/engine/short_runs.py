@@ -31,7 +31,8 @@ def crowded_decay_warning(cfg: RunConfig, lr: float) -> list[str]:
     """The default step schedule (no milestones given) on a run too short for its three decays to fall on
     separate epochs: they crowd into the last epochs."""
     milestones = cfg.resolved_milestones()
-    if cfg.schedule != "step" or cfg.milestones is not None or cfg.epochs < 2 or len(set(milestones)) == len(milestones):
+    crowded = len(set(milestones)) < len(milestones)
+    if cfg.schedule != "step" or cfg.milestones is not None or cfg.epochs < 2 or not crowded:
         return []
     return [f"this {cfg.epochs}-epoch run is too short for the default step schedule: its decays crowd into the "
             f"last epochs ({describe_schedule(lr_per_epoch(cfg, lr))}). For short runs --schedule cosine decays "

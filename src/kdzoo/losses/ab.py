@@ -23,7 +23,7 @@ def ab_loss(feats_s: Sequence[Tensor], feats_t: Sequence[Tensor], margin: float 
     n = len(feats_s)
     batch = feats_s[0].shape[0]
     total = 0
-    for i, (s, t) in enumerate(zip(feats_s, feats_t)):
+    for i, (s, t) in enumerate(zip(feats_s, feats_t, strict=False)):
         ell = ((s + margin).pow(2) * ((s > -margin) & (t <= 0))
                + (s - margin).pow(2) * ((s <= margin) & (t > 0)))
         total = total + 2.0 ** (i - n + 1) * ell.sum() / batch / 1000 * 3

@@ -28,7 +28,7 @@ def attention_map(f: Tensor, p: float = 2) -> Tensor:
 def at_loss(feats_s: list[Tensor], feats_t: list[Tensor], p: float = 2) -> Tensor:
     """Sum over the zipped map pairs of the mean squared difference of their attention maps."""
     total = 0
-    for f_s, f_t in zip(feats_s, feats_t):
+    for f_s, f_t in zip(feats_s, feats_t, strict=False):
         f_s, f_t = pool_to_match(f_s, f_t)
         total = total + (attention_map(f_s, p) - attention_map(f_t, p)).pow(2).mean()
     return total

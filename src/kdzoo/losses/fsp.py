@@ -34,4 +34,5 @@ def fsp_matrices(maps: Sequence[Tensor]) -> list[Tensor]:
 
 def fsp_loss(feats_s: Sequence[Tensor], feats_t: Sequence[Tensor]) -> Tensor:
     """Sum over consecutive-map pairs of the mean squared difference of the FSP matrices."""
-    return sum((g_s - g_t).pow(2).mean() for g_s, g_t in zip(fsp_matrices(feats_s), fsp_matrices(feats_t)))
+    pairs = zip(fsp_matrices(feats_s), fsp_matrices(feats_t), strict=False)
+    return sum((g_s - g_t).pow(2).mean() for g_s, g_t in pairs)

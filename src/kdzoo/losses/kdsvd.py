@@ -29,7 +29,7 @@ def kdsvd_loss(feats_s: Sequence[Tensor], feats_t: Sequence[Tensor], k: int = 1)
     vectors, divided by the batch size. Student and teacher maps must have equal channel counts."""
     total = feats_s[0].new_zeros(())
     previous = None
-    for f_s, f_t in zip(feats_s, feats_t):
+    for f_s, f_t in zip(feats_s, feats_t, strict=False):
         v_t, s_t = _singular(f_t, k)
         v_s, _ = _singular(f_s, k + 3)
         v_s = _align(v_s, v_t)

@@ -40,7 +40,7 @@ def _kernel_mean(a: Tensor, b: Tensor) -> Tensor:
 def nst_loss(feats_s: list[Tensor], feats_t: list[Tensor]) -> Tensor:
     """Sum over the zipped map pairs of the polynomial-kernel MMD^2 between channel vectors."""
     total = 0
-    for f_s, f_t in zip(feats_s, feats_t):
+    for f_s, f_t in zip(feats_s, feats_t, strict=False):
         f_s, f_t = pool_to_match(f_s, f_t)
         s = F.normalize(f_s.flatten(2), dim=2)
         t = F.normalize(f_t.flatten(2), dim=2)

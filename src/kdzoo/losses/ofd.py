@@ -37,7 +37,7 @@ def ofd_loss(feats_s: Sequence[Tensor], feats_t: Sequence[Tensor], margins: Sequ
     """Weighted partial L2 over the last n aligned (student, teacher, margin) triples, deepest last."""
     n = min(len(feats_s), len(feats_t), len(margins))
     total = 0
-    for i, (s, t, mu) in enumerate(zip(feats_s[-n:], feats_t[-n:], margins[-n:])):
+    for i, (s, t, mu) in enumerate(zip(feats_s[-n:], feats_t[-n:], margins[-n:], strict=True)):
         t = F.adaptive_avg_pool2d(t, s.shape[-2:])
         mu = mu.view(1, -1, 1, 1)
         ell = ((s - mu).pow(2) * ((s > mu) & (t <= mu))

@@ -24,7 +24,7 @@ POOL_SIZES = (4, 2, 1)
 def reviewkd_loss(feats_s: Sequence[Tensor], feats_t: Sequence[Tensor]) -> Tensor:
     """Sum over the zipped map pairs of the hierarchical (multi-scale pooled) mean squared error."""
     total = 0
-    for a, b in zip(feats_s, feats_t):
+    for a, b in zip(feats_s, feats_t, strict=True):
         loss, weight, norm = F.mse_loss(a, b), 1.0, 1.0
         for size in (s for s in POOL_SIZES if s < a.shape[2]):
             weight /= 2

@@ -33,7 +33,7 @@ def vid_loss(
     """Sum over the zipped pairs of the mean Gaussian negative log-likelihood (without log 2 pi)
     of the teacher map under mean ``regressor(F_s)`` and per-channel variance ``softplus(log_scale) + eps``."""
     total = 0
-    for f_s, f_t, regress, log_scale in zip(feats_s, feats_t, regressors, log_scales):
+    for f_s, f_t, regress, log_scale in zip(feats_s, feats_t, regressors, log_scales, strict=False):
         f_s, f_t = pool_to_match(f_s, f_t)
         var = (F.softplus(log_scale) + eps).view(1, -1, 1, 1)
         total = total + (0.5 * ((regress(f_s) - f_t).pow(2) / var + var.log())).mean()

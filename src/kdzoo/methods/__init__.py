@@ -19,5 +19,5 @@ for _info in pkgutil.iter_modules(__path__):
     if _info.name not in MACHINERY:
         importlib.import_module(f"{__name__}.{_info.name}")
 
-__all__ = ["FEATURE_READS", "LOGIT_READS", "Reads", "check_reads", "InitStage", "LogitStdDefaults", "LossWeights", "Method", "Objective", "create_method", "list_methods", "method_class",
-           "method_options", "register_method"]
+__all__ = ["FEATURE_READS", "LOGIT_READS", "Reads", "check_reads", "InitStage", "LogitStdDefaults", "LossWeights",
+           "Method", "Objective", "create_method", "list_methods", "method_class", "method_options", "register_method"]

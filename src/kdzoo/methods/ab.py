@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import KdzooError
 from ..losses import ab_loss
-from .base import InitStage, LOGIT_READS, LossWeights, Method, PREACT_TAPS, Reads
+from .base import LOGIT_READS, PREACT_TAPS, InitStage, LossWeights, Method, Reads
 from .connectors import ConvReg
 from .options import Range
 from .registry import register_method
@@ -30,6 +30,8 @@ from .registry import register_method
 
 @register_method("ab")
 class AB(Method):
+    """Activation boundaries: a margin loss on where pre-activation stage maps cross zero, trained in an init stage."""
+
     paper = ("Heo, Lee, Yun, Choi. Knowledge Transfer via Distillation of Activation Boundaries Formed "
              "by Hidden Neurons. AAAI 2019")
     uses = "feat[1:-1] pre-activation (init stage; main stage only with main_loss=True)"
@@ -53,11 +55,11 @@ class AB(Method):
         self.init_epochs = init_epochs
         self.connectors = nn.ModuleList(
             nn.Sequential() if s.shape[1:3] == t.shape[1:3] else ConvReg(s.shape, t.shape, use_relu=False)
-            for s, t in zip(s_maps, t_maps)
+            for s, t in zip(s_maps, t_maps, strict=False)
         )
 
     def _loss(self, student, teacher):
-        connected = [c(f) for c, f in zip(self.connectors, student.stages)]
+        connected = [c(f) for c, f in zip(self.connectors, student.stages, strict=False)]
         return ab_loss(connected, teacher.stages, self.margin)
 
     def forward(self, student, teacher, batch):

@@ -22,6 +22,8 @@ from .registry import register_method
 
 @register_method("at")
 class AT(Method):
+    """Attention transfer: distance between normalised spatial attention maps of paired stages."""
+
     paper = ("Zagoruyko, Komodakis. Paying More Attention to Attention: Improving the Performance of "
              "Convolutional Neural Networks via Attention Transfer. ICLR 2017")
     uses = "feat[1:-1] (stage maps, zip-paired, pooled to match)"

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..losses.logit_std import standardize_logits
-from ..models.features import LOGITS, TAPS, Features, FeatureRequest, model_name, support_of
+from ..models.features import LOGITS, TAPS, FeatureRequest, Features, model_name, support_of
 
 
 def linear_warmup(epoch: int, warmup_epochs: int) -> float:
@@ -49,6 +49,11 @@ class LossWeights:
     gamma: float = 1.0
     alpha: float = 0.0
     beta: float = 1.0
+
+    def describe(self) -> str:
+        """``gamma 1, alpha 0.9, beta 0``: how the run header, ``kdzoo list methods`` and the method pages write
+        them."""
+        return f"gamma {self.gamma:g}, alpha {self.alpha:g}, beta {self.beta:g}"
 
 
 @dataclass(frozen=True)
@@ -137,13 +142,13 @@ def check_reads(method: str, reads: Reads, student: nn.Module, teacher: nn.Modul
                               f"{model_name(model)} has none{why}. {fix}")
 
 
-def check_head_map(method: str, network: str, features: Features, head: Tensor | None = None) -> None:
-    """A ConfigError unless ``head`` (default ``features.head``) is a map whose global average is what the network's
-    classifier reads (SDD and SimKD apply the classifier to pooled cells or projections of that map)."""
-    head = features.head if head is None else head
+def check_head_map(method: str, network: str, features: Features, head_map: Tensor | None = None) -> None:
+    """A ConfigError unless ``head_map`` (default ``features.head_map``) is a map whose global average is what the
+    network's classifier reads (SDD and SimKD apply the classifier to pooled cells or projections of that map)."""
+    head_map = features.head_map if head_map is None else head_map
     width = features.pooled.shape[1]
-    if head is None or head.dim() != 4 or head.shape[1] != width:
-        shape = tuple(head.shape[1:]) if head is not None else None
+    if head_map is None or head_map.dim() != 4 or head_map.shape[1] != width:
+        shape = tuple(head_map.shape[1:]) if head_map is not None else None
         raise ConfigError(f"{method} applies the {network}'s classifier to pooled cells of its head map, but the "
                           f"{network}'s head map {shape} is not what its classifier reads ({width} features; layers "
                           f"sit between the pooling and the classifier). Use a network whose last map is pooled "

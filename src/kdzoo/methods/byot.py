@@ -40,12 +40,15 @@ HINTS = ("masked", "l2")
 def require_exits(method: str, student_model: nn.Module) -> None:
     """A ConfigError unless the student is a multi-exit network (the engine builds one for methods that read exits)."""
     if not isinstance(student_model, MultiExitNet):
-        raise ConfigError(f"{method} trains a multi-exit student: wrap it with kdzoo.models.MultiExitNet.build(student, "
-                          f"input_shape) first (`kdzoo distill --method {method}` does so).")
+        raise ConfigError(f"{method} trains a multi-exit student: wrap it with "
+                          f"kdzoo.models.MultiExitNet.build(student, input_shape) first (`kdzoo distill --method "
+                          f"{method}` does so).")
 
 
 @register_method("byot")
 class BYOT(Method):
+    """Self-distillation into an exit after every stage: CE, KD from the deepest exit, and feature hints."""
+
     paper = ("Zhang, Song, Gao, Chen, Bao, Ma. Be Your Own Teacher: Improve the Performance of Convolutional Neural "
              "Networks via Self Distillation. ICCV 2019")
     uses = "every exit's logits and feature (an exit is added after every stage), labels"
@@ -60,7 +63,8 @@ class BYOT(Method):
         require_exits("byot", student_model)
         self.alpha, self.temperature, self.feature_weight = alpha, temperature, feature_weight
         if hint not in HINTS:
-            raise ConfigError(f"BYOT's hint must be 'masked' (the reimplementation's) or 'l2' (the paper's), got {hint!r}.")
+            raise ConfigError(f"BYOT's hint must be 'masked' (the reimplementation's) or 'l2' (the paper's), "
+                              f"got {hint!r}.")
         self.masked = hint == "masked"
 
     def reference_weights(self) -> LossWeights:

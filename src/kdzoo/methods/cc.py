@@ -23,6 +23,8 @@ from .registry import register_method
 
 @register_method("cc")
 class CC(Method):
+    """Correlation congruence: matches Gaussian-kernel correlations between embedded pooled vectors of a batch."""
+
     paper = "Peng, Jin, Liu, Li, Wu, Liu, Zhou, Zhang. Correlation Congruence for Knowledge Distillation. ICCV 2019"
     uses = "feat[-1] (pooled vector) through two linear heads"
     reads = FEATURE_READS

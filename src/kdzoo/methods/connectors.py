@@ -5,7 +5,6 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 
-
 class ConvReg(nn.Module):
     """RepDistiller's ``ConvReg`` (``models/util.py``): conv (+ BN, + ReLU) from shape ``s`` to ``t``.
 

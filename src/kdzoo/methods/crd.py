@@ -17,9 +17,8 @@ CRD+KD = ``--alpha 1`` (packaged config ``cifar100/crd_kd``).
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import math
+from typing import Annotated
 
 from torch import Tensor, nn
 
@@ -27,7 +26,7 @@ from ..distributed import gather_batch, local_rows
 from ..errors import KdzooError
 from ..losses.crd import crd_loss
 from ..models.features import Features
-from .base import LossWeights, Method, Reads, TAPS
+from .base import TAPS, LossWeights, Method, Reads
 from .crd_memory import ContrastMemory, ContrastSampler
 from .options import Range
 from .registry import register_method
@@ -47,6 +46,8 @@ class Embed(nn.Module):
 
 @register_method("crd")
 class CRD(Method):
+    """Contrastive representation distillation: NCE over memory banks of embedded pooled vectors."""
+
     paper = "Tian, Krishnan, Isola. Contrastive Representation Distillation. ICLR 2020"
     uses = "feat[-1] (pooled vectors), dataset indices and training labels"
     reads = Reads(student=TAPS, teacher=TAPS, index=True)

@@ -72,6 +72,8 @@ class InstanceTemperature(nn.Module):
 
 @register_method("ctkd")
 class CTKD(Method):
+    """KD with a learned temperature, trained adversarially (gradient reversal) under a cosine curriculum."""
+
     paper = "Li, Li, Yang, Cheng, Ren, Yang. Curriculum Temperature for Knowledge Distillation. AAAI 2023"
     uses = "logits (learned temperature)"
     default_weights = LossWeights(gamma=0.1, alpha=0.0, beta=0.9)

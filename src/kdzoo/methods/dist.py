@@ -25,6 +25,8 @@ from .registry import register_method
 
 @register_method("dist")
 class DIST(Method):
+    """Inter- and intra-class Pearson correlation between softened student and teacher distributions."""
+
     paper = "Huang, You, Wang, Qian, Xu. Knowledge Distillation from A Stronger Teacher. NeurIPS 2022"
     uses = "logits"
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=2.0)

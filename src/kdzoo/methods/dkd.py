@@ -32,6 +32,8 @@ from .registry import register_method
 
 @register_method("dkd")
 class DKD(Method):
+    """Decoupled KD: target-class (TCKD) and non-target-class (NCKD) terms, weighted apart, warmed up."""
+
     paper = "Zhao, Cui, Song, Qiu, Liang. Decoupled Knowledge Distillation. CVPR 2022"
     uses = "logits, labels"
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
@@ -44,7 +46,8 @@ class DKD(Method):
         super().__init__(student, teacher)
         self.dkd_alpha, self.dkd_beta, self.temperature = dkd_alpha, dkd_beta, temperature
         if self.dkd_alpha == 0 and self.dkd_beta == 0:
-            raise ConfigError("DKD with dkd_alpha=0 and dkd_beta=0 has no loss term; give at least one a positive weight.")
+            raise ConfigError("DKD with dkd_alpha=0 and dkd_beta=0 has no loss term; give at least one a positive "
+                              "weight.")
         self.warmup_epochs = warmup_epochs
         self.register_buffer("warmup_factor", torch.tensor(self.factor(1)))
 

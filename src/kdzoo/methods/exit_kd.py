@@ -30,6 +30,8 @@ from .registry import register_method
 
 @register_method("exit_kd")
 class ExitKD(Method):
+    """Hinton's KD from a teacher into every exit of a multi-exit student."""
+
     paper = "Hinton, Vinyals, Dean. Distilling the Knowledge in a Neural Network. NIPS-W 2014 (at every exit)"
     uses = "every exit's logits (an exit is added after every stage), the teacher's logits, labels"
     reads = Reads(student=EXITS)
@@ -41,8 +43,8 @@ class ExitKD(Method):
         super().__init__(student, teacher)
         require_exits("exit_kd", student_model)
         if student.logits.shape[1] != teacher.logits.shape[1]:
-            raise ConfigError(f"exit_kd compares class probabilities; the student has {student.logits.shape[1]} classes and "
-                              f"the teacher {teacher.logits.shape[1]}.")
+            raise ConfigError(f"exit_kd compares class probabilities; the student has {student.logits.shape[1]} "
+                              f"classes and the teacher {teacher.logits.shape[1]}.")
         self.ce_weight, self.kd_weight, self.temperature = ce_weight, kd_weight, temperature
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:

@@ -27,6 +27,8 @@ HINT_LAYERS = range(5)  # RepDistiller's --hint_layer choices
 
 @register_method("fitnet")
 class FitNet(Method):
+    """Hint learning: MSE between a regressed student map and the teacher's map at the hint layer."""
+
     paper = "Romero, Ballas, Kahou, Chassang, Gatta, Bengio. FitNets: Hints for Thin Deep Nets. ICLR 2015"
     uses = "feat[hint_layer] (default feat[2]) through a ConvReg regressor"
     reads = FEATURE_READS

@@ -18,7 +18,7 @@ from typing import Annotated
 
 from ..errors import KdzooError
 from ..losses import fsp_loss
-from .base import FEATURE_READS, InitStage, LOGIT_READS, LossWeights, Method
+from .base import FEATURE_READS, LOGIT_READS, InitStage, LossWeights, Method
 from .options import Range
 from .registry import register_method
 
@@ -26,7 +26,7 @@ from .registry import register_method
 def require_equal_channels(method: str, s_maps, t_maps, first: int) -> None:
     """Refuse a pair whose zipped maps (``feat[first + i]``) differ in channel count."""
     bad = [f"feat[{first + i}] (student {s.shape[1]}, teacher {t.shape[1]} channels)"
-           for i, (s, t) in enumerate(zip(s_maps, t_maps)) if s.shape[1] != t.shape[1]]
+           for i, (s, t) in enumerate(zip(s_maps, t_maps, strict=False)) if s.shape[1] != t.shape[1]]
     if bad:
         raise KdzooError(
             f"{method} needs equal student and teacher channel counts at every tapped layer, but they differ at "
@@ -36,6 +36,8 @@ def require_equal_channels(method: str, s_maps, t_maps, first: int) -> None:
 
 @register_method("fsp")
 class FSP(Method):
+    """Flow of solution procedure: MSE between Gram matrices of consecutive maps, trained in an init stage."""
+
     paper = ("Yim, Joo, Bae, Kim. A Gift from Knowledge Distillation: Fast Optimization, Network "
              "Minimization and Transfer Learning. CVPR 2017")
     uses = "feat[:-1] (stem + stage maps; init stage; main stage only with main_loss=True)"

@@ -66,6 +66,8 @@ class Translator(nn.Module):
 
 @register_method("ft")
 class FT(Method):
+    """Factor transfer: L1 between the student's translated and the teacher's paraphrased factors."""
+
     paper = ("Kim, Park, Kwak. Paraphrasing Complex Network: Network Compression via Factor Transfer. "
              "NeurIPS 2018")
     uses = "feat[-2] (last stage map); Paraphraser (init stage) on the teacher's, Translator on the student's"

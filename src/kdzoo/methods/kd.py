@@ -19,6 +19,8 @@ from .registry import register_method
 
 @register_method("kd")
 class KD(Method):
+    """Hinton's KD: no term of its own, RepDistiller's weights for the objective's KD term."""
+
     paper = "Hinton, Vinyals, Dean. Distilling the Knowledge in a Neural Network. NIPS-W 2014"
     uses = "logits"
     default_weights = LossWeights(gamma=0.1, alpha=0.9, beta=0.0)

@@ -25,6 +25,8 @@ from .registry import register_method
 
 @register_method("kdsvd")
 class KDSVD(Method):
+    """KD with SVD: RBF kernels between the leading singular vectors of consecutive stage maps."""
+
     paper = ("Lee, Kim, Song. Self-supervised Knowledge Distillation Using Singular Value Decomposition. "
              "ECCV 2018")
     uses = "feat[1:-1] (stage maps; equal channel counts)"

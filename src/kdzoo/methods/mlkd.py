@@ -50,6 +50,8 @@ WEAK_REUSED = (2.0, 6.0)
 
 @register_method("mlkd")
 class MLKD(Method):
+    """Multi-level logit distillation: instance, batch and class alignment over a weak and a strong view."""
+
     paper = "Jin, Wang, Lin. Multi-Level Logit Distillation. CVPR 2023"
     uses = ("logits of a weak and a strong view of each image; variant=reference (the code's loss, default) "
             "| paper (every level on both views, no masks)")

@@ -27,6 +27,8 @@ from .registry import register_method
 
 @register_method("nkd")
 class NKD(Method):
+    """Normalized KD: the target term and the renormalised non-target term apart."""
+
     paper = ("Yang, Zeng, Li, Zhang, Yuan, Li. From Knowledge Distillation to Self-Knowledge Distillation: "
              "A Unified Approach with Normalized Loss and Customized Soft Labels. ICCV 2023")
     uses = "logits, labels"
@@ -43,5 +45,6 @@ class NKD(Method):
         logits_s, logits_t = self.distill_logits(student, teacher)
         terms = {"nkd_target": nkd_target_loss(logits_s, logits_t, batch.labels)}
         if self.gamma:
-            terms["nkd_non_target"] = self.gamma * nkd_non_target_loss(logits_s, logits_t, batch.labels, self.temperature)
+            non_target = nkd_non_target_loss(logits_s, logits_t, batch.labels, self.temperature)
+            terms["nkd_non_target"] = self.gamma * non_target
         return terms

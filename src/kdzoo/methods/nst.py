@@ -19,6 +19,8 @@ from .registry import register_method
 
 @register_method("nst")
 class NST(Method):
+    """Neuron selectivity transfer: polynomial-kernel MMD between the channel distributions of paired stages."""
+
     paper = "Huang, Wang. Like What You Like: Knowledge Distill via Neuron Selectivity Transfer. arXiv 2017"
     uses = "feat[1:-1] (stage maps, zip-paired, pooled to match)"
     reads = FEATURE_READS

@@ -20,16 +20,15 @@ of the batch (its output then has per channel exactly the mean, BN bias, and sta
 teacher's running statistics (mdistiller too: ``torch.no_grad`` does not stop that) but never read
 them again: the margins come from the BN's affine parameters and the teacher is not evaluated after
 distillation starts; kdzoo leaves them untouched, which changes no loss value. The method declares
-it in ``reads.teacher.batch_stats`` (:func:`kdzoo.distiller.run_networks` honours it). ``variant="eval"``: the teacher in eval mode
-(running statistics), like every other method; named after what it changes rather than "paper",
+it in ``reads.teacher.batch_stats`` (:func:`kdzoo.distiller.run_networks` honours it). ``variant="eval"``: the
+teacher in eval mode (running statistics), like every other method; named after what it changes rather than "paper",
 as the teacher's BN mode is a choice of the code, not of the method's formulas.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import math
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +36,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, KdzooError
 from ..losses.ofd import ofd_loss, ofd_margin
 from ..models.features import Features
-from .base import LossWeights, Method, PREACT_TAPS, Reads
+from .base import PREACT_TAPS, LossWeights, Method, Reads
 from .registry import register_method
 
 VARIANTS = ("reference", "eval")
@@ -51,6 +50,8 @@ def _connector(c_s: int, c_t: int) -> nn.Sequential:
 
 @register_method("ofd")
 class OFD(Method):
+    """Overhaul of feature distillation: partial L2 between connected pre-ReLU student maps and teacher maps."""
+
     paper = "Heo, Kim, Yun, Park, Kwak, Choi. A Comprehensive Overhaul of Feature Distillation. ICCV 2019"
     uses = ("feat[1:-1] pre-ReLU through Conv1x1+BN connectors; margins from the teacher's BNs before the ReLUs; "
             "variant=reference (teacher BNs with batch statistics, default) | eval (running statistics)")
@@ -73,13 +74,13 @@ class OFD(Method):
                 f"stages have {t_channels} channels but get_bn_before_relu() gives "
                 f"{[bn.num_features for bn in bns]}. Pick another teacher or another method.")
         n = min(len(student.stages), len(teacher.stages))
-        pairs = list(zip(student.stages[-n:], teacher.stages[-n:]))
+        pairs = list(zip(student.stages[-n:], teacher.stages[-n:], strict=True))
         self.connectors = nn.ModuleList(_connector(s.shape[1], t.shape[1]) for s, t in pairs)
         self.margin_channels = t_channels[-n:]
         self.register_buffer("margins", torch.cat([ofd_margin(bn.weight, bn.bias) for bn in bns[-n:]]))
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         n = len(self.connectors)
-        connected = [c(f) for c, f in zip(self.connectors, student.stages[-n:])]
+        connected = [c(f) for c, f in zip(self.connectors, student.stages[-n:], strict=True)]
         margins = torch.split(self.margins, self.margin_channels)
         return {"ofd": ofd_loss(connected, teacher.stages[-n:], margins)}

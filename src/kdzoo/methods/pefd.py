@@ -24,6 +24,8 @@ from .registry import register_method
 
 @register_method("pefd")
 class PEFD(Method):
+    """Projector ensemble: cosine distance between the averaged projections of the student vector and the teacher's."""
+
     paper = ("Chen, Wang, Liu, Xu, de Hoog, Huang. Improved Feature Distillation via Projector Ensemble. "
              "NeurIPS 2022")
     uses = "feat[-1] (pooled vector) through an ensemble of linear projectors"

@@ -19,6 +19,8 @@ from .registry import register_method
 
 @register_method("pkt")
 class PKT(Method):
+    """Probabilistic knowledge transfer: KL between the cosine-similarity distributions of pooled vectors."""
+
     paper = "Passalis, Tefas. Learning Deep Representations with Probabilistic Knowledge Transfer. ECCV 2018"
     uses = "feat[-1] (pooled vector)"
     reads = FEATURE_READS

@@ -33,6 +33,7 @@ def register_method(name: str):
 
 
 def method_class(name: str) -> type[Method]:
+    """The class registered as method ``name`` (an unknown name lists the known ones)."""
     return METHODS.get(name).factory
 
 

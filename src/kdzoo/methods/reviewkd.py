@@ -65,6 +65,8 @@ def levels(features: Features) -> list[Tensor]:
 
 @register_method("reviewkd")
 class ReviewKD(Method):
+    """Knowledge review: fused student levels (ABF, deepest first) matched to teacher levels by HCL."""
+
     paper = "Chen, Liu, Zhao, Jia. Distilling Knowledge via Knowledge Review. CVPR 2021"
     uses = ("feat[1:-1] + feat[-1] as a 1x1 map, fused deepest first by ABFs; teacher's pre-ReLU feat[1:-1] "
             "+ feat[-1]; 20-epoch warm-up")
@@ -81,8 +83,9 @@ class ReviewKD(Method):
         s_levels, t_levels = levels(student), levels(teacher)
         self.num_levels = n = min(len(s_levels), len(t_levels))
         mid = min(MAX_MID_CHANNELS, student.pooled.shape[1])
-        deepest_first = zip(s_levels[::-1][:n], t_levels[::-1][:n])
-        self.abfs = nn.ModuleList(ABF(s.shape[1], mid, t.shape[1], fuse=k > 0) for k, (s, t) in enumerate(deepest_first))
+        deepest_first = zip(s_levels[::-1][:n], t_levels[::-1][:n], strict=True)
+        self.abfs = nn.ModuleList(ABF(s.shape[1], mid, t.shape[1], fuse=k > 0)
+                                  for k, (s, t) in enumerate(deepest_first))
         self.register_buffer("warmup_factor", torch.tensor(linear_warmup(1, self.warmup_epochs)))
 
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
@@ -92,7 +95,7 @@ class ReviewKD(Method):
         n = self.num_levels
         t_levels = levels(teacher)[-n:]
         outputs, residual = [], None
-        for abf, x, t in zip(self.abfs, levels(student)[::-1], t_levels[::-1]):
+        for abf, x, t in zip(self.abfs, levels(student)[::-1], t_levels[::-1], strict=False):
             out, residual = abf(x, residual, t.shape[-2:])
             outputs.append(out)
         return {"reviewkd": self.warmup_factor * reviewkd_loss(outputs[::-1], t_levels)}

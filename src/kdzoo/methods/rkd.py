@@ -24,6 +24,8 @@ from .registry import register_method
 
 @register_method("rkd")
 class RKD(Method):
+    """Relational KD: distance and angle relations between a batch's pooled vectors."""
+
     paper = "Park, Kim, Lu, Cho. Relational Knowledge Distillation. CVPR 2019"
     uses = "feat[-1] (pooled vector)"
     reads = FEATURE_READS

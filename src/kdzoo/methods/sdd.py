@@ -42,6 +42,8 @@ NKD_VARIANTS = ("reference", "paper")
 
 @register_method("sdd")
 class SDD(Method):
+    """Scale decoupled distillation: a logit loss on multi-scale cells of the head map, through each classifier."""
+
     paper = "Wei, Luo, Luo. Scale Decoupled Distillation. CVPR 2024"
     uses = ("the map pooled into the classifier, both classifiers, labels; base=kd|dkd|nkd; "
             "nkd_variant=reference (all-classes non-target term, default) | paper")
@@ -58,7 +60,8 @@ class SDD(Method):
                  student_model: nn.Module, teacher_model: nn.Module):
         super().__init__(student, teacher)
         if base not in BASES:
-            raise ConfigError(f"SDD's base must be one of {', '.join(BASES)} (the logit loss applied per region), got {base!r}.")
+            raise ConfigError(f"SDD's base must be one of {', '.join(BASES)} (the logit loss applied per region), "
+                              f"got {base!r}.")
         self.base = base
         self.scales = self._scales(scales, student_model, teacher_model)
         self.complementary_weight, self.temperature = complementary_weight, temperature
@@ -108,8 +111,8 @@ class SDD(Method):
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         classifier_s, classifier_t = self.classifiers
-        regions_s = region_logits(multiscale_cells(student.head, self.scales), classifier_s)
+        regions_s = region_logits(multiscale_cells(student.head_map, self.scales), classifier_s)
         with torch.no_grad():
-            regions_t = region_logits(multiscale_cells(teacher.head, self.scales), classifier_t)
+            regions_t = region_logits(multiscale_cells(teacher.head_map, self.scales), classifier_t)
         loss = sdd_loss(regions_s.float(), regions_t.float(), batch.labels, self.base_loss, self.complementary_weight)
         return {f"sdd_{self.base}": self.warmup_factor * loss}

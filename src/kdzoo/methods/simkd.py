@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..losses.simkd import simkd_loss
-from ..models.features import Features, FeatureRequest
+from ..models.features import FeatureRequest, Features
 from ..models.heads import ReusedClassifierHead
 from .base import LossWeights, Method, Reads, check_head_map
 from .registry import register_method
@@ -41,11 +41,13 @@ VARIANTS = {"reference": "stage", "head_map": "head"}
 
 def source_map(features: Features, source: str) -> Tensor:
     """The map SimKD reads: the last stage's output (``feat[-2]``) or the map pooled into the classifier."""
-    return features.stages[-1] if source == "stage" else features.head
+    return features.stages[-1] if source == "stage" else features.head_map
 
 
 @register_method("simkd")
 class SimKD(Method):
+    """Reused teacher classifier: MSE between the projected student map and the teacher map."""
+
     paper = ("Chen, Mei, Wang, Feng, Chen. Knowledge Distillation with the Reused Teacher Classifier. "
              "CVPR 2022")
     uses = ("the last stage's map (variant=reference, default) or the map pooled into the classifier "
@@ -88,4 +90,4 @@ class SimKD(Method):
 
     def forward(self, student: Features, teacher: Features, batch) -> dict[str, Tensor]:
         # the deployed student's head map is its projection P(f_s); the target is the teacher's map of the variant
-        return {"simkd": simkd_loss(student.head, source_map(teacher, self.source))}
+        return {"simkd": simkd_loss(student.head_map, source_map(teacher, self.source))}

@@ -19,6 +19,8 @@ from .registry import register_method
 
 @register_method("sp")
 class SP(Method):
+    """Similarity preserving: Frobenius distance between normalised batch similarity matrices."""
+
     paper = "Tung, Mori. Similarity-Preserving Knowledge Distillation. ICCV 2019"
     uses = "feat[-2] (last stage map)"
     reads = FEATURE_READS

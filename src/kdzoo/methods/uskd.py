@@ -26,13 +26,15 @@ from ..errors import ConfigError
 from ..losses.uskd import RANK_BY, uskd_non_target_loss, uskd_target_loss, uskd_weak_loss
 from ..models.features import Features
 from ..models.layers import global_pool
-from .base import LossWeights, Method, Reads, TAPS
+from .base import TAPS, LossWeights, Method, Reads
 from .options import Range
 from .registry import register_method
 
 
 @register_method("uskd")
 class USKD(Method):
+    """Self-distillation with customized soft labels from a weak head and the network itself (no teacher)."""
+
     paper = ("Yang, Zeng, Li, Zhang, Yuan, Li. From Knowledge Distillation to Self-Knowledge Distillation: "
              "A Unified Approach with Normalized Loss and Customized Soft Labels. ICCV 2023")
     uses = "logits, the pooled map of the stage before the last (weak head), labels"
@@ -47,8 +49,8 @@ class USKD(Method):
         super().__init__(student, teacher)
         self.alpha, self.beta, self.mu = alpha, beta, mu
         if rank_by not in RANK_BY:
-            raise ConfigError(f"USKD's rank_by must be 'log_prob' (the official code's ranking) or 'prob' (the paper's), "
-                              f"got {rank_by!r}.")
+            raise ConfigError(f"USKD's rank_by must be 'log_prob' (the official code's ranking) or 'prob' (the "
+                              f"paper's), got {rank_by!r}.")
         self.rank_by = rank_by
         if len(student.stages) < 2:
             raise ConfigError(f"USKD's weak head reads the stage before the last, and this student has "
@@ -61,7 +63,8 @@ class USKD(Method):
         if self.alpha:
             terms["uskd_target"] = self.alpha * uskd_target_loss(student.logits, batch.labels)
         if self.beta:
-            terms["uskd_non_target"] = self.beta * uskd_non_target_loss(student.logits, weak_logits, batch.labels, self.rank_by)
+            non_target = uskd_non_target_loss(student.logits, weak_logits, batch.labels, self.rank_by)
+            terms["uskd_non_target"] = self.beta * non_target
         if self.mu:
             terms["uskd_weak"] = self.mu * uskd_weak_loss(weak_logits, batch.labels)
         return terms

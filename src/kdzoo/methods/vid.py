@@ -12,9 +12,8 @@ See :func:`kdzoo.losses.vid_loss`. RepDistiller weights: gamma 1, alpha 0, beta 
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import math
+from typing import Annotated
 
 import torch
 from torch import nn
@@ -41,6 +40,8 @@ class VIDRegressor(nn.Module):
 
 @register_method("vid")
 class VID(Method):
+    """Variational information distillation: Gaussian likelihood of teacher maps given regressed student maps."""
+
     paper = ("Ahn, Hu, Damianou, Lawrence, Dai. Variational Information Distillation for Knowledge "
              "Transfer. CVPR 2019")
     uses = "feat[1:-1] (stage maps), one trainable regressor + log-variance per pair"
@@ -55,7 +56,7 @@ class VID(Method):
         self.eps = eps
         self.pairs = nn.ModuleList(
             VIDRegressor(s.shape[1], t.shape[1], t.shape[1], init_pred_var, eps)
-            for s, t in zip(student.stages, teacher.stages)
+            for s, t in zip(student.stages, teacher.stages, strict=False)
         )
 
     def forward(self, student, teacher, batch):

@@ -82,44 +82,53 @@ def _build(name: str, depth: int, widths: list[int], num_classes: int, in_channe
 
 @register_model("resnet8", family="resnet", lr=0.05)
 def resnet8(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-8: 16/16/32/64 channels."""
     return _build("resnet8", 8, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet14", family="resnet", lr=0.05)
 def resnet14(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-14: 16/16/32/64 channels."""
     return _build("resnet14", 14, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet20", family="resnet", lr=0.05)
 def resnet20(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-20: 16/16/32/64 channels."""
     return _build("resnet20", 20, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet32", family="resnet", lr=0.05)
 def resnet32(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-32: 16/16/32/64 channels."""
     return _build("resnet32", 32, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet44", family="resnet", lr=0.05)
 def resnet44(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-44: 16/16/32/64 channels."""
     return _build("resnet44", 44, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet56", family="resnet", lr=0.05)
 def resnet56(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-56: 16/16/32/64 channels."""
     return _build("resnet56", 56, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet110", family="resnet", lr=0.05)
 def resnet110(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-110: 16/16/32/64 channels."""
     return _build("resnet110", 110, _SMALL, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet8x4", family="resnet", lr=0.05)
 def resnet8x4(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-8, four times wider: 32/64/128/256 channels."""
     return _build("resnet8x4", 8, _X4, num_classes, in_channels, kwargs)
 
 
 @register_model("resnet32x4", family="resnet", lr=0.05)
 def resnet32x4(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNet:
+    """RepDistiller's CIFAR ResNet-32, four times wider: 32/64/128/256 channels."""
     return _build("resnet32x4", 32, _X4, num_classes, in_channels, kwargs)

@@ -9,7 +9,8 @@ checked loader of :mod:`kdzoo.engine.checkpoint` (clear errors on missing or mis
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 

@@ -42,7 +42,8 @@ def _timm():
     try:
         return importlib.import_module("timm")
     except ImportError:
-        raise ConfigError("timm models need the optional extra: pip install 'kdzoo[timm]' (or pip install timm).") from None
+        raise ConfigError("timm models need the optional extra: pip install 'kdzoo[timm]' (or pip install "
+                          "timm).") from None
 
 
 def external_info(name: str) -> dict[str, Any]:

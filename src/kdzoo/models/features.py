@@ -3,7 +3,7 @@
 Semantics follow RepDistiller's ``forward(x, is_feat=True, preact=...)``: ``feats[0]`` is the stem
 output, ``feats[1:-1]`` the stage outputs, ``feats[-1]`` the pooled penultimate vector (the
 classifier input). With ``preact=True`` the stage maps are taken before their final ReLU (the
-per-architecture rules are in the zoo modules' docstrings). ``Features.head`` is the map that is
+per-architecture rules are in the zoo modules' docstrings). ``Features.head_map`` is the map that is
 globally pooled into the classifier (after WRN's final BN-ReLU, MobileNetV2's ``conv2``, ShuffleV2's
 ``conv2``/``bn2``): SDD pools it into cells, SimKD projects it.
 
@@ -85,12 +85,13 @@ class FeatureSupport:
 @dataclass
 class Features:
     """A network's outputs for one batch: logits, the list of feature taps, the map globally pooled
-    into the classifier (``head``); for a multi-exit network asked for its exits, every exit's outputs
-    as ``Features(logits, [feature])`` (``.pooled`` is the exit's feature), the deepest last."""
+    into the classifier (``head_map``: what the classifier head reads); for a multi-exit network asked for its
+    exits, every exit's outputs as ``Features(logits, [feature])`` (``.pooled`` is the exit's feature), the deepest
+    last."""
 
     logits: Tensor
     feats: list[Tensor]
-    head: Tensor | None = None
+    head_map: Tensor | None = None
     exits: list[Features] | None = None
 
     @property
@@ -108,18 +109,19 @@ class Features:
         """The outputs of several batches as one (concatenated along the batch dimension)."""
         if len(parts) == 1:
             return parts[0]
-        head = torch.cat([p.head for p in parts]) if parts[0].head is not None else None
-        exits = [Features.cat(list(e)) for e in zip(*(p.exits for p in parts))] if parts[0].exits is not None else None
-        return Features(torch.cat([p.logits for p in parts]), [torch.cat(f) for f in zip(*(p.feats for p in parts))],
-                        head, exits)
+        head_map = torch.cat([p.head_map for p in parts]) if parts[0].head_map is not None else None
+        exits = ([Features.cat(list(e)) for e in zip(*(p.exits for p in parts), strict=True)]
+                 if parts[0].exits is not None else None)
+        feats = [torch.cat(f) for f in zip(*(p.feats for p in parts), strict=True)]
+        return Features(torch.cat([p.logits for p in parts]), feats, head_map, exits)
 
     def float(self) -> Features:
         """The same features in float32 (itself when they already are): losses run in full precision."""
-        tensors = (self.logits, *self.feats) + ((self.head,) if self.head is not None else ())
+        tensors = (self.logits, *self.feats) + ((self.head_map,) if self.head_map is not None else ())
         if all(x.dtype == torch.float32 for x in tensors) and all(e is e.float() for e in self.exits or ()):
             return self
         return Features(self.logits.float(), [f.float() for f in self.feats],
-                        self.head.float() if self.head is not None else None,
+                        self.head_map.float() if self.head_map is not None else None,
                         [e.float() for e in self.exits] if self.exits is not None else None)
 
 

@@ -29,7 +29,8 @@ class ReusedClassifierHead(nn.Module):
     (``projector.0`` ... ``projector.8``, bias-free convs, f = ``factor`` 2). With ``pool_to`` the
     student's map is first average-pooled to that size (the teacher's, when the student's is larger).
     ``source`` says which student map f_s is: ``"stage"`` (the last stage's output, SimKD's reference) or
-    ``"head"`` (the map the student's own classifier pools; heads saved before ``source`` existed).
+    ``"head"`` (the student's head map, the one its own classifier pools; also heads saved before ``source``
+    existed).
     """
 
     kind = "reused_classifier"
@@ -79,7 +80,7 @@ class HeadedStudent(FeatureModel):
 
     def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         out = self.backbone.forward_taps(x, FeatureRequest(taps=True, preact=request.preact, head_map=True))
-        projected = self.head.project(out.stages[-1] if self.head.spec["source"] == "stage" else out.head)
+        projected = self.head.project(out.stages[-1] if self.head.spec["source"] == "stage" else out.head_map)
         pooled = global_pool(projected)
         return Features(self.head.classifier(pooled), [*out.feats[:-1], pooled], projected)
 

@@ -16,14 +16,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .features import LOGITS, TAPS, Features, FeatureRequest, FeatureSupport
+from .features import LOGITS, TAPS, FeatureRequest, Features, FeatureSupport
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    """A 3x3 convolution without bias (padding 1)."""
     return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, groups=groups, bias=False)
 
 
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    """A 1x1 convolution without bias."""
     return nn.Conv2d(in_planes, out_planes, 1, stride=stride, groups=groups, bias=False)
 
 
@@ -134,7 +136,7 @@ class StagedNet(FeatureModel):
     pooled into the classifier).
 
     Subclasses name their stages (``stage_names``) and classifier (``classifier_name``) and may
-    override :meth:`head` when layers come between the last stage and the global pooling."""
+    override :meth:`head_map` when layers come between the last stage and the global pooling."""
 
     stage_names: tuple[str, ...] = ("layer1", "layer2", "layer3")
     classifier_name = "linear"
@@ -145,7 +147,7 @@ class StagedNet(FeatureModel):
     def stem(self, x: Tensor) -> Tensor:
         return relu_tap(self.bn1(self.conv1(x)), keep_pre=False)
 
-    def head(self, x: Tensor) -> Tensor:
+    def head_map(self, x: Tensor) -> Tensor:
         """The map that is globally pooled into the classifier, from the last stage's output."""
         return x
 
@@ -155,7 +157,7 @@ class StagedNet(FeatureModel):
     def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         f0 = self.stem(x)
         x, taps = run_stages(self.stages(), f0, preact=request.preact)
-        x = self.head(x)
+        x = self.head_map(x)
         pooled = global_pool(x)
         return Features(self.get_classifier()(pooled), [f0, *taps, pooled], x)
 

@@ -86,9 +86,9 @@ class MobileNetV2(FeatureModel):
             out = stage(out)
             if i in _TAPPED:
                 taps.append(out)
-        head = self.conv2(out)
-        pooled = global_pool(head)
-        return Features(self.classifier(pooled), [*taps, pooled], head)
+        head_map = self.conv2(out)
+        pooled = global_pool(head_map)
+        return Features(self.classifier(pooled), [*taps, pooled], head_map)
 
     def get_classifier(self) -> nn.Linear:
         return self.classifier[0]

@@ -48,7 +48,8 @@ class ExitHead(nn.Module):
         self.bottleneck = nn.Sequential(
             nn.Conv2d(in_channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
             *reduce,
-            nn.Conv2d(mid, mid, tuple(kernel), stride=tuple(kernel), bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            nn.Conv2d(mid, mid, tuple(kernel), stride=tuple(kernel), bias=False), nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
             nn.Conv2d(mid, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
         )
         self.classifier = nn.Linear(out_channels, num_classes)
@@ -67,18 +68,18 @@ def exit_specs(backbone: nn.Module, input_shape: tuple[int, ...]) -> list[dict[s
     shapes = feature_shapes(backbone, input_shape)
     stages = shapes.stages
     if len(stages) < 2 or any(s.dim() != 4 for s in stages):
-        raise ConfigError(f"{arch} cannot take exits: a multi-exit network needs at least two stages with (C, H, W) maps, "
-                          f"and {arch}'s stage taps are {[tuple(s.shape[1:]) for s in stages]}. Use a network with "
-                          f"stages (`kdzoo list models`) or name its stage layers (feature_layers=[...]).")
-    last = shapes.head.shape[-2:]
+        raise ConfigError(f"{arch} cannot take exits: a multi-exit network needs at least two stages with (C, H, W) "
+                          f"maps, and {arch}'s stage taps are {[tuple(s.shape[1:]) for s in stages]}. Use a network "
+                          f"with stages (`kdzoo list models`) or name its stage layers (feature_layers=[...]).")
+    last = shapes.head_map.shape[-2:]
     specs = []
     for stage in stages[:-1]:
         size = stage.shape[-2:]
-        kernel = tuple(max(s // t, 1) for s, t in zip(size, last))
-        fits = all(s <= t or s == k * t for s, t, k in zip(size, last, kernel))
+        kernel = tuple(max(s // t, 1) for s, t in zip(size, last, strict=True))
+        fits = all(s <= t or s == k * t for s, t, k in zip(size, last, kernel, strict=True))
+        pool_to = None if fits else tuple(k * t if s > t else s for s, t, k in zip(size, last, kernel, strict=True))
         specs.append({"in_channels": stage.shape[1], "out_channels": shapes.pooled.shape[1],
-                      "num_classes": shapes.logits.shape[1], "kernel": kernel,
-                      "pool_to": None if fits else tuple(k * t if s > t else s for s, t, k in zip(size, last, kernel))})
+                      "num_classes": shapes.logits.shape[1], "kernel": kernel, "pool_to": pool_to})
     return specs
 
 
@@ -93,7 +94,7 @@ class MultiExitNet(FeatureModel):
         self.kdzoo_arch = model_name(backbone)
 
     @classmethod
-    def build(cls, backbone: nn.Module, input_shape: tuple[int, ...]) -> "MultiExitNet":
+    def build(cls, backbone: nn.Module, input_shape: tuple[int, ...]) -> MultiExitNet:
         """Add exits to ``backbone``, sized for inputs of ``input_shape`` (C, H, W)."""
         param = next(backbone.parameters())
         return cls(backbone, exit_specs(backbone, input_shape)).to(param.device)
@@ -111,9 +112,9 @@ class MultiExitNet(FeatureModel):
         if request.preact:
             raise ValueError("The exits read the stage outputs; pre-activation taps cannot be combined with exits.")
         out = self.backbone.forward_taps(x, FeatureRequest(taps=True, head_map=True))
-        outputs = [exit_head(stage) for exit_head, stage in zip(self.exit_heads, out.stages[:-1])]
+        outputs = [exit_head(stage) for exit_head, stage in zip(self.exit_heads, out.stages[:-1], strict=True)]
         exits = [Features(logits, [feature]) for logits, feature in outputs] + [Features(out.logits, [out.pooled])]
-        return Features(out.logits, out.feats, out.head, exits)
+        return Features(out.logits, out.feats, out.head_map, exits)
 
     def feature_support(self) -> FeatureSupport:
         return replace(support_of(self.backbone), exits=True)

@@ -54,7 +54,7 @@ class ResNetBottleneck(StagedNet):
         self.bn1 = nn.BatchNorm2d(64)
         in_planes = 64
         stages = []
-        for planes, n, stride in zip((64, 128, 256, 512), num_blocks, (1, 2, 2, 2)):
+        for planes, n, stride in zip((64, 128, 256, 512), num_blocks, (1, 2, 2, 2), strict=True):
             blocks = []
             for i in range(n):
                 blocks.append(Bottleneck(in_planes, planes, stride if i == 0 else 1))
@@ -72,5 +72,6 @@ class ResNetBottleneck(StagedNet):
 
 @register_model("ResNet50", family="resnet_bottleneck", lr=0.05)
 def ResNet50(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ResNetBottleneck:
+    """RepDistiller's ResNet50 for CIFAR: bottleneck blocks [3, 4, 6, 3]."""
     reject_kwargs("ResNet50", kwargs)
     return ResNetBottleneck([3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels)

@@ -62,7 +62,7 @@ class ShuffleNetV1(StagedNet):
         self.bn1 = nn.BatchNorm2d(24)
         in_planes = 24
         stages = []
-        for planes, n in zip(out_planes, num_blocks):
+        for planes, n in zip(out_planes, num_blocks, strict=True):
             blocks = []
             for i in range(n):
                 # the stride-2 block's branch makes out - in channels; the shortcut adds in
@@ -88,5 +88,6 @@ class ShuffleNetV1(StagedNet):
 
 @register_model("ShuffleV1", family="shufflenet", lr=0.01)
 def ShuffleV1(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ShuffleNetV1:
+    """RepDistiller's ShuffleNetV1 for CIFAR."""
     reject_kwargs("ShuffleV1", kwargs)
     return ShuffleNetV1(num_classes=num_classes, in_channels=in_channels)

@@ -82,7 +82,7 @@ class ShuffleNetV2(StagedNet):
         self.bn1 = nn.BatchNorm2d(24)
         c_in = 24
         stages = []
-        for c_out, n in zip(out_channels[:3], num_blocks):
+        for c_out, n in zip(out_channels[:3], num_blocks, strict=True):
             stages.append(Stage(DownBlock(c_in, c_out), *[BasicBlock(c_out) for _ in range(n)]))
             c_in = c_out
         self.layer1, self.layer2, self.layer3 = stages
@@ -90,7 +90,7 @@ class ShuffleNetV2(StagedNet):
         self.bn2 = nn.BatchNorm2d(out_channels[3])
         self.linear = nn.Linear(out_channels[3], num_classes)
 
-    def head(self, x: Tensor) -> Tensor:
+    def head_map(self, x: Tensor) -> Tensor:
         return relu_tap(self.bn2(self.conv2(x)), keep_pre=False)
 
     def feature_support(self) -> FeatureSupport:
@@ -107,5 +107,6 @@ class ShuffleNetV2(StagedNet):
 
 @register_model("ShuffleV2", family="shufflenet", lr=0.01)
 def ShuffleV2(num_classes: int = 100, in_channels: int = 3, **kwargs) -> ShuffleNetV2:
+    """RepDistiller's ShuffleNetV2 for CIFAR."""
     reject_kwargs("ShuffleV2", kwargs)
     return ShuffleNetV2(num_classes=num_classes, in_channels=in_channels)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .features import TAPS, Features, FeatureRequest, FeatureSupport
+from .features import TAPS, FeatureRequest, Features, FeatureSupport
 from .layers import FeatureModel
 
 
@@ -78,7 +78,7 @@ class TappedModel(FeatureModel):
         stages = self.stage_modules
         hooks = [stages[0].register_forward_pre_hook(_keep_input(seen, "stem")),
                  self.classifier_module.register_forward_pre_hook(_keep_input(seen, "pooled")),
-                 self.head_module.register_forward_hook(_keep_output(seen, "head"))]
+                 self.head_module.register_forward_hook(_keep_output(seen, "head_map"))]
         hooks += [m.register_forward_hook(_keep_output(seen, i)) for i, m in enumerate(stages)]
         try:
             logits = self.model(x)
@@ -92,7 +92,7 @@ class TappedModel(FeatureModel):
         stages = [self.as_map(seen[i], i) for i in range(len(stages))]
         stem = self.as_map(seen["stem"], 0)
         pooled = seen["pooled"].flatten(1)
-        return Features(logits, [stem, *stages, pooled], self.as_map(seen["head"], len(stages) - 1))
+        return Features(logits, [stem, *stages, pooled], self.as_map(seen["head_map"], len(stages) - 1))
 
     def as_map(self, x: Tensor, stage: int) -> Tensor:
         """A stage output as an ``N x C x H x W`` map (token sequences reshaped, channels-last permuted)."""
@@ -176,8 +176,8 @@ def default_classifier(model: nn.Module, arch: str) -> str:
 
 def probe_stage_layers(model: nn.Module, input_shape: tuple[int, ...], arch: str) -> list[str]:
     """Stage layers found by running a probe batch: among the children of the model's trunk (its shallowest
-    Sequential or ModuleList of 3 or more modules, the longest of those), the last one at each spatial size (maps), or four evenly spaced ones
-    ending at the last (token sequences)."""
+    Sequential or ModuleList of 3 or more modules, the longest of those), the last one at each spatial size (maps),
+    or four evenly spaced ones ending at the last (token sequences)."""
     containers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Sequential, nn.ModuleList))
                   and len(m) >= 3]
     if not containers:

@@ -17,15 +17,11 @@ exactly torchvision's** (``conv1.weight``, ``layer1.0.bn1.running_mean``, ``fc.w
 torchvision/ImageNet weights load with ``adapter.load_state_dict(torchvision_state_dict)`` (with
 ``strict=False`` or after dropping ``fc.*``/``classifier.*`` when ``num_classes`` differs).
 
-The registered factories (``tv_resnet18``, ``tv_resnet34``, ``tv_resnet50``, ``tv_mobilenet_v2``)
-always build with ``weights=None``: nothing is downloaded. ``num_classes`` sets the head and
-``in_channels`` replaces the first conv (freshly initialised); any other keyword is passed to the
-torchvision builder.
+The zoo's ``tv_*`` names (:mod:`kdzoo.models.tv_models`) and ``torchvision/<name>``
+(:mod:`kdzoo.models.external`) build their ResNets and MobileNetV2 with it.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +29,9 @@ from torch import Tensor, nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock as TVBasicBlock
 
-from ..errors import ConfigError, KdzooError
+from ..errors import KdzooError
 from .features import TAPS, FeatureRequest, Features
 from .layers import FeatureModel
-from .registry import register_model
 
 _MOBILENET_STAGES = ((1, 4), (4, 7), (7, 14), (14, 18))  # features[a:b] per stage
 
@@ -116,46 +111,10 @@ def _resnet_stage_preact(stage: nn.Sequential, x: Tensor) -> tuple[Tensor, Tenso
 
 
 def replace_first_conv(old: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A fresh first convolution like ``old`` for ``in_channels`` inputs (He initialisation)."""
     new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
                     old.dilation, old.groups, bias=old.bias is not None)
     nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")
     if new.bias is not None:
         nn.init.zeros_(new.bias)
     return new
-
-
-def _build(name: str, builder: Callable[..., nn.Module], num_classes: int, in_channels: int,
-           kwargs: dict) -> FeatureAdapter:
-    for bad in ("weights", "pretrained"):
-        if bad in kwargs:
-            raise ConfigError(
-                f"{name} is always built with weights=None (nothing is downloaded); load torchvision "
-                f"weights with `model.load_state_dict(state_dict)` instead of passing {bad}=."
-            )
-    model = builder(weights=None, num_classes=num_classes, **kwargs)
-    if in_channels != 3:
-        if isinstance(model, tvm.ResNet):
-            model.conv1 = replace_first_conv(model.conv1, in_channels)
-        else:
-            model.features[0][0] = replace_first_conv(model.features[0][0], in_channels)
-    return FeatureAdapter(model)
-
-
-@register_model("tv_resnet18", family="torchvision", lr=0.05, source="torchvision")
-def tv_resnet18(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
-    return _build("tv_resnet18", tvm.resnet18, num_classes, in_channels, kwargs)
-
-
-@register_model("tv_resnet34", family="torchvision", lr=0.05, source="torchvision")
-def tv_resnet34(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
-    return _build("tv_resnet34", tvm.resnet34, num_classes, in_channels, kwargs)
-
-
-@register_model("tv_resnet50", family="torchvision", lr=0.05, source="torchvision")
-def tv_resnet50(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
-    return _build("tv_resnet50", tvm.resnet50, num_classes, in_channels, kwargs)
-
-
-@register_model("tv_mobilenet_v2", family="torchvision", lr=0.01, source="torchvision")
-def tv_mobilenet_v2(num_classes: int = 100, in_channels: int = 3, **kwargs) -> FeatureAdapter:
-    return _build("tv_mobilenet_v2", tvm.mobilenet_v2, num_classes, in_channels, kwargs)

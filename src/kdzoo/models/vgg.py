@@ -47,7 +47,7 @@ class VGG(FeatureModel):
         super().__init__()
         ins = [in_channels] + [c[-1] for c in cfg[:-1]]
         self.block0, self.block1, self.block2, self.block3, self.block4 = (
-            _make_block(widths, c) for widths, c in zip(cfg, ins)
+            _make_block(widths, c) for widths, c in zip(cfg, ins, strict=True)
         )
         self.pool0 = nn.MaxPool2d(2, 2)
         self.pool1 = nn.MaxPool2d(2, 2)
@@ -92,24 +92,29 @@ def _build(name: str, cfg: str, num_classes: int, in_channels: int, kwargs: dict
 
 @register_model("vgg8", family="vgg", lr=0.05)
 def vgg8(num_classes: int = 100, in_channels: int = 3, **kwargs) -> VGG:
+    """RepDistiller's CIFAR VGG-8 with BatchNorm."""
     return _build("vgg8", "S", num_classes, in_channels, kwargs)
 
 
 @register_model("vgg11", family="vgg", lr=0.05)
 def vgg11(num_classes: int = 100, in_channels: int = 3, **kwargs) -> VGG:
+    """RepDistiller's CIFAR VGG-11 with BatchNorm."""
     return _build("vgg11", "A", num_classes, in_channels, kwargs)
 
 
 @register_model("vgg13", family="vgg", lr=0.05)
 def vgg13(num_classes: int = 100, in_channels: int = 3, **kwargs) -> VGG:
+    """RepDistiller's CIFAR VGG-13 with BatchNorm."""
     return _build("vgg13", "B", num_classes, in_channels, kwargs)
 
 
 @register_model("vgg16", family="vgg", lr=0.05)
 def vgg16(num_classes: int = 100, in_channels: int = 3, **kwargs) -> VGG:
+    """RepDistiller's CIFAR VGG-16 with BatchNorm."""
     return _build("vgg16", "D", num_classes, in_channels, kwargs)
 
 
 @register_model("vgg19", family="vgg", lr=0.05)
 def vgg19(num_classes: int = 100, in_channels: int = 3, **kwargs) -> VGG:
+    """RepDistiller's CIFAR VGG-19 with BatchNorm."""
     return _build("vgg19", "E", num_classes, in_channels, kwargs)

@@ -104,10 +104,10 @@ class WideResNet(FeatureModel):
             f2 = self.block2(f1)
             f3 = self.block3(f2)
         f3_pre = self.bn1(f3)
-        head = relu_tap(f3_pre, keep_pre=keep)
-        pooled = global_pool(head)
+        head_map = relu_tap(f3_pre, keep_pre=keep)
+        pooled = global_pool(head_map)
         feats = [f0, f1_pre, f2_pre, f3_pre, pooled] if keep else [f0, f1, f2, f3, pooled]
-        return Features(self.fc(pooled), feats, head)
+        return Features(self.fc(pooled), feats, head_map)
 
     def get_classifier(self) -> nn.Linear:
         return self.fc
@@ -126,19 +126,23 @@ def _build(name: str, depth: int, k: int, num_classes: int, in_channels: int, kw
 
 @register_model("wrn_16_1", family="wrn", lr=0.05)
 def wrn_16_1(num_classes: int = 100, in_channels: int = 3, **kwargs) -> WideResNet:
+    """RepDistiller's wide ResNet WRN-16-1 (depth 16, widen factor 1)."""
     return _build("wrn_16_1", 16, 1, num_classes, in_channels, kwargs)
 
 
 @register_model("wrn_16_2", family="wrn", lr=0.05)
 def wrn_16_2(num_classes: int = 100, in_channels: int = 3, **kwargs) -> WideResNet:
+    """RepDistiller's wide ResNet WRN-16-2 (depth 16, widen factor 2)."""
     return _build("wrn_16_2", 16, 2, num_classes, in_channels, kwargs)
 
 
 @register_model("wrn_40_1", family="wrn", lr=0.05)
 def wrn_40_1(num_classes: int = 100, in_channels: int = 3, **kwargs) -> WideResNet:
+    """RepDistiller's wide ResNet WRN-40-1 (depth 40, widen factor 1)."""
     return _build("wrn_40_1", 40, 1, num_classes, in_channels, kwargs)
 
 
 @register_model("wrn_40_2", family="wrn", lr=0.05)
 def wrn_40_2(num_classes: int = 100, in_channels: int = 3, **kwargs) -> WideResNet:
+    """RepDistiller's wide ResNet WRN-40-2 (depth 40, widen factor 2)."""
     return _build("wrn_40_2", 40, 2, num_classes, in_channels, kwargs)

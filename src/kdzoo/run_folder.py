@@ -1,7 +1,12 @@
-"""Run folders: portable names (letters, digits, '-', '_', '.'; never ':'), the saved config, the summary."""
+"""Run folders: portable names (letters, digits, '-', '_', '.'; never ':'), and the files others read back:
+the saved config, the summary, the per-epoch metrics (which :class:`~kdzoo.engine.logger.RunLogger` writes).
+
+The engine writes run folders; ``kdzoo report``, ``kdzoo plot`` and the grid runner read them with this module
+alone, without loading the engine."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import time
@@ -10,11 +15,13 @@ from typing import Any
 
 import yaml
 
-from ..config import RunConfig, read_yaml, upgrade_saved_config
-from ..errors import ConfigError
+from .config import RunConfig, read_yaml, upgrade_saved_config
+from .errors import ConfigError
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
+METRICS = "metrics"            # <METRICS>.csv: one row per main epoch
+INIT_METRICS = "init_metrics"  # <INIT_METRICS>.csv: one row per init-stage epoch (AB, FT, FSP)
 #: Options that may differ between a run on disk and the config that continues or reuses it.
 RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
                    "num_workers", "channels_last", "compile", "compile_mode", "eval_teacher"}
@@ -81,3 +88,12 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         raise ConfigError(f"{path} is not a kdzoo run summary (a JSON object written at the end of a run): {summary}. "
                           f"Delete it and run `kdzoo train|distill --resume {run_dir}` to write it again.")
     return summary
+
+
+def read_metrics(run_dir: Path, table: str = METRICS) -> list[dict[str, float]]:
+    """The rows of a run's ``<table>.csv`` as floats."""
+    path = Path(run_dir) / f"{table}.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

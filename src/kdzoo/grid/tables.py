@@ -8,8 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.run_dir import safe_name
-from .published import PublishedTable, lookup, pair_key
+from ..published import PublishedTable, lookup, pair_key
+from ..run_folder import safe_name
 from .records import Images, Record
 from .run_groups import split_rows
 
@@ -78,7 +78,8 @@ def build_tables(records: list[Record]) -> list[DatasetTable]:
         for r in recs:
             for i, p in enumerate(r.info.get("pairs") or []):
                 pair_order.setdefault(tuple(p), i)
-        pairs = list(dict.fromkeys(sorted((r.pair for r in recs if r.pair), key=lambda p: pair_order.get(p, len(pair_order)))))
+        pairs = list(dict.fromkeys(sorted((r.pair for r in recs if r.pair),
+                                          key=lambda p: pair_order.get(p, len(pair_order)))))
         members: dict[tuple[str, str], list[Record]] = defaultdict(list)
         for r in recs:
             if r.role == "distill":
@@ -97,7 +98,8 @@ def build_tables(records: list[Record]) -> list[DatasetTable]:
                     order[row] = min(order.get(row, r.order), r.order)
         teacher_evals: dict[tuple[str, str], float] = {}   # teacher files: accuracy measured by the distill runs
         for r in recs:
-            if r.role == "distill" and r.summary.get("teacher_top1") is not None and ("teacher", pair_key(*r.pair)) not in cells:
+            if (r.role == "distill" and r.summary.get("teacher_top1") is not None
+                    and ("teacher", pair_key(*r.pair)) not in cells):
                 teacher_evals[(r.summary["teacher"], pair_key(*r.pair))] = r.summary["teacher_top1"]
         for (_, key), top1 in teacher_evals.items():
             cells[("teacher", key)].add(top1, top1)

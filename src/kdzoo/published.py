@@ -1,5 +1,6 @@
 """Published numbers (``published.yaml`` in this package): tables of CIFAR-100 top-1 by method and pair,
-each with its source and protocol."""
+each with its source and protocol. ``kdzoo report`` and the method pages compare with them; a run prints the
+released teacher's number beside its own teacher's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from importlib import resources
 
 import yaml
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 def pair_key(teacher: str, student: str) -> str:
@@ -34,16 +35,18 @@ class PublishedTable:
 @cache
 def published_tables() -> dict[str, PublishedTable]:
     """Every published table, by name, in file order."""
-    text = (resources.files("kdzoo") / "bench" / "published.yaml").read_text(encoding="utf-8")
+    text = (resources.files("kdzoo") / "published.yaml").read_text(encoding="utf-8")
     tables = {}
     for name, spec in yaml.safe_load(text).items():
         values = {}
         for row, cells in spec["rows"].items():
             if len(cells) != len(spec["pairs"]):
-                raise ConfigError(f"published.yaml: row {row!r} of {name} has {len(cells)} values for {len(spec['pairs'])} pairs.")
-            values.update({(row, pair): float(v) for pair, v in zip(spec["pairs"], cells) if v is not None})
-        tables[name] = PublishedTable(name, spec["title"], " ".join(spec["source"].split()), spec["metric"],
-                                      spec["runs"], spec["dataset"], values)
+                raise ConfigError(f"published.yaml: row {row!r} of {name} has {len(cells)} values for "
+                                  f"{len(spec['pairs'])} pairs.")
+            values.update({(row, pair): float(v) for pair, v in zip(spec["pairs"], cells, strict=True)
+                           if v is not None})
+        tables[name] = PublishedTable(name=name, title=spec["title"], source=" ".join(spec["source"].split()),
+                                      metric=spec["metric"], runs=spec["runs"], dataset=spec["dataset"], values=values)
     return tables
 
 
@@ -57,8 +60,23 @@ def select_tables(spec: str | None) -> list[PublishedTable]:
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in tables]
     if unknown:
-        raise ConfigError(f"Unknown published table {', '.join(map(repr, unknown))}: use all, none, or some of {', '.join(tables)}.")
+        raise ConfigError(f"Unknown published table {', '.join(map(repr, unknown))}: use all, none, or some of "
+                          f"{', '.join(tables)}.")
     return [tables[n] for n in names]
+
+
+#: The tables whose "teacher" row is RepDistiller's released CIFAR-100 teachers (its README).
+RELEASED_TEACHER_TABLES = ("repdistiller_same_family", "repdistiller_cross_family")
+
+
+def released_teacher_top1(arch: str, dataset: str) -> float | None:
+    """Test top-1 of RepDistiller's released ``arch`` teacher on ``dataset`` (cifar100 only), or None."""
+    for name in RELEASED_TEACHER_TABLES:
+        table = published_tables()[name]
+        for (row, pair), value in table.values.items():
+            if row == "teacher" and pair.split(" -> ")[0] == arch and dataset == table.dataset:
+                return value
+    return None
 
 
 def lookup(tables: list[PublishedTable], dataset: str, row: str, pair: str) -> tuple[float, PublishedTable] | None:

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from ..engine.run_dir import read_summary
+from ..run_folder import read_summary
 
 
 def available_cores() -> int:
@@ -18,7 +18,8 @@ def available_cores() -> int:
 def threads_per_job(jobs: int, cores: int) -> tuple[int, str]:
     """Torch threads for each of ``jobs`` concurrent CPU runs on ``cores`` cores, and the line that says so."""
     threads = max(1, cores // jobs)
-    text = f"--jobs {jobs} on {cores} CPU core(s): each run computes with {threads} thread(s) (OMP_NUM_THREADS={threads})"
+    text = (f"--jobs {jobs} on {cores} CPU core(s): each run computes with {threads} thread(s) "
+            f"(OMP_NUM_THREADS={threads})")
     if jobs > cores:
         text += f"; {jobs} runs still share {cores} core(s), so --jobs {cores} finishes the grid as fast"
     return threads, text + "."
@@ -26,7 +27,9 @@ def threads_per_job(jobs: int, cores: int) -> tuple[int, str]:
 
 def _duration(seconds: float) -> str:
     minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min" if minutes else f"{seconds:.0f} s"
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes} min" if minutes else f"{seconds:.0f} s"
 
 
 class GridClock:

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from ..engine.run_dir import RUNTIME_OPTIONS
+from ..run_folder import RUNTIME_OPTIONS
 from .records import Record
 
 #: Options that never make two runs different experiments: the seed (what a cell averages over), paths,
@@ -40,4 +40,4 @@ def split_rows(label: str, records: list[Record]) -> list[tuple[str, list[Record
     names = sorted({k for v in values for k in v})
     differ = [k for k in names if len({_key({k: v.get(k)}) for v in values}) > 1]
     return [(f"{label} ({', '.join(f'{k}={v.get(k)}' for k in differ)})", members)
-            for v, members in zip(values, groups.values())]
+            for v, members in zip(values, groups.values(), strict=True)]

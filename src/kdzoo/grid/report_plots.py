@@ -7,17 +7,17 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from ..engine.logger import read_metrics
-from ..engine.run_dir import safe_name
 from ..plots import mean_curve, plot_accuracy_curves, plot_grouped_bars, plot_lines, plot_scatter
-from .published import pair_key
+from ..published import pair_key
+from ..run_folder import read_metrics, safe_name
 from .tables import DatasetTable, mean_std
 
 
 def curves(table: DatasetTable, out: Path, tag: str) -> list[Path]:
     written = []
     for pair in table.pairs:
-        runs = {row: cell.runs for row in table.rows if (cell := table.cells.get((row, pair))) is not None and cell.runs}
+        runs = {row: cell.runs for row in table.rows
+                if (cell := table.cells.get((row, pair))) is not None and cell.runs}
         if runs:
             name = safe_name(pair.replace(" -> ", "-"))
             written.append(plot_accuracy_curves(runs, out / f"curves_{tag}_{name}.png",
@@ -41,7 +41,8 @@ def gains(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
                 groups.setdefault(row, {})[pair] = (mean - ref, std)
     if not groups:
         return []
-    return [plot_grouped_bars(groups, out / f"gains_{tag}.png", f"{metric} top-1 gain over the vanilla student (points)",
+    return [plot_grouped_bars(groups, out / f"gains_{tag}.png",
+                              f"{metric} top-1 gain over the vanilla student (points)",
                               f"{table.name}: gain over the vanilla student")]
 
 
@@ -69,13 +70,14 @@ def temperature(table: DatasetTable, metric: str, out: Path, tag: str) -> list[P
             series[name] = (ts, [m for m, _ in stats], [s for _, s in stats])
     if not series:
         return []
-    return [plot_lines(series, out / f"temperature_{tag}.png", "temperature T (student = teacher)", f"{metric} top-1 (%)",
-                       f"{table.name}: accuracy against the KD temperature", logx=True)]
+    return [plot_lines(series, out / f"temperature_{tag}.png", "temperature T (student = teacher)",
+                       f"{metric} top-1 (%)", f"{table.name}: accuracy against the KD temperature", logx=True)]
 
 
 def stats(table: DatasetTable, out: Path, tag: str) -> list[Path]:
     """One plot per ``stat_*`` column of ``metrics.csv`` (e.g. CTKD's learned temperature)."""
-    names = dict.fromkeys(k for r in table.records for row in read_metrics(r.run_dir)[:1] for k in row if k.startswith("stat_"))
+    names = dict.fromkeys(k for r in table.records for row in read_metrics(r.run_dir)[:1] for k in row
+                          if k.startswith("stat_"))
     written = []
     for stat in names:
         series = {}

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 
 from ..errors import ConfigError
-from .published import PublishedTable, select_tables
+from ..published import PublishedTable, select_tables
 from .records import load_records
 from .report_plots import report_plots
 from .tables import Cell, DatasetTable, build_tables, mean_std
@@ -96,7 +96,8 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
                 continue
             (bm, bs), (lm, ls) = mean_std(cell.best), mean_std(cell.last)
             found = table.published(tables, row, pair)
-            pub = [found[0], found[1].metric, found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)] if found else [""] * 5
+            pub = ([found[0], found[1].metric, found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)]
+                   if found else [""] * 5)
             cost = ([round(statistics.fmean(v), 3) for v in (cell.time, cell.init_time, cell.speed)] if cell.time
                     else ["", "", ""])
             values += [len(cell.best), round(bm, 6), round(bs, 6), round(lm, 6), round(ls, 6), *pub, *cost]
@@ -125,7 +126,8 @@ def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", 
         raise ConfigError(f"--metric must be best or last, got {metric!r}.")
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
-        raise ConfigError(f"{runs_dir} is not a folder. Pass the folder that holds the run folders (e.g. runs/bench/<grid>).")
+        raise ConfigError(f"{runs_dir} is not a folder. Pass the folder that holds the run folders "
+                          f"(e.g. runs/bench/<grid>).")
     records, unfinished = load_records(runs_dir)
     if not records:
         raise ConfigError(f"No finished run under {runs_dir} (a finished run folder holds summary.json). "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import draws_subset
-from ..engine.run_dir import CONFIG, SUMMARY, load_run_config, read_summary
+from ..run_folder import CONFIG, SUMMARY, load_run_config, read_summary
 
 INFO = "bench.json"
 LAST_ORDER = [10**6]   # rows of hand-made runs come after the grid's
@@ -49,7 +49,8 @@ class Images:
     def __str__(self) -> str:
         if self.data_seed is None:
             return "whole splits"
-        return f"{self.train_subset or 'all'} train / {self.test_subset or 'all'} test images, data seed {self.data_seed}"
+        return (f"{self.train_subset or 'all'} train / {self.test_subset or 'all'} test images, "
+                f"data seed {self.data_seed}")
 
     @property
     def tag(self) -> str:
@@ -100,15 +101,17 @@ def _record(run_dir: Path, summary: dict[str, Any], teachers: list[str]) -> Reco
     info = read_info(run_dir)
     if summary.get("kind") == "distill":
         role = "distill" if summary.get("teacher_arch") else "self"
-        label = summary["method"] + ("+ls" if config.get("logit_std") else "") + ("+dot" if config.get("optimizer") == "dot" else "")
+        label = (summary["method"] + ("+ls" if config.get("logit_std") else "")
+                 + ("+dot" if config.get("optimizer") == "dot" else ""))
         pair = (summary["teacher_arch"], summary["model"]) if role == "distill" else None
     else:
         role = "teacher" if any(_is_teacher_of(run_dir, t) for t in teachers) else "vanilla"
         label, pair = role, None
     role = info.get("role", role)
     order = info.get("order") or {"teacher": [0], "vanilla": [1]}.get(role, LAST_ORDER)
-    return Record(run_dir, summary, config, info, role, info.get("label", label), info.get("variant", label),
-                  tuple(info["pair"]) if info.get("pair") else pair, order)
+    return Record(run_dir=run_dir, summary=summary, config=config, info=info, role=role,
+                  label=info.get("label", label), variant=info.get("variant", label),
+                  pair=tuple(info["pair"]) if info.get("pair") else pair, order=order)
 
 
 def load_records(runs_dir: Path) -> tuple[list[Record], list[Path]]:

@@ -7,17 +7,42 @@ Finished runs are reused and interrupted ones resumed, so re-running it is cheap
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bench.runner import run_in_process
-from .config import build_config
-from .listing import table
-from .plots import plot_accuracy_curves
+from ..config import build_config
+from ..plots import plot_accuracy_curves
+from ..text_table import text_table
+
+#: How to continue an interrupted demo: it has no --resume, it resumes its unfinished run when run again.
+RUN_AGAIN = "the same `kdzoo demo` command again (it reuses the finished runs and resumes this one)"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("demo", help="teacher, vanilla student and KD student on Fashion-MNIST, with a table")
+    p.add_argument("--output-dir", default="runs/demo")
+    p.add_argument("--data-root", help="folder with the Fashion-MNIST files (default: found automatically)")
+    p.add_argument("--quick", action="store_true", help="a much smaller run (for tests)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.interrupts import Interrupted
+
+    try:
+        run_demo(output_dir=args.output_dir, data_root=args.data_root, quick=args.quick, device=args.device)
+    except Interrupted as exc:
+        exc.continue_with = RUN_AGAIN
+        raise
+    return 0
 
 
 @dataclass(frozen=True)
 class DemoPlan:
+    """The demo's networks and sizes."""
+
     teacher: str = "resnet20"
     student: str = "resnet8"
     teacher_epochs: int = 7
@@ -34,10 +59,15 @@ QUICK = DemoPlan(teacher="resnet14", student="resnet8", teacher_epochs=1, studen
 
 def _run(run_dir: Path, **options) -> dict:
     """Reuse a finished run, resume an interrupted one, or start it."""
-    return run_in_process(run_dir, build_config(None, {"output_dir": str(run_dir.parent), "name": run_dir.name, **options}))
+    from ..grid.runner import run_in_process
+
+    return run_in_process(run_dir, build_config(None, {"output_dir": str(run_dir.parent), "name": run_dir.name,
+                                                       **options}))
 
 
-def run_demo(output_dir: str = "runs/demo", data_root: str | None = None, quick: bool = False, device: str = "auto") -> list[dict]:
+def run_demo(output_dir: str = "runs/demo", data_root: str | None = None, quick: bool = False,
+             device: str = "auto") -> list[dict]:
+    """Teacher, vanilla student and KD student (each reused when finished), then the table and the plot."""
     plan = QUICK if quick else DemoPlan()
     out = Path(output_dir)
     common = dict(dataset="fashion_mnist", data_root=data_root, train_subset=plan.train_subset,
@@ -52,7 +82,7 @@ def run_demo(output_dir: str = "runs/demo", data_root: str | None = None, quick:
              f"{s['train_time_s']:.0f}s", f"{s['images_per_s']:.0f}"] for label, s in summaries]
     print("\nFashion-MNIST demo (test top-1 %, "
           f"{plan.train_subset or 'all'} training images, {plan.test_subset or 'all'} test images)")
-    print(table(["run", "model", "best top-1", "last top-1", "train time", "images/s"], rows))
+    print(text_table(["run", "model", "best top-1", "last top-1", "train time", "images/s"], rows))
     plot = plot_accuracy_curves({label: Path(s["run_dir"]) for label, s in summaries}, out / "accuracy.png",
                                 title="Fashion-MNIST demo: test top-1 per epoch")
     print(f"\nrun folders (config.yaml, metrics.csv, log.txt, tensorboard/, checkpoints): {out}/teacher, "

@@ -32,7 +32,7 @@ import yaml
 
 from ..config import FIELD_NAMES, option_name
 from ..errors import ConfigError
-from .published import select_tables
+from ..published import select_tables
 
 GRID_KEYS = ("description", "common", "teachers", "teacher_training", "teacher_seed", "pairs", "methods", "seeds",
              "axes", "budget", "published")
@@ -111,7 +111,8 @@ def check_options(values: Any, where: str, extra: tuple[str, ...] = ()) -> dict[
         if name not in FIELD_NAMES and name not in extra:
             close = difflib.get_close_matches(name, [*FIELD_NAMES, *extra], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: unknown option {key!r}.{hint} Run options are kdzoo's flag names: {', '.join(FIELD_NAMES)}.")
+            raise ConfigError(f"{where}: unknown option {key!r}.{hint} Run options are kdzoo's flag names: "
+                              f"{', '.join(FIELD_NAMES)}.")
         out[name] = value
     return out
 
@@ -137,7 +138,8 @@ def _variant(item: Any, where: str) -> Variant:
     config = options.pop("config", None)
     skip = options.pop("skip_pairs", None) or []
     if method is None and (config is not None or skip):
-        raise ConfigError(f"{where}: `config:` and `skip_pairs:` are for methods; give the vanilla student run options directly.")
+        raise ConfigError(f"{where}: `config:` and `skip_pairs:` are for methods; give the vanilla student run options "
+                          f"directly.")
     if not isinstance(skip, list):
         raise ConfigError(f"{where}: `skip_pairs:` must be a list of pairs.")
     return Variant(str(label), method, config, options, tuple(_pair(p, where) for p in skip))
@@ -171,13 +173,15 @@ def parse_grid(data: Any, name: str) -> Grid:
         raise ConfigError(f"Grid {name} must be a mapping with keys {', '.join(GRID_KEYS)}.")
     unknown = sorted(set(data) - set(GRID_KEYS))
     if unknown:
-        raise ConfigError(f"Grid {name}: unknown key {', '.join(map(repr, unknown))}; grid keys: {', '.join(GRID_KEYS)}.")
+        raise ConfigError(f"Grid {name}: unknown key {', '.join(map(repr, unknown))}; grid keys: "
+                          f"{', '.join(GRID_KEYS)}.")
     for key in ("pairs", "methods"):
         if not isinstance(data.get(key), list) or not data[key]:
             raise ConfigError(f"Grid {name}: `{key}:` must be a non-empty list.")
     teachers = data.get("teachers", TRAIN)
     if not isinstance(teachers, (str, dict)):
-        raise ConfigError(f"Grid {name}: `teachers:` is `train`, a path template with {{arch}}, or a mapping arch: path|train.")
+        raise ConfigError(f"Grid {name}: `teachers:` is `train`, a path template with {{arch}}, or a mapping arch: "
+                          f"path|train.")
     axes = data.get("axes") or {}
     if not isinstance(axes, dict):
         raise ConfigError(f"Grid {name}: `axes:` must map an option (or `temperature`) to a list of values.")
@@ -189,7 +193,8 @@ def parse_grid(data: Any, name: str) -> Grid:
     variants = [_variant(item, f"Grid {name} `methods:` item {i + 1}") for i, item in enumerate(data["methods"])]
     labels = [v.label for v in variants]
     if len(set(labels)) < len(labels):
-        raise ConfigError(f"Grid {name}: two methods have the label {next(x for x in labels if labels.count(x) > 1)!r}; "
+        twice = next(x for x in labels if labels.count(x) > 1)
+        raise ConfigError(f"Grid {name}: two methods have the label {twice!r}; "
                           f"give each a distinct `label:`.")
     seeds = _whole_numbers(data.get("seeds", [0]), f"Grid {name} `seeds:`")
     if data.get("published") is not None:
@@ -197,7 +202,8 @@ def parse_grid(data: Any, name: str) -> Grid:
     return Grid(
         name=name, description=str(data.get("description", "")),
         common=check_options(data.get("common") or {}, f"Grid {name} `common:`"),
-        teachers=teachers, teacher_training=check_options(data.get("teacher_training") or {}, f"Grid {name} `teacher_training:`"),
+        teachers=teachers,
+        teacher_training=check_options(data.get("teacher_training") or {}, f"Grid {name} `teacher_training:`"),
         teacher_seed=_whole_numbers([data.get("teacher_seed", 0)], f"Grid {name} `teacher_seed:`")[0],
         pairs=[_pair(p, f"Grid {name} `pairs:`") for p in data["pairs"]], variants=variants, seeds=seeds,
         axes=axes, budget=parse_budget(data.get("budget")), published=data.get("published"),

@@ -24,12 +24,11 @@ import yaml
 from ..config import RunConfig
 from ..engine import train
 from ..engine.checkpoint import BEST, LAST
-from ..engine.logger import INIT_METRICS, METRICS
-from ..engine.run_dir import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
 from ..errors import ConfigError, KdzooError
-from .grid import load_grid
-from .grid_progress import GridClock, available_cores, threads_per_job
+from ..run_folder import CONFIG, INIT_METRICS, METRICS, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
+from .grid_file import load_grid
 from .plan import Job, plan
+from .progress import GridClock, available_cores, threads_per_job
 from .records import Images, write_info
 
 FINISHED, RESUMABLE, UNSTARTED, NEW = "finished", "resumable", "unstarted", "new"
@@ -58,7 +57,8 @@ def check_matches(run_dir: Path, cfg: RunConfig) -> None:
         return
     saved = load_run_config(run_dir)
     wanted = cfg.to_dict()
-    differ = [k for k, v in wanted.items() if k not in RUNTIME_OPTIONS and v is not None and k in saved and saved[k] != v]
+    differ = [k for k, v in wanted.items()
+              if k not in RUNTIME_OPTIONS and v is not None and k in saved and saved[k] != v]
     if differ:
         details = ", ".join(f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in differ)
         older = (" (runs saved before --data-seed existed drew their subsets from their run seed)"
@@ -103,7 +103,8 @@ def _command(job: Job, run_dir: Path, device: str | None) -> list[str]:
 
 
 def _last_error(run_dir: Path) -> str:
-    lines = [ln.strip() for ln in (run_dir / OUTPUT).read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    text = (run_dir / OUTPUT).read_text(encoding="utf-8", errors="replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("kdzoo: error:")]
     return (errors or lines or ["no output"])[-1]
 
@@ -111,7 +112,8 @@ def _last_error(run_dir: Path) -> str:
 class Runner:
     """Runs jobs in order, each after the job it waits for (``Job.after``, a teacher to train)."""
 
-    def __init__(self, jobs: list[Job], out_dir: Path, info: dict[str, dict[str, Any]], slots: list[str | None] | None = None):
+    def __init__(self, jobs: list[Job], out_dir: Path, info: dict[str, dict[str, Any]],
+                 slots: list[str | None] | None = None):
         self.jobs = jobs
         self.out_dir = out_dir
         self.info = info            # job name -> bench.json content
@@ -142,7 +144,8 @@ class Runner:
         return [self.outcomes[j.name] for j in self.jobs]
 
     def announce(self, number: int, job: Job, state: str, where: str = "") -> None:
-        verb = {FINISHED: "finished already, skipped", RESUMABLE: "resuming", UNSTARTED: "restarting", NEW: "starting"}[state]
+        verb = {FINISHED: "finished already, skipped", RESUMABLE: "resuming", UNSTARTED: "restarting",
+                NEW: "starting"}[state]
         print(f"[{number}/{len(self.jobs)}] {job.name}: {verb}{where}", flush=True)
 
     def run_here(self, job: Job, number: int) -> Outcome:
@@ -227,8 +230,9 @@ def device_slots(jobs: int, devices: list[str] | None) -> list[str | None] | Non
     return [devices[i % len(devices)] for i in range(max(jobs, len(devices)))]
 
 
-def run_bench(grid_spec: str, out: str | None = None, budget: float | None = None, overrides: dict[str, Any] | None = None,
-              teachers: str | None = None, jobs: int = 1, devices: list[str] | None = None, dry_run: bool = False) -> list[Outcome]:
+def run_grid(grid_spec: str, out: str | None = None, budget: float | None = None,
+             overrides: dict[str, Any] | None = None, teachers: str | None = None, jobs: int = 1,
+             devices: list[str] | None = None, dry_run: bool = False) -> list[Outcome]:
     """Plan the grid, check every name and every existing run folder, then run what is not finished."""
     grid = load_grid(grid_spec)
     out_dir = Path(out) if out else Path("runs") / "bench" / grid.name
@@ -237,8 +241,8 @@ def run_bench(grid_spec: str, out: str | None = None, budget: float | None = Non
     for job in job_list:
         check_matches(out_dir / job.name, job.cfg)
     states = Counter(run_state(out_dir / job.name) for job in job_list)
-    print(f"grid {grid.name}: {len(job_list)} runs in {out_dir} ({states[FINISHED]} finished, {states[RESUMABLE]} to resume, "
-          f"{states[NEW] + states[UNSTARTED]} to start)", flush=True)
+    print(f"grid {grid.name}: {len(job_list)} runs in {out_dir} ({states[FINISHED]} finished, "
+          f"{states[RESUMABLE]} to resume, {states[NEW] + states[UNSTARTED]} to start)", flush=True)
     images = dict.fromkeys(str(Images.of(job.cfg.to_dict())) for job in job_list)
     print(f"images: {'; '.join(images)} ({'they differ between runs' if len(images) > 1 else 'every run'})", flush=True)
     if dry_run:
@@ -248,8 +252,8 @@ def run_bench(grid_spec: str, out: str | None = None, budget: float | None = Non
     outcomes = Runner(job_list, out_dir, {j.name: j.info(grid) for j in job_list}, slots).run()
     failed = [o for o in outcomes if not o.ok]
     before = sum(o.state == FINISHED for o in outcomes)
-    print(f"\ngrid {grid.name}: {len(outcomes) - len(failed)} of {len(outcomes)} runs finished ({before} of them before this "
-          f"command)" + (f"; {len(failed)} failed:" if failed else "."))
+    print(f"\ngrid {grid.name}: {len(outcomes) - len(failed)} of {len(outcomes)} runs finished ({before} of them "
+          f"before this command)" + (f"; {len(failed)} failed:" if failed else "."))
     for outcome in failed:
         print(f"  {outcome.job.name}: {outcome.error}")
     print(f"report: kdzoo report {out_dir}")

@@ -1,0 +1,106 @@
+"""What ``kdzoo train`` and ``kdzoo distill`` share: one flag per :class:`~kdzoo.config.RunConfig` field, and the
+run itself (a new run from ``--config`` and the flags, or ``--resume`` of a run folder).
+
+The flags are generated from the config's fields, so the CLI, the YAML configs and the Python API share one set of
+names (``--t-student`` == ``t_student:``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from .. import distributed
+from ..config import RunConfig, build_config, dataset_recipes, option_text
+from ..errors import ConfigError
+from .arguments import key_value
+
+DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma",
+                "alpha", "beta", "t_student", "t_teacher", "logit_std", "eval_teacher", "dot_delta"}
+KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt", "model_options": "--model-opt",
+                   "teacher_options": "--teacher-opt"}
+
+
+def _base_type(tp) -> type:
+    """``int | None`` -> int; ``list[int] | None`` -> list; plain types unchanged."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return typing.get_origin(tp) or tp
+
+
+def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
+    """One flag per RunConfig field; defaults are suppressed so only given flags override."""
+    hints = typing.get_type_hints(RunConfig)
+    recipes = dataset_recipes()
+    parser.add_argument("--config", help="YAML file (or packaged config name, see `kdzoo list configs`); "
+                        "flags override it")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch, "
+                        "with its own settings (only --epochs and paths, device, logging options may change)")
+    parser.add_argument("--extend", action="store_true", help="with --resume and --epochs N: train a finished run on "
+                        "to N epochs; the extra epochs keep the lr of its last epoch (the schedule is not restarted)")
+    for f in dataclasses.fields(RunConfig):
+        if f.name in DISTILL_ONLY and not distill:
+            continue
+        help_text = f.metadata.get("help", "") + default_help(f, recipes)
+        tp = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        names = [flag]
+        if f.name == "model":
+            names = ["--student", "--model"] if distill else ["--model"]
+        if f.name in KEY_VALUE_FLAGS:
+            parser.add_argument(KEY_VALUE_FLAGS[f.name], dest=f.name, action="append", type=key_value,
+                                metavar="KEY=VALUE", default=argparse.SUPPRESS, help=help_text)
+        elif tp is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        elif tp is list:
+            parser.add_argument(flag, dest=f.name, nargs="+", type=int, default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(*names, dest=f.name, type=tp, default=argparse.SUPPRESS, help=help_text)
+
+
+def default_help(f: dataclasses.Field, recipes: dict[str, dict[str, Any]]) -> str:
+    """`` (default: X; recipes: dataset Y, ...)`` for a RunConfig field's help: its default, unless the help
+    already names it, and the dataset recipes that change it."""
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    named = "default" in f.metadata.get("help", "") or default in (None, {})
+    text = "" if named else f"default: {option_text(default)}"
+    recipes = [f"{name} {option_text(recipe[f.name])}" for name, recipe in recipes.items() if f.name in recipe]
+    if recipes:
+        text += ("; " if text else "") + "dataset recipes: " + ", ".join(recipes)
+    return f" ({text})".replace("%", "%%") if text else ""
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig values given as flags (``KEY=VALUE`` flags as dicts)."""
+    values = {k: v for k, v in vars(args).items() if k in {f.name for f in dataclasses.fields(RunConfig)}}
+    for key in KEY_VALUE_FLAGS:
+        if key in values:
+            values[key] = dict(values[key])
+    return values
+
+
+def run_training(args: argparse.Namespace) -> int:
+    """Train or distill (``args.command``), or resume; print the result line."""
+    from ..engine import train
+    from ..engine.resume import check_command
+
+    overrides = run_overrides(args)
+    if args.extend and not args.resume:
+        raise ConfigError("--extend trains a finished run longer: use it with --resume RUN_DIR --epochs N.")
+    if args.resume:
+        check_command(args.resume, args.command)
+        summary = train(resume=args.resume, overrides=overrides, extend=args.extend)
+    else:
+        cfg = build_config(args.config, overrides)  # the engine defaults the method to kd when distilling
+        if args.command == "distill" and not cfg.has_method:
+            raise ConfigError("kdzoo distill needs --teacher PATH: a kdzoo run folder or checkpoint, or a "
+                              "RepDistiller/mdistiller teacher file (or --method NAME for a self-distillation method).")
+        summary = train(cfg)
+    if distributed.is_main():
+        print(f"done: best top-1 {summary['best_top1']:.2f}% (epoch {summary['best_epoch']}), "
+              f"last {summary['last_top1']:.2f}%; run folder {summary['run_dir']}")
+    return 0

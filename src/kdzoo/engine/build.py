@@ -1,0 +1,154 @@
+"""Build a run from its config: every name checked first, then the device and speed plan, the teacher, the data,
+the student and the :class:`~kdzoo.distiller.Distiller` (:func:`build` -> :class:`Setup`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from .. import distributed
+from ..config import RunConfig
+from ..data import DataBundle, build_data, dataset_info
+from ..distiller import Distiller, trainable_parameters
+from ..errors import ConfigError
+from ..methods import LossWeights, Objective, Reads, method_class
+from ..models import create_model, is_external, model_info
+from . import checkpoint as ckpt
+from .evaluate import check_fits
+from .optim import schedule_warnings
+from .preflight import check_no_single_image_batch
+from .runtime import resolve_device, seed_everything
+from .short_runs import short_run_warnings
+from .speed import SpeedPlan, compile_networks, plan_speed
+
+
+@dataclass
+class Setup:
+    """Everything built from a config before the first step. ``distiller`` holds the student, the frozen
+    teacher and the method (None for plain training); ``reads`` is what the networks compute each step;
+    ``student_params`` the student network's trainable parameters, ``extra_params`` those the method adds
+    (:meth:`~kdzoo.distiller.Distiller.extra_parameters`)."""
+
+    cfg: RunConfig
+    device: torch.device
+    data: DataBundle
+    student: nn.Module
+    teacher: nn.Module | None
+    objective: Objective
+    distiller: Distiller | None
+    reads: Reads
+    lr: float
+    caveats: list[str]
+    speed: SpeedPlan
+    student_params: int
+    extra_params: int
+
+
+def check_names(cfg: RunConfig) -> None:
+    """Fail on unknown model, dataset or method names, and on a method without the teacher it needs,
+    before any data is read."""
+    model_info(cfg.model)
+    dataset_info(cfg.dataset)
+    if cfg.method is not None and method_class(cfg.method).reads.needs_teacher and not cfg.distilling:
+        raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or "
+                          f"checkpoint, or a RepDistiller teacher file).")
+    if cfg.method is not None and not method_class(cfg.method).reads.needs_teacher and cfg.distilling:
+        raise ConfigError(f"--method {cfg.method} is self-distillation and uses no teacher: drop --teacher "
+                          f"(kdzoo distill --student {cfg.model} --method {cfg.method}).")
+    if cfg.teacher_arch:
+        model_info(cfg.teacher_arch)
+    if cfg.teacher_pretrained and (cfg.teacher or not cfg.teacher_arch or not is_external(cfg.teacher_arch)):
+        raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights instead of a file: give the "
+                          "teacher as --teacher-arch timm/NAME or torchvision/NAME without --teacher (zoo teachers "
+                          "come from a checkpoint: --teacher PATH).")
+
+
+def build(cfg: RunConfig) -> Setup:
+    """Everything a run needs from ``cfg``, in the order that fails early: names, device and speed plan, teacher,
+    data (:func:`~kdzoo.data.build_data`), student, then the :class:`~kdzoo.distiller.Distiller` (method and
+    objective) and the warnings the run header prints; the networks compiled when asked (``--compile``)."""
+    if cfg.distilling and cfg.method is None:
+        cfg = replace(cfg, method="kd")
+    check_names(cfg)
+    device = distributed.setup(resolve_device(cfg.device))
+    check_distributed(cfg, device)
+    speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
+    seed_everything(cfg.seed, cfg.deterministic)
+    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device,
+                                options=cfg.teacher_options) if cfg.teacher else None
+    data = run_data(cfg, device)
+    if cfg.teacher_pretrained:
+        teacher = pretrained_teacher(cfg, data, device)
+    student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
+                           **cfg.model_options).to(device)
+    student_params = trainable_parameters(student)
+    lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
+    if cfg.scale_lr:
+        lr *= distributed.world_size()
+    distiller = run_distiller(cfg, student, teacher, data, device)
+    if distiller is None:
+        objective = Objective(None, LossWeights(gamma=1.0, alpha=0.0, beta=0.0))
+        reads, caveats, extra_params = Reads(teacher=None), [], 0
+    else:
+        student, objective, reads = distiller.student, distiller.objective, distiller.reads
+        caveats = distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
+        extra_params = distiller.extra_parameters()
+    caveats = caveats + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr)
+    if cfg.sync_bn:
+        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
+    if speed.channels_last:
+        student = student.to(memory_format=torch.channels_last)
+    if speed.teacher_channels_last and teacher is not None:
+        teacher = teacher.to(memory_format=torch.channels_last)
+    compile_networks(speed, student, teacher, objective)
+    return Setup(cfg=cfg, device=device, data=data, student=student, teacher=teacher, objective=objective,
+                 distiller=distiller, reads=reads, lr=lr, caveats=caveats, speed=speed, student_params=student_params,
+                 extra_params=extra_params)
+
+
+def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:
+    """The run's dataset on ``device`` (this process's shard under torchrun), with MLKD's strong view when the
+    method reads one; refused when a training batch would hold one image."""
+    data = build_data(
+        cfg.dataset, root=cfg.data_root, download=cfg.download, batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, data_seed=cfg.data_seed,
+        train_subset=cfg.train_subset, test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
+        rank=distributed.rank(), world_size=distributed.world_size(),
+        strong_view=cfg.has_method and method_class(cfg.method).reads.strong_view, **cfg.dataset_options,
+    )
+    check_no_single_image_batch(data.train, cfg.batch_size)
+    return data
+
+
+def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None, data: DataBundle,
+                  device: torch.device) -> Distiller | None:
+    """The run's :class:`~kdzoo.distiller.Distiller` (None without a method), the teacher checked against the
+    data first."""
+    if not cfg.has_method:
+        return None
+    if teacher is not None:
+        check_fits(teacher, data, "teacher")
+    return Distiller(student, teacher, cfg.method, input_shape=(data.in_channels, *data.image_size),
+                     gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
+                     t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
+                     **cfg.method_options).to(device)
+
+
+def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
+    """``--teacher-pretrained``: the library's own pretrained weights for ``--teacher-arch`` (timm/torchvision),
+    with a classifier for the dataset's classes (a new one, untrained, when they differ from the pretraining's)."""
+    teacher = create_model(cfg.teacher_arch, num_classes=data.num_classes, in_channels=data.in_channels,
+                           pretrained=True, **cfg.teacher_options)
+    return teacher.to(device).eval().requires_grad_(False)
+
+
+def check_distributed(cfg: RunConfig, device: torch.device) -> None:
+    """Settings that only make sense, or are not supported, with several processes."""
+    if cfg.sync_bn and (not distributed.is_distributed() or device.type != "cuda"):
+        raise ConfigError("--sync-bn synchronises BatchNorm across the processes of a torchrun job on CUDA GPUs; "
+                          "this run is not one (PyTorch's SyncBatchNorm has no CPU implementation).")
+    if cfg.optimizer == "dot" and distributed.is_distributed():
+        raise ConfigError("--optimizer dot takes two backward passes per step, which DistributedDataParallel does not "
+                          "support; use --optimizer sgd under torchrun.")

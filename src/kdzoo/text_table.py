@@ -1,0 +1,14 @@
+"""Plain-text tables: left-aligned columns under a header and a rule (``kdzoo list``, the demo, ``kdzoo
+temperature``)."""
+
+from __future__ import annotations
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """``header`` and ``rows`` as columns two spaces apart, each as wide as its widest cell; trailing spaces removed."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
