@@ -24,6 +24,7 @@ from ..errors import KdzooError
 RESULTS = Path("docs/results.md")
 IMAGES = Path("docs/img")
 README = Path("README.md")
+FIGURE = "results_gains.png"  # in IMAGES
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 GRID = "bench/fashion_mnist_all_methods"
 RUNS = Path("runs/bench/fashion_mnist_all_methods")
@@ -166,11 +167,11 @@ def regenerate(runs: Path, results: Path = RESULTS, images: Path = IMAGES, readm
     if len(gains) != 1:
         raise KdzooError(f"expected one gains plot in {runs / 'plots'}, found {len(gains)}; run `kdzoo report`.")
     images.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(gains[0], images / "results_gains.png")
-    results.write_text(results_page(runs, report, "img/results_gains.png"), encoding="utf-8")
+    shutil.copyfile(gains[0], images / FIGURE)
+    results.write_text(results_page(runs, report, f"img/{FIGURE}"), encoding="utf-8")
     readme.write_text(with_excerpt(readme.read_text(encoding="utf-8"), readme_excerpt(first_table(report))),
                       encoding="utf-8")
-    print(f"written: {results}, {images / 'results_gains.png'}, {readme}")
+    print(f"written: {results}, {images / FIGURE}, {readme}")
 
 
 if __name__ == "__main__":
