@@ -24,7 +24,7 @@ test: $(STAMP) data
 # ruff over src/ and benchmarks/ (settings: [tool.ruff] in pyproject.toml); ruff comes with the test extra.
 lint: $(STAMP)
 	$(BIN)/ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/ruff check src benchmarks
+	$(BIN)/ruff check .
 
 # While developing: the suite without its end-to-end runs (tests marked slow: real kdzoo runs, torchrun jobs).
 test-quick: $(STAMP)
