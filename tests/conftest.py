@@ -98,6 +98,25 @@ def forward_pair(student, teacher, x, preact: bool = False, head_map: bool = Fal
     return s, t
 
 
+def check_gradients_and_short_batches(method, student, teacher, terms: set[str]) -> None:
+    """Gradients of ``method``'s terms reach the student and the method's modules, never the teacher; batches of 3
+    (the method was sized on 2 samples) and 1 (in eval mode: BatchNorm cannot train on one sample) stay finite."""
+    fs, ft = forward_pair(student, teacher, images(4, seed=0))
+    out = method(fs, ft, SimpleNamespace(labels=torch.zeros(4, dtype=torch.long), index=torch.arange(4)))
+    assert set(out) == terms
+    sum(out.values()).backward()
+    stem = next(student.parameters())
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+    for p in method.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    assert all(p.grad is None for p in teacher.parameters())
+    fs, ft = forward_pair(student, teacher, images(3, seed=3))
+    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+    student.eval()
+    fs, ft = forward_pair(student, teacher, images(1, seed=1))
+    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+
+
 def batch_of(n: int) -> SimpleNamespace:
     """The labels and dataset indices of an ``n``-sample batch."""
     return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))

@@ -11,7 +11,17 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import batch_of, block_mean, forward_pair, frozen_model, images, match, models, two_steps
+from conftest import (
+    batch_of,
+    block_mean,
+    check_gradients_and_short_batches,
+    forward_pair,
+    frozen_model,
+    images,
+    match,
+    models,
+    two_steps,
+)
 from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import (
     at_loss,
@@ -156,21 +166,7 @@ def test_fitnet_at_nst_gradients_and_short_batches(name):
     """Gradients reach the student and the method's modules, never the teacher; batches of 4, 3, 1 are finite."""
     student, teacher = models("resnet8", "resnet14")
     method = create_method(name, student, teacher)
-    fs, ft = forward_pair(student, teacher, randn(4, 3, 32, 32))
-    terms = method(fs, ft, SimpleNamespace(labels=torch.zeros(4, dtype=torch.long), index=torch.arange(4)))
-    assert set(terms) == {name}
-    sum(terms.values()).backward()
-    stem = next(student.parameters())
-    assert stem.grad is not None and stem.grad.abs().sum() > 0
-    for p in method.parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0
-    assert all(p.grad is None for p in teacher.parameters())
-    # finite on a short batch (the method was sized on 2 samples) and on a single sample
-    fs, ft = forward_pair(student, teacher, randn(3, 3, 32, 32, seed=3))
-    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
-    student.eval()  # batch norm cannot train on one sample; the loss must still be finite
-    fs, ft = forward_pair(student, teacher, randn(1, 3, 32, 32, seed=1))
-    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+    check_gradients_and_short_batches(method, student, teacher, {name})
 
 
 @pytest.mark.parametrize("teacher,student,conv,c_in,c_out", [

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import check_gradients_and_short_batches
 from kdzoo.errors import ConfigError
 from kdzoo.losses import (
     cc_loss,
@@ -184,21 +185,7 @@ def test_gradients_and_short_batches(name):
     """Gradients reach the student and the method's modules, never the teacher; batches of 4, 3, 1 are finite."""
     student, teacher = pair()
     method = create_method(name, student, teacher)
-    fs, ft = features(student, teacher, randn(4, 3, 32, 32))
-    terms = method(fs, ft, SimpleNamespace(labels=torch.zeros(4, dtype=torch.long), index=torch.arange(4)))
-    assert set(terms) == TERMS[name]
-    sum(terms.values()).backward()
-    stem = next(student.parameters())
-    assert stem.grad is not None and stem.grad.abs().sum() > 0
-    for p in method.parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0
-    assert all(p.grad is None for p in teacher.parameters())
-    # finite on a short batch (the method was sized on 2 samples) and on a single sample
-    fs, ft = features(student, teacher, randn(3, 3, 32, 32, seed=3))
-    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
-    student.eval()  # batch norm cannot train on one sample; the loss must still be finite
-    fs, ft = features(student, teacher, randn(1, 3, 32, 32, seed=1))
-    assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
+    check_gradients_and_short_batches(method, student, teacher, TERMS[name])
 
 
 @pytest.mark.parametrize("teacher,student,d_s,d_t", [
