@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from conftest import TINY
+from kdzoo.config import RunConfig
 from kdzoo.engine.checkpoint import LAST, read_checkpoint
+from kdzoo.engine.speed import plan_speed
 from kdzoo.run_folder import read_metrics
 
 DISTILL = ["--student", "resnet8", *TINY, "--schedule", "constant", "--seed", "2"]
@@ -63,3 +65,14 @@ def test_the_run_header_says_how_the_run_computes(cli, tiny_teacher, tmp_path):
     threads = torch.get_num_threads()
     assert line == (f"speed: {threads} CPU threads, amp none (default), channels_last teacher only (default), "
                     f"eager (no --compile), for-loop optimizer step, teacher under inference_mode")
+
+
+@pytest.mark.parametrize("options,student,teacher", [
+    ({}, False, False),  # plain training: no teacher to lay out
+    ({"teacher": "t.pt", "method": "kd"}, False, True),  # CPU default: the frozen teacher alone
+    ({"teacher": "t.pt", "method": "kd", "channels_last": False}, False, False),
+    ({"teacher": "t.pt", "method": "kd", "channels_last": True}, True, True),
+])
+def test_the_cpu_layout_default_is_the_teachers_alone(options, student, teacher):
+    plan = plan_speed(RunConfig(model="resnet8", **options), torch.device("cpu"))
+    assert (plan.channels_last, plan.teacher_channels_last) == (student, teacher)

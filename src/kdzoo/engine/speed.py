@@ -50,7 +50,10 @@ def plan_speed(cfg: RunConfig, device: torch.device) -> SpeedPlan:
     amp = default_amp(device) if cfg.amp == "auto" else cfg.amp
     amp_dtype(device, amp)  # refuses fp16 without CUDA
     channels_last = device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
-    teacher_channels_last = device.type in ("cuda", "cpu") if cfg.channels_last is None else cfg.channels_last
+    if cfg.channels_last is None:  # the teacher's default, where there is one (none: nothing to lay out)
+        teacher_channels_last = cfg.distilling and device.type in ("cuda", "cpu")
+    else:
+        teacher_channels_last = cfg.channels_last
     if cfg.optimizer == "dot":
         impl = "for-loop"
     else:
