@@ -117,6 +117,25 @@ def check_gradients_and_short_batches(method, student, teacher, terms: set[str])
     assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
 
 
+def steps_move_student_and_extras(method, student, teacher, x, batch, terms: set[str]) -> None:
+    """Two SGD steps on ``method``'s default objective: the terms are ``terms``, finite, and both the student's
+    stem and every parameter the method adds move."""
+    objective = Objective(method, method.default_weights)
+    extras = list(method.parameters())
+    optimizer = torch.optim.SGD(list(student.parameters()) + extras, lr=0.01, momentum=0.9)
+    watched = [next(student.parameters())] + extras
+    before = [p.detach().clone() for p in watched]
+    for _ in range(2):
+        out = objective(*forward_pair(student, teacher, x), batch)
+        assert set(out) == terms
+        loss = sum(out.values())
+        assert torch.isfinite(loss), terms
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert all(not torch.equal(b, p) for b, p in zip(before, watched, strict=True)), terms
+
+
 def batch_of(n: int) -> SimpleNamespace:
     """The labels and dataset indices of an ``n``-sample batch."""
     return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))

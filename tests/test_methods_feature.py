@@ -20,6 +20,7 @@ from conftest import (
     images,
     match,
     models,
+    steps_move_student_and_extras,
     two_steps,
 )
 from kdzoo.errors import ConfigError, KdzooError
@@ -193,20 +194,7 @@ def test_fitnet_at_nst_two_optimisation_steps(student_name, teacher_name):
     shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))  # as create_method
     for name in FITNET_AT_NST:
         method = method_class(name)(*shapes)
-        objective = Objective(method, method.default_weights)
-        extras = list(method.parameters())
-        optimizer = torch.optim.SGD(list(student.parameters()) + extras, lr=0.01, momentum=0.9)
-        watched = [next(student.parameters())] + extras
-        before = [p.detach().clone() for p in watched]
-        for _ in range(2):
-            terms = objective(*forward_pair(student, teacher, x), batch)
-            assert set(terms) == {"ce", name}
-            loss = sum(terms.values())
-            assert torch.isfinite(loss), name
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        assert all(not torch.equal(b, p) for b, p in zip(before, watched, strict=True)), name
+        steps_move_student_and_extras(method, student, teacher, x, batch, {"ce", name})
 
 
 def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():
