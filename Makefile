@@ -21,7 +21,7 @@ demo: $(STAMP) data
 test: $(STAMP) data
 	$(BIN)/python -m pytest -n auto
 
-# ruff over src/ and benchmarks/ (settings: [tool.ruff] in pyproject.toml); ruff comes with the test extra.
+# ruff over the whole repository (settings: [tool.ruff] in pyproject.toml); ruff comes with the test extra.
 lint: $(STAMP)
 	$(BIN)/ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/ruff check .

@@ -8,7 +8,8 @@ forward under inference_mode, only the features the method declares). CRD gets a
 ``--num-data`` samples (CIFAR-100's 50 000 by default). Peak memory is the process's peak resident
 size on CPU and the peak allocated CUDA memory on a GPU, read before KD runs in the process. The step
 time ratio is timed in ``--rounds`` rounds alternating KD and the method in that process (so background
-load hits both alike); the median ratio is printed. The absolute numbers depend on the machine.
+load hits both alike); the median ratio is printed, beside the ratio of the step's counted FLOPs (so a method's
+own arithmetic can be told from the runner's overhead). The absolute numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from kdzoo.engine.runtime import resolve_device
 from kdzoo.methods import Objective, create_method, list_methods, method_class
 from kdzoo.models import HeadedStudent, MultiExitNet, create_model
-from steps import images_per_second, random_batch
+from steps import images_per_second, random_batch, step_flops
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
@@ -62,7 +63,9 @@ def measure(args: argparse.Namespace, name: str) -> dict:
     for _ in range(args.rounds - 1):
         rates.append(images_per_second(student, teacher, objective, batch, args.steps, 0, args.amp))
         kd_rates.append(images_per_second(student, teacher, kd_objective, batch, args.steps, 0, args.amp))
-    return {"method": name, "images_per_s": statistics.median(rates), "peak_mb": peak,
+    flops = step_flops(student, teacher, objective, batch, args.amp) / step_flops(student, teacher, kd_objective,
+                                                                                   batch, args.amp)
+    return {"method": name, "images_per_s": statistics.median(rates), "peak_mb": peak, "flops_over_kd": flops,
             "step_time_over_kd": statistics.median(k / r for k, r in zip(kd_rates, rates, strict=True))}
 
 
@@ -100,11 +103,13 @@ def main() -> None:
     kd = results["kd"]
     print(f"{args.teacher} -> {args.student}, batch {args.batch_size}, device {resolve_device(args.device)}, "
           f"amp {args.amp}, torch {torch.__version__}")
-    print(f"{'method':<10}{'images/s':>10}{'step time / KD':>16}{'peak MB':>10}{'peak / KD':>11}")
+    print(f"{'method':<10}{'images/s':>10}{'step time / KD':>16}{'FLOPs / KD':>12}{'peak MB':>10}{'peak / KD':>11}")
     for name, r in results.items():
         peak = (f"{r['peak_mb']:>10.0f}{r['peak_mb'] / kd['peak_mb']:>11.2f}" if r["peak_mb"]
                 else f"{'n/a':>10}{'n/a':>11}")
-        print(f"{name:<10}{r['images_per_s']:>10.0f}{r['step_time_over_kd']:>16.2f}{peak}")
+        print(f"{name:<10}{r['images_per_s']:>10.0f}{r['step_time_over_kd']:>16.2f}{r['flops_over_kd']:>12.2f}{peak}")
+    print("FLOPs: matrix products and convolutions of one step, forward and backward (torch's FlopCounterMode); "
+          "elementwise ops, reductions and SVDs are not counted")
 
 
 if __name__ == "__main__":

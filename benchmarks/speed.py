@@ -203,6 +203,9 @@ def main() -> None:
         print(f"{name:<12}{statistics.median(r):>10.1f}{warmup_s[name]:>11.1f}{ratios[0]:>12}{ratios[1]:>9}"
               f"{ratios[2]:>9}")
     print("ratios: median over rounds of the per-round images/s ratio (higher is faster)")
+    if {"baseline", "floor"} <= rates.keys():
+        print(f"no loop that runs this arithmetic on this device passes the floor: at most "
+              f"{ratio_text(rates, 'floor', 'baseline')}x the baseline here without cheaper arithmetic")
 
 
 def ratio_text(rates: dict[str, list[float]], name: str, ref: str) -> str:

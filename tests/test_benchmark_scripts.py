@@ -1,4 +1,5 @@
-"""The speed benchmark (and so benchmarks/gpu.sh, which runs it) works end to end, on tiny sizes on the CPU."""
+"""The speed benchmark (and so benchmarks/gpu.sh, which runs it) and the method-overhead benchmark work end to end,
+on tiny sizes on the CPU."""
 
 import os
 import subprocess
@@ -22,3 +23,17 @@ def test_the_speed_benchmark_runs_every_eager_variant():
     table = done.stdout.splitlines()
     for variant in ("baseline", "kdzoo", "kdzoo-fp32", "floor"):
         assert any(line.startswith(variant + " ") for line in table), done.stdout
+    assert any(line.startswith("no loop that runs this arithmetic") for line in table), done.stdout  # the ceiling
+
+
+@pytest.mark.slow
+def test_the_method_overhead_benchmark_prints_time_flops_and_memory_over_kd():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "method_overhead.py"), "--teacher", "resnet8", "--student",
+                           "resnet8", "--methods", "kd", "fitnet", "--batch-size", "8", "--steps", "1", "--warmup", "0",
+                           "--rounds", "1", "--num-data", "64", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **ONE_THREAD})
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line.split()[:1] in (["kd"],
+                                                                                                        ["fitnet"])}
+    assert float(rows["kd"][2]) == 1.0  # FLOPs / KD of KD itself
+    assert float(rows["fitnet"][2]) > 1.0  # FitNet's regressor adds convolutions to KD's step
