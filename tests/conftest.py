@@ -10,8 +10,9 @@ import torch
 
 from kdzoo.commands import main
 from kdzoo.distiller import run_networks
-from kdzoo.methods import Objective
+from kdzoo.methods import Objective, method_class
 from kdzoo.models import HeadedStudent, create_model, extract
+from kdzoo.models.features import feature_shapes
 
 # Under pytest-xdist (`make test` runs one worker per core), each worker computes with its share of the cores.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
@@ -134,6 +135,17 @@ def steps_move_student_and_extras(method, student, teacher, x, batch, terms: set
         loss.backward()
         optimizer.step()
     assert all(not torch.equal(b, p) for b, p in zip(before, watched, strict=True)), terms
+
+
+def steps_move_every_method_on_pair(student_name: str, teacher_name: str, terms: dict[str, set[str]]) -> None:
+    """:func:`steps_move_student_and_extras` for each method named in ``terms`` (name -> its loss terms), each built
+    from the feature shapes of a fresh student/teacher pair, as ``create_method`` builds it."""
+    student, teacher = models(student_name, teacher_name)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
+    shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))
+    for name, method_terms in terms.items():
+        steps_move_student_and_extras(method_class(name)(*shapes), student, teacher, x, batch, method_terms)
 
 
 def batch_of(n: int) -> SimpleNamespace:

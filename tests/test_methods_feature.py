@@ -4,7 +4,6 @@ builds them, short batches, warm-up, optimisation steps and refused pairs or opt
 test_methods_relational.py; AB, FT, FSP: test_methods_staged.py; VID, KDSVD, CRD, SimKD: their own files.)"""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from conftest import (
     images,
     match,
     models,
-    steps_move_student_and_extras,
+    steps_move_every_method_on_pair,
     two_steps,
 )
 from kdzoo.errors import ConfigError, KdzooError
@@ -188,13 +187,7 @@ def test_fitnet_regressor_shapes_match_reference(teacher, student, conv, c_in, c
 
 @pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
 def test_fitnet_at_nst_two_optimisation_steps(student_name, teacher_name):
-    student, teacher = models(student_name, teacher_name)
-    x, y = randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
-    shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))  # as create_method
-    for name in FITNET_AT_NST:
-        method = method_class(name)(*shapes)
-        steps_move_student_and_extras(method, student, teacher, x, batch, {"ce", name})
+    steps_move_every_method_on_pair(student_name, teacher_name, {name: {"ce", name} for name in FITNET_AT_NST})
 
 
 def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():

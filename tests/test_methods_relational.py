@@ -4,13 +4,12 @@ builds them, optimisation steps, refusals. (FitNet, AT and NST, which match the 
 test_methods_feature.py.)"""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import check_gradients_and_short_batches, steps_move_student_and_extras
+from conftest import check_gradients_and_short_batches, models, steps_move_every_method_on_pair
 from kdzoo.errors import ConfigError
 from kdzoo.losses import (
     cc_loss,
@@ -160,11 +159,6 @@ def test_sp_loss_accepts_channels_last():
 
 # ---------------------------------------------------------------------------------------------- methods on models
 
-def pair(student="resnet8", teacher="resnet14"):
-    torch.manual_seed(0)
-    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
-
-
 def features(student, teacher, x):
     with torch.no_grad():
         ft = extract(teacher, x)
@@ -183,7 +177,7 @@ def test_registry_metadata(name):
 @pytest.mark.parametrize("name", METHODS)
 def test_gradients_and_short_batches(name):
     """Gradients reach the student and the method's modules, never the teacher; batches of 4, 3, 1 are finite."""
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14")
     method = create_method(name, student, teacher)
     check_gradients_and_short_batches(method, student, teacher, TERMS[name])
 
@@ -203,13 +197,7 @@ def test_cc_embedding_shapes_match_reference(teacher, student, d_s, d_t):
 
 @pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
 def test_two_optimisation_steps(student_name, teacher_name):
-    student, teacher = pair(student_name, teacher_name)
-    x, y = randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
-    shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))  # as create_method
-    for name in METHODS:
-        method = method_class(name)(*shapes)
-        steps_move_student_and_extras(method, student, teacher, x, batch, {"ce"} | TERMS[name])
+    steps_move_every_method_on_pair(student_name, teacher_name, {name: {"ce"} | TERMS[name] for name in METHODS})
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -218,6 +206,6 @@ def test_two_optimisation_steps(student_name, teacher_name):
     ("cc", {"feat_dim": 0}), ("cc", {"feat_dim": 1.5}), ("rkd", {"w_d": -1}), ("rkd", {"w_d": 0, "w_a": 0}),
 ])
 def test_bad_options_are_refused(name, options):
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14")
     with pytest.raises(ConfigError):
         create_method(name, student, teacher, **options)
