@@ -84,12 +84,16 @@ def test_fitnet_method_applies_regressor_then_mse():
 
 
 # -------------------------------------------------------------------------------------------- AT
+def pooled_pairs(maps_s, maps_t):
+    """The zipped (student, teacher) maps as numpy arrays (extra maps ignored), both pooled to the smaller size h."""
+    for ms, mt in zip(maps_s, maps_t, strict=False):
+        h = min(ms.shape[2], mt.shape[2])
+        yield pool(arr(ms), h), pool(arr(mt), h), h
+
+
 def naive_at(maps_s, maps_t):
     total = 0.0
-    for ms, mt in zip(maps_s, maps_t, strict=False):  # zip: extra maps ignored
-        ms, mt = arr(ms), arr(mt)
-        h = min(ms.shape[2], mt.shape[2])
-        ms, mt = pool(ms, h), pool(mt, h)
+    for ms, mt, h in pooled_pairs(maps_s, maps_t):
         for b in range(ms.shape[0]):
             a_s = [sum(ms[b, c, i, j] ** 2 for c in range(ms.shape[1])) / ms.shape[1]
                    for i in range(h) for j in range(h)]
@@ -118,10 +122,7 @@ def test_at_loss_matches_naive_with_pooling_and_zip():
 # ------------------------------------------------------------------------------------------- NST
 def naive_nst(maps_s, maps_t):
     total = 0.0
-    for ms, mt in zip(maps_s, maps_t, strict=False):  # zip: extra maps ignored
-        ms, mt = arr(ms), arr(mt)
-        h = min(ms.shape[2], mt.shape[2])
-        ms, mt = pool(ms, h), pool(mt, h)
+    for ms, mt, _ in pooled_pairs(maps_s, maps_t):
         b = ms.shape[0]
         s = [[ms[i, c].ravel() / np.linalg.norm(ms[i, c]) for c in range(ms.shape[1])] for i in range(b)]
         t = [[mt[i, c].ravel() / np.linalg.norm(mt[i, c]) for c in range(mt.shape[1])] for i in range(b)]
