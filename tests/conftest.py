@@ -86,9 +86,14 @@ def frozen_model(name: str):
     return create_model(name, num_classes=10)
 
 
+def randn(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
+    """A fixed standard-normal tensor of ``shape`` times ``scale`` (its own generator: the global seed is untouched)."""
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
 def images(n: int, seed: int = 1) -> torch.Tensor:
     """A fixed random batch of ``n`` 3x32x32 images."""
-    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+    return randn(n, 3, 32, 32, seed=seed)
 
 
 def forward_pair(student, teacher, x, preact: bool = False, head_map: bool = False, teacher_preact: bool | None = None):
@@ -141,7 +146,7 @@ def steps_move_every_method_on_pair(student_name: str, teacher_name: str, terms:
     """:func:`steps_move_student_and_extras` for each method named in ``terms`` (name -> its loss terms), each built
     from the feature shapes of a fresh student/teacher pair, as ``create_method`` builds it."""
     student, teacher = models(student_name, teacher_name)
-    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    x, y = randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
     shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))
     for name, method_terms in terms.items():

@@ -33,7 +33,7 @@ def test_the_method_overhead_benchmark_prints_time_flops_and_memory_over_kd():
                            "--rounds", "1", "--num-data", "64", "--device", "cpu"],
                           capture_output=True, text=True, timeout=600, env={**os.environ, **ONE_THREAD})
     assert done.returncode == 0, done.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line.split()[:1] in (["kd"],
-                                                                                                        ["fitnet"])}
+    lines = map(str.split, done.stdout.splitlines())
+    rows = {cells[0]: cells[1:] for cells in lines if cells[:1] in (["kd"], ["fitnet"])}
     assert float(rows["kd"][2]) == 1.0  # FLOPs / KD of KD itself
     assert float(rows["fitnet"][2]) > 1.0  # FitNet's regressor adds convolutions to KD's step

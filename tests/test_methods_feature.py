@@ -19,6 +19,7 @@ from conftest import (
     images,
     match,
     models,
+    randn,
     steps_move_every_method_on_pair,
     two_steps,
 )
@@ -50,10 +51,6 @@ def built(name, student, teacher, **options):
 
 def arr(x):
     return x.detach().double().numpy()
-
-
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def pool(m, h):

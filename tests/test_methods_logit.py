@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import forward_pair, images, two_steps
+from conftest import forward_pair, images, randn, two_steps
 from kdzoo.commands.list import methods
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
@@ -45,10 +45,6 @@ from kdzoo.models.features import Features
 
 METHODS = ["dkd", "nkd", "dist"]
 TERMS = {"dkd": {"dkd_tckd", "dkd_nckd"}, "nkd": {"nkd_target", "nkd_non_target"}, "dist": {"dist_inter", "dist_intra"}}
-
-
-def randn(*shape, seed=0, scale=1.0):
-    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def arr(x):

@@ -8,15 +8,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import images
+from conftest import images, randn
 from kdzoo.errors import ConfigError
 from kdzoo.losses import uskd_non_target_loss, uskd_target_loss, uskd_weak_loss, zipf_soft_labels
 from kdzoo.methods import Objective, create_method, method_class
 from kdzoo.models import create_model, extract
-
-
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def softmax(v):
