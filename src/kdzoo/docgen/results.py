@@ -11,15 +11,13 @@ and how long it took), copies its gains plot into ``docs/img/``, and rewrites th
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
 from ..errors import KdzooError
+from ..run_folder import CONFIG, SUMMARY, load_run_config, read_summary
 
 RESULTS = Path("docs/results.md")
 IMAGES = Path("docs/img")
@@ -68,17 +66,17 @@ def as_markdown(rows: list[list[str]]) -> str:
 
 
 def summaries(runs: Path) -> list[dict]:
-    found = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(runs.glob("*/summary.json"))]
+    found = [read_summary(path.parent) for path in sorted(runs.glob(f"*/{SUMMARY}"))]
     if not found:
-        raise KdzooError(f"{runs} holds no finished run (no */summary.json); run the grid first: "
+        raise KdzooError(f"{runs} holds no finished run (no */{SUMMARY}); run the grid first: "
                          f"kdzoo bench --grid {GRID}")
     return found
 
 
 def elapsed_minutes(runs: Path) -> float:
     """From the first run's start (its config.yaml) to the last run's end (its summary.json), in minutes."""
-    starts = [path.stat().st_mtime for path in runs.glob("*/config.yaml")]
-    ends = [path.stat().st_mtime for path in runs.glob("*/summary.json")]
+    starts = [path.stat().st_mtime for path in runs.glob(f"*/{CONFIG}")]
+    ends = [path.stat().st_mtime for path in runs.glob(f"*/{SUMMARY}")]
     return (max(ends) - min(starts)) / 60
 
 
@@ -88,7 +86,7 @@ def size_note(runs: Path) -> str:
     teachers = [s for s in done if s["run"].startswith("teacher_")]
     students = [s for s in done if s not in teachers]
     first = students[0]
-    batch_size = yaml.safe_load((runs / first["run"] / "config.yaml").read_text(encoding="utf-8"))["batch_size"]
+    batch_size = load_run_config(runs / first["run"])["batch_size"]
     steps = first["epochs"] * math.ceil(first["train_subset"] / batch_size)
     seeds = sorted({s["seed"] for s in students})
     teacher_epochs = f"; each teacher trains {teachers[0]['epochs']} epochs on the same images" if teachers else ""
