@@ -78,8 +78,15 @@ def test_channels_last_stage_outputs_are_permuted():
 def test_bad_layer_names_and_missing_classifier_are_clear_errors():
     with pytest.raises(ConfigError, match="has no module 'layer9'.*stem, layer1, layer2, layer3, pool, fc"):
         wrap_model(ExampleNet(), ["layer1", "layer9"])
-    with pytest.raises(ConfigError, match="no nn.Linear classifier"):
-        wrap_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3)), ["0"])
+    with pytest.raises(ConfigError, match=r"gives a tensor of shape \(2, 4, 26, 26\), not logits"):
+        extract(wrap_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3)), ["0"]), x_batch())
+
+    class Sliced(ExampleNet):  # no module gives the 5 logits: they are cut out of the classifier's 10
+        def forward(self, x):
+            return super().forward(x)[:, :5]
+
+    with pytest.raises(ConfigError, match="no module produces its 5 logits.*classifier=..."):
+        extract(wrap_model(Sliced(), ["layer1", "layer2"]), x_batch())
     with pytest.raises(ConfigError, match="wrap it first"):
         extract(ExampleNet(), x_batch())
 

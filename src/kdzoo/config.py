@@ -50,6 +50,9 @@ class RunConfig:
     model_options: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "options for the architecture's builder KEY=VALUE (timm/torchvision models: e.g. img_size=32 "
                 "patch_size=4 for a ViT, pretrained=true)"})
+    feature_layers: list[str] | None = field(default=None, metadata={
+        "help": "the modules whose outputs are the architecture's stages for feature methods, comma-separated "
+                "(e.g. layer1,layer2,layer3; default: found from the forward pass)"})
     dataset: str = field(default="cifar100", metadata={"help": "dataset name (kdzoo list datasets)"})
     data_root: str | None = field(default=None, metadata={"help": "data folder (default: $KDZOO_DATA or ./data)"})
     download: bool = field(default=False, metadata={"help": "download the dataset with torchvision if missing"})
@@ -68,6 +71,9 @@ class RunConfig:
         "help": "teacher architecture when the file does not say it (a zoo name, timm/NAME or torchvision/NAME)"})
     teacher_options: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "options for the teacher architecture's builder KEY=VALUE (e.g. img_size=32 for a timm ViT)"})
+    teacher_feature_layers: list[str] | None = field(default=None, metadata={
+        "help": "the teacher's stage modules for feature methods, comma-separated (default: what the teacher's run "
+                "used, else found from the forward pass)"})
     teacher_pretrained: bool = field(default=False, metadata={
         "help": "teacher = --teacher-arch timm/NAME or torchvision/NAME with that library's own pretrained weights "
                 "(needs network access)"})

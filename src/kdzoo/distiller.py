@@ -24,7 +24,18 @@ from .config import resolve_temperatures
 from .data.batch import Batch
 from .errors import ConfigError
 from .methods import InitStage, LossWeights, Method, Objective, Reads, create_method, method_class
-from .models import FeatureRequest, Features, HeadedStudent, MultiExitNet, run_model, speaks_taps, wrap_model
+from .models import (
+    FeatureRequest,
+    Features,
+    HeadedStudent,
+    MultiExitNet,
+    StagesNotFound,
+    TappedModel,
+    run_model,
+    speaks_taps,
+    unwrap,
+    wrap_model,
+)
 
 
 def trainable_parameters(module: nn.Module) -> int:
@@ -92,9 +103,12 @@ def in_layout(x: Tensor, channels_last: bool) -> Tensor:
 
 def _prepared(model: nn.Module, request: FeatureRequest | None, layers: list[str] | None,
               input_shape: tuple[int, ...]) -> nn.Module:
-    """``model`` wrapped with hook taps when the method reads more than its logits (or layers are named)."""
+    """``model`` wrapped with hook taps when the method reads more than its logits (or layers are named); a
+    hook-tapped network learns the input size its stage search will run at."""
     if layers is not None or (request is not None and request.needs_taps and not speaks_taps(model)):
-        return wrap_model(model, layers, input_shape=input_shape)
+        model = wrap_model(model, layers, input_shape=input_shape)
+    if isinstance(model, TappedModel) and model.input_shape is None:
+        model.input_shape = tuple(input_shape)
     return model
 
 
@@ -131,11 +145,16 @@ class Distiller(nn.Module):
         student = _prepared(student, reads.student, student_layers, input_shape)
         if teacher is not None:
             teacher = _prepared(teacher, reads.teacher, teacher_layers, input_shape).eval().requires_grad_(False)
-        if reads.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees the student
-            student = MultiExitNet.build(student, input_shape)
+        try:
+            if reads.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees it
+                student = MultiExitNet.build(student, input_shape)
+            method_module = create_method(method, student, teacher, input_shape=input_shape,
+                                          train_labels=train_labels, logit_std=logit_std, **options)
+        except StagesNotFound as exc:  # name the fix as this call says it
+            exc.role = "teacher" if teacher is not None and exc.model is unwrap(teacher) else "student"
+            exc.fix = f"Distiller(..., {exc.role}_layers=['a', 'b', 'c'])"
+            raise
         self.method_name = method
-        method_module = create_method(method, student, teacher, input_shape=input_shape, train_labels=train_labels,
-                                      logit_std=logit_std, **options)
         head = method_module.student_head()
         if head is not None:  # SimKD: the student is deployed with the method's head
             student = HeadedStudent(student, head)

@@ -1,4 +1,4 @@
-"""Argument types shared by the commands: ``KEY=VALUE`` pairs and checked numbers."""
+"""Argument types shared by the commands: ``KEY=VALUE`` pairs, comma-separated names and checked numbers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ def key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     return key.strip().replace("-", "_"), yaml.safe_load(value)
+
+
+def comma_separated(text: str) -> list[str]:
+    """``a,b,c`` -> ``["a", "b", "c"]`` (module names; spaces around the commas are dropped)."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, e.g. layer1,layer2,layer3; got {text!r}")
+    return names
 
 
 def probability(text: str) -> float:

@@ -16,10 +16,11 @@ from typing import Any
 from .. import distributed
 from ..config import RunConfig, build_config, dataset_recipes, option_text
 from ..errors import ConfigError
-from .arguments import key_value
+from .arguments import comma_separated, key_value
 
-DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "method", "method_options", "gamma",
-                "alpha", "beta", "t_student", "t_teacher", "logit_std", "eval_teacher", "dot_delta"}
+DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_feature_layers", "teacher_pretrained", "method",
+                "method_options", "gamma", "alpha", "beta", "t_student", "t_teacher", "logit_std", "eval_teacher",
+                "dot_delta"}
 KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt", "model_options": "--model-opt",
                    "teacher_options": "--teacher-opt"}
 
@@ -29,6 +30,11 @@ def _base_type(tp) -> type:
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     return typing.get_origin(tp) or tp
+
+
+def list_item(tp) -> type:
+    """``list[str] | None`` -> str."""
+    return typing.get_args(next(a for a in typing.get_args(tp) if a is not type(None)))[0]
 
 
 def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
@@ -55,6 +61,9 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
                                 metavar="KEY=VALUE", default=argparse.SUPPRESS, help=help_text)
         elif tp is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        elif tp is list and list_item(hints[f.name]) is str:
+            parser.add_argument(flag, dest=f.name, type=comma_separated, metavar="A,B,...", default=argparse.SUPPRESS,
                                 help=help_text)
         elif tp is list:
             parser.add_argument(flag, dest=f.name, nargs="+", type=int, default=argparse.SUPPRESS, help=help_text)

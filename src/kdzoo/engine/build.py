@@ -14,7 +14,7 @@ from ..data import DataBundle, build_data, dataset_info
 from ..distiller import Distiller, trainable_parameters
 from ..errors import ConfigError
 from ..methods import LossWeights, Objective, Reads, method_class
-from ..models import create_model, is_external, model_info
+from ..models import StagesNotFound, create_model, is_external, model_info
 from . import checkpoint as ckpt
 from .evaluate import check_fits
 from .optim import schedule_warnings
@@ -76,13 +76,13 @@ def build(cfg: RunConfig) -> Setup:
     check_distributed(cfg, device)
     speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
-    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device,
-                                options=cfg.teacher_options) if cfg.teacher else None
+    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device, options=cfg.teacher_options,
+                                feature_layers=cfg.teacher_feature_layers) if cfg.teacher else None
     data = run_data(cfg, device)
     if cfg.teacher_pretrained:
         teacher = pretrained_teacher(cfg, data, device)
     student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
-                           **cfg.model_options).to(device)
+                           feature_layers=cfg.feature_layers, **cfg.model_options).to(device)
     student_params = trainable_parameters(student)
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
     if cfg.scale_lr:
@@ -130,17 +130,21 @@ def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None,
         return None
     if teacher is not None:
         check_fits(teacher, data, "teacher")
-    return Distiller(student, teacher, cfg.method, input_shape=(data.in_channels, *data.image_size),
-                     gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
-                     t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
-                     **cfg.method_options).to(device)
+    try:
+        return Distiller(student, teacher, cfg.method, input_shape=(data.in_channels, *data.image_size),
+                         gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
+                         t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
+                         **cfg.method_options).to(device)
+    except StagesNotFound as exc:  # name the fix as the command line says it
+        exc.fix = f"--{'teacher-' if exc.role == 'teacher' else ''}feature-layers a,b,c"
+        raise
 
 
 def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
     """``--teacher-pretrained``: the library's own pretrained weights for ``--teacher-arch`` (timm/torchvision),
     with a classifier for the dataset's classes (a new one, untrained, when they differ from the pretraining's)."""
     teacher = create_model(cfg.teacher_arch, num_classes=data.num_classes, in_channels=data.in_channels,
-                           pretrained=True, **cfg.teacher_options)
+                           pretrained=True, feature_layers=cfg.teacher_feature_layers, **cfg.teacher_options)
     return teacher.to(device).eval().requires_grad_(False)
 
 

@@ -152,13 +152,15 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 
 def load_model(path: str | Path, arch: str | None = None, num_classes: int | None = None,
                in_channels: int | None = None, device: str | torch.device = "cpu",
-               options: dict[str, Any] | None = None) -> tuple[nn.Module, dict]:
+               options: dict[str, Any] | None = None,
+               feature_layers: list[str] | None = None) -> tuple[nn.Module, dict]:
     """Build the right architecture and load the weights of a kdzoo, RepDistiller, mdistiller, timm or
     torchvision file (a state dict, bare or under ``'model'``).
 
     Returns ``(model, checkpoint_dict)``. The architecture comes from ``arch``, else the file
     (kdzoo), else the folder name (RepDistiller's ``<arch>_vanilla`` rule). ``options`` go to the
-    architecture's builder (e.g. a timm ViT's ``img_size``); kdzoo files remember theirs."""
+    architecture's builder (e.g. a timm ViT's ``img_size``) and ``feature_layers`` name its stages; kdzoo files
+    remember both."""
     path = resolve_checkpoint_path(path)
     data = read_checkpoint(path)
     state_dict = strip_prefixes(data["model"])
@@ -173,6 +175,7 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
     try:
         model = create_model(arch, num_classes=num_classes or data.get("num_classes") or inferred_classes,
                              in_channels=in_channels or data.get("in_channels") or inferred_channels,
+                             feature_layers=feature_layers or data.get("feature_layers"),
                              **(options if options is not None else data.get("arch_options") or {}))
     except UnknownNameError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
@@ -185,11 +188,13 @@ def load_model(path: str | Path, arch: str | None = None, num_classes: int | Non
 
 
 def load_teacher(path: str | Path, arch: str | None = None, num_classes: int | None = None,
-                 device: str | torch.device = "cpu", options: dict[str, Any] | None = None) -> nn.Module:
+                 device: str | torch.device = "cpu", options: dict[str, Any] | None = None,
+                 feature_layers: list[str] | None = None) -> nn.Module:
     """A frozen teacher in eval mode from a kdzoo run folder/checkpoint, a RepDistiller/mdistiller
     file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``) or a timm/torchvision
     state dict (with ``arch="timm/NAME"`` or ``"torchvision/NAME"``)."""
-    model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None)
+    model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None,
+                          feature_layers=feature_layers)
     model.eval()
     model.requires_grad_(False)
     return model

@@ -116,7 +116,7 @@ class Trainer:
         cfg, data = self.setup.cfg, self.setup.data
         return {"format": ckpt.FORMAT, "kdzoo_version": __version__, "arch": cfg.model,
                 "num_classes": data.num_classes, "in_channels": data.in_channels, "dataset": cfg.dataset,
-                "arch_options": cfg.model_options, "config": cfg.to_dict()}
+                "arch_options": cfg.model_options, "feature_layers": cfg.feature_layers, "config": cfg.to_dict()}
 
     def save(self, top1: float | None, improved: bool) -> None:
         """Write ``checkpoint_last.pt`` (everything ``--resume`` needs) and, when ``improved``,

@@ -124,7 +124,9 @@ FEATURE_READS = Reads(student=TAPS, teacher=TAPS)
 def check_reads(method: str, reads: Reads, student: nn.Module, teacher: nn.Module | None) -> None:
     """A ConfigError, before anything is built, when a network cannot give what ``method`` reads."""
     for network, model, request in (("student", student, reads.student), ("teacher", teacher, reads.teacher)):
-        if model is None or request is None:
+        wants_layout = request is not None and (request.needs_taps or reads.classifier or (
+            network == "teacher" and reads.bn_before_relu))
+        if model is None or not wants_layout:  # the logits need nothing of the network's layout
             continue
         support = support_of(model)
         gaps = support.missing(request)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -69,9 +71,27 @@ def create_external(name: str, num_classes: int, in_channels: int, **options: An
     external_info(name)
     source, arch = name.split("/", 1)
     if source == "timm":
-        model = _timm().create_model(arch, num_classes=num_classes, in_chans=in_channels, **options)
+        timm = _timm()
+        model = with_options(lambda **o: timm.create_model(arch, num_classes=num_classes, in_chans=in_channels, **o),
+                             options, name)
         return wrap_model(model, name=name)
     return _create_torchvision(name, arch, num_classes, in_channels, options)
+
+
+def with_options(build: Callable[..., nn.Module], options: dict[str, Any], name: str) -> nn.Module:
+    """``build(**options)``; an option the constructor does not take is a ConfigError that lists the ones it does
+    (the keywords with defaults of the class that ``build()`` makes without options)."""
+    try:
+        return build(**options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        cls = type(build())
+        accepted = [p.name for p in inspect.signature(cls.__init__).parameters.values()  # the builder sets the rest
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty]
+        raise ConfigError(f"{name} does not take {str(exc).rsplit(' ', 1)[-1]} (given: {given}); its constructor "
+                          f"{cls.__name__} takes: {', '.join(accepted) or 'no options'}.") from None
 
 
 def _create_torchvision(name: str, arch: str, num_classes: int, in_channels: int, options: dict[str, Any]) -> nn.Module:
@@ -81,11 +101,14 @@ def _create_torchvision(name: str, arch: str, num_classes: int, in_channels: int
 
     pretrained = bool(options.pop("pretrained", False))
     builder = models.get_model_builder(arch)
+    built = inspect.signature(builder).return_annotation
+    if isinstance(built, type) and "aux_logits" in inspect.signature(built).parameters:
+        options = {"aux_logits": False, **options}  # GoogLeNet, Inception v3: one output, the logits, in training too
     if pretrained:
-        model = builder(weights="DEFAULT", **options)
+        model = with_options(lambda **o: builder(weights="DEFAULT", **o), options, name)
         reset_classifier(model, num_classes, name)
     else:
-        model = builder(weights=None, num_classes=num_classes, **options)
+        model = with_options(lambda **o: builder(weights=None, num_classes=num_classes, **o), options, name)
     if in_channels != 3:
         first = next(n for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
         model.set_submodule(first, replace_first_conv(model.get_submodule(first), in_channels))
@@ -93,8 +116,8 @@ def _create_torchvision(name: str, arch: str, num_classes: int, in_channels: int
         adapter = FeatureAdapter(model)
         adapter.kdzoo_arch = name
         return adapter
-    side = getattr(model, "image_size", 64)  # torchvision's ViT runs at its own image size only
-    return wrap_model(model, input_shape=(in_channels, side, side), name=name)
+    side = getattr(model, "image_size", None)  # torchvision's ViT runs at its own image size only
+    return wrap_model(model, input_shape=(in_channels, side, side) if side else None, name=name)
 
 
 def reset_classifier(model: nn.Module, num_classes: int, name: str) -> None:

@@ -168,8 +168,9 @@ def feature_shapes(model: nn.Module, input_shape: tuple[int, ...], request: Feat
     """Features of a 2-sample random batch, computed in eval mode without gradients.
 
     Used to size the extra modules of a method (connectors, embeddings) from a real forward pass
-    at the actual input size, rather than a hard-coded 32x32 dummy. Networks with feature taps give all of
-    them (plus exits when asked); any other module gives its logits (what a logit method needs).
+    at the actual input size, rather than a hard-coded 32x32 dummy. A request for more than the logits gets
+    every tap (plus exits when asked) from networks that have them; a request for the logits alone, or a network
+    without taps, gets the logits (a logit method never makes the network look for its stages).
     """
     was_training = model.training
     param = next(model.parameters(), None)
@@ -178,7 +179,7 @@ def feature_shapes(model: nn.Module, input_shape: tuple[int, ...], request: Feat
     try:
         with torch.no_grad():
             x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
-            if speaks_taps(model):
+            if speaks_taps(model) and request.needs_taps:
                 request = FeatureRequest(taps=True, preact=request.preact, exits=request.exits)
             return run_model(model, x.to(device), request)
     finally:

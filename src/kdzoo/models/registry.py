@@ -8,6 +8,7 @@ from torch import nn
 
 from ..registry import Registry
 from .external import create_external, external_info, is_external
+from .tapped import wrap_model
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
@@ -21,13 +22,18 @@ def register_model(name: str, *, family: str, lr: float = 0.05, source: str = "r
     return MODELS.register(name, family=family, lr=lr, source=source)
 
 
-def create_model(name: str, num_classes: int = 100, in_channels: int = 3, **kwargs) -> nn.Module:
+def create_model(name: str, num_classes: int = 100, in_channels: int = 3, feature_layers: list[str] | None = None,
+                 **kwargs) -> nn.Module:
     """Build a registered model, or ``timm/<name>`` / ``torchvision/<name>`` (:mod:`kdzoo.models.external`;
-    ``kwargs`` go to that library's builder). Unknown names raise an error that lists the known ones."""
+    ``kwargs`` go to that library's builder). Unknown names raise an error that lists the known ones.
+    ``feature_layers`` (kdzoo's, never the builder's): the modules tapped as stages by feature methods
+    (:func:`~kdzoo.models.wrap_model`), instead of the network's own stages or those the stage search finds."""
     if is_external(name):
         model = create_external(name, num_classes, in_channels, **kwargs)
     else:
         model = MODELS.get(name).factory(num_classes=num_classes, in_channels=in_channels, **kwargs)
+    if feature_layers is not None:
+        model = wrap_model(model, feature_layers, name=name)
     model.kdzoo_arch = name  # remembered in checkpoints so teachers reload without guessing
     return model
 

@@ -5,7 +5,8 @@ method that its layers allow. The taps are named modules:
 
 - stages: the outputs of ``feature_layers`` (e.g. ``["layer1", "layer2", "layer3", "layer4"]``);
 - stem: what enters the first stage (its input), so ``feats = [stem, *stages, pooled]`` as in the zoo;
-- pooled vector: what enters the classifier (its input, flattened);
+- pooled vector: what enters the classifier (its input, flattened; averaged over space for a 1x1 convolution
+  classifier such as SqueezeNet's);
 - head map: the output of ``head_layer`` (default: the last stage), the map pooled into the classifier.
 
 Token sequences (``N x L x C``, vision transformers) become maps for map-based methods: the
@@ -16,8 +17,8 @@ after it, so the wrapped model is left as it was; without a feature request the 
 
 Hook taps are module outputs, so pre-activation maps (taken before a ReLU inside a block) and the
 BatchNorm before each stage's last ReLU are not available: methods that need them (AB, OFD, and
-ReviewKD's teacher) are refused with the reason. Checkpoint entries hold the wrapped model's own
-state dict (``model``), so timm/torchvision checkpoints load unchanged.
+ReviewKD's teacher) are refused with the reason. The state dict and the checkpoint entries hold the wrapped
+model's own keys, so they load into the user's class, and timm/torchvision checkpoints load unchanged.
 """
 
 from __future__ import annotations
@@ -25,36 +26,69 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .features import TAPS, FeatureRequest, Features, FeatureSupport
+from .features import TAPS, FeatureRequest, Features, FeatureSupport, speaks_taps
 from .layers import FeatureModel
+from .stage_search import Probe, find_classifier, find_stages, last_evenly_spaced, run_probe
 
 
 class TappedModel(FeatureModel):
-    """``model`` with feature taps at named modules (see the module docstring)."""
+    """``model`` with feature taps at named modules (see the module docstring). Stages and classifier that are not
+    named are found on the first call that needs them (:mod:`kdzoo.models.stage_search`), with that call's input
+    size (or ``input_shape``): plain training and logit methods never look for them."""
 
-    def __init__(self, model: nn.Module, feature_layers: list[str], classifier: str | None = None,
+    def __init__(self, model: nn.Module, feature_layers: list[str] | None = None, classifier: str | None = None,
                  head_layer: str | None = None, prefix_tokens: int | None = None,
-                 channels: list[int] | None = None, name: str | None = None):
+                 channels: list[int] | None = None, name: str | None = None,
+                 input_shape: tuple[int, ...] | None = None):
         super().__init__()
-        if not feature_layers:
+        if feature_layers is not None and not feature_layers:
             raise ConfigError("feature_layers must name at least one module (a stage) of the model.")
         self.model = model
         self.kdzoo_arch = name or type(model).__name__
-        self.feature_layers = list(feature_layers)
-        self.classifier_name = classifier or default_classifier(model, self.kdzoo_arch)
-        self.head_layer = head_layer or self.feature_layers[-1]
-        for name in (*self.feature_layers, self.classifier_name, self.head_layer):
-            find_module(model, name, self.kdzoo_arch)
-        if not isinstance(self.classifier_module, nn.Linear):
-            raise ConfigError(f"{self.kdzoo_arch}: the classifier {self.classifier_name!r} is a "
-                              f"{type(self.classifier_module).__name__}, not an nn.Linear; name the final Linear "
-                              f"with classifier=...")
+        for layer in (*(feature_layers or ()), classifier, head_layer):
+            if layer is not None:
+                find_module(model, layer, self.kdzoo_arch)
+        self._layers = list(feature_layers) if feature_layers else None
+        self._classifier = classifier
+        self._head_layer = head_layer
         self.prefix_tokens = prefix_tokens
         self.channels = channels
+        self.input_shape = input_shape
+        self._probe: Probe | None = None
+        # The state dict holds the wrapped model's own keys, so it loads into the user's class (and timm's,
+        # torchvision's builders) as it is.
+        self.register_state_dict_post_hook(_drop_model_prefix)
+        self.register_load_state_dict_pre_hook(_add_model_prefix)
+
+    # -- what is tapped, found on first need ---------------------------------------------------------------------
+    def probe(self) -> Probe:
+        """The probe pass of the stage search, run once, at ``input_shape``."""
+        if self._probe is None:
+            if self.input_shape is None:
+                raise ConfigError(f"{self.kdzoo_arch}: the stage search needs the input size; run the model on a "
+                                  f"batch through kdzoo.models.extract first, or wrap it with input_shape=(C, H, W).")
+            self._probe = run_probe(self.model, self.input_shape)
+        return self._probe
+
+    @property
+    def classifier_name(self) -> str:
+        if self._classifier is None:
+            self._classifier = find_classifier(self.model, self.probe(), self.kdzoo_arch)
+        return self._classifier
+
+    @property
+    def feature_layers(self) -> list[str]:
+        if self._layers is None:
+            self._layers, self.channels = find_stages(self.model, self.probe(), self.classifier_name,
+                                                      self.kdzoo_arch)
+        return self._layers
+
+    @property
+    def head_layer(self) -> str:
+        return self._head_layer or self.feature_layers[-1]
 
     # The tapped modules are looked up by name (not kept as attributes, which would register them twice).
     @property
@@ -72,6 +106,8 @@ class TappedModel(FeatureModel):
     def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
         if not request.needs_taps:
             return Features(self.model(x), [])
+        if self.input_shape is None:
+            self.input_shape = tuple(x.shape[1:])
         if request.preact:
             raise ConfigError(f"{self.kdzoo_arch} (hook taps) has no pre-activation maps.")
         seen: dict[str, Any] = {}
@@ -91,7 +127,8 @@ class TappedModel(FeatureModel):
                               f"that the forward pass calls.")
         stages = [self.as_map(seen[i], i) for i in range(len(stages))]
         stem = self.as_map(seen["stem"], 0)
-        pooled = seen["pooled"].flatten(1)
+        pooled = seen["pooled"]
+        pooled = pooled.mean(dim=(2, 3)) if pooled.dim() == 4 else pooled.flatten(1)  # a 1x1 conv classifier's map
         return Features(logits, [stem, *stages, pooled], self.as_map(seen["head_map"], len(stages) - 1))
 
     def as_map(self, x: Tensor, stage: int) -> Tensor:
@@ -106,10 +143,12 @@ class TappedModel(FeatureModel):
 
     def feature_support(self) -> FeatureSupport:
         return FeatureSupport(preact=False, bn_before_relu=False,
+                              classifier=isinstance(self.classifier_module, nn.Linear),
                               note="hook taps are module outputs; pre-activation maps and the BatchNorm "
                                    "before each stage's last ReLU are inside the blocks")
 
-    def get_classifier(self) -> nn.Linear:
+    def get_classifier(self) -> nn.Module:
+        """The module that produces the logits (an ``nn.Linear``, or SqueezeNet's 1x1 convolution)."""
         return self.classifier_module
 
     def get_feat_modules(self) -> nn.ModuleList:
@@ -160,85 +199,46 @@ def find_module(model: nn.Module, name: str, arch: str) -> nn.Module:
                           f"print(model) shows them all).") from None
 
 
-def default_classifier(model: nn.Module, arch: str) -> str:
-    """The name of the model's final Linear: timm's ``get_classifier()``, else the last ``nn.Linear``."""
-    getter = getattr(model, "get_classifier", None)
-    if callable(getter):
-        target = getter()
-        for name, module in model.named_modules():
-            if module is target and isinstance(module, nn.Linear):
-                return name
-    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ConfigError(f"{arch} has no nn.Linear classifier; name it with classifier=...")
-    return linears[-1]
+def _drop_model_prefix(module, state_dict, prefix, local_metadata) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "model.")]:
+        state_dict[prefix + key[len(prefix) + len("model."):]] = state_dict.pop(key)
 
 
-def probe_stage_layers(model: nn.Module, input_shape: tuple[int, ...], arch: str) -> list[str]:
-    """Stage layers found by running a probe batch: among the children of the model's trunk (its shallowest
-    Sequential or ModuleList of 3 or more modules, the longest of those), the last one at each spatial size (maps),
-    or four evenly spaced ones ending at the last (token sequences)."""
-    containers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Sequential, nn.ModuleList))
-                  and len(m) >= 3]
-    if not containers:
-        raise ConfigError(f"Cannot find the stages of {arch}: name them with feature_layers=[...].")
-    trunk_name, trunk = min(containers, key=lambda c: (c[0].count("."), -len(c[1])))  # shallowest, then longest
-    children = [(f"{trunk_name}.{n}" if trunk_name else n, m) for n, m in trunk.named_children()]
-    shapes: dict[str, tuple] = {}
-    hooks = [m.register_forward_hook(_record_shape(shapes, n)) for n, m in children]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(2, *input_shape, device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    ran = [(n, shapes[n]) for n, _ in children if n in shapes]
-    if ran and all(len(s) == 3 for _, s in ran):  # tokens
-        return [n for n, _ in last_evenly_spaced(ran)]
-    maps = [(n, s) for n, s in ran if len(s) == 4]
-    layers = [n for i, (n, s) in enumerate(maps) if i + 1 == len(maps) or maps[i + 1][1][-1] != s[-1]]
-    if len(layers) < 2:
-        raise ConfigError(f"Cannot find the stages of {arch} (its trunk {trunk_name!r} gives no maps of different "
-                          f"sizes): name them with feature_layers=[...].")
-    return layers[1:] if len(layers) > 4 else layers
-
-
-def last_evenly_spaced(blocks: list, count: int = 4) -> list:
-    """Up to ``count`` evenly spaced items of ``blocks``, ending at the last (the stages of a plain ViT's blocks)."""
-    step = max(len(blocks) // count, 1)
-    return blocks[::-1][::step][:count][::-1]
-
-
-def _record_shape(store: dict, key: str):
-    def hook(module, args, output):
-        if isinstance(output, Tensor):
-            store[key] = tuple(output.shape)
-    return hook
+def _add_model_prefix(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                      error_msgs) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + "model.")]:
+        state_dict[prefix + "model." + key[len(prefix):]] = state_dict.pop(key)
 
 
 def wrap_model(model: nn.Module, feature_layers: list[str] | None = None, *, classifier: str | None = None,
                head_layer: str | None = None, prefix_tokens: int | None = None, channels: list[int] | None = None,
-               input_shape: tuple[int, ...] = (3, 32, 32), name: str | None = None) -> nn.Module:
-    """``model`` with kdzoo's feature protocol. kdzoo networks are returned unchanged; timm models take their
-    stages from ``model.feature_info``; other models take ``feature_layers`` or, without them, the stages a probe
-    forward pass at ``input_shape`` finds (:func:`probe_stage_layers`)."""
-    if callable(getattr(model, "forward_taps", None)):
+               input_shape: tuple[int, ...] | None = None, name: str | None = None) -> nn.Module:
+    """``model`` with kdzoo's feature protocol. Without ``feature_layers``, networks that have it are returned
+    unchanged, timm models take their stages from ``model.feature_info``, and other models get theirs from the
+    stage search when a method first reads them (:mod:`kdzoo.models.stage_search`, at ``input_shape`` or the
+    first batch's size). With ``feature_layers`` the taps are those modules, whatever the network (a wrapped
+    model is wrapped anew)."""
+    if isinstance(model, TappedModel) and feature_layers is not None:
+        model, name = model.model, name or model.kdzoo_arch
+    elif speaks_taps(model) and feature_layers is None:
         return model
-    arch = name or type(model).__name__
     if feature_layers is None:
         timm_layers = timm_stage_layers(model)
         if timm_layers is not None:
             feature_layers, channels = timm_layers
             prefix_tokens = getattr(model, "num_prefix_tokens", prefix_tokens)
-        else:
-            feature_layers = probe_stage_layers(model, input_shape, arch)
     if prefix_tokens is None and hasattr(model, "class_token"):  # torchvision's VisionTransformer
         prefix_tokens = 1
     return TappedModel(model, feature_layers, classifier=classifier, head_layer=head_layer,
-                       prefix_tokens=prefix_tokens, channels=channels, name=name)
+                       prefix_tokens=prefix_tokens, channels=channels, name=name, input_shape=input_shape)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The network a user gave, out of kdzoo's hook-tap wrapper (and DistributedDataParallel's): your own module,
+    trained, to save or deploy as it is. SimKD's head and BYOT's exits stay with the wrapper that adds them."""
+    while isinstance(model, (TappedModel, nn.parallel.DistributedDataParallel)):
+        model = model.model if isinstance(model, TappedModel) else model.module
+    return model
 
 
 def timm_stage_layers(model: nn.Module) -> tuple[list[str], list[int]] | None:
