@@ -167,8 +167,8 @@ def find_stages(model: nn.Module, probe: Probe, classifier: str, arch: str) -> t
         return blocks, [probe.last(n).output[-1] for n in blocks]
     sizes = sorted({r[:2] for _, r in maps}, reverse=True)
     seen = f"maps at {len(sizes)} resolution{'s' * (len(sizes) != 1)}" if sizes else "no maps"
-    raise StagesNotFound(arch, f"along its forward pass its modules give {seen} and no run of transformer blocks",
-                         model)
+    raise StagesNotFound(arch, f"along its forward pass, after the stem, its modules give {seen}, and it has no run "
+                               f"of transformer blocks", model)
 
 
 def _frontier(module: nn.Module, probe: Probe, prefix: str) -> list[str]:

@@ -47,7 +47,7 @@ class TappedModel(FeatureModel):
         if feature_layers is not None and not feature_layers:
             raise ConfigError("feature_layers must name at least one module (a stage) of the model.")
         self.model = model
-        self.kdzoo_arch = name or type(model).__name__
+        self.kdzoo_arch = name or getattr(model, "kdzoo_arch", None) or type(model).__name__
         for layer in (*(feature_layers or ()), classifier, head_layer):
             if layer is not None:
                 find_module(model, layer, self.kdzoo_arch)
