@@ -62,8 +62,8 @@ def absurd_loss_warning(loss: float, num_classes: int) -> str | None:
     return (f"warning: the evaluation loss {loss:.4g} is absurd (a uniform guess over {num_classes} classes scores "
             f"ln {num_classes} = {limit / ABSURD_LOSS_FACTOR:.3g}; this is over {ABSURD_LOSS_FACTOR} times that). "
             f"Likely causes: the BatchNorm running statistics, which evaluation uses, have not settled yet (a short "
-            f"run, or layers with a small BatchNorm momentum such as torchvision's efficientnet and mobilenet_v3): "
-            f"train more epochs; or the training diverged: lower --lr.")
+            f"run; slower still with a small BatchNorm momentum, e.g. 0.01 in torchvision's mobilenet_v3): train "
+            f"more epochs; or the training diverged: lower --lr.")
 
 
 def check_fits(model: nn.Module, data, what: str) -> None:
