@@ -46,3 +46,12 @@ def test_a_run_prints_the_warning_once(cli, tmp_path, monkeypatch):
     assert code == 0, err
     assert out.count("warning: the evaluation loss 2.3e+09 is absurd") == 1, out
     assert out.index("epoch 1/2") < out.index("evaluation loss") < out.index("epoch 2/2")
+
+
+def test_kdzoo_eval_prints_the_warning(cli, tiny_teacher, monkeypatch):
+    import kdzoo.engine
+
+    monkeypatch.setattr(kdzoo.engine, "evaluate", lambda *a, **k: {"top1": 10.0, "top5": 50.0, "loss": math.nan})
+    code, out, err = cli("eval", tiny_teacher, "--device", "cpu")
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("warning: the evaluation loss nan is not finite. Likely causes: "), out

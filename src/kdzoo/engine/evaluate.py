@@ -48,7 +48,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str = "none", 
 
 
 #: An evaluation loss above this many times ln(C) (the loss of a uniform guess over C classes) is absurd: the
-#: network gives the true class a probability under C**-100 on average, far beyond an untrained or a merely
+#: network gives the true class a probability under C**-100 (geometric mean), far beyond an untrained or a merely
 #: overconfident network (a few times ln C).
 ABSURD_LOSS_FACTOR = 100
 
@@ -59,8 +59,10 @@ def absurd_loss_warning(loss: float, num_classes: int) -> str | None:
     limit = ABSURD_LOSS_FACTOR * math.log(max(num_classes, 2))
     if math.isfinite(loss) and loss <= limit:
         return None
-    return (f"warning: the evaluation loss {loss:.4g} is absurd (a uniform guess over {num_classes} classes scores "
-            f"ln {num_classes} = {limit / ABSURD_LOSS_FACTOR:.3g}; this is over {ABSURD_LOSS_FACTOR} times that). "
+    why = ("is not finite" if not math.isfinite(loss) else
+           f"is absurd (a uniform guess over {num_classes} classes scores ln {num_classes} = "
+           f"{limit / ABSURD_LOSS_FACTOR:.3g}; this is over {ABSURD_LOSS_FACTOR} times that)")
+    return (f"warning: the evaluation loss {loss:.4g} {why}. "
             f"Likely causes: the BatchNorm running statistics, which evaluation uses, have not settled yet (a short "
             f"run; slower still with a small BatchNorm momentum, e.g. 0.01 in torchvision's mobilenet_v3): train "
             f"more epochs; or the training diverged: lower --lr.")
