@@ -44,9 +44,11 @@ def title_fits(fig, title) -> bool:
 
 
 def fit_titles(fig) -> None:
-    """Wrap each axes' title (textwrap, at spaces) onto as many lines as it needs to lie inside the figure."""
+    """Wrap each axes' title (textwrap, at spaces; a pair "a -> b" stays on one line) onto as many lines as it
+    needs to lie inside the figure."""
     for ax in fig.axes:
-        text, width = ax.title.get_text(), len(ax.title.get_text())
+        text = ax.title.get_text().replace(" -> ", "\u00a0->\u00a0")
+        width = len(text)
         while width > 12 and not title_fits(fig, ax.title):
             width = int(width * min(0.9, fig.bbox.width / ax.title.get_window_extent().width))
             ax.title.set_text(textwrap.fill(text, width))
