@@ -67,6 +67,33 @@ def test_list(cli, what, expected):
         assert text in out
 
 
+@pytest.mark.parametrize("args, last_line", [
+    (["distil"], "Did you mean 'distill'?"),
+    (["train", "--epocs", "2"], "kdzoo train: error: unrecognized arguments: --epocs 2. Did you mean --epochs?"),
+    (["list", "modles"], "Did you mean 'models'?"),
+    (["train", "--epocs=2", "--lr-x", "3"], "Did you mean --epochs (for --epocs), --lr (for --lr-x)?"),
+])
+def test_mistyped_command_choice_or_flag_gets_a_suggestion(capsys, args, last_line):
+    from kdzoo.commands import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: kdzoo") and err[-1].endswith(last_line), err
+    assert err[-1].count("Did you mean") == 1
+
+
+def test_a_choice_with_nothing_close_gets_argparse_message_alone(capsys):
+    from kdzoo.commands import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["list", "zzzzzz"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: " in err and "Did you mean" not in err
+
+
 def one_paragraph_error(code, err):
     assert code == 2
     assert err.startswith("kdzoo: error: ") and "Traceback" not in err

@@ -22,6 +22,15 @@ def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
 
 
 # -- the Distiller ----------------------------------------------------------------------------------
+def test_dir_lists_the_lazy_public_names():
+    import kdzoo
+
+    names = dir(kdzoo)
+    assert {"Distiller", "load_teacher", "__version__"} <= set(names)
+    assert names == sorted(names)
+    assert all(getattr(kdzoo, name) is not None for name in kdzoo.__all__)
+
+
 def test_distiller_trains_the_student_and_its_connectors_never_the_teacher():
     import torchvision
 

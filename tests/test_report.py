@@ -184,3 +184,51 @@ def test_the_cost_table_counts_the_init_stage(cli, tmp_path):
     assert code == 0, err
     assert "120 s (100 s init), 1000 img/s" in out
     assert read_csv(root / "report.csv")["ft"]["resnet20 -> resnet8 | init_time_s"] == "100.0"
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """The figures the plots write, kept open after saving for the test to look at."""
+    from kdzoo import plots
+
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    return figures
+
+
+def visible_xticks(fig) -> list[float]:
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    return [float(t) for t in ax.get_xticks() if low <= t <= high]
+
+
+def test_every_report_plot_title_fits_its_figure(cli, tmp_path, saved_figures):
+    root = tmp_path / "runs"
+    long = {"train_subset": 4000, "test_subset": 1000, "data_seed": 0}  # the tutorial's runs, longer names
+    pair = ("torchvision/efficientnet_b0", "torchvision/mobilenet_v3_small")
+    for seed in (0, 1):
+        fake_run(root, f"vanilla{seed}", model=pair[1], seed=seed, best=70.0, last=69.0, dataset="fashion_mnist",
+                 config=long)
+        for t in (1.0, 4.0):
+            fake_run(root, f"ctkd{seed}_{t:g}", model=pair[1], seed=seed, best=72.0 + t, last=71.0, method="ctkd",
+                     teacher_arch=pair[0], dataset="fashion_mnist", stats={"temperature": [3.0, 5.0]},
+                     config={**long, "t_student": t, "t_teacher": t}, time_s=10.0)
+    code, _, err = cli("report", root)
+    assert code == 0, err
+    titles = [ax.title for fig in saved_figures for ax in fig.axes if ax.title.get_text()]
+    assert len(titles) == 5 and any(len(t.get_text()) > 100 for t in titles)  # curves, gains, cost, T, stat
+    for fig in saved_figures:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            box = ax.title.get_window_extent()
+            assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, ax.title.get_text()
+
+
+@pytest.mark.parametrize("epochs, ticks", [([1], [1.0]), ([1, 2], [1.0, 2.0]), ([3, 4, 5], [3.0, 4.0, 5.0]),
+                                           (list(range(1, 241)), [0.0, 30.0, 60.0, 90.0, 120.0, 150.0, 180.0,
+                                                                  210.0, 240.0])])
+def test_epoch_axes_tick_whole_epochs(tmp_path, saved_figures, epochs, ticks):
+    from kdzoo.plots import plot_lines
+
+    plot_lines({"run": (epochs, [50.0] * len(epochs), None)}, tmp_path / "p.png", "epoch", "top-1", "t")
+    assert visible_xticks(saved_figures[0]) == ticks

@@ -39,7 +39,10 @@ def test_the_header_names_dataset_option_defaults():
     ({"method": "dkd", "epochs": 3, "schedule": "cosine", "method_options": {"warmup_epochs": 2}}, []),
     ({"method": "dkd", "epochs": 30}, []),
     ({"method": "kd", "epochs": 3, "milestones": [1, 2]}, []),
-    ({"method": "ab", "epochs": 8}, []),  # the init stage runs before the main epochs
+    ({"method": "fsp", "epochs": 1}, ["fsp's init_epochs=30 is longer than this 1-epoch run: its init stage trains "
+                                      "30 epochs before the main epochs start", "--method-opt init_epochs=1."]),
+    ({"method": "ab", "epochs": 16}, ["--method-opt init_epochs=2."]),  # 30 * 16 / 240
+    ({"method": "ab", "epochs": 30, "schedule": "cosine"}, []),  # an init stage as long as the run is no surprise
 ])
 def test_short_runs_are_warned_about(options, expected):
     cfg = build_config(None, {"model": "resnet8", "teacher": "t.pt", **options})

@@ -21,4 +21,8 @@ def __getattr__(name):  # keep `import kdzoo` light: torch loads only when somet
     raise AttributeError(f"module 'kdzoo' has no attribute {name!r}")
 
 
+def __dir__():  # the lazy names too, so tab completion offers `kdzoo.Distiller`
+    return sorted({*globals(), *__all__})
+
+
 __all__ = ["Distiller", "load_teacher", "__version__"]

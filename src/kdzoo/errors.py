@@ -7,6 +7,19 @@ without a traceback.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
+
+
+def close_names(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """The names of ``known`` closest to ``name`` (difflib), best first."""
+    return difflib.get_close_matches(name, list(known), n=n, cutoff=cutoff)
+
+
+def did_you_mean(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5,
+                 shown: Callable[[str], str] = repr) -> str:
+    """``" Did you mean 'a', 'b'?"`` for the :func:`close_names`; ``""`` when none is close."""
+    close = close_names(name, known, n, cutoff)
+    return f" Did you mean {', '.join(shown(c) for c in close)}?" if close else ""
 
 
 class KdzooError(Exception):
@@ -17,10 +30,8 @@ class UnknownNameError(KdzooError, KeyError):
     """A model, method, dataset or other registry name that does not exist."""
 
     def __init__(self, kind: str, name: str, known: list[str]):
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         super().__init__(
-            f"Unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}. "
+            f"Unknown {kind} {name!r}.{did_you_mean(name, known)} Known {kind}s: {', '.join(known)}. "
             f"Run `kdzoo list {kind}s` to see them with details."
         )
 

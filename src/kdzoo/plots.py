@@ -1,11 +1,12 @@
 """Plots of runs, benchmark reports and temperatures (matplotlib, Agg backend: works without a display).
 
-Every function writes one PNG and returns its path.
+Every function writes one PNG and returns its path; titles are wrapped to fit their figure.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,9 +30,29 @@ def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
+    fit_titles(fig)
     fig.savefig(path)
     _pyplot().close(fig)
     return path
+
+
+def title_fits(fig, title) -> bool:
+    """Whether the drawn ``title`` (a matplotlib ``Text``) lies inside the figure."""
+    fig.canvas.draw()
+    box, page = title.get_window_extent(), fig.bbox
+    return page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+
+
+def fit_titles(fig) -> None:
+    """Wrap each axes' title (textwrap, at spaces; a pair "a -> b" stays on one line) onto as many lines as it
+    needs to lie inside the figure."""
+    for ax in fig.axes:
+        text = ax.title.get_text().replace(" -> ", "\u00a0->\u00a0")
+        width = len(text)
+        while width > 12 and not title_fits(fig, ax.title):
+            width = int(width * min(0.9, fig.bbox.width / ax.title.get_window_extent().width))
+            ax.title.set_text(textwrap.fill(text, width))
+            fig.tight_layout()
 
 
 def mean_curve(run_dirs: Sequence[Path], column: str) -> tuple[list[float], list[float]]:
@@ -58,8 +79,11 @@ def plot_lines(series: Series, path: Path, xlabel: str, ylabel: str, title: str,
         ticks = sorted({float(v) for x, _, _ in series.values() for v in x})
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
-    if xlabel == "epoch":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if xlabel == "epoch":  # whole epochs; a single one gets a unit-wide axis around it
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        epochs = {float(v) for x, _, _ in series.values() for v in x}
+        if len(epochs) == 1:
+            ax.set_xlim(min(epochs) - 0.5, min(epochs) + 0.5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

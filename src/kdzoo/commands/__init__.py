@@ -15,6 +15,7 @@ import sys
 
 from .. import __version__, distributed
 from ..errors import KdzooError
+from .parser import Parser
 
 #: The commands, in the order ``kdzoo --help`` lists them; each is the module of that name.
 COMMANDS = ("train", "distill", "eval", "list", "demo", "bench", "report", "temperature", "plot")
@@ -22,7 +23,7 @@ COMMANDS = ("train", "distill", "eval", "list", "demo", "bench", "report", "temp
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``kdzoo`` parser, one subparser per module of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(prog="kdzoo", description="Knowledge distillation for PyTorch.")
+    parser = Parser(prog="kdzoo", description="Knowledge distillation for PyTorch.")
     parser.add_argument("--version", action="version", version=f"kdzoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:

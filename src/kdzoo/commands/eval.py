@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import build_data
     from ..engine import evaluate, load_model
-    from ..engine.evaluate import check_fits
+    from ..engine.evaluate import absurd_loss_warning, check_fits
     from ..engine.runtime import resolve_device
     from ..models import MultiExitNet
 
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     images = f"test subset of {test_subset} images, data seed {data_seed}" if test_subset else "whole test split"
     print(f"{model.kdzoo_arch} on {dataset} ({images}): "
           f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
+    if warning := absurd_loss_warning(result["loss"], bundle.num_classes):
+        print(warning)
     if exits:
         print_early_exit(args, model, bundle, dataset)
     return 0

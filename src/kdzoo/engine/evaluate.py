@@ -1,6 +1,8 @@
-"""Evaluation: top-1/top-5 accuracy and loss over a loader."""
+"""Evaluation: top-1/top-5 accuracy and loss over a loader, and a warning when the loss is absurd."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +45,27 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str = "none", 
     n, correct1, correct5, loss_sum = all_reduce_sum(totals).tolist()
     n = max(n, 1)
     return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "loss": loss_sum / n}
+
+
+#: An evaluation loss above this many times ln(C) (the loss of a uniform guess over C classes) is absurd: the
+#: network gives the true class a probability under C**-100 (geometric mean), far beyond an untrained or a merely
+#: overconfident network (a few times ln C).
+ABSURD_LOSS_FACTOR = 100
+
+
+def absurd_loss_warning(loss: float, num_classes: int) -> str | None:
+    """A warning naming the likely causes when an evaluation ``loss`` is non-finite or absurd
+    (:data:`ABSURD_LOSS_FACTOR`); ``None`` when it is plausible."""
+    limit = ABSURD_LOSS_FACTOR * math.log(max(num_classes, 2))
+    if math.isfinite(loss) and loss <= limit:
+        return None
+    why = ("is not finite" if not math.isfinite(loss) else
+           f"is absurd (a uniform guess over {num_classes} classes scores ln {num_classes} = "
+           f"{limit / ABSURD_LOSS_FACTOR:.3g}; this is over {ABSURD_LOSS_FACTOR} times that)")
+    return (f"warning: the evaluation loss {loss:.4g} {why}. "
+            f"Likely causes: the BatchNorm running statistics, which evaluation uses, have not settled yet (a short "
+            f"run; slower still with a small BatchNorm momentum, e.g. 0.01 in torchvision's mobilenet_v3): train "
+            f"more epochs; or the training diverged: lower --lr.")
 
 
 def check_fits(model: nn.Module, data, what: str) -> None:

@@ -1,5 +1,5 @@
-"""Warnings for runs shorter than what they carry: a method's warm-up or curriculum that outlasts the run,
-and a default step schedule whose decays crowd into its last epochs."""
+"""Warnings for runs shorter than what they carry: a method's warm-up, curriculum or init stage that outlasts
+the run, and a default step schedule whose decays crowd into its last epochs."""
 
 from __future__ import annotations
 
@@ -12,18 +12,20 @@ REFERENCE_EPOCHS = 240
 
 
 def epoch_option_warnings(cfg: RunConfig) -> list[str]:
-    """Each ``*_epochs`` method option (warm-ups, curricula; not init stages, which run before the main
-    epochs) longer than the run, with the value scaled to the run's length."""
+    """Each ``*_epochs`` method option longer than the run, with the value scaled to the run's length: a warm-up
+    or curriculum that never completes, or an init stage (AB, FT, FSP) that trains longer before the main epochs
+    than they last."""
     if cfg.method is None:
         return []
     notes = []
     for key, default in method_options(cfg.method).items():
         value = cfg.method_options.get(key, default)
-        if key.endswith("_epochs") and key != "init_epochs" and isinstance(value, (int, float)) and value > cfg.epochs:
+        if key.endswith("_epochs") and isinstance(value, (int, float)) and value > cfg.epochs:
             scaled = max(1, round(value * cfg.epochs / REFERENCE_EPOCHS))
-            notes.append(f"{cfg.method}'s {key}={value:g} is longer than this {cfg.epochs}-epoch run, so it never "
-                         f"completes. It was set for {REFERENCE_EPOCHS}-epoch runs; scaled to this one: "
-                         f"--method-opt {key}={scaled}.")
+            effect = (f": its init stage trains {value:g} epochs before the main epochs start"
+                      if key == "init_epochs" else ", so it never completes")
+            notes.append(f"{cfg.method}'s {key}={value:g} is longer than this {cfg.epochs}-epoch run{effect}. It was "
+                         f"set for {REFERENCE_EPOCHS}-epoch runs; scaled to this one: --method-opt {key}={scaled}.")
     return notes
 
 

@@ -25,7 +25,7 @@ from .build import Setup, build
 from .checkpoint_errors import reason
 from .dot import DOT
 from .epoch_sums import EpochSums
-from .evaluate import evaluate
+from .evaluate import absurd_loss_warning, evaluate
 from .finite_watch import NonFiniteWatch, non_finite_message
 from .interrupts import Interrupted
 from .logger import RunLogger, rewrite_metrics
@@ -110,6 +110,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best = {"top1": -1.0, "epoch": 0}
         self.teacher_eval: dict[str, float] | None = None
+        self.loss_warned = False  # the absurd evaluation loss warning, once per run
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
@@ -234,6 +235,10 @@ class Trainer:
             f"{row['images_per_s']:.0f} img/s  lr {row['lr']:.4g}"
             + "".join(f"  {k[5:]} {v:.4g}" for k, v in row.items() if k.startswith("stat_"))
         )
+        warning = absurd_loss_warning(test["loss"], setup.data.num_classes)
+        if warning and not self.loss_warned:
+            self.loss_warned = True
+            self.log.info(warning)
 
     def init_epoch_run(self, epoch: int) -> dict[str, float]:
         """One epoch of the method's init stage: only ``init.modules`` train, on ``method.init_loss``.

@@ -22,7 +22,6 @@ A grid file is YAML (``yaml.safe_load``; it names things and never runs code)::
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import yaml
 
 from ..config import FIELD_NAMES, option_name
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..published import select_tables
 
 GRID_KEYS = ("description", "common", "teachers", "teacher_training", "teacher_seed", "pairs", "methods", "seeds",
@@ -109,8 +108,7 @@ def check_options(values: Any, where: str, extra: tuple[str, ...] = ()) -> dict[
         if name in RESERVED:
             raise ConfigError(f"{where}: {key!r} is set by the runner from `pairs:`/`seeds:`/`teachers:`; remove it.")
         if name not in FIELD_NAMES and name not in extra:
-            close = difflib.get_close_matches(name, [*FIELD_NAMES, *extra], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, [*FIELD_NAMES, *extra], n=1, cutoff=0.6)
             raise ConfigError(f"{where}: unknown option {key!r}.{hint} Run options are kdzoo's flag names: "
                               f"{', '.join(FIELD_NAMES)}.")
         out[name] = value
