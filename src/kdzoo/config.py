@@ -10,7 +10,6 @@ YAML is loaded with ``yaml.safe_load``: configs name things, they never execute 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -20,7 +19,7 @@ from typing import Any
 import yaml
 
 from .config_checks import check_values
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 #: RepDistiller decays at 150/180/210 of 240 epochs; without explicit milestones kdzoo scales these.
 MILESTONE_FRACTIONS = (0.625, 0.75, 0.875)
@@ -207,8 +206,7 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in values.items():
         name = option_name(key)
         if name not in FIELD_NAMES:
-            close = difflib.get_close_matches(name, FIELD_NAMES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, FIELD_NAMES, n=1, cutoff=0.6)
             raise ConfigError(f"{source}: unknown option {key!r}.{hint} Known options: {', '.join(FIELD_NAMES)}.")
         if name in out:
             raise ConfigError(f"{source}: {given[name]!r} and {key!r} both set {name}; keep one.")

@@ -19,7 +19,6 @@ ViT on small images pass a smaller patch (``--model-opt patch_size=4 --model-opt
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from .tapped import wrap_model
 
 SOURCES = ("timm", "torchvision")
@@ -53,8 +52,7 @@ def external_info(name: str) -> dict[str, Any]:
     source, arch = name.split("/", 1)
     known = _timm().list_models() if source == "timm" else _torchvision_names()
     if arch not in known:
-        close = difflib.get_close_matches(arch, known, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(f'{source}/{c}' for c in close)}?" if close else ""
+        hint = did_you_mean(arch, known, cutoff=0.6, shown=lambda c: f"{source}/{c}")
         lister = "timm.list_models('*mobilenet*')" if source == "timm" else "torchvision.models.list_models()"
         raise ConfigError(f"Unknown {source} model {arch!r}.{hint} {lister} lists the {len(known)} names.")
     return {"family": source, "lr": DEFAULT_LR, "source": source}
