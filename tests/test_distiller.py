@@ -108,10 +108,16 @@ def readme_block(marker: str) -> str:
     return block.group(1)
 
 
-def test_readme_training_loop_example_runs_as_written():
+def test_readme_training_loop_example_runs_as_written(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.chdir(tmp_path)  # the example saves student.pt where it runs
     namespace: dict = {}
     exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
     assert namespace["losses"] and all(torch.isfinite(v) for v in namespace["losses"].values())
+    assert namespace["mine"] is namespace["student"]
+    saved = torch.load(tmp_path / "student.pt", weights_only=True)
+    torchvision.models.mobilenet_v3_small(num_classes=10).load_state_dict(saved)  # strict: the user's own class
 
 
 def test_every_readme_python_block_is_an_example_a_test_runs():
@@ -119,8 +125,9 @@ def test_every_readme_python_block_is_an_example_a_test_runs():
     assert text.count("```python") == len(re.findall(r"<!-- (?:distiller|lightning)-example -->\n```python", text))
 
 
-def test_readme_lightning_example_runs_as_written():
+def test_readme_lightning_example_runs_as_written(tmp_path, monkeypatch):
     pytest.importorskip("lightning")
+    monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
     exec(compile(readme_block("lightning-example"), "README.md", "exec"), namespace)
