@@ -17,7 +17,7 @@ from .. import __version__, distributed
 from ..errors import KdzooError
 
 #: The commands, in the order ``kdzoo --help`` lists them; each is the module of that name.
-COMMANDS = ("train", "distill", "eval", "list", "demo", "bench", "report", "temperature", "plot")
+COMMANDS = ("train", "distill", "eval", "list", "demo", "bench", "report", "temperature", "plot", "teachers")
 
 
 def build_parser() -> argparse.ArgumentParser:
