@@ -21,8 +21,11 @@ import yaml
 
 from conftest import TINY
 from kdzoo import teachers
+from kdzoo.config import packaged_configs, read_yaml
 from kdzoo.engine.checkpoint import check_teacher_file
 from kdzoo.errors import TeacherError
+from kdzoo.grid.grid_file import load_grid
+from kdzoo.grid.plan import plan
 from kdzoo.models import create_model
 from kdzoo.teachers.download import download
 
@@ -314,3 +317,14 @@ def test_teachers_command_lists_fetches_and_shows_the_cache(cli, server):
     assert row.split() == ["pretrained:resnet56", "72.34", "yes", "3.4", "MiB", f"{server.url}/cifar_teachers.tar"]
     code, out, _ = cli("teachers", "--cache-dir")
     assert out.strip() == str(teachers.cache_dir())
+
+
+@pytest.mark.parametrize("grid", ["bench/repdistiller_same_family", "bench/repdistiller_cross_family"])
+def test_packaged_grids_and_configs_use_published_teachers_without_fetching_to_plan(grid, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDZOO_HOME", str(tmp_path / "home"))
+    jobs = plan(load_grid(grid), tmp_path / "runs")
+    assert {j.cfg.teacher for j in jobs if j.pair} == {f"pretrained:{t}" for t, _ in load_grid(grid).pairs}
+    assert not any(j.role == "teacher" for j in jobs) and not (tmp_path / "home").exists()
+    for name in packaged_configs():
+        if name.startswith("cifar100/") and name != "cifar100/teacher":
+            assert teachers.name_of(read_yaml(name)["teacher"]) in teachers.published_names()
