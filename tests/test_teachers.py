@@ -237,7 +237,7 @@ def test_add_a_checkpoint_fetched_by_hand_with_the_same_checks(server, tmp_path,
     wrong = tmp_path / "by hand" / "resnet56_vanilla" / "ckpt_epoch_240.pth"
     wrong.parent.mkdir(parents=True)
     wrong.write_bytes(checkpoint_bytes("resnet20"))
-    with pytest.raises(Exception, match="do not fit architecture 'resnet56'"):
+    with pytest.raises(TeacherError, match="not kdzoo's resnet56; nothing was cached.*do not fit architecture"):
         teachers.add(wrong, check=check_teacher_file, say=lambda _: None)
     assert nothing_cached()
     wrong.write_bytes(teacher_file)
@@ -269,11 +269,12 @@ def fake_cifar100(root, n: int = 32) -> None:
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"class{i}" for i in range(100)]}))
 
 
-def test_pretrained_name_in_distill_eval_and_a_bench_grid(cli, server, tmp_path, monkeypatch, teacher_file):
+def test_pretrained_name_in_distill_eval_and_a_bench_grid(cli, server, tmp_path, monkeypatch, teacher_file, one_thread):
     code, out, err = cli("distill", "--teacher", "pretrained:resnet56", "--student", "resnet8", *TINY_100,
                          "--epochs", "1", "--output-dir", tmp_path / "runs", "--name", "kd")
     assert code == 0, err
     assert "distilling resnet56 -> resnet8" in out
+    assert f"teacher: pretrained:resnet56 = {teachers.cache_dir() / MEMBER} (SHA-256 " in out
     record = {"name": "pretrained:resnet56", "sha256": hashlib.sha256(teacher_file).hexdigest(),
               "source": f"{server.url}/cifar_teachers.tar", "file": str(teachers.cache_dir() / MEMBER)}
     assert json.loads((tmp_path / "runs" / "kd" / "summary.json").read_text())["teacher_file"] == record
@@ -307,16 +308,22 @@ def test_unknown_or_mismatched_names_fail_before_any_download(cli, server, tmp_p
     assert server.requests == []
 
 
-def test_teachers_command_lists_fetches_and_shows_the_cache(cli, server):
+def test_teachers_command_lists_adds_fetches_and_shows_the_cache(cli, server, tmp_path, archive, teacher_file):
     code, out, _ = cli("teachers")
     assert code == 0 and "pretrained:resnet32x4  79.42" in out and "trusted on TLS alone" in out
+    by_hand = tmp_path / "cifar_teachers.tar"
+    by_hand.write_bytes(archive)
+    code, out, _ = cli("teachers", "add", by_hand)
+    assert code == 0 and f"(3.4 MiB, SHA-256 {hashlib.sha256(teacher_file).hexdigest()}; added from {by_hand}" in out
     code, out, _ = cli("teachers", "fetch", "resnet56")
-    assert code == 0 and f"pretrained:resnet56: {teachers.cache_dir() / MEMBER}" in out
+    assert code == 0 and f"pretrained:resnet56: {teachers.cache_dir() / MEMBER}" in out and server.requests == []
     code, out, _ = cli("teachers")
     row = next(line for line in out.splitlines() if line.startswith("pretrained:resnet56 "))
-    assert row.split() == ["pretrained:resnet56", "72.34", "yes", "3.4", "MiB", f"{server.url}/cifar_teachers.tar"]
+    assert row.split()[:7] == ["pretrained:resnet56", "72.34", "yes", "3.4", "MiB", "added", "from"]
     code, out, _ = cli("teachers", "--cache-dir")
     assert out.strip() == str(teachers.cache_dir())
+    code, _, err = cli("teachers", "fetch", "resnet57")
+    assert code == 2 and "Unknown published teacher 'resnet57'" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("grid", ["bench/repdistiller_same_family", "bench/repdistiller_cross_family"])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import TeacherError
+from ..errors import KdzooError, TeacherError
 from ..file_lock import FileLock
 from .catalog import (
     ARCHIVE,
@@ -149,8 +149,10 @@ def fetch(names: list[str], force: bool = False, check: Check | None = None,
             archive = download(url, downloads / ARCHIVE, desc=ARCHIVE)
             try:
                 _install_archive(archive, url, wanted, manifest, check)
-            finally:
-                archive.unlink(missing_ok=True)  # unpacked or refused, it is not kept
+            except KdzooError:
+                archive.unlink()  # refused: the next fetch downloads it afresh
+                raise
+            archive.unlink()  # unpacked: not kept
     return [verify(n) for n in names]
 
 
@@ -200,8 +202,7 @@ class _staging:
 
 def _install_archive(archive: Path, source: str, wanted: list[str], manifest: dict[str, Any],
                      check: Check | None) -> list[str]:
-    """Check ``archive``, unpack its teachers and cache them (those in ``wanted`` replaced, other cached ones kept);
-    returns the names cached."""
+    """Check ``archive`` (it must hold ``wanted``), unpack its teachers and cache them; returns their names."""
     size, digest = archive.stat().st_size, sha256_of(archive)
     _check_known(KNOWN_ARCHIVE, size, digest, f"{ARCHIVE} from {source.removeprefix('added from ')}")
     with _staging() as staging:
@@ -210,9 +211,7 @@ def _install_archive(archive: Path, source: str, wanted: list[str], manifest: di
         if missing:
             raise TeacherError(f"{archive} from {source} does not hold {', '.join(missing)} (it holds "
                                f"{', '.join(paths)}). Is {source} the published {ARCHIVE}?")
-        keep = [n for n in paths if n not in wanted and cached_record(n, manifest) is not None]
-        _commit({n: p for n, p in paths.items() if n not in keep}, source, manifest, check,
-                archive={"size": size, "sha256": digest, "source": source})
+        _commit(paths, source, manifest, check, archive={"size": size, "sha256": digest, "source": source})
     return list(paths)
 
 
@@ -225,7 +224,8 @@ def _check_known(known: Known, size: int, digest: str, what: str) -> None:
 
 def _commit(paths: dict[str, Path], source: str, manifest: dict[str, Any], check: Check | None,
             archive: dict[str, Any] | None = None) -> None:
-    """Check the staged teacher files, then rename them into the cache and record them."""
+    """Check the staged teacher files, then rename them into the cache and record them (a teacher recorded before
+    keeps its first record: the new file must match it)."""
     records = {}
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for name, path in paths.items():
@@ -238,9 +238,13 @@ def _commit(paths: dict[str, Path], source: str, manifest: dict[str, Any], check
                                f"from {before['source']}); nothing was changed. If you trust the new file, delete "
                                f"{cache_dir()} and fetch or add the teachers again.")
         if check is not None:
-            check(path, name)
-        records[name] = {"file": member_path(name), "size": size, "sha256": digest, "source": source,
-                         "arrived": stamp}
+            try:
+                check(path, name)
+            except KdzooError as exc:
+                raise TeacherError(f"The file given as the teacher {name} from {source} is not kdzoo's {name}; nothing "
+                                   f"was cached. {exc}") from None
+        records[name] = before or {"file": member_path(name), "size": size, "sha256": digest, "source": source,
+                                   "arrived": stamp}
     for name, path in paths.items():
         final = cache_dir() / member_path(name)
         final.parent.mkdir(parents=True, exist_ok=True)
