@@ -63,7 +63,8 @@ class RunConfig:
         "help": "dataset-specific options KEY=VALUE"})
     # distillation
     teacher: str | None = field(default=None, metadata={
-        "help": "teacher: kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file"})
+        "help": "teacher: kdzoo run folder or checkpoint, a RepDistiller/mdistiller file, or pretrained:NAME (a "
+                "published CIFAR-100 teacher, fetched once; `kdzoo teachers`)"})
     teacher_arch: str | None = field(default=None, metadata={
         "help": "teacher architecture when the file does not say it (a zoo name, timm/NAME or torchvision/NAME)"})
     teacher_options: dict[str, Any] = field(default_factory=dict, metadata={
