@@ -67,7 +67,8 @@ def download(url: str, target: Path, desc: str) -> Path:
             if exc.code == 416 and before:  # the partial file does not fit the server's: start again
                 part.unlink()
                 continue
-            raise TeacherError(f"{url} answered {exc.code} {exc.reason}: the file is not there"
+            what = "the file is not there" if exc.code == 404 else "the server refused or failed the request"
+            raise TeacherError(f"{url} answered {exc.code} {exc.reason}: {what}"
                                f"{' (check the mirror in ' + URL_ENV + ')' if os.environ.get(URL_ENV) else ''}. "
                                f"{ways_out(url)}") from None
         except DROPPED as exc:
@@ -87,8 +88,8 @@ def _failure(url: str, part: Path, reason: str, seconds: float) -> TeacherError:
     kept = (f" The {got:,} bytes received are kept in {part}; the same command resumes from there."
             if got else "")
     slow = f" A slow network: raise {TIMEOUT_ENV} (now {seconds:g} s)." if "no answer" in reason else ""
-    return TeacherError(f"Could not download {url} ({reason}).{kept}{slow} Offline or behind a filter? "
-                        f"{ways_out(url)}")
+    return TeacherError(f"Could not download {url} ({reason}).{kept}{slow} Offline or behind a filter? (A proxy is "
+                        f"taken from HTTPS_PROXY/HTTP_PROXY.) {ways_out(url)}")
 
 
 def _attempt(url: str, part: Path, seconds: float, desc: str) -> bool:
@@ -98,9 +99,10 @@ def _attempt(url: str, part: Path, seconds: float, desc: str) -> bool:
                                                                              if have else {})})
     with urllib.request.urlopen(request, timeout=seconds) as response:
         resumed = response.status == 206
-        start = int(CONTENT_RANGE.match(response.headers.get("Content-Range", "")).group(1)) if resumed else 0
+        found = CONTENT_RANGE.match(response.headers.get("Content-Range", "")) if resumed else None
+        start = int(found.group(1)) if found else 0
         if resumed and start != have:
-            raise http.client.HTTPException(f"the server resumed at byte {start}, not {have}")
+            raise http.client.HTTPException(f"the server resumed at byte {start if found else '?'}, not {have}")
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if resumed else "wb") as f, tqdm(
