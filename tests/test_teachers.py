@@ -27,6 +27,7 @@ from kdzoo.errors import TeacherError
 from kdzoo.grid.grid_file import load_grid
 from kdzoo.grid.plan import plan
 from kdzoo.models import create_model
+from kdzoo.run_folder import load_run_config
 from kdzoo.teachers.download import download
 
 MEMBER = "cifar_teachers/resnet56_vanilla/ckpt_epoch_240.pth"
@@ -159,6 +160,13 @@ def test_a_partial_download_left_by_an_interruption_is_resumed(server, archive, 
     assert server.requests == [("/cifar_teachers.tar", "bytes=1000-")]
 
 
+def test_an_archive_whose_unpacking_was_interrupted_is_unpacked_without_downloading(server, archive, teacher_file):
+    downloads = teachers.cache_dir() / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / teachers.ARCHIVE).write_bytes(archive)
+    assert fetch()[0].path.read_bytes() == teacher_file and server.requests == []
+
+
 def test_404_names_the_url_and_both_ways_out(server):
     server.files = {}
     with pytest.raises(TeacherError) as error:
@@ -280,6 +288,7 @@ def test_pretrained_name_in_distill_eval_and_a_bench_grid(cli, server, tmp_path,
     assert json.loads((tmp_path / "runs" / "kd" / "summary.json").read_text())["teacher_file"] == record
     saved = yaml.safe_load((tmp_path / "runs" / "kd" / "config.yaml").read_text())
     assert saved["teacher"] == "pretrained:resnet56" and saved["teacher_file"] == record
+    assert "teacher_file" not in load_run_config(tmp_path / "runs" / "kd")  # a record, not an option
 
     monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
     fake_cifar100(tmp_path / "data")

@@ -145,8 +145,12 @@ def fetch(names: list[str], force: bool = False, check: Check | None = None,
             url = archive_url()
             downloads = cache_dir() / "downloads"
             downloads.mkdir(exist_ok=True)
-            say(f"Fetching {url} into {cache_dir()}")
-            archive = download(url, downloads / ARCHIVE, desc=ARCHIVE)
+            archive = downloads / ARCHIVE
+            if archive.is_file():  # downloaded whole before, its unpacking interrupted
+                say(f"Unpacking {archive}, downloaded before")
+            else:
+                say(f"Fetching {url} into {cache_dir()}")
+                download(url, archive, desc=ARCHIVE)
             try:
                 _install_archive(archive, url, wanted, manifest, check)
             except KdzooError:
