@@ -314,6 +314,11 @@ def test_unknown_or_mismatched_names_fail_before_any_download(cli, server, tmp_p
     code, _, err = cli("distill", "--teacher", "pretrained:resnet56", "--teacher-arch", "resnet110", "--student",
                        "resnet8", *TINY_100)
     assert code == 2 and "is a resnet56, not a resnet110" in err
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"teachers": "pretrained:{arch}", "pairs": ["resnet14 -> resnet8"],
+                                    "methods": ["kd"], "common": {"dataset": "synthetic"}}), encoding="utf-8")
+    code, _, err = cli("bench", "--grid", grid, "--out", tmp_path / "bench")
+    assert code == 2 and "Unknown published teacher 'resnet14'" in err and not (tmp_path / "bench").exists()
     assert server.requests == []
 
 
