@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The README's sections that README.zh-CN.md translates (a "Use" section ends at its first subsection).
-TRANSLATED = ("Set up", "Learn KD with kdzoo", "Use")
+TRANSLATED = ("Set up", "Learn KD with kdzoo", "Use", "Where a teacher comes from")
 COMMAND = re.compile(r"^(?:kdzoo|make|pip) ")
 
 

@@ -65,7 +65,8 @@ class RunConfig:
         "help": "dataset-specific options KEY=VALUE"})
     # distillation
     teacher: str | None = field(default=None, metadata={
-        "help": "teacher: kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file"})
+        "help": "teacher: kdzoo run folder or checkpoint, a RepDistiller/mdistiller file, or pretrained:NAME (a "
+                "published CIFAR-100 teacher, fetched once; `kdzoo teachers`)"})
     teacher_arch: str | None = field(default=None, metadata={
         "help": "teacher architecture when the file does not say it (a zoo name, timm/NAME or torchvision/NAME)"})
     teacher_options: dict[str, Any] = field(default_factory=dict, metadata={
@@ -214,8 +215,14 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+#: What a run's saved ``config.yaml`` records beside its options (the published teacher's file: name, SHA-256,
+#: source); read back as a record, never as an option.
+RECORDS = ("teacher_file",)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file (or a packaged one by name, e.g. ``cifar100/kd``) as option dict."""
+    """Read a YAML config file (or a packaged one by name, e.g. ``cifar100/kd``) as option dict (without the
+    :data:`RECORDS` of a saved run)."""
     path = resolve_config_path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -223,7 +230,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of option: value, not {type(data).__name__}.")
-    return _normalise_keys(data, str(path))
+    return _normalise_keys({k: v for k, v in data.items() if k not in RECORDS}, str(path))
 
 
 def packaged_configs() -> list[str]:

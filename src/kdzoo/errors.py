@@ -45,3 +45,7 @@ class CheckpointError(KdzooError):
 
 class ConfigError(KdzooError, ValueError):
     """An invalid configuration value."""
+
+
+class TeacherError(KdzooError):
+    """A published teacher that cannot be fetched, unpacked or verified."""

@@ -52,8 +52,11 @@ def create_run_dir(cfg: RunConfig, teacher_arch: str | None) -> Path:
     return run_dir
 
 
-def save_config(run_dir: Path, cfg: RunConfig) -> None:
-    (run_dir / CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+def save_config(run_dir: Path, cfg: RunConfig, teacher_file: dict[str, Any] | None = None) -> None:
+    """The run's options as ``config.yaml``, with the record of its published teacher's file (name, SHA-256,
+    source) when it has one (a :data:`~kdzoo.config.RECORDS` key: not an option)."""
+    records = {"teacher_file": teacher_file} if teacher_file else {}
+    (run_dir / CONFIG).write_text(yaml.safe_dump({**cfg.to_dict(), **records}, sort_keys=False), encoding="utf-8")
 
 
 def saved_options(run_dir: Path) -> tuple[dict[str, Any], str | None]:

@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                        "another)")
     p.add_argument("--devices", help="comma-separated devices, one run on each at a time, e.g. cuda:0,cuda:1")
     p.add_argument("--device", help="device of every run (default: the grid's, else auto)")
-    p.add_argument("--teachers", help="where the teachers are: 'train', or a path with {arch}, e.g. "
+    p.add_argument("--teachers", help="where the teachers are: 'train', 'pretrained:{arch}' (the published CIFAR-100 "
+                                      "teachers, fetched once; `kdzoo teachers`), or a path with {arch}, e.g. "
                                       "save/models/{arch}_vanilla/ckpt_epoch_240.pth")
     p.add_argument("--set", action="append", type=key_value, metavar="KEY=VALUE",
                    help="run option for every run, overriding the grid's common: (e.g. data_root=/data)")

@@ -13,8 +13,10 @@ from .arguments import probability, whole_number
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="print the top-1/top-5 accuracy of a checkpoint (multi-exit networks: "
                               "every exit and early exit vs FLOPs)")
-    p.add_argument("checkpoint", help="kdzoo run folder or checkpoint, or a RepDistiller/mdistiller file")
-    p.add_argument("--dataset", help="dataset (default: the one recorded in the checkpoint)")
+    p.add_argument("checkpoint", help="kdzoo run folder or checkpoint, a RepDistiller/mdistiller file, or a published "
+                                      "teacher: pretrained:NAME (`kdzoo teachers`)")
+    p.add_argument("--dataset", help="dataset (default: the one recorded in the checkpoint; cifar100 for a published "
+                                     "teacher)")
     p.add_argument("--arch", help="architecture, when the file does not record it")
     p.add_argument("--data-root", help="data folder")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
@@ -33,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import teachers
     from ..data import build_data
     from ..engine import evaluate, load_model
     from ..engine.evaluate import absurd_loss_warning, check_fits
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--thresholds and --plot report early exit, and {args.checkpoint} holds a network without "
                           f"exits (train one with --method byot, or exit_kd with a teacher).")
     saved = data.get("config") or {}  # kdzoo checkpoints: evaluate on the data the run used
-    dataset = args.dataset or saved.get("dataset")
+    dataset = args.dataset or saved.get("dataset") or (teachers.DATASET if teachers.is_pretrained(args.checkpoint)
+                                                        else None)
     if dataset is None:
         raise ConfigError(f"{args.checkpoint} does not say which dataset it was trained on: pass --dataset NAME.")
     saved = upgrade_saved_config(saved)[0] if saved.get("dataset") == dataset else {}

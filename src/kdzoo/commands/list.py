@@ -44,7 +44,8 @@ OTHER_MODELS = """Other networks (every method whose features they have; `kdzoo 
   your own module    Python API: kdzoo.Distiller(student, teacher, ...) or kdzoo.models.wrap_model(model,
                      feature_layers=[...]); see the README
 Weights: --teacher PATH (kdzoo run/checkpoint, RepDistiller/mdistiller file, timm/torchvision state dict) with
---teacher-arch NAME, or --teacher-pretrained (the library's own weights; needs network access).
+--teacher-arch NAME, or --teacher-pretrained (the library's own weights; needs network access). The published
+CIFAR-100 teachers of the zoo: --teacher pretrained:NAME (`kdzoo teachers`).
 timm/torchvision networks down-sample 32x: a 32 px image ends at a 1x1 map (fine for logit and vector methods)."""
 
 

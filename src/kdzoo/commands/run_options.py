@@ -107,7 +107,8 @@ def run_training(args: argparse.Namespace) -> int:
         cfg = build_config(args.config, overrides)  # the engine defaults the method to kd when distilling
         if args.command == "distill" and not cfg.has_method:
             raise ConfigError("kdzoo distill needs --teacher PATH: a kdzoo run folder or checkpoint, or a "
-                              "RepDistiller/mdistiller teacher file (or --method NAME for a self-distillation method).")
+                              "RepDistiller/mdistiller teacher file; or --teacher pretrained:NAME, a published "
+                              "CIFAR-100 teacher (`kdzoo teachers`); or --method NAME for a self-distillation method.")
         summary = train(cfg)
     if distributed.is_main():
         print(f"done: best top-1 {summary['best_top1']:.2f}% (epoch {summary['best_epoch']}), "

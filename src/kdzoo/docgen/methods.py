@@ -31,7 +31,7 @@ KINDS = ("logits", "features", "self-distillation", "multi-exit")
 #: released teacher on CIFAR-100 (GPU).
 TUTORIAL_TEACHER = "runs/tutorial/teacher"
 FASHION_MNIST = "--student resnet8 --dataset fashion_mnist --train-subset 4000 --test-subset 1000 --epochs 4"
-CIFAR_TEACHER = "save/models/resnet32x4_vanilla/ckpt_epoch_240.pth"
+CIFAR_TEACHER = "pretrained:resnet32x4"  # the published teacher (`kdzoo teachers`), fetched on first use
 CIFAR = "--student resnet8x4 --dataset cifar100 --download"
 
 

@@ -15,6 +15,7 @@ from ..distiller import Distiller, trainable_parameters
 from ..errors import ConfigError
 from ..methods import LossWeights, Objective, Reads, method_class
 from ..models import StagesNotFound, create_model, is_external, model_info
+from ..teachers import is_pretrained, name_of
 from . import checkpoint as ckpt
 from .evaluate import check_fits
 from .optim import schedule_warnings
@@ -29,7 +30,8 @@ class Setup:
     """Everything built from a config before the first step. ``distiller`` holds the student, the frozen
     teacher and the method (None for plain training); ``reads`` is what the networks compute each step;
     ``student_params`` the student network's trainable parameters, ``extra_params`` those the method adds
-    (:meth:`~kdzoo.distiller.Distiller.extra_parameters`)."""
+    (:meth:`~kdzoo.distiller.Distiller.extra_parameters`); ``teacher_file`` what the run records of a published
+    teacher (``pretrained:NAME``: its name, SHA-256 and source)."""
 
     cfg: RunConfig
     device: torch.device
@@ -44,6 +46,7 @@ class Setup:
     speed: SpeedPlan
     student_params: int
     extra_params: int
+    teacher_file: dict | None = None
 
 
 def check_names(cfg: RunConfig) -> None:
@@ -53,12 +56,18 @@ def check_names(cfg: RunConfig) -> None:
     dataset_info(cfg.dataset)
     if cfg.method is not None and method_class(cfg.method).reads.needs_teacher and not cfg.distilling:
         raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or "
-                          f"checkpoint, or a RepDistiller teacher file).")
+                          f"checkpoint, or a RepDistiller teacher file) or --teacher pretrained:NAME (a published "
+                          f"CIFAR-100 teacher, fetched once; `kdzoo teachers` lists them).")
     if cfg.method is not None and not method_class(cfg.method).reads.needs_teacher and cfg.distilling:
         raise ConfigError(f"--method {cfg.method} is self-distillation and uses no teacher: drop --teacher "
                           f"(kdzoo distill --student {cfg.model} --method {cfg.method}).")
     if cfg.teacher_arch:
         model_info(cfg.teacher_arch)
+    if is_pretrained(cfg.teacher):
+        name = name_of(cfg.teacher)  # an unknown name fails before anything is downloaded
+        if cfg.teacher_arch not in (None, name):
+            raise ConfigError(f"--teacher {cfg.teacher} is a {name}, not a {cfg.teacher_arch}: drop --teacher-arch "
+                              f"(a published teacher's name is its architecture).")
     if cfg.teacher_pretrained and (cfg.teacher or not cfg.teacher_arch or not is_external(cfg.teacher_arch)):
         raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights instead of a file: give the "
                           "teacher as --teacher-arch timm/NAME or torchvision/NAME without --teacher (zoo teachers "
@@ -76,7 +85,9 @@ def build(cfg: RunConfig) -> Setup:
     check_distributed(cfg, device)
     speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
-    teacher = ckpt.load_teacher(cfg.teacher, arch=cfg.teacher_arch, device=device, options=cfg.teacher_options,
+    teacher_file = ckpt.pretrained_file(cfg.teacher) if is_pretrained(cfg.teacher) else None
+    teacher = ckpt.load_teacher(teacher_file.path if teacher_file else cfg.teacher, arch=cfg.teacher_arch,
+                                device=device, options=cfg.teacher_options,
                                 feature_layers=cfg.teacher_feature_layers) if cfg.teacher else None
     data = run_data(cfg, device)
     if cfg.teacher_pretrained:
@@ -105,7 +116,7 @@ def build(cfg: RunConfig) -> Setup:
     compile_networks(speed, student, teacher, objective)
     return Setup(cfg=cfg, device=device, data=data, student=student, teacher=teacher, objective=objective,
                  distiller=distiller, reads=reads, lr=lr, caveats=caveats, speed=speed, student_params=student_params,
-                 extra_params=extra_params)
+                 extra_params=extra_params, teacher_file=teacher_file.record() if teacher_file else None)
 
 
 def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
+from ..teachers import TeacherFile, is_pretrained, name_of, resolve
 from .checkpoint_errors import unreadable_checkpoint
 from .interrupts import uninterrupted
 
@@ -137,8 +138,21 @@ def _infer_io(state_dict: dict[str, torch.Tensor]) -> tuple[int, int]:
     return classifier[-1].shape[0], convs[0].shape[1]
 
 
+def check_teacher_file(path: Path, name: str) -> None:
+    """A published teacher's file loads weights-only into its zoo architecture ``name`` (keys and shapes checked)."""
+    load_model(path, arch=name)
+
+
+def pretrained_file(spec: str) -> TeacherFile:
+    """``pretrained:NAME``: the published teacher's cached file (fetched and checked first when not cached yet)."""
+    return resolve(name_of(spec), check=check_teacher_file)
+
+
 def resolve_checkpoint_path(path: str | Path) -> Path:
-    """A kdzoo run folder means its last checkpoint; anything else must be a file."""
+    """``pretrained:NAME`` means the published teacher's cached file, a kdzoo run folder its last checkpoint;
+    anything else must be a file."""
+    if is_pretrained(str(path)):
+        return pretrained_file(str(path)).path
     path = Path(path)
     if path.is_dir():
         if (path / LAST).is_file():
@@ -191,8 +205,8 @@ def load_teacher(path: str | Path, arch: str | None = None, num_classes: int | N
                  device: str | torch.device = "cpu", options: dict[str, Any] | None = None,
                  feature_layers: list[str] | None = None) -> nn.Module:
     """A frozen teacher in eval mode from a kdzoo run folder/checkpoint, a RepDistiller/mdistiller
-    file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``) or a timm/torchvision
-    state dict (with ``arch="timm/NAME"`` or ``"torchvision/NAME"``)."""
+    file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``), a published teacher
+    (``pretrained:NAME``) or a timm/torchvision state dict (with ``arch="timm/NAME"`` or ``"torchvision/NAME"``)."""
     model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None,
                           feature_layers=feature_layers)
     model.eval()

@@ -30,6 +30,10 @@ def run_description(setup: Setup, run_dir: Path) -> str:
              f"{cfg.batch_size}{procs}), {cfg.epochs} epochs, lr {setup.lr:g} ({cfg.schedule}), device {setup.device}"]
     if objective.method is not None:
         lines.append(extra_parameters_line(cfg.method, cfg.model, setup.extra_params, setup.student_params))
+    if setup.teacher_file:
+        record = setup.teacher_file
+        lines.append(f"teacher: {record['name']} = {record['file']} (SHA-256 {record['sha256']}, from "
+                     f"{record['source']})")
     lines.append(f"run folder: {run_dir}")
     return "\n".join(lines + [f"warning: {note}" for note in setup.caveats])
 

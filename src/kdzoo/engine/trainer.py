@@ -65,7 +65,7 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
             if note:
                 log.info(f"note: {run_dir} {note}")
             if main:  # a resumed run's config only once its saved state has loaded
-                save_config(run_dir, cfg)
+                save_config(run_dir, cfg, setup.teacher_file)
             return trainer.fit()
         finally:
             log.close()
@@ -379,6 +379,7 @@ class Trainer:
             "dataset": cfg.dataset, "method": cfg.method if method is not None else None,
             "teacher": str(cfg.teacher) if cfg.teacher else None,
             "teacher_arch": getattr(setup.teacher, "kdzoo_arch", None),
+            "teacher_file": setup.teacher_file,
             "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
             "seed": cfg.seed, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
             "test_subset": cfg.test_subset, "epochs": cfg.epochs, "schedule_epochs": self.schedule_epochs,

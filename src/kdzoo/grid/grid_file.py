@@ -4,7 +4,8 @@ A grid file is YAML (``yaml.safe_load``; it names things and never runs code)::
 
     description: one line shown by `kdzoo list grids`
     common: {dataset: fashion_mnist, train_subset: 4000}  # run options for every run (kdzoo's flag names)
-    teachers: train            # or {arch: path | train}, or a path template with {arch}
+    teachers: train            # or {arch: path | train}, or a path template with {arch} ('pretrained:{arch}':
+                               # the published CIFAR-100 teachers)
     teacher_training: {epochs: 8}   # extra options for teachers the runner trains (epochs here: no budget)
     teacher_seed: 0
     pairs: [resnet20 -> resnet8]    # or [[resnet20, resnet8]]
@@ -70,7 +71,7 @@ class Grid:
     published: str | None
 
     def teacher_source(self, arch: str) -> str:
-        """``"train"`` or the checkpoint path of the teacher ``arch``."""
+        """``"train"``, the checkpoint path of the teacher ``arch``, or ``pretrained:NAME``."""
         if isinstance(self.teachers, str):
             return self.teachers.replace("{arch}", arch)
         if arch not in self.teachers:

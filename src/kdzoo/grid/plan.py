@@ -20,6 +20,7 @@ from ..errors import ConfigError, KdzooError
 from ..methods import method_class, method_options
 from ..methods.options import check_options as check_method_options
 from ..run_folder import safe_name
+from ..teachers import is_pretrained, name_of
 from .grid_file import AXIS_ALIASES, TRAIN, Grid, Variant, check_options
 
 TEACHER, VANILLA, DISTILL, SELF = "teacher", "vanilla", "distill", "self"
@@ -158,7 +159,8 @@ class _Planner:
             raise ConfigError(f"Grid {self.grid.name}, {where}: {exc}") from None
 
     def teacher_jobs(self) -> list[Job]:
-        """A job per teacher to train; the others must exist as files."""
+        """A job per teacher to train; the others must exist as files or be published ones (``pretrained:NAME``,
+        fetched by the first run that needs them)."""
         grid, jobs = self.grid, []
         for arch in dict.fromkeys(t for t, _ in grid.pairs):
             source = grid.teacher_source(arch)
@@ -169,10 +171,14 @@ class _Planner:
                 jobs.append(Job(name=name, role=TEACHER, label=TEACHER, variant=TEACHER, pair=None,
                                 seed=grid.teacher_seed, axes={}, order=[0], cfg=cfg))
                 self.teacher_paths[arch] = str(self.out_dir / name)
+            elif is_pretrained(source):
+                name_of(source)  # an unknown name fails now
+                self.teacher_paths[arch] = source
             elif not Path(source).exists():
                 raise ConfigError(f"The teacher for {arch} is missing: {source} does not exist. Put the checkpoint "
                                   f"there (RepDistiller's are save/models/<arch>_vanilla/ckpt_epoch_240.pth), pass "
-                                  f"--teachers PATH_WITH_{{arch}}, or --teachers train to train the teachers first.")
+                                  f"--teachers PATH_WITH_{{arch}}, --teachers 'pretrained:{{arch}}' (the published "
+                                  f"CIFAR-100 teachers), or --teachers train to train the teachers first.")
             else:
                 self.teacher_paths[arch] = source
         return jobs

@@ -1,0 +1,95 @@
+"""An OS lock on a file, held by one process at a time: the run folder's ``run.lock`` and the teacher cache's lock.
+
+The holder keeps an OS lock on the file (``fcntl.flock``; byte-range ``msvcrt.locking`` on Windows) and writes its
+process id into it. The OS drops the lock when the holder ends, however it ends (``kill -9`` too), so a lock file
+left behind never blocks anyone; the file itself stays (it only records the last holder).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+OWNER_BYTES = 32
+
+if os.name == "nt":
+    import msvcrt
+
+    def _try_lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class LockBusy(Exception):
+    """Another process holds the lock; ``owner`` is what it recorded (``pid N``)."""
+
+    def __init__(self, path: Path, owner: str):
+        super().__init__(f"{path} is held by {owner}")
+        self.path = path
+        self.owner = owner
+
+
+class FileLock:
+    """The held lock on one file; :meth:`release` (or the end of the process) frees it."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def try_acquire(cls, path: str | Path) -> FileLock:
+        """Take the lock on ``path`` (created if missing) now, or raise :class:`LockBusy`."""
+        path = Path(path)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _try_lock(fd)
+        except OSError:
+            owner = _read_owner(fd)
+            os.close(fd)
+            raise LockBusy(path, owner) from None
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()}".encode().ljust(OWNER_BYTES))  # fixed width: no truncation needed
+        return cls(path, fd)
+
+    @classmethod
+    def acquire(cls, path: str | Path, on_wait: Callable[[str], None] | None = None, poll_s: float = 0.2) -> FileLock:
+        """Take the lock on ``path``, waiting while another process holds it; ``on_wait(owner)`` is called once
+        when the wait begins."""
+        waiting = False
+        while True:
+            try:
+                return cls.try_acquire(path)
+            except LockBusy as busy:
+                if not waiting and on_wait is not None:
+                    on_wait(busy.owner)
+                waiting = True
+                time.sleep(poll_s)
+
+    def release(self) -> None:
+        """Free the lock (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> FileLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_owner(fd: int) -> str:
+    """``pid N`` as the holder wrote it, or a neutral phrase when it cannot be read (Windows locks the byte)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, OWNER_BYTES).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "process id not readable"

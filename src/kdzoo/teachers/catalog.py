@@ -1,0 +1,84 @@
+"""The published CIFAR-100 teachers: their names, where they are published, and the hashes known for them.
+
+RepDistiller's own download server is gone; the same teachers (240 epochs each, RepDistiller's recipe) travel as
+mdistiller's release asset ``cifar_teachers.tar`` (megvii-research/mdistiller, release tag ``checkpoints``), which
+holds ``cifar_teachers/<arch>_vanilla/ckpt_epoch_240.pth``. A teacher's name is its zoo architecture.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import TeacherError
+
+PREFIX = "pretrained:"
+ARCHIVE = "cifar_teachers.tar"
+DEFAULT_BASE_URL = "https://github.com/megvii-research/mdistiller/releases/download/checkpoints"
+#: A base URL under which ``cifar_teachers.tar`` is found (a mirror), instead of GitHub's.
+URL_ENV = "KDZOO_TEACHERS_URL"
+DATASET = "cifar100"
+
+
+@dataclass(frozen=True)
+class Known:
+    """SHA-256 (hex) and size in bytes of a published file; empty where not known yet: the first download is then
+    trusted on TLS alone, and what it brought is recorded and checked from then on."""
+
+    sha256: str = ""
+    size: int | None = None
+
+
+#: What is known of the archive. Fill in only from a download checked by hand; never guess.
+KNOWN_ARCHIVE = Known()
+
+#: The published teachers, each with what is known of its file.
+KNOWN_TEACHERS: dict[str, Known] = {
+    "resnet56": Known(),
+    "resnet110": Known(),
+    "resnet32x4": Known(),
+    "wrn_40_2": Known(),
+    "vgg13": Known(),
+    "ResNet50": Known(),
+}
+
+MEMBER = re.compile(r"(?:^|/)(?P<arch>[A-Za-z0-9_]+)_vanilla/ckpt_epoch_240\.pth$")
+
+
+def published_names() -> list[str]:
+    """The names ``pretrained:NAME`` accepts, in the order ``kdzoo teachers`` lists them."""
+    return list(KNOWN_TEACHERS)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a published teacher, else a :class:`~kdzoo.errors.TeacherError` with the names."""
+    if name not in KNOWN_TEACHERS:
+        close = difflib.get_close_matches(name, published_names(), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(PREFIX + c for c in close)}?" if close else ""
+        raise TeacherError(f"Unknown published teacher {name!r}.{hint} Published CIFAR-100 teachers: "
+                           f"{', '.join(published_names())} (`kdzoo teachers` lists them); for a file of your own "
+                           f"give its path instead: --teacher PATH.")
+    return name
+
+
+def is_pretrained(spec: object) -> bool:
+    """Whether a ``--teacher`` value names a published teacher (``pretrained:NAME``) rather than a file."""
+    return isinstance(spec, str) and spec.startswith(PREFIX)
+
+
+def name_of(spec: str) -> str:
+    """The published name in ``pretrained:NAME``, checked."""
+    return check_name(spec[len(PREFIX):])
+
+
+def member_path(name: str) -> str:
+    """Where the archive holds ``name``'s file, and where the cache keeps it."""
+    return f"cifar_teachers/{name}_vanilla/ckpt_epoch_240.pth"
+
+
+def archive_url() -> str:
+    """The archive's URL: under ``$KDZOO_TEACHERS_URL`` when set, else mdistiller's GitHub release."""
+    base = os.environ.get(URL_ENV) or DEFAULT_BASE_URL
+    return f"{base.rstrip('/')}/{ARCHIVE}"
