@@ -68,6 +68,16 @@ def test_every_method_has_a_page_and_an_index_row_as_kdzoo_list_methods():
     assert f"\n{len(list_methods())} methods: " in readme
 
 
+def test_published_tables_label_the_epoch_of_every_number():
+    """kd.md's logit-standardization table puts RepDistiller's last-epoch teacher and vanilla numbers beside
+    best-epoch ones: each column says which."""
+    page = render()["kd.md"]
+    assert "Metric: last epoch. " in page and "Metric: best epoch. " in page
+    assert "Metric: best epoch, except where a column says otherwise." in page
+    assert "| pair | teacher (last epoch) | vanilla (last epoch) | kd (best epoch) | kd+ls (best epoch) |" in page
+    assert "| pair | teacher | vanilla | kd |" in page  # RepDistiller's own tables: one metric, said once
+
+
 @pytest.mark.parametrize("name", list_methods())
 def test_citation_names_the_papers_authors_in_order(name):
     authors, _, venue = citation(method_class(name))

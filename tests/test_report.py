@@ -140,6 +140,24 @@ def test_published_tables_name_known_methods_models_and_sources():
         select_tables("nope")
 
 
+def test_rows_marked_last_epoch_are_repdistillers_last_epoch_numbers():
+    """A best-epoch table's teacher and vanilla rows reprinted from RepDistiller (a network trained alone, one run,
+    last epoch) carry RepDistiller's metric; the other teacher and vanilla rows of best-epoch tables are their own."""
+    def alone(row, pair):  # the network a teacher or vanilla row trained alone
+        return pair.split(" -> ")[0 if row == "teacher" else 1]
+
+    tables = published_tables()
+    repdistiller = {alone(row, pair): v for t in tables.values() if t.metric == "last"
+                    for (row, pair), v in t.values.items() if row in ("teacher", "vanilla")}
+    assert any(t.row_metrics for t in tables.values())
+    for table in tables.values():
+        assert set(table.row_metrics.values()) <= {"best", "last"} and set(table.row_metrics) <= {"teacher", "vanilla"}
+        for (row, pair), value in table.values.items():
+            if table.metric == "best" and row in ("teacher", "vanilla"):
+                reprinted = repdistiller.get(alone(row, pair)) == value
+                assert reprinted == (table.metric_of(row) == "last"), (table.name, row, pair)
+
+
 def test_runs_that_saw_other_images_are_not_pooled(cli, tmp_path):
     root = tmp_path / "runs"
     subsets = {"train_subset": 4000, "test_subset": 1000}

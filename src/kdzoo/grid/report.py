@@ -27,6 +27,7 @@ def _fmt(mean: float, std: float, n: int) -> str:
 
 def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], title: str) -> str:
     used: dict[str, PublishedTable] = {}
+    metrics: set[str] = set()   # the epochs of the published numbers printed
     typical = statistics.mode(len(c.values(metric)) for c in table.cells.values())
     rows = []
     for row in table.rows:
@@ -42,6 +43,7 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
             found = table.published(tables, row, pair)
             if found:
                 used[found[1].name] = found[1]
+                metrics.add(found[1].metric_of(row))
                 text += f" ({found[0]:.2f}, {mean - found[0]:+.2f})"
             cells.append(text + ("" if len(values) == typical else f" (n={len(values)})"))
         rows.append(f"| {row} | " + " | ".join(cells) + " |")
@@ -59,7 +61,7 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
     if used:
         lines += ["", "Published numbers:"] + [f"- {t.name}: {t.title}; {t.runs}. Source: {t.source}"
                                                for t in used.values()]
-        if any(t.metric != metric for t in used.values()):
+        if metrics - {metric}:
             lines.append(f"- Some published numbers are {'best' if metric == 'last' else 'last'}-epoch values; "
                          f"compare with `--metric {'best' if metric == 'last' else 'last'}` too.")
     return "\n".join(lines)
@@ -98,7 +100,7 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
                 continue
             (bm, bs), (lm, ls) = mean_std(cell.best), mean_std(cell.last)
             found = table.published(tables, row, pair)
-            pub = ([found[0], found[1].metric, found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)]
+            pub = ([found[0], found[1].metric_of(row), found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)]
                    if found else [""] * 5)
             cost = ([round(statistics.fmean(v), 3) for v in (cell.time, cell.init_time, cell.speed)] if cell.time
                     else ["", "", ""])
