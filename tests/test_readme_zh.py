@@ -113,6 +113,10 @@ def test_the_flag_table_maps_repdistillers_flags_to_kdzoo_flags_that_exist():
         for span in spans(row[1]):
             tokens = shlex.split(span)
             assert tokens and tokens[0].startswith("-"), row
+            try:
+                build_parser().parse_args(["distill", *tokens])
+            except SystemExit:
+                pytest.fail(f"`kdzoo distill {span}` does not parse")
             for i, token in enumerate(tokens):
                 if token.startswith("-"):
                     assert token in distill_flags(), f"kdzoo distill has no {token}"
