@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from kdzoo.config import RunConfig, build_config, packaged_configs, read_yaml
+from kdzoo.docgen.methods import commands as method_commands
 from kdzoo.errors import ConfigError
 from kdzoo.methods import create_method
 from kdzoo.models import create_model
@@ -85,6 +86,13 @@ def test_packaged_method_configs_build(name):
     method = create_method(cfg.method, student, create_model("resnet32x4", num_classes=100),
                            train_labels=torch.arange(100), logit_std=cfg.logit_std, **cfg.method_options)
     assert method.method_name == cfg.method
+
+
+def test_the_cifar100_mgd_config_is_the_authors_cifar100_setting():
+    cfg = build_config("cifar100/mgd", {"model": "resnet8x4", "teacher": "t.pth"})
+    assert (cfg.method, cfg.dataset, cfg.gamma, cfg.alpha, cfg.beta) == ("mgd", "cifar100", 1.0, 0.0, 1.0)
+    assert cfg.method_options == {"alpha_mgd": 1.2e-3, "lambda_mgd": 0.15}  # not MGDLoss's ImageNet 7e-5
+    assert method_commands("mgd")[1].startswith("kdzoo distill --config cifar100/mgd ")  # docs/methods/mgd.md's
 
 
 def test_round_trip_through_dict():

@@ -2,11 +2,25 @@
 teacher, vanilla and best rows, cell for cell, and the page holds the report as `kdzoo report` wrote it."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from kdzoo.docgen.results import BEGIN, END, first_table, readme_excerpt, regenerate, top_rows, with_excerpt
+from kdzoo.docgen.results import (
+    BEGIN,
+    END,
+    FULL_EPOCHS,
+    FULL_TRAIN,
+    GRID,
+    cost_speeds,
+    first_table,
+    full_grid_days,
+    readme_excerpt,
+    regenerate,
+    top_rows,
+    with_excerpt,
+)
 from kdzoo.errors import KdzooError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +40,8 @@ REPORT = """## grid: fashion_mnist (2000 train / 2000 test images, data seed 0) 
 | method | a -> b | c -> b |
 |---|---|---|
 | teacher | 10 s, 100 img/s | 20 s, 50 img/s |
+| vanilla | 5 s, 400 img/s | 5 s, 400 img/s |
+| ab | 9 s (4 s init), 200 img/s | – |
 """
 
 
@@ -34,6 +50,24 @@ def test_the_first_table_is_the_accuracy_table():
     assert table[0] == ["method", "a -> b", "c -> b"]
     assert [row[0] for row in table[1:]] == ["teacher", "vanilla", "ab", "kd", "dkd"]
     assert table[3] == ["ab", "79.00 ± 0.50", "–"]
+
+
+def test_the_larger_grid_is_estimated_from_the_measured_images_per_second():
+    assert cost_speeds(REPORT) == {"teacher": [100.0, 50.0], "vanilla": [400.0, 400.0], "ab": [200.0]}
+    student_s = FULL_EPOCHS * FULL_TRAIN * (1 / 400 + 1 / 400 + 1 / 200) / 3   # per student run
+    teacher_s = 10 * FULL_TRAIN * (1 / 100 + 1 / 50) / 2                        # per teacher run, 10 epochs
+    assert full_grid_days(REPORT, 4, 1, 10) == pytest.approx((4 * student_s + teacher_s) / 86400)
+
+
+def test_the_results_page_states_the_estimate_of_its_own_numbers():
+    """docs/results.md's time for the larger grid is full_grid_days of the page's own report and run counts."""
+    page = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    teachers, students = map(int, re.search(r"\d+ runs \((\d+) teachers, (\d+) students\)", page).groups())
+    teacher_epochs = int(re.search(r"each teacher trains (\d+) epochs", page).group(1))
+    report = page[page.index("\n## "):]
+    days = full_grid_days(report, students, teachers, teacher_epochs)
+    assert days > 2 and f"(about {days:.0f} days on the same 2-core CPU" in page  # not "hours"
+    assert f"kdzoo bench --grid {GRID} --budget {FULL_EPOCHS} --set train_subset={FULL_TRAIN} " in page
 
 
 def test_top_rows_keep_teacher_and_vanilla_then_rank_methods_by_mean_top1():
@@ -71,7 +105,7 @@ def test_regenerate_writes_the_page_the_plot_and_the_excerpt(tmp_path):
     assert REPORT.strip() in page
     assert "3 runs (1 teachers, 2 students)" in page
     assert "trains 2 epochs on 2000 training images (64 SGD steps of 64)" in page
-    assert "reaches 1 points" in page
+    assert "reaches 1 points" in page and "days on the same 2-core CPU" in page
     assert (tmp_path / "img" / "results_gains.png").read_bytes() == b"png"
     assert "| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |" in readme.read_text(encoding="utf-8")
 

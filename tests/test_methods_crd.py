@@ -1,7 +1,10 @@
 """CRD: loss maths against naive loops, the class-aware sampler, memory/Z state, resume, models, engine."""
 
 import math
+import re
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,11 +17,13 @@ from kdzoo.engine.trainer import Trainer
 from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import crd_loss, crd_memory_update, crd_scores
 from kdzoo.methods import Objective, create_method, method_class
+from kdzoo.methods.crd_memory import ContrastMemory, bank_bytes
 from kdzoo.methods.options import check_options
 from kdzoo.models import create_model
 from kdzoo.models.features import Features, extract
 
 CRD = method_class("crd")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pooled(b, d, seed=0):
@@ -326,6 +331,19 @@ def test_refusals():
         build(torch.zeros(10, dtype=torch.long))
     with pytest.raises(ConfigError, match="nce_k must be a whole number >= 1"):
         check_options(CRD, "crd", {"nce_k": 0})
+
+
+def test_the_banks_sizes_in_the_docs_come_from_the_memorys_formula():
+    """README's and crd.py's (so docs/methods/crd.md's) bank sizes are what bank_bytes gives, as printed."""
+    memory = ContrastMemory(10, 8)
+    assert bank_bytes(10, 8) == memory.memory_s.nbytes + memory.memory_t.nbytes
+    cifar, five_m, imagenet = (bank_bytes(n, 128) for n in (50_000, 5_000_000, 1_281_167))
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    found = re.search(r"N × 128 floats \(N = training-set size; (\S+) MB for CIFAR-100, (\S+) GB for 5 M images\)",
+                      readme)
+    assert found and found.groups() == (f"{cifar / 1e6:.0f}", f"{five_m / 1e9:.1f}")  # 51 MB, 5.1 GB
+    doc = " ".join(sys.modules[CRD.__module__].__doc__.split())
+    assert f"({cifar / 1e6:.0f} MB for CIFAR-100, {imagenet / 1e9:.1f} GB for ImageNet)" in doc  # 51 MB, 1.3 GB
 
 
 # -- scale -----------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def test_report_numbers_equal_the_summaries(cli, runs):
     assert "| kd | 73.50 ± 0.71 (73.33, +0.17) |" in out
     assert "| vanilla | 72.50 ± 0.71 (72.50, +0.00) |" in out
     assert "| teacher | 79.00 (79.42, -0.42) (n=1) |" in out
+    assert "unless marked n=...; in brackets the published number and our difference.\n" in out
+    assert "init stage" not in out  # no init stage ran, so no time in brackets
     assert "200 s, 1000 img/s" in out and "repdistiller_same_family: RepDistiller" in out
     assert "1 unfinished run(s) left out: killed" in out
     assert (runs / "report.md").read_text(encoding="utf-8").startswith("## runs: cifar100 test top-1 (%), last epoch")
@@ -106,6 +108,7 @@ def test_report_metric_and_published_options(cli, runs, tmp_path):
                          "--no-plots")
     assert code == 0, err
     assert "| kd | 74.00 ± 0.71 |" in out and "(73.33" not in out
+    assert "unless marked n=....\n" in out and "in brackets" not in out  # the header promises only what is printed
     assert not (tmp_path / "rep" / "plots").exists() and (tmp_path / "rep" / "report.csv").exists()
     code, _, err = cli("report", runs, "--published", "repdistiller_typo")
     assert code == 2 and "Unknown published table 'repdistiller_typo'" in err
@@ -135,6 +138,24 @@ def test_published_tables_name_known_methods_models_and_sources():
     assert select_tables("none") == [] and len(select_tables(None)) == len(published_tables())
     with pytest.raises(ConfigError):
         select_tables("nope")
+
+
+def test_rows_marked_last_epoch_are_repdistillers_last_epoch_numbers():
+    """A best-epoch table's teacher and vanilla rows reprinted from RepDistiller (a network trained alone, one run,
+    last epoch) carry RepDistiller's metric; the other teacher and vanilla rows of best-epoch tables are their own."""
+    def alone(row, pair):  # the network a teacher or vanilla row trained alone
+        return pair.split(" -> ")[0 if row == "teacher" else 1]
+
+    tables = published_tables()
+    repdistiller = {alone(row, pair): v for t in tables.values() if t.metric == "last"
+                    for (row, pair), v in t.values.items() if row in ("teacher", "vanilla")}
+    assert any(t.row_metrics for t in tables.values())
+    for table in tables.values():
+        assert set(table.row_metrics.values()) <= {"best", "last"} and set(table.row_metrics) <= {"teacher", "vanilla"}
+        for (row, pair), value in table.values.items():
+            if table.metric == "best" and row in ("teacher", "vanilla"):
+                reprinted = repdistiller.get(alone(row, pair)) == value
+                assert reprinted == (table.metric_of(row) == "last"), (table.name, row, pair)
 
 
 def test_runs_that_saw_other_images_are_not_pooled(cli, tmp_path):
@@ -182,7 +203,8 @@ def test_the_cost_table_counts_the_init_stage(cli, tmp_path):
     (run / "summary.json").write_text(json.dumps({**summary, "init_time_s": 100.0}))
     code, out, err = cli("report", root, "--no-plots")
     assert code == 0, err
-    assert "120 s (100 s init), 1000 img/s" in out
+    assert "120 s (100 s init), 1000 img/s" in out and "init stage of AB, FT and FSP, shown in brackets" in out
+    assert "in brackets the published number" not in out  # no published Fashion-MNIST numbers
     assert read_csv(root / "report.csv")["ft"]["resnet20 -> resnet8 | init_time_s"] == "100.0"
 
 

@@ -4,7 +4,7 @@ released teacher's number beside its own teacher's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -27,6 +27,11 @@ class PublishedTable:
     runs: str              # how the numbers were produced
     dataset: str
     values: dict[tuple[str, str], float]   # (row, pair) -> top-1
+    row_metrics: dict[str, str] = field(default_factory=dict)   # rows of another metric than the table's
+
+    def metric_of(self, row: str) -> str:
+        """The epoch ("best" or "last") of the row's numbers."""
+        return self.row_metrics.get(row, self.metric)
 
     def lookup(self, dataset: str, row: str, pair: str) -> float | None:
         return self.values.get((row, pair)) if dataset == self.dataset else None
@@ -46,7 +51,8 @@ def published_tables() -> dict[str, PublishedTable]:
             values.update({(row, pair): float(v) for pair, v in zip(spec["pairs"], cells, strict=True)
                            if v is not None})
         tables[name] = PublishedTable(name=name, title=spec["title"], source=" ".join(spec["source"].split()),
-                                      metric=spec["metric"], runs=spec["runs"], dataset=spec["dataset"], values=values)
+                                      metric=spec["metric"], runs=spec["runs"], dataset=spec["dataset"], values=values,
+                                      row_metrics=spec.get("row_metrics", {}))
     return tables
 
 

@@ -125,14 +125,20 @@ def _published(name: str) -> str:
             continue
         pairs = list(dict.fromkeys(p for r, p in table.values if r in rows))
         columns = [r for r in ("teacher", "vanilla") if any((r, p) in table.values for p in pairs)] + rows
-        parts.append(f"**{table.title}** (`{table.name}`). Metric: {table.metric} epoch. Runs: {table.runs}. "
+        mixed = len({table.metric_of(c) for c in columns}) > 1
+        heads = [f"{c} ({table.metric_of(c)} epoch)" if mixed else c for c in columns]
+        parts.append(f"**{table.title}** (`{table.name}`). Metric: {table.metric} epoch"
+                     f"{', except where a column says otherwise' if mixed else ''}. Runs: {table.runs}. "
                      f"Source: {table.source.rstrip('.')}.\n\n"
-                     f"| pair | {' | '.join(columns)} |\n|---|{'---|' * len(columns)}\n"
+                     f"| pair | {' | '.join(heads)} |\n|---|{'---|' * len(columns)}\n"
                      + "\n".join(f"| {p} | {' | '.join(_cell(table, r, p) for r in columns)} |" for p in pairs) + "\n")
     if not parts:
         return "None in the packaged tables: the method's paper reports no CIFAR-100 numbers for these pairs.\n"
     return ("Test top-1 (%) as published, from kdzoo's packaged tables (`kdzoo report` prints them beside your runs). "
-            "`vanilla` is the student trained alone; `+ls` is with `--logit-std`, `+dot` with `--optimizer dot`.\n\n"
+            "`vanilla` is the student trained alone; `+ls` is with `--logit-std`, `+dot` with `--optimizer dot`. "
+            "Each table says which epoch its numbers are: RepDistiller's are the last epoch of one run, most newer "
+            "papers' the best epoch (never below the same run's last), so a last-epoch and a best-epoch number do "
+            "not compare.\n\n"
             + "\n".join(parts))
 
 

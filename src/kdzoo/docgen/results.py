@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -27,6 +28,9 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 GRID = "bench/fashion_mnist_all_methods"
 RUNS = Path("runs/bench/fashion_mnist_all_methods")
 FIXED_ROWS = ("teacher", "vanilla")
+#: The larger budget the page suggests for ranking methods: epochs per student and training images (all of
+#: Fashion-MNIST's); the teachers keep their grid's epochs.
+FULL_EPOCHS, FULL_TRAIN = 30, 60000
 
 
 def first_table(markdown: str) -> list[list[str]]:
@@ -65,6 +69,26 @@ def as_markdown(rows: list[list[str]]) -> str:
     return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
 
 
+def cost_speeds(report: str) -> dict[str, list[float]]:
+    """Images/s of every cell of the report's first training-cost table, by row (cells without runs left out)."""
+    table = first_table(report.split("### Training cost", 1)[1]) if "### Training cost" in report else []
+    return {row[0]: [float(cell.rsplit(", ", 1)[1].split()[0]) for cell in row[1:] if cell.endswith(" img/s")]
+            for row in table[1:]}
+
+
+def full_grid_days(report: str, students: int, teachers: int, teacher_epochs: int) -> float:
+    """Days the grid would take one run after another at :data:`FULL_EPOCHS` x :data:`FULL_TRAIN` images per
+    student, at the images/s its report measured (each student at the mean of the students' per-image times)."""
+    speeds = cost_speeds(report)
+    student = [v for row, values in speeds.items() if row != "teacher" for v in values]
+    if not student:
+        raise KdzooError("the report has no training-cost table with images/s; run `kdzoo report RUNS` again.")
+    seconds = students * FULL_EPOCHS * FULL_TRAIN * statistics.fmean(1 / v for v in student)
+    if teachers and speeds.get("teacher"):
+        seconds += teachers * teacher_epochs * FULL_TRAIN * statistics.fmean(1 / v for v in speeds["teacher"])
+    return seconds / 86400
+
+
 def summaries(runs: Path) -> list[dict]:
     found = [read_summary(path.parent) for path in sorted(runs.glob(f"*/{SUMMARY}"))]
     if not found:
@@ -80,11 +104,17 @@ def elapsed_minutes(runs: Path) -> float:
     return (max(ends) - min(starts)) / 60
 
 
-def size_note(runs: Path) -> str:
-    """What the grid trained and how long it took, from its runs' summaries."""
+def teachers_and_students(runs: Path) -> tuple[list[dict], list[dict]]:
+    """The summaries of the grid's teacher runs and of its student runs."""
     done = summaries(runs)
     teachers = [s for s in done if s["run"].startswith("teacher_")]
-    students = [s for s in done if s not in teachers]
+    return teachers, [s for s in done if s not in teachers]
+
+
+def size_note(runs: Path) -> str:
+    """What the grid trained and how long it took, from its runs' summaries."""
+    teachers, students = teachers_and_students(runs)
+    done = teachers + students
     first = students[0]
     batch_size = load_run_config(runs / first["run"])["batch_size"]
     steps = first["epochs"] * math.ceil(first["train_subset"] / batch_size)
@@ -96,6 +126,14 @@ def size_note(runs: Path) -> str:
             f"{first['test_subset']}, seeds {', '.join(map(str, seeds))}{teacher_epochs}. These sizes are what fits "
             f"the grid in under an hour on such a CPU: the first "
             f"stretch of training on an easy dataset, far from RepDistiller's 240 CIFAR-100 epochs.")
+
+
+def full_grid_note(runs: Path, report: str) -> str:
+    """How long the larger grid would take on this CPU, estimated from the report's images/s."""
+    teachers, students = teachers_and_students(runs)
+    days = full_grid_days(report, len(students), len(teachers), teachers[0]["epochs"] if teachers else 0)
+    return (f"about {days:.0f} days on the same 2-core CPU, one run after another, at the images/s measured below; "
+            f"far less on a GPU, not measured here")
 
 
 def results_page(runs: Path, report: str, plot: str) -> str:
@@ -122,11 +160,11 @@ differ by less than about two standard deviations are not told apart. Methods th
 warm-up, scaled to the first of the two epochs; CTKD's temperature curriculum) and those that train extra modules
 from scratch start behind. What the table does show: every method runs and learns on both pairs, and what each
 one costs in time and images/s beside vanilla and KD. To rank methods, run the same grid with a larger budget
-into its own folder (hours on a CPU; minutes per run on a GPU), and read the published CIFAR-100 numbers on each
+into its own folder ({full_grid_note(runs, report)}), and read the published CIFAR-100 numbers on each
 method's page ([docs/methods/](methods/README.md)):
 
 ```sh
-kdzoo bench --grid {GRID} --budget 30 --set train_subset=60000 --out runs/bench/all_methods_full
+kdzoo bench --grid {GRID} --budget {FULL_EPOCHS} --set train_subset={FULL_TRAIN} --out runs/bench/all_methods_full
 ```
 
 ![gain of each method over the vanilla student]({plot})

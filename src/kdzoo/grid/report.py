@@ -27,11 +27,9 @@ def _fmt(mean: float, std: float, n: int) -> str:
 
 def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], title: str) -> str:
     used: dict[str, PublishedTable] = {}
+    metrics: set[str] = set()   # the epochs of the published numbers printed
     typical = statistics.mode(len(c.values(metric)) for c in table.cells.values())
-    lines = [f"## {title}: {table.name} test top-1 (%), {metric} epoch",
-             "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...; in brackets the published "
-             "number and our difference.", "",
-             "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
+    rows = []
     for row in table.rows:
         cells = []
         for pair in table.pairs:
@@ -45,19 +43,25 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
             found = table.published(tables, row, pair)
             if found:
                 used[found[1].name] = found[1]
+                metrics.add(found[1].metric_of(row))
                 text += f" ({found[0]:.2f}, {mean - found[0]:+.2f})"
             cells.append(text + ("" if len(values) == typical else f" (n={len(values)})"))
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    lines += ["", "### Training cost: training time, images/s (mean over runs)", "",
-              "The time includes the init stage of AB, FT and FSP, shown in brackets (`init_time_s` in the CSV).", "",
-              "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
-    for row in table.rows:
-        cells = [cost_cell(c) for c in (table.cells.get((row, p)) for p in table.pairs)]
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        rows.append(f"| {row} | " + " | ".join(cells) + " |")
+    brackets = "; in brackets the published number and our difference" if used else ""
+    costs = [[cost_cell(table.cells.get((row, p))) for p in table.pairs] for row in table.rows]
+    init = any(" init)" in cell for cells in costs for cell in cells)
+    lines = [f"## {title}: {table.name} test top-1 (%), {metric} epoch",
+             "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...{brackets}.", "",
+             "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|", *rows,
+             "", "### Training cost: training time, images/s (mean over runs)", "",
+             *(["The time includes the init stage of AB, FT and FSP, shown in brackets (`init_time_s` in the CSV).",
+                ""] if init else []),
+             "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
+    lines += [f"| {row} | " + " | ".join(cells) + " |" for row, cells in zip(table.rows, costs, strict=True)]
     if used:
         lines += ["", "Published numbers:"] + [f"- {t.name}: {t.title}; {t.runs}. Source: {t.source}"
                                                for t in used.values()]
-        if any(t.metric != metric for t in used.values()):
+        if metrics - {metric}:
             lines.append(f"- Some published numbers are {'best' if metric == 'last' else 'last'}-epoch values; "
                          f"compare with `--metric {'best' if metric == 'last' else 'last'}` too.")
     return "\n".join(lines)
@@ -96,7 +100,7 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
                 continue
             (bm, bs), (lm, ls) = mean_std(cell.best), mean_std(cell.last)
             found = table.published(tables, row, pair)
-            pub = ([found[0], found[1].metric, found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)]
+            pub = ([found[0], found[1].metric_of(row), found[1].name, round(bm - found[0], 6), round(lm - found[0], 6)]
                    if found else [""] * 5)
             cost = ([round(statistics.fmean(v), 3) for v in (cell.time, cell.init_time, cell.speed)] if cell.time
                     else ["", "", ""])

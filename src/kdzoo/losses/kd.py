@@ -5,8 +5,10 @@ G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a Neural Network", 
     L_KD = T_s * T_t / B * sum_b KL( softmax(z_t / T_t) || softmax(z_s / T_s) )
 
 With T_s = T_t = T this is RepDistiller's ``DistillKL`` (KL summed over classes, averaged over the
-batch, times T^2). The T^2 factor keeps the gradient magnitude comparable to the cross-entropy
-term; with different temperatures kdzoo uses the product T_s * T_t, which reduces to T^2.
+batch, times T^2). The T^2 factor is the papers' (Hinton et al.; every method here that has a KD term
+uses one temperature for both networks): it keeps the gradient magnitude comparable to the
+cross-entropy term. Different temperatures for student and teacher are kdzoo's extension, and so is
+their factor: kdzoo's convention is the product T_s * T_t, which reduces to the papers' T^2.
 Temperatures may be tensors: a scalar (e.g. CTKD's learned temperature, through which gradients
 flow) or one per sample (shape B or B x 1), each sample then weighted by its own T_s * T_t.
 """

@@ -1,4 +1,4 @@
-"""SimKD: Chen, Mei, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher Classifier",
+"""SimKD: Chen, Mei, Zhang, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher Classifier",
 CVPR 2022 (DefangChen/SimKD).
 
     L_SimKD = mean over all elements of (P(f_s) - f_t)^2

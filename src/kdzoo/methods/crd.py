@@ -27,7 +27,7 @@ from ..errors import KdzooError
 from ..losses.crd import crd_loss
 from ..models.features import Features
 from .base import TAPS, LossWeights, Method, Reads
-from .crd_memory import ContrastMemory, ContrastSampler
+from .crd_memory import ContrastMemory, ContrastSampler, bank_bytes
 from .options import Range
 from .registry import register_method
 
@@ -62,7 +62,7 @@ class CRD(Method):
         without replacement unless ``replacement``; banks above ``max_memory_gb`` GB are refused."""
         super().__init__(student, teacher)
         n_data = len(train_labels)
-        gb = 2 * n_data * feat_dim * 4 / 1e9
+        gb = bank_bytes(n_data, feat_dim) / 1e9
         if gb > max_memory_gb:
             raise KdzooError(f"CRD's memory banks would take {gb:.3g} GB (2 x {n_data} training samples x "
                              f"{feat_dim} float32), above max_memory_gb={max_memory_gb}. They grow with the "

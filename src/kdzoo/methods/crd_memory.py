@@ -77,6 +77,11 @@ def _below(n: Tensor, k: int) -> Tensor:
     return (r * n[:, None]).long().clamp_(max=n[:, None] - 1)
 
 
+def bank_bytes(n_data: int, dim: int) -> int:
+    """Bytes of :class:`ContrastMemory`'s two N x D float32 banks (what CRD's ``max_memory_gb`` limits)."""
+    return 2 * n_data * dim * torch.float32.itemsize
+
+
 class ContrastMemory(nn.Module):
     """Student and teacher memory banks (N x D buffers) and the normalisation constants Z.
 

@@ -1,4 +1,4 @@
-"""CTKD: Li, Li, Yang, Cheng, Ren, Yang, "Curriculum Temperature for Knowledge Distillation", AAAI 2023.
+"""CTKD: Li, Li, Yang, Zhao, Song, Luo, Li, Yang, "Curriculum Temperature for Knowledge Distillation", AAAI 2023.
 
 The KD temperature is learned adversarially: tau = t_start + t_end * sigmoid(theta), in
 (t_start, t_start + t_end) = (1, 21) by default, and
@@ -74,7 +74,7 @@ class InstanceTemperature(nn.Module):
 class CTKD(Method):
     """KD with a learned temperature, trained adversarially (gradient reversal) under a cosine curriculum."""
 
-    paper = "Li, Li, Yang, Cheng, Ren, Yang. Curriculum Temperature for Knowledge Distillation. AAAI 2023"
+    paper = "Li, Li, Yang, Zhao, Song, Luo, Li, Yang. Curriculum Temperature for Knowledge Distillation. AAAI 2023"
     uses = "logits (learned temperature)"
     default_weights = LossWeights(gamma=0.1, alpha=0.0, beta=0.9)
     logit_std_defaults = LogitStdDefaults(LossWeights(gamma=0.1, alpha=0.0, beta=9.0), {"t_start": 2.0})

@@ -1,5 +1,6 @@
-"""Exit KD: Hinton et al.'s KD ("Distilling the Knowledge in a Neural Network", NIPS-W 2014) applied
-at every exit of a multi-exit student, from an external teacher:
+"""Exit KD: multi-exit distillation (Phuong, Lampert, "Distillation-Based Training for Multi-Exit
+Architectures", ICCV 2019) with Hinton et al.'s KD loss ("Distilling the Knowledge in a Neural Network",
+NIPS-W 2014) at every exit of a multi-exit student, from an external teacher:
 
     L = sum_{i<=C} [ ce_weight * CE(z_i, y) + kd_weight * T^2 KL(softmax(z_t/T) || softmax(z_i/T)) ]
 
@@ -9,7 +10,9 @@ version, where the deepest exit teaches. The method weighs every exit itself, th
 (terms ``exit_ce`` and ``exit_kd``), so its reference weights are gamma 0, alpha 0, beta 1 and its
 options default to RepDistiller's KD settings (CE 0.1, KD 0.9, T 4); ``--gamma``/``--alpha`` would
 add the deepest exit's plain CE/KD terms on top, and ``--t-student``/``--t-teacher`` do not apply
-(``--method-opt temperature=...`` does).
+(``--method-opt temperature=...`` does). Phuong & Lampert distil from the network's own deepest exit, with
+weight 0.5 on CE and KD and a temperature that grows during training; here an external teacher teaches every
+exit at a fixed temperature, with RepDistiller's KD weights.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .registry import register_method
 class ExitKD(Method):
     """Hinton's KD from a teacher into every exit of a multi-exit student."""
 
-    paper = "Hinton, Vinyals, Dean. Distilling the Knowledge in a Neural Network. NIPS-W 2014 (at every exit)"
+    paper = "Phuong, Lampert. Distillation-Based Training for Multi-Exit Architectures. ICCV 2019"
     uses = "every exit's logits (an exit is added after every stage), the teacher's logits, labels"
     reads = Reads(student=EXITS)
     default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)

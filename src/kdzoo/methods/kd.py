@@ -2,7 +2,9 @@
 
     L = gamma * CE(z_s, y) + alpha * T_s*T_t * KL(softmax(z_t / T_t) || softmax(z_s / T_s))
 
-(KL summed over the classes, averaged over the batch; ``T_s = T_t = T`` gives Hinton's T^2 scaling). The
+(KL summed over the classes, averaged over the batch). The paper has one temperature, ``T_s = T_t = T``,
+and scales the term by T^2 (RepDistiller: T = 4). Two different temperatures (``--t-student``, ``--t-teacher``)
+and their factor T_s*T_t are kdzoo's convention, not the paper's; with equal temperatures it is T^2. The
 KD term is part of every method's objective (see :class:`kdzoo.methods.objective.Objective`); the ``kd``
 method adds no term of its own and only sets RepDistiller's script weights: gamma 0.1, alpha 0.9 (T = 4).
 

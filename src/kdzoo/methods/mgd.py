@@ -10,9 +10,9 @@ channels, and a generator G (3x3 conv, ReLU, 3x3 conv) must reproduce the teache
 (see :func:`kdzoo.losses.mgd_loss`). The mask comes from torch's global RNG (seeded by the
 engine), on the features' device. Defaults are the reference's: alpha_mgd 7e-5 and lambda_mgd 0.15
 (``MGDLoss`` defaults, ImageNet ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1); the same
-authors' cls_KD uses alpha_mgd 1.2e-3 on CIFAR-100. The loss is a sum over C*H*W, so alpha_mgd
-must be rescaled when the feature size changes. Weights: gamma 1, alpha 0 (no KD), beta 1
-(alpha_mgd inside the loss). Maps of different sizes are pooled to match (a kdzoo extension: the
+authors' cls_KD uses alpha_mgd 1.2e-3 on CIFAR-100 (packaged config ``cifar100/mgd``). The loss is
+a sum over C*H*W, so alpha_mgd must be rescaled when the feature size changes. Weights: gamma 1,
+alpha 0 (no KD), beta 1 (alpha_mgd inside the loss). Maps of different sizes are pooled to match (a kdzoo extension: the
 reference requires equal sizes).
 """
 

@@ -1,4 +1,4 @@
-"""SimKD: Chen, Mei, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher Classifier",
+"""SimKD: Chen, Mei, Zhang, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher Classifier",
 CVPR 2022.
 
     L = MSE(P(f_s), f_t),   deployed logits = W_t GAP(P(f_s)) + b_t
@@ -48,7 +48,7 @@ def source_map(features: Features, source: str) -> Tensor:
 class SimKD(Method):
     """Reused teacher classifier: MSE between the projected student map and the teacher map."""
 
-    paper = ("Chen, Mei, Wang, Feng, Chen. Knowledge Distillation with the Reused Teacher Classifier. "
+    paper = ("Chen, Mei, Zhang, Wang, Feng, Chen. Knowledge Distillation with the Reused Teacher Classifier. "
              "CVPR 2022")
     uses = ("the last stage's map (variant=reference, default) or the map pooled into the classifier "
             "(variant=head_map), projected; the teacher's classifier, reused")

@@ -1,5 +1,5 @@
 """Students deployed with a head that their distillation method trained: SimKD's reused teacher
-classifier (Chen, Mei, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher
+classifier (Chen, Mei, Zhang, Wang, Feng, Chen, "Knowledge Distillation with the Reused Teacher
 Classifier", CVPR 2022).
 
 :class:`HeadedStudent` wraps a network (the backbone) and a :class:`ReusedClassifierHead`; it
