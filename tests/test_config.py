@@ -125,3 +125,16 @@ def test_every_flag_name_is_a_config_key(tmp_path):
     path.write_text("student: resnet8\nmodel: resnet20\n")
     with pytest.raises(ConfigError, match="'student' and 'model' both set model; keep one"):
         build_config(path)
+
+
+def test_numbers_in_exponent_form_are_floats_in_flags_and_files(tmp_path):
+    """YAML 1.1 reads ``7e-05`` (no decimal point) as a string; kdzoo reads it as Python does, so a value copied from
+    `kdzoo list methods` (``alpha_mgd=7e-05``) or written in a config file is a number."""
+    from kdzoo.commands.arguments import key_value
+
+    assert key_value("alpha_mgd=7e-05") == ("alpha_mgd", 7e-05) and key_value("eps=1E-5") == ("eps", 1e-05)
+    assert key_value("name=e5") == ("name", "e5") and key_value("k=16") == ("k", 16)
+    path = tmp_path / "run.yaml"
+    path.write_text("model: resnet8\nlr: 1e-3\nmethod_options: {alpha_mgd: 7e-05}\n", encoding="utf-8")
+    cfg = build_config(str(path), {})
+    assert cfg.lr == 1e-3 and cfg.method_options == {"alpha_mgd": 7e-05}

@@ -4,7 +4,7 @@ CLI flags (later layers win), validated early with errors that name the bad valu
 The dataclass defaults are RepDistiller's CIFAR-100 recipe (SGD 0.9, wd 5e-4, batch 64, 240 epochs,
 lr 0.05 -- 0.01 for MobileNetV2/ShuffleV1/ShuffleV2 -- decayed x0.1 at 150/180/210). Each dataset
 may ship a recipe in ``kdzoo/configs/recipes/<dataset>.yaml`` that changes some of them.
-YAML is loaded with ``yaml.safe_load``: configs name things, they never execute code.
+YAML is loaded safely (:mod:`kdzoo.yaml_load`): configs name things, they never execute code.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from . import yaml_load
 from .config_checks import check_values
 from .errors import ConfigError, did_you_mean
 
@@ -225,7 +226,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     :data:`RECORDS` of a saved run)."""
     path = resolve_config_path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_load.load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

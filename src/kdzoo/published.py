@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-import yaml
-
+from . import yaml_load
 from .errors import ConfigError
 
 
@@ -42,7 +41,7 @@ def published_tables() -> dict[str, PublishedTable]:
     """Every published table, by name, in file order."""
     text = (resources.files("kdzoo") / "published.yaml").read_text(encoding="utf-8")
     tables = {}
-    for name, spec in yaml.safe_load(text).items():
+    for name, spec in yaml_load.load(text).items():
         values = {}
         for row, cells in spec["rows"].items():
             if len(cells) != len(spec["pairs"]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import yaml
+from .. import yaml_load
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -14,7 +14,7 @@ def key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip().replace("-", "_"), yaml.safe_load(value)
+    return key.strip().replace("-", "_"), yaml_load.load(value)
 
 
 def comma_separated(text: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Grid files of ``kdzoo bench``: which teacher/student pairs, methods, seeds and axes to run.
 
-A grid file is YAML (``yaml.safe_load``; it names things and never runs code)::
+A grid file is YAML (read safely by :mod:`kdzoo.yaml_load`; it names things and never runs code)::
 
     description: one line shown by `kdzoo list grids`
     common: {dataset: fashion_mnist, train_subset: 4000}  # run options for every run (kdzoo's flag names)
@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from .. import yaml_load
 from ..config import FIELD_NAMES, option_name
 from ..errors import ConfigError, did_you_mean
 from ..published import select_tables
@@ -213,7 +214,7 @@ def load_grid(spec: str | Path) -> Grid:
     """Read and check the grid ``spec`` (see :func:`grid_path`)."""
     path = grid_path(spec)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load.load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     return parse_grid(data, path.stem)
