@@ -22,9 +22,10 @@ import sys
 
 import torch
 
+from kdzoo import Distiller
 from kdzoo.engine.runtime import resolve_device
-from kdzoo.methods import Objective, create_method, list_methods, method_class
-from kdzoo.models import HeadedStudent, MultiExitNet, create_model
+from kdzoo.methods import list_methods, method_needs
+from kdzoo.models import create_model
 from steps import images_per_second, random_batch, step_flops
 
 
@@ -43,28 +44,22 @@ def measure(args: argparse.Namespace, name: str) -> dict:
     device = resolve_device(args.device)
     torch.manual_seed(0)
     classes = 100
-    teacher = create_model(args.teacher, num_classes=classes).to(device).eval().requires_grad_(False)
+    teacher = create_model(args.teacher, num_classes=classes).to(device)
     student = create_model(args.student, num_classes=classes).to(device)
-    if method_class(name).reads.student.exits:  # BYOT, exit_kd: the student with its exits, as the engine builds it
-        student = MultiExitNet.build(student, (3, 32, 32)).to(device)
     labels = torch.arange(args.num_data) % classes
-    method = create_method(name, student, teacher if method_class(name).reads.needs_teacher else None,
-                           train_labels=labels)
-    if method.student_head() is not None:  # SimKD: the student deployed with its head
-        student = HeadedStudent(student, method.student_head()).to(device)
-    objective = Objective(method, method.default_weights).to(device)
-    kd = create_method("kd", student, teacher)
-    kd_objective = Objective(kd, kd.default_weights).to(device)
+    # the student with its exits (BYOT, exit_kd) or its head (SimKD), as the engine builds it
+    distiller = Distiller(student, teacher if method_needs(name).needs_teacher else None, name,
+                          train_labels=labels).to(device)
+    kd = Distiller(student, teacher, "kd").to(device)
     batch = random_batch(args.batch_size, classes, device)
     batch.index = torch.randint(0, args.num_data, (args.batch_size,), device=device)
-    rates = [images_per_second(student, teacher, objective, batch, args.steps, args.warmup, args.amp)]
+    rates = [images_per_second(distiller, batch, args.steps, args.warmup, args.amp)]
     peak = peak_memory_mb(device)
-    kd_rates = [images_per_second(student, teacher, kd_objective, batch, args.steps, args.warmup, args.amp)]
+    kd_rates = [images_per_second(kd, batch, args.steps, args.warmup, args.amp)]
     for _ in range(args.rounds - 1):
-        rates.append(images_per_second(student, teacher, objective, batch, args.steps, 0, args.amp))
-        kd_rates.append(images_per_second(student, teacher, kd_objective, batch, args.steps, 0, args.amp))
-    flops = step_flops(student, teacher, objective, batch, args.amp) / step_flops(student, teacher, kd_objective,
-                                                                                   batch, args.amp)
+        rates.append(images_per_second(distiller, batch, args.steps, 0, args.amp))
+        kd_rates.append(images_per_second(kd, batch, args.steps, 0, args.amp))
+    flops = step_flops(distiller, batch, args.amp) / step_flops(kd, batch, args.amp)
     return {"method": name, "images_per_s": statistics.median(rates), "peak_mb": peak, "flops_over_kd": flops,
             "step_time_over_kd": statistics.median(k / r for k, r in zip(kd_rates, rates, strict=True))}
 

@@ -34,8 +34,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from kdzoo.batch import Batch
 from kdzoo.config import RunConfig
-from kdzoo.data.batch import Batch
 from kdzoo.data.synthetic import generate
 from kdzoo.distiller import run_networks
 from kdzoo.engine.build import build
@@ -72,15 +72,15 @@ class Baseline:
     def __init__(self, setup, images: torch.Tensor, labels: torch.Tensor, batch_size: int):
         self.setup = setup
         self.student = create_model(setup.cfg.model, num_classes=CLASSES).to(setup.device)
-        self.teacher = copy.deepcopy(setup.teacher).to(memory_format=torch.contiguous_format)
-        self.objective = setup.objective
+        self.teacher = copy.deepcopy(setup.distiller.teacher).to(memory_format=torch.contiguous_format)
+        self.objective = setup.distiller.objective
         self.loader = DataLoader(UInt8Images(images, labels), batch_size=batch_size, shuffle=True, num_workers=2,
                                  persistent_workers=True, pin_memory=setup.device.type == "cuda", drop_last=True)
         params = list(self.student.parameters()) + [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4, foreach=False)
 
     def epoch(self) -> int:
-        device, reads, seen = self.setup.device, self.setup.reads, 0
+        device, reads, seen = self.setup.device, self.setup.distiller.reads, 0
         self.student.train()
         for x, y, index in self.loader:
             x, y, index = (t.to(device, non_blocking=True) for t in (x, y, index))
@@ -122,17 +122,17 @@ class Floor:
         compile_networks(plan, self.student)
         batch = next(iter(setup.data.train.epoch(1)))
         self.batch = batch
-        params = list(self.student.parameters()) + [p for p in setup.objective.parameters() if p.requires_grad]
+        objective = setup.distiller.objective
+        params = list(self.student.parameters()) + [p for p in objective.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4, **optimizer_options(plan))
-        self.amp = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[plan.amp]
 
     def epoch(self) -> int:
-        s = self.setup
+        distiller = self.setup.distiller
         self.student.train()
         for _ in range(self.batches):
-            student_out, teacher_out = run_networks(self.student, s.teacher, [self.batch.images], s.reads, self.amp,
-                                                    s.speed.channels_last, s.speed.teacher_channels_last)
-            loss = sum(s.objective(student_out, teacher_out, self.batch).values())
+            student_out, teacher_out = run_networks(self.student, distiller.teacher, [self.batch.images],
+                                                    distiller.reads, distiller.runtime)
+            loss = sum(distiller.objective(student_out, teacher_out, self.batch).values())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -4,45 +4,39 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from kdzoo.distiller import run_networks
+from kdzoo import Distiller
+from kdzoo.batch import Batch
+from kdzoo.distiller import Runtime
 from kdzoo.engine.runtime import amp_dtype
 from kdzoo.engine.speed import default_teacher_channels_last
-from kdzoo.methods import Objective, Reads
 
 
-def random_batch(batch_size: int, num_classes: int, device: torch.device, size: int = 32) -> SimpleNamespace:
+def random_batch(batch_size: int, num_classes: int, device: torch.device, size: int = 32) -> Batch:
     """A batch shaped like the engine's (images, labels, index) on ``device``."""
-    return SimpleNamespace(images=torch.randn(batch_size, 3, size, size, device=device),
-                           labels=torch.randint(0, num_classes, (batch_size,), device=device),
-                           index=torch.randperm(batch_size, device=device))
+    return Batch(torch.randn(batch_size, 3, size, size, device=device),
+                 torch.randint(0, num_classes, (batch_size,), device=device), torch.randperm(batch_size, device=device))
 
 
-def training_step(student: nn.Module, teacher: nn.Module | None, objective: Objective, batch,
-                  amp: str = "none") -> Callable[[], None]:
-    """One full optimisation step as the engine runs it (the teacher in the device's default layout: it is moved
-    to channels-last where the engine would do so), as a function to call repeatedly."""
+def training_step(distiller: Distiller, batch: Batch, amp: str = "none") -> Callable[[], None]:
+    """One full optimisation step of ``distiller`` as the engine runs it (the teacher in the device's default
+    layout: it is moved to channels-last where the engine would do so), as a function to call repeatedly. MLKD
+    gets the flipped images as its second view."""
     device = batch.images.device
-    teacher_channels_last = teacher is not None and default_teacher_channels_last(device)
+    teacher_channels_last = distiller.teacher is not None and default_teacher_channels_last(device)
     if teacher_channels_last:
-        teacher.to(memory_format=torch.channels_last)
-    reads = objective.method.reads if objective.method is not None else Reads(teacher=None)
-    dtype = amp_dtype(device, amp)
-    params = list(student.parameters()) + list(objective.parameters())
-    optimizer = torch.optim.SGD([p for p in params if p.requires_grad], lr=0.01, momentum=0.9)
-    student.train()
-    objective.train()
-
-    views = [batch.images, batch.images.flip(-1)] if reads.strong_view else [batch.images]  # MLKD: a second view
+        distiller.teacher.to(memory_format=torch.channels_last)
+    distiller.runtime = Runtime(amp_dtype(device, amp), teacher_channels_last=teacher_channels_last)
+    if distiller.reads.strong_view:
+        batch = Batch(batch.images, batch.labels, batch.index, batch.images.flip(-1))
+    optimizer = torch.optim.SGD([p for p in distiller.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    distiller.train()
 
     def step() -> None:
-        s, t = run_networks(student, teacher, views, reads, dtype, teacher_channels_last=teacher_channels_last)
-        loss = sum(objective(s, t, batch).values())
+        loss = sum(distiller.step(batch)[0].values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -50,11 +44,10 @@ def training_step(student: nn.Module, teacher: nn.Module | None, objective: Obje
     return step
 
 
-def images_per_second(student: nn.Module, teacher: nn.Module | None, objective: Objective, batch,
-                      steps: int, warmup: int, amp: str = "none") -> float:
+def images_per_second(distiller: Distiller, batch: Batch, steps: int, warmup: int, amp: str = "none") -> float:
     """Images/s of ``steps`` training steps after ``warmup`` untimed ones."""
     device = batch.images.device
-    step = training_step(student, teacher, objective, batch, amp)
+    step = training_step(distiller, batch, amp)
     for _ in range(warmup):
         step()
     if device.type == "cuda":
@@ -67,10 +60,10 @@ def images_per_second(student: nn.Module, teacher: nn.Module | None, objective: 
     return steps * batch.images.shape[0] / (time.perf_counter() - start)
 
 
-def step_flops(student: nn.Module, teacher: nn.Module | None, objective: Objective, batch, amp: str = "none") -> int:
+def step_flops(distiller: Distiller, batch: Batch, amp: str = "none") -> int:
     """The floating-point operations of one training step that torch's FlopCounterMode counts (matrix products and
     convolutions, forward and backward; not elementwise ops, reductions or decompositions such as SVD)."""
-    step = training_step(student, teacher, objective, batch, amp)
+    step = training_step(distiller, batch, amp)
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()

@@ -14,8 +14,8 @@ import argparse
 
 import torch
 
+from kdzoo import Distiller
 from kdzoo.engine.runtime import resolve_device
-from kdzoo.methods import LossWeights, Objective, create_method
 from kdzoo.models import create_model
 from steps import images_per_second, random_batch
 
@@ -36,13 +36,10 @@ def main() -> None:
     teacher = create_model(args.teacher, num_classes=classes).to(device)
     student = create_model(args.student, num_classes=classes).to(device)
     batch = random_batch(args.batch_size, classes, device)
-    ce_only = Objective(None, LossWeights(1.0, 0.0, 0.0))
-    rate = lambda s, t, obj: images_per_second(s, t, obj, batch, args.steps, args.warmup, args.amp)  # noqa: E731
-    teacher_rate = rate(teacher, None, ce_only)
-    student_rate = rate(student, None, ce_only)
-    teacher.eval().requires_grad_(False)
-    kd = create_method("kd", student, teacher)
-    kd_rate = rate(student, teacher, Objective(kd, kd.default_weights).to(device))
+    rate = lambda distiller: images_per_second(distiller, batch, args.steps, args.warmup, args.amp)  # noqa: E731
+    teacher_rate = rate(Distiller(teacher, None, "vanilla"))
+    student_rate = rate(Distiller(student, None, "vanilla"))
+    kd_rate = rate(Distiller(student, teacher, "kd").to(device))
     print(f"device {device}, batch {args.batch_size}, amp {args.amp}, {args.steps} timed steps, "
           f"torch {torch.__version__}")
     print(f"{'run':<34}{'images/s':>10}")

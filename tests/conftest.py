@@ -8,11 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from kdzoo import Distiller
 from kdzoo.commands import main
-from kdzoo.distiller import run_networks
-from kdzoo.methods import Objective, method_class
-from kdzoo.models import HeadedStudent, create_model, extract
-from kdzoo.models.features import feature_shapes
+from kdzoo.models import create_model, extract
 
 # Under pytest-xdist (`make test` runs one worker per core), each worker computes with its share of the cores.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
@@ -96,11 +94,11 @@ def images(n: int, seed: int = 1) -> torch.Tensor:
     return randn(n, 3, 32, 32, seed=seed)
 
 
-def forward_pair(student, teacher, x, preact: bool = False, head_map: bool = False, teacher_preact: bool | None = None):
+def forward_pair(student, teacher, x, preact: bool = False, teacher_preact: bool | None = None):
     """Student features with gradients, teacher features without, as the engine computes them."""
-    s = extract(student, x, preact=preact, head_map=head_map)
+    s = extract(student, x, preact=preact)
     with torch.no_grad():
-        t = extract(teacher, x, preact=preact if teacher_preact is None else teacher_preact, head_map=head_map)
+        t = extract(teacher, x, preact=preact if teacher_preact is None else teacher_preact)
     return s, t
 
 
@@ -123,34 +121,11 @@ def check_gradients_and_short_batches(method, student, teacher, terms: set[str])
     assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
 
 
-def steps_move_student_and_extras(method, student, teacher, x, batch, terms: set[str]) -> None:
-    """Two SGD steps on ``method``'s default objective: the terms are ``terms``, finite, and both the student's
-    stem and every parameter the method adds move."""
-    objective = Objective(method, method.default_weights)
-    extras = list(method.parameters())
-    optimizer = torch.optim.SGD(list(student.parameters()) + extras, lr=0.01, momentum=0.9)
-    watched = [next(student.parameters())] + extras
-    before = [p.detach().clone() for p in watched]
-    for _ in range(2):
-        out = objective(*forward_pair(student, teacher, x), batch)
-        assert set(out) == terms
-        loss = sum(out.values())
-        assert torch.isfinite(loss), terms
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert all(not torch.equal(b, p) for b, p in zip(before, watched, strict=True)), terms
-
-
 def steps_move_every_method_on_pair(student_name: str, teacher_name: str, terms: dict[str, set[str]]) -> None:
-    """:func:`steps_move_student_and_extras` for each method named in ``terms`` (name -> its loss terms), each built
-    from the feature shapes of a fresh student/teacher pair, as ``create_method`` builds it."""
-    student, teacher = models(student_name, teacher_name)
-    x, y = randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    batch = SimpleNamespace(images=x, labels=y, index=torch.arange(4))
-    shapes = feature_shapes(student, (3, 32, 32)), feature_shapes(teacher, (3, 32, 32))
+    """:func:`two_steps` for each method named in ``terms`` (name -> its loss terms) on a fresh student/teacher pair:
+    the student's and every parameter the method adds move."""
     for name, method_terms in terms.items():
-        steps_move_student_and_extras(method_class(name)(*shapes), student, teacher, x, batch, method_terms)
+        two_steps(Distiller(*models(student_name, teacher_name), name), method_terms, extras_move=True)
 
 
 def batch_of(n: int) -> SimpleNamespace:
@@ -170,21 +145,20 @@ def match(a, b):
     return (block_mean(a, hb), b) if ha > hb else (a, block_mean(b, ha)) if hb > ha else (a, b)
 
 
-def two_steps(method, student, teacher, expected_terms):
-    """Two SGD steps on the method's objective: the terms are the expected ones, finite, and move the student
-    (deployed with the method's head when it has one, as the engine does)."""
-    if method.student_head() is not None:
-        student = HeadedStudent(student, method.student_head())
-    objective = Objective(method, method.reference_weights())
-    params = list(student.parameters()) + [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
+def two_steps(distiller, expected_terms, extras_move: bool = False):
+    """Two SGD steps of a :class:`kdzoo.Distiller` (the engine's and a user's path): the terms are the expected ones,
+    finite, and move the deployed student (with the method's head when it has one) and, with ``extras_move``, every
+    parameter the method adds."""
+    student = distiller.student
+    opt = torch.optim.SGD(distiller.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     before = [p.detach().clone() for p in student.parameters()]
-    student.train()
-    objective.train()
+    extras = [p for p in distiller.method.parameters() if p.requires_grad]
+    extras_before = [p.detach().clone() for p in extras]
+    distiller.train()
     for step in range(2):
-        views = [images(4, seed=step)] + ([images(4, seed=10 + step)] if method.reads.strong_view else [])
-        s, t = run_networks(student, teacher, views, method.reads)  # one run per view (MLKD)
-        terms = objective(s, t, batch_of(4))
+        batch = batch_of(4)
+        strong = images(4, seed=10 + step) if distiller.reads.strong_view else None  # MLKD's second view
+        terms = distiller(images(4, seed=step), batch.labels, index=batch.index, strong_images=strong)
         assert set(terms) == expected_terms
         loss = sum(terms.values())
         assert torch.isfinite(loss)
@@ -192,3 +166,5 @@ def two_steps(method, student, teacher, expected_terms):
         loss.backward()
         opt.step()
     assert any(not torch.equal(b, p) for b, p in zip(before, student.parameters(), strict=True))
+    if extras_move:
+        assert all(not torch.equal(b, p) for b, p in zip(extras_before, extras, strict=True)), expected_terms

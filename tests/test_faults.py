@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from kdzoo import Distiller
 from kdzoo.engine import trainer
 from kdzoo.engine.checkpoint import LAST, read_checkpoint, save_atomic
 from kdzoo.engine.finite_watch import NonFiniteWatch
@@ -105,27 +106,27 @@ def test_a_non_finite_loss_stops_within_one_logging_interval_and_keeps_the_last_
     """The host looks at the loss every LOG_EVERY steps only (no device sync per step); a NaN from epoch 2's second
     step stops the run at that interval's end, and epoch 1 stays saved."""
     monkeypatch.setattr(trainer, "LOG_EVERY", 4)
-    calls = {"networks": 0, "steps": 0}
-    networks, backward_step = trainer.Trainer.networks, trainer.Trainer.backward_step
+    calls = {"steps": 0, "backward": 0}
+    step, backward_step = Distiller.step, trainer.Trainer.backward_step
 
     def poisoned(self, batch):
-        calls["networks"] += 1
-        student_out, teacher_out = networks(self, batch)
-        if calls["networks"] > 12 + 1:  # 12 steps per epoch: epoch 2 from its second step
-            student_out.logits = student_out.logits * float("nan")
-        return student_out, teacher_out
+        calls["steps"] += 1
+        terms, student_out = step(self, batch)
+        if calls["steps"] > 12 + 1:  # 12 steps per epoch: epoch 2 from its second step
+            terms = {name: value * float("nan") for name, value in terms.items()}
+        return terms, student_out
 
     def counted(self, terms, loss):
-        calls["steps"] += 1
+        calls["backward"] += 1
         backward_step(self, terms, loss)
 
-    monkeypatch.setattr(trainer.Trainer, "networks", poisoned)
+    monkeypatch.setattr(Distiller, "step", poisoned)
     monkeypatch.setattr(trainer.Trainer, "backward_step", counted)
     args = [a if a != "32" else "8" for a in TINY]  # batch 8: 12 steps per epoch
     code, _, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", *args, "--epochs", "3",
                        "--output-dir", tmp_path, "--name", "nan")
     assert code != 0 and "non-finite at epoch 2, step 2 " in err, err
-    assert calls["steps"] == 12 + 4  # stopped at the end of epoch 2's first interval of 4 steps
+    assert calls["backward"] == 12 + 4  # stopped at the end of epoch 2's first interval of 4 steps
     assert read_checkpoint(tmp_path / "nan" / LAST)["epoch"] == 1
     assert len((tmp_path / "nan" / "metrics.csv").read_text().splitlines()) == 2
 

@@ -11,7 +11,7 @@ import torch
 
 from conftest import TINY
 from kdzoo.engine.checkpoint import save_atomic
-from kdzoo.methods import list_methods, method_class
+from kdzoo.methods import list_methods, method_needs
 from kdzoo.models import create_model
 
 # 64 training images in batches of 32: one epoch = 2 optimisation steps.
@@ -21,7 +21,7 @@ SMALL_OPTIONS = {"ab": ["init_epochs=1"], "ft": ["init_epochs=1"], "fsp": ["init
 PAIRS = {"same-family": ("resnet14", "resnet8"), "cross-family": ("vgg8", "MobileNetV2")}
 #: Methods that need equal channel counts at every tapped layer (RepDistiller's FSP "N/A").
 EQUAL_CHANNELS_ONLY = {"fsp", "kdsvd"}
-SELF_DISTILLATION = [m for m in list_methods() if not method_class(m).reads.needs_teacher]
+SELF_DISTILLATION = [m for m in list_methods() if not method_needs(m).needs_teacher]
 TWO_EPOCHS = [*TINY, "--dataset-opt", "num_train=64", "--dataset-opt", "num_test=32", "--epochs", "2",
               "--schedule", "constant"]
 

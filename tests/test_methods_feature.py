@@ -23,6 +23,7 @@ from conftest import (
     steps_move_every_method_on_pair,
     two_steps,
 )
+from kdzoo import Distiller
 from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import (
     at_loss,
@@ -671,7 +672,7 @@ def test_finite_on_batch_2_and_short_last_batch(name):
 @pytest.mark.parametrize("pair", [("resnet14", "resnet8"), ("vgg8", "MobileNetV2")], ids="->".join)
 def test_two_optimisation_steps_change_the_student(name, pair):
     student, teacher = models(pair[1], pair[0])
-    two_steps(create_method(name, student, teacher), student, teacher, {"ce", name})
+    two_steps(Distiller(student, teacher, name), {"ce", name})
 
 
 @pytest.mark.parametrize("name,options,message", [
@@ -699,7 +700,7 @@ def test_default_weights_and_registration(name):
 
 def test_ofd_variant_tells_the_engine_whether_the_teacher_uses_batch_statistics():
     default = built("ofd", "resnet8", "resnet14")
-    assert default.variant == "reference" and default.reads.teacher.batch_stats is True
-    assert built("ofd", "resnet8", "resnet14", variant="eval").reads.teacher.batch_stats is False
+    assert default.variant == "reference" and default.reads.teacher_batch_stats is True
+    assert built("ofd", "resnet8", "resnet14", variant="eval").reads.teacher_batch_stats is False
     with pytest.raises(ConfigError, match="variant must be 'reference'.*or 'eval'.*got 'train'"):
         built("ofd", "resnet8", "resnet14", variant="train")

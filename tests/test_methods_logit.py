@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import forward_pair, images, randn, two_steps
+from kdzoo import Distiller
 from kdzoo.commands.list import methods
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
@@ -333,9 +334,9 @@ def test_finite_for_short_batches(resnets, name, batch):
 def test_two_optimisation_steps(name, student_arch, teacher_arch):
     torch.manual_seed(0)
     student, teacher = create_model(student_arch, num_classes=10), create_model(teacher_arch, num_classes=10).eval()
-    method = create_method(name, student, teacher)
-    method.on_epoch_start(1, 2)
-    two_steps(method, student, teacher, {"ce", *TERMS[name]})
+    distiller = Distiller(student, teacher, name)
+    distiller.on_epoch_start(1, 2)
+    two_steps(distiller, {"ce", *TERMS[name]})
 
 
 @pytest.mark.parametrize("name,options,match", [
@@ -603,7 +604,7 @@ def test_sdd_default_scales_follow_the_family_rule(student, teacher, scales):
 def test_sdd_global_cell_alone_is_plain_kd():
     student, teacher = pair()
     method = create_method("sdd", student, teacher, scales=[1])
-    s, t = forward_pair(student, teacher, images(4), head_map=True)
+    s, t = forward_pair(student, teacher, images(4))
     got = method(s, t, SimpleNamespace(labels=torch.arange(4)))["sdd_kd"]
     assert torch.allclose(got, kd_loss(s.logits, t.logits, 4.0, 4.0), atol=1e-6)
 
@@ -612,7 +613,7 @@ def test_sdd_trains_the_students_classifier_not_the_teachers():
     student, teacher = pair("vgg8", "resnet14")
     method = create_method("sdd", student, teacher)
     assert not list(method.parameters())  # the networks' classifiers are used, not copied
-    s, t = forward_pair(student, teacher, images(4), head_map=True)
+    s, t = forward_pair(student, teacher, images(4))
     method(s, t, SimpleNamespace(labels=torch.arange(4)))["sdd_kd"].backward()
     assert student.get_classifier().weight.grad.abs().sum() > 0
     assert teacher.get_classifier().weight.grad is None
@@ -633,7 +634,7 @@ def test_sdd_nkd_variants_match_the_naive_nkd(variant):
     student, teacher = pair()
     method = create_method("sdd", student, teacher, scales=[1], base="nkd", nkd_variant=variant)
     assert create_method("sdd", student, teacher, base="nkd").nkd_variant == "reference"
-    s, t = forward_pair(student, teacher, images(4), head_map=True)
+    s, t = forward_pair(student, teacher, images(4))
     y = torch.tensor([0, 3, 5, 9])
     got = method(s, t, SimpleNamespace(labels=y))["sdd_nkd"]
     expected = naive_nkd(s.logits, t.logits, y, 4.0, 8.0, exclude_target=variant == "paper")
@@ -788,7 +789,7 @@ def test_mlkd_rejects_bad_options_and_lists_its_variants():
 @pytest.mark.parametrize("student,teacher", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])
 def test_two_optimisation_steps_with_options(name, options, terms, student, teacher):
     s, t = pair(student, teacher)
-    two_steps(create_method(name, s, t, **options), s, t, terms)
+    two_steps(Distiller(s, t, name, **options), terms)
 
 
 def test_mlkd_warns_when_its_class_term_is_far_from_the_reference_scale():

@@ -45,9 +45,9 @@ def test_map_sizes_are_matched_both_ways(student, teacher, pool_to):
     method = create_method("simkd", s_model, t_model)
     assert method.student_head().spec["pool_to"] == pool_to
     deployed = HeadedStudent(s_model, method.student_head())
-    s = extract(deployed, images(2), head_map=True)
+    s = extract(deployed, images(2))
     with torch.no_grad():
-        t = extract(t_model, images(2), head_map=True)
+        t = extract(t_model, images(2))
     loss = method(s, t, None)["simkd"]
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in s_model.get_feat_modules().parameters())

@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
+from kdzoo import Distiller
 from kdzoo.distiller import run_networks
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
-from kdzoo.methods import InitStage, create_method
+from kdzoo.methods import InitStage, create_method, method_needs
 from kdzoo.methods.connectors import ConvReg
 
 
@@ -118,7 +119,8 @@ def test_ab_main_stage_default_is_empty_and_main_loss_keeps_the_term():
     student, teacher = models("resnet8", "resnet8x4")
     s, t = forward_pair(student, teacher, images(2), preact=True)
     default = create_method("ab", student, teacher)
-    assert not default.reads.student.needs_taps and type(default).reads.student.preact is True
+    assert not default.reads.student.needs_taps and type(default).init_reads.student.preact is True
+    assert method_needs("ab").student.preact  # the networks are checked and sized for the init stage
     assert default(s, t, batch_of(2)) == {}
     full = create_method("ab", student, teacher, main_loss=True, init_epochs=3)
     assert full.reads.student.preact and full.init_stage(student, 0.01).epochs == 3
@@ -316,14 +318,13 @@ def test_finite_on_batch_2_and_short_last_batch(name, options, term):
 @pytest.mark.parametrize("pair", [("resnet14", "resnet8"), ("wrn_16_1", "resnet8")])
 def test_two_optimisation_steps_change_the_student(name, options, terms, pair):
     student, teacher = models(pair[1], pair[0])
-    two_steps(create_method(name, student, teacher, **options), student, teacher, terms)
+    two_steps(Distiller(student, teacher, name, **options), terms)
 
 
 @pytest.mark.parametrize("name,terms", [("ab", {"ce", "ab"}), ("ft", {"ce", "ft"})])
 def test_two_optimisation_steps_cross_width(name, terms):
     student, teacher = models("resnet8", "wrn_16_2")  # other family and other widths: real connectors
-    two_steps(create_method(name, student, teacher, main_loss=True) if name == "ab"
-              else create_method(name, student, teacher), student, teacher, terms)
+    two_steps(Distiller(student, teacher, name, **({"main_loss": True} if name == "ab" else {})), terms)
 
 
 def test_default_weights():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
+from kdzoo import Distiller
 from kdzoo.errors import KdzooError
 from kdzoo.losses import kdsvd_loss, vid_loss
 from kdzoo.methods import create_method
@@ -179,7 +180,7 @@ def test_finite_on_batch_2_and_short_last_batch(name):
 ])
 def test_two_optimisation_steps_change_the_student(name, pair):
     student, teacher = models(pair[1], pair[0])
-    two_steps(create_method(name, student, teacher), student, teacher, {"ce", name})
+    two_steps(Distiller(student, teacher, name), {"ce", name})
 
 
 @pytest.mark.parametrize("pair", [("wrn_40_2", "wrn_40_1"), ("vgg13", "MobileNetV2"), ("resnet32x4", "ShuffleV2")])

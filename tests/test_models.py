@@ -355,7 +355,7 @@ def test_head_map_pools_into_the_classifier(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=10).eval()
     with torch.no_grad():
-        f = extract(model, torch.randn(2, 3, 32, 32), head_map=True)
+        f = extract(model, torch.randn(2, 3, 32, 32))
         assert torch.allclose(f.head_map.mean(dim=(2, 3)), f.pooled, atol=1e-5)
         assert torch.allclose(model.get_classifier()(f.pooled), f.logits, atol=1e-5)
 

@@ -146,6 +146,11 @@ class RunConfig:
         return self.teacher is not None or self.teacher_pretrained
 
     @property
+    def run_method(self) -> str:
+        """The method the run trains with: the one given, else kd with a teacher, else vanilla (plain training)."""
+        return self.method or ("kd" if self.distilling else "vanilla")
+
+    @property
     def has_method(self) -> bool:
         """The run has a distillation objective: a teacher (method default kd) or a self-distillation method."""
         return self.distilling or self.method is not None

@@ -14,16 +14,17 @@ a student and a teacher for what a method reads (used by the Distiller, kdzoo's 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_map
 
+from .batch import Batch
 from .config import resolve_temperatures
-from .data.batch import Batch
 from .errors import ConfigError
-from .methods import InitStage, LossWeights, Method, Objective, Reads, create_method, method_class
+from .methods import InitStage, LossWeights, Method, Objective, Reads, create_method, method_needs
 from .models import (
     FeatureRequest,
     Features,
@@ -69,27 +70,36 @@ def batch_statistics(model: nn.Module):
                 m.num_batches_tracked.copy_(count)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """How the networks run in a step: ``amp``, the autocast dtype (None: full precision); ``channels_last``, the
+    images go in as channels-last (NHWC) tensors; ``teacher_channels_last`` the same for the teacher alone (None: as
+    the student), so a channels-last teacher can pair with a contiguous student."""
+
+    amp: torch.dtype | None = None
+    channels_last: bool = False
+    teacher_channels_last: bool | None = None
+
+
 def run_networks(student: nn.Module | None, teacher: nn.Module | None, views: list[Tensor], reads: Reads,
-                 amp: torch.dtype | None = None, channels_last: bool = False,
-                 teacher_channels_last: bool | None = None) -> tuple[Features | None, Features | None]:
+                 runtime: Runtime = Runtime()) -> tuple[Features | None, Features | None]:
     """The student's outputs (with gradients) and the frozen teacher's (without), for what ``reads`` asks.
 
     ``views``: the batch's images, plus its strong view for methods that read one (MLKD); each network runs
     once per view, so BatchNorm sees one view at a time, and the outputs are concatenated ``[weak; strong]``.
-    ``amp``: the autocast dtype (None: full precision). A ``student`` of None is not run (FT's init stage).
-    ``channels_last``: the images go in as channels-last (NHWC) tensors; ``teacher_channels_last`` the same for the
-    teacher alone (None: as the student), so a channels-last teacher can pair with a contiguous student.
+    ``runtime``: precision and layouts (:class:`Runtime`). A ``student`` of None is not run (FT's init stage).
     The teacher runs once per view for all of the method's needs (logits and features together), under
     ``torch.inference_mode`` (no autograd bookkeeping); its outputs are copied out of it, so losses may save them."""
     students, teachers = [], []
-    teacher_channels_last = channels_last if teacher_channels_last is None else teacher_channels_last
+    amp, channels_last = runtime.amp, runtime.channels_last
+    teacher_channels_last = channels_last if runtime.teacher_channels_last is None else runtime.teacher_channels_last
     for x in views:
         precision = torch.autocast(x.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
         with precision:
             if student is not None:
                 students.append(run_model(student, in_layout(x, channels_last), reads.student))
             if teacher is not None and reads.teacher is not None:
-                mode = batch_statistics(teacher) if reads.teacher.batch_stats else contextlib.nullcontext()
+                mode = batch_statistics(teacher) if reads.teacher_batch_stats else contextlib.nullcontext()
                 with torch.inference_mode(), mode:
                     out = run_model(teacher, in_layout(x, teacher_channels_last), reads.teacher)
                 teachers.append(tree_map(Tensor.clone, out))  # inference tensors cannot be saved for backward
@@ -141,12 +151,12 @@ class Distiller(nn.Module):
                  teacher_layers: list[str] | None = None, **options: Any):
         super().__init__()
         self.student_params = trainable_parameters(student)  # the network as given, before exits or a head
-        reads = method_class(method).reads
-        student = _prepared(student, reads.student, student_layers, input_shape)
+        needs = method_needs(method, options)
+        student = _prepared(student, needs.student, student_layers, input_shape)
         if teacher is not None:
-            teacher = _prepared(teacher, reads.teacher, teacher_layers, input_shape).eval().requires_grad_(False)
+            teacher = _prepared(teacher, needs.teacher, teacher_layers, input_shape).eval().requires_grad_(False)
         try:
-            if reads.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees it
+            if needs.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees it
                 student = MultiExitNet.build(student, input_shape)
             method_module = create_method(method, student, teacher, input_shape=input_shape,
                                           train_labels=train_labels, logit_std=logit_std, **options)
@@ -162,10 +172,23 @@ class Distiller(nn.Module):
         self.objective = Objective(method_module, resolve_weights(method_module, gamma, alpha, beta),
                                    *resolve_temperatures(t_student, t_teacher, logit_std))
         object.__setattr__(self, "teacher", teacher)  # frozen: not a submodule, so not in parameters()/state_dict()
+        self.runtime = Runtime()
+        self.set_runners(self.student, self.objective)
 
     @property
     def method(self) -> Method:
         return self.objective.method
+
+    @property
+    def reads(self) -> Reads:
+        """What each step reads (the method's, resolved from its options when it was built)."""
+        return self.objective.method.reads
+
+    def set_runners(self, student: nn.Module, objective: nn.Module) -> None:
+        """The modules a step calls for the student and the objective: themselves, or wrappers of them (kdzoo's
+        engine passes DistributedDataParallel ones under torchrun). Not submodules: the parameters stay the
+        student's and the objective's."""
+        object.__setattr__(self, "runners", (student, objective))
 
     def extra_parameters(self) -> int:
         """Trainable parameters the method adds beyond the student network it was given (as mdistiller's
@@ -174,10 +197,6 @@ class Distiller(nn.Module):
         (CRD's memory banks) and frozen copies (SimKD's reused classifier) are not counted."""
         return trainable_parameters(self) - self.student_params
 
-    @property
-    def reads(self) -> Reads:
-        return self.objective.method.reads
-
     def _apply(self, fn, recurse: bool = True):
         if self.teacher is not None:
             self.teacher._apply(fn, recurse)
@@ -185,10 +204,14 @@ class Distiller(nn.Module):
 
     def forward(self, images: Tensor, labels: Tensor, index: Tensor | None = None,
                 strong_images: Tensor | None = None) -> dict[str, Tensor]:
-        batch = self.batch(images, labels, index, strong_images)
-        views = [images] if strong_images is None else [images, strong_images]
-        student_out, teacher_out = run_networks(self.student, self.teacher, views, self.reads)
-        return self.objective(student_out, teacher_out, batch)
+        return self.step(self.batch(images, labels, index, strong_images))[0]
+
+    def step(self, batch: Batch) -> tuple[dict[str, Tensor], Features]:
+        """The weighted loss terms of one training step on ``batch``, and the student's outputs (kdzoo's engine
+        reads its accuracy from them); the networks run as ``runtime`` says, through the runners."""
+        student, objective = self.runners
+        student_out, teacher_out = run_networks(student, self.teacher, batch.views(), self.reads, self.runtime)
+        return objective(student_out, teacher_out, batch), student_out
 
     def batch(self, images: Tensor, labels: Tensor, index: Tensor | None, strong_images: Tensor | None) -> Batch:
         """The batch the method sees; a clear error when the method reads something the call did not give."""
@@ -212,14 +235,11 @@ class Distiller(nn.Module):
         """The method's init stage (AB, FT, FSP: RepDistiller's connector pre-training), or None."""
         return self.method.init_stage(self.student, lr)
 
-    def init_loss(self, stage: InitStage, images: Tensor, labels: Tensor, index: Tensor | None = None,
-                  student: nn.Module | None = None, amp: torch.dtype | None = None,
-                  channels_last: bool = False, teacher_channels_last: bool | None = None) -> Tensor:
-        """The loss of one init-stage step on a batch (``student``: the network to run, default the student;
-        the layouts as in :func:`run_networks`)."""
-        runner = (student or self.student) if stage.needs_student else None
-        student_out, teacher_out = run_networks(runner, self.teacher, [images], stage.reads, amp, channels_last,
-                                                teacher_channels_last)
+    def init_loss(self, stage: InitStage, images: Tensor, labels: Tensor, index: Tensor | None = None) -> Tensor:
+        """The loss of one init-stage step on a batch (the networks run as ``runtime`` says; the init modules train
+        outside any runner)."""
+        runner = self.student if stage.needs_student else None
+        student_out, teacher_out = run_networks(runner, self.teacher, [images], stage.reads, self.runtime)
         batch = self.batch(images, labels, index, None)
         return self.method.init_loss(student_out.float() if student_out is not None else None, teacher_out.float(),
                                      batch)

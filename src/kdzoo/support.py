@@ -98,9 +98,9 @@ def refusal(method: str, student: Family, teacher: Family | None) -> str | None:
 
 def cell(method: str, family: Family) -> str:
     """Where ``family`` can stand for ``method``: both, student only, teacher only, or the refusal."""
-    from .methods import method_class
+    from .methods import method_needs
 
-    if not method_class(method).reads.needs_teacher:
+    if not method_needs(method).needs_teacher:
         return cell_text(refusal(method, family, None), None, self_distillation=True)
     return cell_text(refusal(method, family, PARTNER), refusal(method, PARTNER, family))
 

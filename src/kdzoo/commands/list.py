@@ -55,14 +55,14 @@ EXAMPLE_PAIR = ("resnet32x4", "resnet8x4")
 
 
 def methods() -> str:
-    from ..methods import list_methods, method_class, method_options
+    from ..methods import list_methods, method_class, method_needs, method_options
 
     blocks = []
     for name in list_methods():
-        cls = method_class(name)
+        cls, needs = method_class(name), method_needs(name)
         options = ", ".join(f"{k}={v!r}" for k, v in method_options(name).items()) or "none"
         lines = [name, f"    paper:    {cls.paper}", f"    features: {cls.uses}",
-                 f"    reads:    {cls.reads.describe()}", f"    weights:  {cls.default_weights.describe()}",
+                 f"    reads:    {needs.describe()}", f"    weights:  {cls.default_weights.describe()}",
                  f"    options:  {options}",
                  f"    extra params: {extra_parameters(name):,}"]
         if cls.logit_std_defaults is not None:
@@ -70,7 +70,7 @@ def methods() -> str:
             changed = "".join(f", {k}={v!r}" for k, v in ls.options.items())
             kd_temperature = " (the KD term's T defaults to 2)" if ls.weights.alpha else ""
             lines.append(f"    --logit-std: {ls.weights.describe()}{changed}{kd_temperature}")
-        if not cls.reads.needs_teacher:
+        if not needs.needs_teacher:
             lines.append("    no teacher (self-distillation)")
         blocks.append("\n".join(lines))
     teacher, student = EXAMPLE_PAIR
@@ -94,7 +94,7 @@ def extra_parameters(method: str | None) -> int:
 
 def _count_parameters(method: str | None, device: torch.device) -> int:
     from ..distiller import Distiller, trainable_parameters
-    from ..methods import method_class
+    from ..methods import method_needs
     from ..models import create_model
 
     teacher_arch, student_arch = EXAMPLE_PAIR
@@ -102,7 +102,7 @@ def _count_parameters(method: str | None, device: torch.device) -> int:
         student = create_model(student_arch, num_classes=100)
         if method is None:
             return trainable_parameters(student)
-        teacher = create_model(teacher_arch, num_classes=100) if method_class(method).reads.needs_teacher else None
+        teacher = create_model(teacher_arch, num_classes=100) if method_needs(method).needs_teacher else None
         labels = torch.arange(50_000) % 100  # CIFAR-100's training split, for methods with a memory bank (CRD)
         return Distiller(student, teacher, method, input_shape=(3, 32, 32), train_labels=labels).extra_parameters()
 

@@ -5,9 +5,9 @@ are augmented in whole batches; ImageNet-style folders are streamed through Data
 Order and augmentation depend only on (seed, epoch), so a resumed run sees the same batches.
 """
 
+from ..batch import Batch
 from . import cifar, fashion_mnist, image_folder, synthetic  # noqa: F401  (register the datasets)
 from .augment import BatchAugment, crop_flip, normalize
-from .batch import Batch
 from .loader import DataBundle
 from .registry import DATASETS, build_data, dataset_info, list_datasets
 

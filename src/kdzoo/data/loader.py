@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..batch import Batch
 from .augment import BatchAugment, StrongAugment, normalize
-from .batch import Batch
 from .sampling import EpochOrder, seeded_generator
 
 

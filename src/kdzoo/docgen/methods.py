@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config import packaged_configs
-from ..methods import Method, list_methods, method_class
+from ..methods import Method, list_methods, method_class, method_needs
 from ..methods.options import declared_options
 from ..models.features import LOGITS
 from ..published import PublishedTable, published_tables
@@ -52,7 +52,7 @@ def short_citation(cls: type[Method]) -> str:
 
 def kind(cls: type[Method]) -> str:
     """What the method distils, from what it reads: logits, features, no teacher, or exits."""
-    reads = cls.reads
+    reads = method_needs(cls.method_name)
     if not reads.needs_teacher:
         return "self-distillation"
     if reads.student.exits:
@@ -62,7 +62,7 @@ def kind(cls: type[Method]) -> str:
 
 def commands(name: str) -> tuple[str, str]:
     """The one-line Fashion-MNIST (CPU) and CIFAR-100 (GPU) commands of method ``name``."""
-    teacher = method_class(name).reads.needs_teacher
+    teacher = method_needs(name).needs_teacher
     configs = [c for c in (f"cifar100/{name}", f"cifar100/{name}_resnet32x4_resnet8x4") if c in packaged_configs()]
     config = f"--config {configs[0]} " if configs else ""
     fashion = f"kdzoo distill {f'--teacher {TUTORIAL_TEACHER} ' if teacher else ''}--method {name} {FASHION_MNIST}"
@@ -89,7 +89,7 @@ def _options(cls: type[Method]) -> str:
 
 
 def _caveats(cls: type[Method]) -> list[str]:
-    reads, notes = cls.reads, []
+    reads, notes = method_needs(cls.method_name), []
     if cls.reference_batch_size:
         notes.append(f"The loss scales with 1/batch size: the default β was tuned for batch "
                      f"{cls.reference_batch_size}, and kdzoo warns when the batch differs (rescale `--beta`).")
@@ -151,11 +151,12 @@ def page(name: str) -> str:
     ls_text = (f"{ls.weights.describe()}{''.join(f', {k}={v!r}' for k, v in ls.options.items())}"
                if ls is not None else "not supported")
     doc = sys.modules[cls.__module__].__doc__
-    fashion_teacher = ", from the [tutorial](../tutorial.md)’s teacher" if cls.reads.needs_teacher else ""
-    cifar_teacher = ", from RepDistiller’s released teacher" if cls.reads.needs_teacher else ""
+    needs_teacher = method_needs(name).needs_teacher
+    fashion_teacher = ", from the [tutorial](../tutorial.md)’s teacher" if needs_teacher else ""
+    cifar_teacher = ", from RepDistiller’s released teacher" if needs_teacher else ""
     return (HEADER.format(source=f"`{source}`") + f"# `{name}`: {title}\n\n"
             f"| | |\n|---|---|\n| paper | {authors}. *{title}*. {venue} |\n| kind | {kind(cls)} |\n"
-            f"| features | {cls.uses.replace('|', '/')} |\n| reads | {cls.reads.describe()} |\n"
+            f"| features | {cls.uses.replace('|', '/')} |\n| reads | {method_needs(cls.method_name).describe()} |\n"
             f"| default weights | {cls.default_weights.describe()} (loss = γ·CE + α·KD + β·method; the reference's) |\n"
             f"| with `--logit-std` | {ls_text} |\n| code | [`{source}`](../../{source}) |\n\n"
             f"## Run it\n\nFashion-MNIST on a CPU{fashion_teacher}:\n\n"

@@ -11,41 +11,34 @@ from torch import nn
 from .. import distributed
 from ..config import RunConfig
 from ..data import DataBundle, build_data, dataset_info
-from ..distiller import Distiller, trainable_parameters
+from ..distiller import Distiller, Runtime
 from ..errors import ConfigError
-from ..methods import LossWeights, Objective, Reads, method_class
+from ..methods import method_needs
 from ..models import StagesNotFound, create_model, is_external, model_info
 from ..teachers import is_pretrained, name_of
 from . import checkpoint as ckpt
 from .evaluate import check_fits
 from .optim import schedule_warnings
 from .preflight import check_no_single_image_batch
-from .runtime import resolve_device, seed_everything
+from .runtime import amp_dtype, resolve_device, seed_everything
 from .short_runs import short_run_warnings
 from .speed import SpeedPlan, compile_networks, plan_speed
 
 
 @dataclass
 class Setup:
-    """Everything built from a config before the first step. ``distiller`` holds the student, the frozen
-    teacher and the method (None for plain training); ``reads`` is what the networks compute each step;
-    ``student_params`` the student network's trainable parameters, ``extra_params`` those the method adds
-    (:meth:`~kdzoo.distiller.Distiller.extra_parameters`); ``teacher_file`` what the run records of a published
-    teacher (``pretrained:NAME``: its name, SHA-256 and source)."""
+    """Everything built from a config before the first step. ``distiller`` is the run: its student, frozen
+    teacher, method and objective (plain training: the ``vanilla`` method), laid out, compiled and set to run as
+    the speed plan says; ``teacher_file`` what the run records of a published teacher (``pretrained:NAME``: its
+    name, SHA-256 and source)."""
 
     cfg: RunConfig
     device: torch.device
     data: DataBundle
-    student: nn.Module
-    teacher: nn.Module | None
-    objective: Objective
-    distiller: Distiller | None
-    reads: Reads
+    distiller: Distiller
     lr: float
     caveats: list[str]
     speed: SpeedPlan
-    student_params: int
-    extra_params: int
     teacher_file: dict | None = None
 
 
@@ -54,11 +47,12 @@ def check_names(cfg: RunConfig) -> None:
     before any data is read."""
     model_info(cfg.model)
     dataset_info(cfg.dataset)
-    if cfg.method is not None and method_class(cfg.method).reads.needs_teacher and not cfg.distilling:
+    needs_teacher = method_needs(cfg.run_method, cfg.method_options).needs_teacher
+    if needs_teacher and not cfg.distilling:
         raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or "
                           f"checkpoint, or a RepDistiller teacher file) or --teacher pretrained:NAME (a published "
                           f"CIFAR-100 teacher, fetched once; `kdzoo teachers` lists them).")
-    if cfg.method is not None and not method_class(cfg.method).reads.needs_teacher and cfg.distilling:
+    if not needs_teacher and cfg.distilling:
         raise ConfigError(f"--method {cfg.method} is self-distillation and uses no teacher: drop --teacher "
                           f"(kdzoo distill --student {cfg.model} --method {cfg.method}).")
     if cfg.teacher_arch:
@@ -94,29 +88,22 @@ def build(cfg: RunConfig) -> Setup:
         teacher = pretrained_teacher(cfg, data, device)
     student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
                            feature_layers=cfg.feature_layers, **cfg.model_options).to(device)
-    student_params = trainable_parameters(student)
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
     if cfg.scale_lr:
         lr *= distributed.world_size()
     distiller = run_distiller(cfg, student, teacher, data, device)
-    if distiller is None:
-        objective = Objective(None, LossWeights(gamma=1.0, alpha=0.0, beta=0.0))
-        reads, caveats, extra_params = Reads(teacher=None), [], 0
-    else:
-        student, objective, reads = distiller.student, distiller.objective, distiller.reads
-        caveats = distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
-        extra_params = distiller.extra_parameters()
-    caveats = caveats + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr)
+    caveats = (distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
+               + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr))
     if cfg.sync_bn:
-        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
+        distiller.student = nn.SyncBatchNorm.convert_sync_batchnorm(distiller.student)
     if speed.channels_last:
-        student = student.to(memory_format=torch.channels_last)
+        distiller.student.to(memory_format=torch.channels_last)
     if speed.teacher_channels_last and teacher is not None:
-        teacher = teacher.to(memory_format=torch.channels_last)
-    compile_networks(speed, student, teacher, objective)
-    return Setup(cfg=cfg, device=device, data=data, student=student, teacher=teacher, objective=objective,
-                 distiller=distiller, reads=reads, lr=lr, caveats=caveats, speed=speed, student_params=student_params,
-                 extra_params=extra_params, teacher_file=teacher_file.record() if teacher_file else None)
+        teacher.to(memory_format=torch.channels_last)
+    compile_networks(speed, distiller.student, teacher, distiller.objective)
+    distiller.runtime = Runtime(amp_dtype(device, speed.amp), speed.channels_last, speed.teacher_channels_last)
+    return Setup(cfg=cfg, device=device, data=data, distiller=distiller, lr=lr, caveats=caveats, speed=speed,
+                 teacher_file=teacher_file.record() if teacher_file else None)
 
 
 def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:
@@ -127,22 +114,20 @@ def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:
         eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, data_seed=cfg.data_seed,
         train_subset=cfg.train_subset, test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
         rank=distributed.rank(), world_size=distributed.world_size(),
-        strong_view=cfg.has_method and method_class(cfg.method).reads.strong_view, **cfg.dataset_options,
+        strong_view=method_needs(cfg.run_method, cfg.method_options).strong_view, **cfg.dataset_options,
     )
     check_no_single_image_batch(data.train, cfg.batch_size)
     return data
 
 
 def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None, data: DataBundle,
-                  device: torch.device) -> Distiller | None:
-    """The run's :class:`~kdzoo.distiller.Distiller` (None without a method), the teacher checked against the
-    data first."""
-    if not cfg.has_method:
-        return None
+                  device: torch.device) -> Distiller:
+    """The run's :class:`~kdzoo.distiller.Distiller` (``vanilla`` for plain training), the teacher checked
+    against the data first."""
     if teacher is not None:
         check_fits(teacher, data, "teacher")
     try:
-        return Distiller(student, teacher, cfg.method, input_shape=(data.in_channels, *data.image_size),
+        return Distiller(student, teacher, cfg.run_method, input_shape=(data.in_channels, *data.image_size),
                          gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
                          t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
                          **cfg.method_options).to(device)

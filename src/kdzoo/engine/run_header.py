@@ -14,22 +14,24 @@ from .build import Setup
 
 def run_description(setup: Setup, run_dir: Path) -> str:
     """The header's first lines: what runs and where, the method's extra parameters, then the warnings."""
-    cfg, objective = setup.cfg, setup.objective
+    cfg, distiller = setup.cfg, setup.distiller
+    objective, teacher = distiller.objective, distiller.teacher
     head = f"kdzoo {__version__}: "
-    if objective.method is None:
+    if not cfg.has_method:
         head += f"training {cfg.model}"
-    elif setup.teacher is None:
+    elif teacher is None:
         head += f"self-distilling {cfg.model} with {cfg.method} ({objective.weights.describe()})"
     else:
-        head += (f"distilling {setup.teacher.kdzoo_arch} -> {cfg.model} with {cfg.method} "
+        head += (f"distilling {teacher.kdzoo_arch} -> {cfg.model} with {cfg.method} "
                  f"({objective.weights.describe()}, T_s {objective.t_student:g}, "
                  f"T_t {objective.t_teacher:g}{', logit standardization' if cfg.logit_std else ''})")
     procs = f" per process x {distributed.world_size()} processes" if distributed.is_distributed() else ""
     data = setup.data
     lines = [f"{head} on {data.name} ({data.num_train} train images, {len(data.train)} batches of "
              f"{cfg.batch_size}{procs}), {cfg.epochs} epochs, lr {setup.lr:g} ({cfg.schedule}), device {setup.device}"]
-    if objective.method is not None:
-        lines.append(extra_parameters_line(cfg.method, cfg.model, setup.extra_params, setup.student_params))
+    if cfg.has_method:
+        lines.append(extra_parameters_line(cfg.method, cfg.model, distiller.extra_parameters(),
+                                           distiller.student_params))
     if setup.teacher_file:
         record = setup.teacher_file
         lines.append(f"teacher: {record['name']} = {record['file']} (SHA-256 {record['sha256']}, from "

@@ -15,10 +15,8 @@ def epoch_option_warnings(cfg: RunConfig) -> list[str]:
     """Each ``*_epochs`` method option longer than the run, with the value scaled to the run's length: a warm-up
     or curriculum that never completes, or an init stage (AB, FT, FSP) that trains longer before the main epochs
     than they last."""
-    if cfg.method is None:
-        return []
     notes = []
-    for key, default in method_options(cfg.method).items():
+    for key, default in method_options(cfg.run_method).items():
         value = cfg.method_options.get(key, default)
         if key.endswith("_epochs") and isinstance(value, (int, float)) and value > cfg.epochs:
             scaled = max(1, round(value * cfg.epochs / REFERENCE_EPOCHS))

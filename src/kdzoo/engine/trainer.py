@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from .. import __version__, distributed
 from ..config import RunConfig
-from ..distiller import run_networks
 from ..errors import CheckpointError, ConfigError, KdzooError
-from ..models import Features, checkpoint_entries
+from ..models import checkpoint_entries
 from ..published import released_teacher_top1
 from ..run_folder import INIT_METRICS, create_run_dir, save_config, write_summary
 from . import checkpoint as ckpt
@@ -34,7 +34,7 @@ from .progress import LOG_EVERY, EpochProgress
 from .resume import resume_config
 from .run_header import header_notes, run_description
 from .run_lock import RunLock
-from .runtime import amp_dtype, rng_state, set_rng_state
+from .runtime import rng_state, set_rng_state
 from .speed import describe_speed, optimizer_options
 
 
@@ -49,7 +49,7 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
         cfg, note = resume_config(Path(resume), overrides or {}, extend)
     setup = build(cfg)
     cfg = setup.cfg
-    teacher_arch = getattr(setup.teacher, "kdzoo_arch", None)
+    teacher_arch = getattr(setup.distiller.teacher, "kdzoo_arch", None)
     main = distributed.is_main()
     if resume is not None:
         run_dir = Path(resume)
@@ -84,13 +84,13 @@ class Trainer:
         self.setup = setup
         self.run_dir = run_dir
         self.log = log
-        cfg = setup.cfg
-        trainable = [setup.student] + ([setup.objective] if setup.objective.method is not None else [])
-        self.optimizer = build_optimizer(cfg, trainable, setup.lr, optimizer_options(setup.speed))
+        cfg, distiller = setup.cfg, setup.distiller
+        self.distiller = distiller
+        self.optimizer = build_optimizer(cfg, [distiller], setup.lr, optimizer_options(setup.speed))
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.schedule_epochs = cfg.epochs  # the epochs the lr schedule spans (fewer in an extended run)
         self.scaler = torch.amp.GradScaler(setup.device.type, enabled=setup.speed.amp == "fp16")
-        stage = setup.distiller.init_stage(setup.lr) if setup.distiller is not None else None
+        stage = distiller.init_stage(setup.lr)
         if stage is not None and stage.epochs > 0:
             self.init = stage
             self.init_optimizer = torch.optim.SGD(stage.parameters, lr=stage.lr or setup.lr, momentum=0.9,
@@ -100,10 +100,11 @@ class Trainer:
         # What the training steps call: DDP wrappers under torchrun (the teacher has no gradients: not
         # wrapped). SimKD's student leaves its own classifier unused, init-stage modules rest in the main
         # stage, and the objective's buffers (CRD's banks) are kept identical by the method itself.
-        self.train_student = distributed.wrap(setup.student, setup.device,
-                                              find_unused=getattr(setup.student, "ddp_find_unused", False))
-        self.train_objective = distributed.wrap(setup.objective, setup.device, find_unused=stage is not None,
-                                                broadcast_buffers=False)
+        distiller.set_runners(
+            distributed.wrap(distiller.student, setup.device,
+                             find_unused=getattr(distiller.student, "ddp_find_unused", False)),
+            distributed.wrap(distiller.objective, setup.device, find_unused=stage is not None,
+                             broadcast_buffers=False))
         self.init_epoch = 0
         self.init_history: list[dict[str, float]] = []
         self.epoch = 0
@@ -125,13 +126,13 @@ class Trainer:
         if not distributed.is_main():
             return
         setup = self.setup
-        model_state = checkpoint_entries(setup.student)
+        model_state = checkpoint_entries(self.distiller.student)
         if improved:
             ckpt.save_atomic({**self._meta(), "epoch": self.epoch, "accuracy": top1, **model_state},
                              self.run_dir / ckpt.BEST)
         ckpt.save_atomic({
             **self._meta(), "epoch": self.epoch, "accuracy": top1, **model_state,
-            "objective": setup.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "objective": self.distiller.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_state(setup.device), "history": self.history, "best": self.best,
             "teacher_eval": self.teacher_eval, "init_epoch": self.init_epoch, "init_history": self.init_history,
@@ -148,9 +149,9 @@ class Trainer:
         if data.get("arch") != cfg.model:
             raise ConfigError(f"{path} holds a {data.get('arch')} but the run's config says {cfg.model}; "
                               f"cannot resume.")
-        ckpt.load_entries(setup.student, data, str(path), cfg.model)
+        ckpt.load_entries(self.distiller.student, data, str(path), cfg.model)
         try:
-            setup.objective.load_state_dict(data["objective"])
+            self.distiller.objective.load_state_dict(data["objective"])
             self.optimizer.load_state_dict(data["optimizer"])
             self.scheduler.load_state_dict(data["scheduler"])
             self.scaler.load_state_dict(data["scaler"])
@@ -186,7 +187,7 @@ class Trainer:
             for line in header_notes(cfg, self.init.epochs if self.init else 0, self.init_lr()):
                 self.log.info(line)
         self.log.info(describe_speed(setup.speed, cfg))
-        if setup.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
+        if self.distiller.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
             self.evaluate_teacher()
         if self.init is not None:
             for epoch in range(self.init_epoch + 1, self.init.epochs + 1):
@@ -200,10 +201,10 @@ class Trainer:
 
     def evaluate_teacher(self) -> None:
         """The teacher's test accuracy, logged beside the released teacher's (RepDistiller's, on CIFAR-100)."""
-        setup = self.setup
-        self.teacher_eval = evaluate(setup.teacher, setup.data.test, setup.device, setup.speed.amp)
-        ref = released_teacher_top1(setup.teacher.kdzoo_arch, setup.cfg.dataset)
-        ref_text = f" (RepDistiller's released {setup.teacher.kdzoo_arch}: {ref:.2f})" if ref else ""
+        setup, teacher = self.setup, self.distiller.teacher
+        self.teacher_eval = evaluate(teacher, setup.data.test, setup.device, setup.speed.amp)
+        ref = released_teacher_top1(teacher.kdzoo_arch, setup.cfg.dataset)
+        ref_text = f" (RepDistiller's released {teacher.kdzoo_arch}: {ref:.2f})" if ref else ""
         self.log.info(f"Teacher test top-1 {self.teacher_eval['top1']:.2f}%{ref_text}")
 
     def init_epoch_step(self, epoch: int) -> None:
@@ -220,7 +221,8 @@ class Trainer:
         """Train and evaluate one main epoch, then checkpoint it and log its row."""
         setup, cfg = self.setup, self.setup.cfg
         row = self.train_epoch(epoch)
-        test = evaluate(setup.student, setup.data.test, setup.device, setup.speed.amp, epoch)
+        self.advance_schedule(epoch)
+        test = evaluate(self.distiller.student, setup.data.test, setup.device, setup.speed.amp, epoch)
         improved = test["top1"] > self.best["top1"]
         if improved:
             self.best = {"top1": test["top1"], "epoch": epoch}
@@ -241,88 +243,87 @@ class Trainer:
             self.log.info(warning)
 
     def init_epoch_run(self, epoch: int) -> dict[str, float]:
-        """One epoch of the method's init stage: only ``init.modules`` train, on ``method.init_loss``.
+        """One epoch of the method's init stage: only ``init.modules`` train, on the Distiller's ``init_loss``.
 
         Batches come from the loader's epoch ``-epoch``, so they differ from the main epochs'."""
-        setup, cfg, init = self.setup, self.setup.cfg, self.init
-        setup.student.eval()
+        init, distiller = self.init, self.distiller
+        distiller.student.eval()
         for module in init.modules:
             module.train()
-        sums = EpochSums(setup.device)
-        progress = EpochProgress(len(setup.data.train), f"init epoch {epoch}/{init.epochs}",
-                                 enabled=cfg.progress and distributed.is_main())
-        watch = NonFiniteWatch(setup.device, LOG_EVERY)
-        start = time.perf_counter()
-        for step, batch in enumerate(setup.data.train.epoch(-epoch)):
-            loss = setup.distiller.init_loss(init, batch.images, batch.labels, batch.index, student=setup.student,
-                                             amp=amp_dtype(setup.device, setup.speed.amp),
-                                             channels_last=setup.speed.channels_last,
-                                             teacher_channels_last=setup.speed.teacher_channels_last)
-            watch.record(step, {"init": loss})
+
+        def step(batch) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+            loss = distiller.init_loss(init, batch.images, batch.labels, batch.index)
             self.init_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             distributed.average_gradients(init.parameters)  # the init modules train outside DDP
             self.scaler.step(self.init_optimizer)
             self.scaler.update()
-            sums.add(batch.labels.numel(), {"init_loss": loss})
-            if watch.due(step):  # the host reads device values only here: one sync per logging interval
-                self.stop_if_non_finite(watch, epoch, stage="init epoch")
-                if progress.enabled:
-                    totals, seen = sums.totals()
-                    progress.show(init_loss=totals["init_loss"] / seen)
-            progress.step()
-        progress.close()
-        self.stop_if_non_finite(watch, epoch, stage="init epoch")
-        elapsed = time.perf_counter() - start
-        totals, seen = sums.totals()
+            return {"init": loss}, {"init_loss": loss}, {}
+
+        totals, seen, elapsed = self.run_epoch(self.setup.data.train.epoch(-epoch), step,
+                                               f"init epoch {epoch}/{init.epochs}", epoch, stage="init epoch")
         return {"init_epoch": epoch, "lr": self.init_optimizer.param_groups[0]["lr"],
                 "init_loss": totals.get("init_loss", 0.0) / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
                 "epoch_time_s": elapsed}
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One main epoch over the training split: each step runs the networks, the objective's weighted terms,
-        backward and the optimizer; returns the epoch's ``metrics.csv`` row (mean of every loss term, train top-1,
-        images/s, times, the method's ``stat_*`` values), summed over the processes of a distributed run."""
-        setup, cfg = self.setup, self.setup.cfg
-        if setup.objective.method is not None:
-            setup.objective.method.on_epoch_start(epoch, cfg.epochs)
-        setup.student.train()
-        setup.objective.train()
+        """One main epoch over the training split: each step is the Distiller's (the networks, the objective's
+        weighted terms), then backward and the optimizer; returns the epoch's ``metrics.csv`` row (mean of every
+        loss term, train top-1, images/s, times, the method's ``stat_*`` values), summed over the processes of a
+        distributed run. The caller steps the lr schedule."""
+        cfg, distiller = self.setup.cfg, self.distiller
+        distiller.on_epoch_start(epoch, cfg.epochs)
+        distiller.train()
         lr = self.optimizer.param_groups[0]["lr"]
-        sums = EpochSums(setup.device)
-        progress = EpochProgress(len(setup.data.train), f"epoch {epoch}/{cfg.epochs}",
-                                 enabled=cfg.progress and distributed.is_main())
-        watch = NonFiniteWatch(setup.device, LOG_EVERY)
-        start = time.perf_counter()
-        for step, batch in enumerate(setup.data.train.epoch(epoch)):
-            student_out, teacher_out = self.networks(batch)
-            terms = self.train_objective(student_out, teacher_out, batch)
+
+        def step(batch) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+            terms, student_out = distiller.step(batch)
             loss = sum(terms.values())
-            watch.record(step, terms)
             self.backward_step(terms, loss)
-            n = batch.labels.numel()
-            correct = (student_out.logits[:n].argmax(1) == batch.labels).sum()  # the first view's
-            sums.add(n, {"loss": loss, **terms}, {"correct": correct})
-            if watch.due(step):  # the host reads device values only here: one sync per logging interval
-                self.stop_if_non_finite(watch, epoch)
-                if progress.enabled:
-                    totals, seen = sums.totals()
-                    progress.show(loss=totals["loss"] / seen, acc=100.0 * totals["correct"] / seen,
-                                  img_s=seen / (time.perf_counter() - start))
-            progress.step()
-        self.stop_if_non_finite(watch, epoch)
-        totals, seen = sums.totals(all_ranks=True)
+            correct = (student_out.logits[:batch.labels.numel()].argmax(1) == batch.labels).sum()  # the first view's
+            return terms, {"loss": loss, **terms}, {"correct": correct}
+
+        totals, seen, elapsed = self.run_epoch(self.setup.data.train.epoch(epoch), step, f"epoch {epoch}/{cfg.epochs}",
+                                               epoch, all_ranks=True)
         correct = totals.pop("correct", 0.0)
         means = {f"train_{k}": v / max(seen, 1) for k, v in totals.items()}
-        method = setup.objective.method
-        stats = {f"stat_{k}": v for k, v in method.epoch_stats().items()} if method is not None else {}
-        elapsed = time.perf_counter() - start
-        progress.close()
-        self.advance_schedule(epoch)
+        stats = {f"stat_{k}": v for k, v in distiller.method.epoch_stats().items()}
         previous_time = self.history[-1]["train_time_s"] if self.history else 0.0
         return {"epoch": epoch, "lr": lr, **means, "train_top1": 100.0 * correct / max(seen, 1),
                 "images_per_s": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed,
                 "train_time_s": previous_time + elapsed, **stats}
+
+    def run_epoch(self, batches, step, description: str, epoch: int, stage: str = "epoch",
+                  all_ranks: bool = False) -> tuple[dict[str, float], int, float]:
+        """The loop of both stages: ``step(batch) -> (terms, means, counts)`` on every batch; the epoch's sums stay
+        on the device (``means`` per sample, ``counts`` as totals) and the host looks once per logging interval,
+        to update the progress bar and to stop, before anything of this epoch is saved, when a term was not
+        finite. Returns the sums (over every process with ``all_ranks``), the images seen and the seconds."""
+        setup = self.setup
+        sums = EpochSums(setup.device)
+        progress = EpochProgress(len(setup.data.train), description,
+                                 enabled=setup.cfg.progress and distributed.is_main())
+        watch = NonFiniteWatch(setup.device, LOG_EVERY)
+        start = time.perf_counter()
+        for i, batch in enumerate(batches):
+            terms, means, counts = step(batch)
+            watch.record(i, terms)
+            sums.add(batch.labels.numel(), means, counts)
+            if watch.due(i):  # the host reads device values only here: one sync per logging interval
+                self.stop_if_non_finite(watch, epoch, stage)
+                if progress.enabled:
+                    totals, seen = sums.totals()
+                    first = next(iter(means))
+                    shown = {first: totals[first] / seen, "img_s": seen / (time.perf_counter() - start)}
+                    if "correct" in totals:
+                        shown["acc"] = 100.0 * totals["correct"] / seen
+                    progress.show(**shown)
+            progress.step()
+        progress.close()
+        self.stop_if_non_finite(watch, epoch, stage)
+        elapsed = time.perf_counter() - start
+        totals, seen = sums.totals(all_ranks=all_ranks)
+        return totals, seen, elapsed
 
     def init_lr(self) -> float:
         """The init stage's learning rate (the run's, when the stage names none)."""
@@ -340,14 +341,6 @@ class Trainer:
             step, values = bad
             saved = 0 if stage == "init epoch" else self.epoch
             raise KdzooError(non_finite_message(epoch, step, values, self.run_dir, saved, stage))
-
-    def networks(self, batch) -> tuple[Features, Features | None]:
-        """The student's (and the frozen teacher's) outputs on the batch, for what the method reads."""
-        setup = self.setup
-        views = [batch.images] if batch.strong_images is None else [batch.images, batch.strong_images]
-        return run_networks(self.train_student, setup.teacher, views, setup.reads,
-                            amp_dtype(setup.device, setup.speed.amp), setup.speed.channels_last,
-                            setup.speed.teacher_channels_last)
 
     def backward_step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One optimiser step on ``loss``; DOT takes the distillation and the cross-entropy gradients apart."""
@@ -367,18 +360,17 @@ class Trainer:
 
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` holds: the run, its settings, best and last accuracy, times, throughput."""
-        setup, cfg = self.setup, self.setup.cfg
-        method = setup.objective.method
+        setup, cfg, distiller = self.setup, self.setup.cfg, self.distiller
         last = self.history[-1]
         init_time = sum(r["epoch_time_s"] for r in self.init_history)  # AB/FT/FSP's init stage
         summary = {
             "run": self.run_dir.name, "run_dir": str(self.run_dir),
-            "kind": "distill" if method is not None else "train",
-            "model": cfg.model, "params": sum(p.numel() for p in setup.student.parameters()),
-            "extra_params": setup.extra_params,
-            "dataset": cfg.dataset, "method": cfg.method if method is not None else None,
+            "kind": "distill" if cfg.has_method else "train",
+            "model": cfg.model, "params": sum(p.numel() for p in distiller.student.parameters()),
+            "extra_params": distiller.extra_parameters(),
+            "dataset": cfg.dataset, "method": cfg.method if cfg.has_method else None,
             "teacher": str(cfg.teacher) if cfg.teacher else None,
-            "teacher_arch": getattr(setup.teacher, "kdzoo_arch", None),
+            "teacher_arch": getattr(distiller.teacher, "kdzoo_arch", None),
             "teacher_file": setup.teacher_file,
             "teacher_top1": self.teacher_eval["top1"] if self.teacher_eval else None,
             "seed": cfg.seed, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
@@ -391,7 +383,7 @@ class Trainer:
             "images_per_s": sum(r["images_per_s"] for r in self.history) / len(self.history),
             "device": str(setup.device), "kdzoo_version": __version__,
         }
-        if method is not None:
-            w = setup.objective.weights
+        if cfg.has_method:
+            w = distiller.objective.weights
             summary["weights"] = {"gamma": w.gamma, "alpha": w.alpha, "beta": w.beta}
         return summary

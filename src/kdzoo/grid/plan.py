@@ -17,7 +17,7 @@ from typing import Any
 from ..config import RunConfig, build_config, read_yaml, scale_milestones, validate
 from ..engine.build import check_names
 from ..errors import ConfigError, KdzooError
-from ..methods import method_class, method_options
+from ..methods import method_class, method_needs, method_options
 from ..methods.options import check_options as check_method_options
 from ..run_folder import safe_name
 from ..teachers import is_pretrained, name_of
@@ -61,10 +61,9 @@ def apply_budget(cfg: RunConfig, budget: float | None) -> RunConfig:
         return max(1, round(n * factor)) if n else 0
 
     options = dict(cfg.method_options)
-    if cfg.method is not None:
-        for key, default in method_options(cfg.method).items():
-            if key.endswith("_epochs") and isinstance(options.get(key, default), int):
-                options[key] = scale(options.get(key, default))
+    for key, default in method_options(cfg.run_method).items():
+        if key.endswith("_epochs") and isinstance(options.get(key, default), int):
+            options[key] = scale(options.get(key, default))
     milestones = None if cfg.milestones is None else scale_milestones(cfg.milestones, factor, epochs)
     cfg = dataclasses.replace(cfg, epochs=epochs, milestones=milestones, method_options=options,
                               warmup_epochs=min(scale(cfg.warmup_epochs), epochs - 1))
@@ -76,12 +75,12 @@ def _check(cfg: RunConfig) -> RunConfig:
     """Unknown model, dataset, method or method option names, and method option values of the wrong type
     or range, fail here, before any run starts."""
     check_names(cfg)
-    if cfg.method is not None:
-        unknown = sorted(set(cfg.method_options) - set(method_options(cfg.method)))
-        if unknown:
-            raise ConfigError(f"method {cfg.method!r} has no option {', '.join(unknown)}; its options: "
-                              f"{', '.join(method_options(cfg.method)) or 'none'}.")
-        check_method_options(method_class(cfg.method), cfg.method, cfg.method_options)
+    method = cfg.run_method
+    unknown = sorted(set(cfg.method_options) - set(method_options(method)))
+    if unknown:
+        raise ConfigError(f"method {method!r} has no option {', '.join(unknown)}; its options: "
+                          f"{', '.join(method_options(method)) or 'none'}.")
+    check_method_options(method_class(method), method, cfg.method_options)
     return cfg
 
 
@@ -199,7 +198,7 @@ class _Planner:
 
     def method_jobs(self, variant: Variant, index: int, seed: int) -> list[Job]:
         """The method on every pair it takes (self-distillation: on every student) and every axis value."""
-        self_distill = not method_class(variant.method).reads.needs_teacher
+        self_distill = not method_needs(variant.method).needs_teacher
         targets = ([(None, s) for s in self.students()] if self_distill
                    else [p for p in self.grid.pairs if p not in variant.skip_pairs])
         jobs = []

@@ -12,7 +12,7 @@ import pkgutil
 
 from .base import FEATURE_READS, LOGIT_READS, InitStage, LogitStdDefaults, LossWeights, Method, Reads, check_reads
 from .objective import Objective
-from .registry import create_method, list_methods, method_class, method_options, register_method
+from .registry import create_method, list_methods, method_class, method_needs, method_options, register_method
 
 MACHINERY = {"base", "objective", "registry", "connectors", "options"}
 for _info in pkgutil.iter_modules(__path__):
@@ -20,4 +20,5 @@ for _info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["FEATURE_READS", "LOGIT_READS", "Reads", "check_reads", "InitStage", "LogitStdDefaults", "LossWeights",
-           "Method", "Objective", "create_method", "list_methods", "method_class", "method_options", "register_method"]
+           "Method", "Objective", "create_method", "list_methods", "method_class", "method_needs", "method_options",
+           "register_method"]

@@ -35,7 +35,8 @@ class AB(Method):
     paper = ("Heo, Lee, Yun, Choi. Knowledge Transfer via Distillation of Activation Boundaries Formed "
              "by Hidden Neurons. AAAI 2019")
     uses = "feat[1:-1] pre-activation (init stage; main stage only with main_loss=True)"
-    reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS)
+    reads = LOGIT_READS  # the main stage adds no loss (RepDistiller's), unless main_loss
+    init_reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student, teacher, *, margin: Annotated[float, Range(ge=0)] = 1.0, main_loss: bool = False,
@@ -49,14 +50,16 @@ class AB(Method):
                 f"Pick a student and teacher with the same number of stages, or another method (e.g. vid, at).")
         self.margin = margin
         self.main_loss = main_loss
-        if not main_loss:  # the main stage needs no feature taps unless it keeps the loss
-            self.reads = LOGIT_READS
         self.has_main_term = main_loss
         self.init_epochs = init_epochs
         self.connectors = nn.ModuleList(
             nn.Sequential() if s.shape[1:3] == t.shape[1:3] else ConvReg(s.shape, t.shape, use_relu=False)
             for s, t in zip(s_maps, t_maps, strict=False)
         )
+
+    @classmethod
+    def reads_for(cls, options):
+        return cls.init_reads if options["main_loss"] else cls.reads
 
     def _loss(self, student, teacher):
         connected = [c(f) for c, f in zip(self.connectors, student.stages, strict=False)]
@@ -67,7 +70,7 @@ class AB(Method):
 
     def init_stage(self, student, lr):
         return InitStage(modules=[self.connectors, student.get_feat_modules()], epochs=self.init_epochs, lr=lr,
-                         reads=type(self).reads)
+                         reads=self.init_reads)
 
     def init_loss(self, student, teacher, batch):
         return self._loss(student, teacher)

@@ -27,11 +27,12 @@ Adding a method = one file with a subclass decorated by ``@register_method(name)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from ..batch import Batch
 from ..errors import ConfigError
 from ..losses.logit_std import standardize_logits
 from ..models.features import LOGITS, TAPS, FeatureRequest, Features, model_name, support_of
@@ -73,7 +74,9 @@ class Reads:
     no teacher); ``index``: dataset indices of the batch (CRD); ``strong_view``: a strongly augmented second view,
     both networks run on each view and the outputs arrive concatenated ``[weak; strong]`` (MLKD);
     ``bn_before_relu``: the teacher's BatchNorm before each stage's last ReLU (OFD's margins);
-    ``classifier``: both networks' final Linear (SDD, SimKD).
+    ``classifier``: both networks' final Linear (SDD, SimKD); ``teacher_batch_stats``: the teacher runs in train
+    mode (BatchNorm normalises with the batch's statistics) while its running statistics stay untouched (OFD's
+    teacher, as in its reference code).
     """
 
     student: FeatureRequest = LOGITS
@@ -82,10 +85,21 @@ class Reads:
     strong_view: bool = False
     bn_before_relu: bool = False
     classifier: bool = False
+    teacher_batch_stats: bool = False
 
     @property
     def needs_teacher(self) -> bool:
         return self.teacher is not None
+
+    def union(self, other: Reads) -> Reads:
+        """What either reads (a method's main step and its init stage)."""
+        def either(a: FeatureRequest | None, b: FeatureRequest | None) -> FeatureRequest | None:
+            if a is None or b is None:
+                return a or b
+            return FeatureRequest(*(x or y for x, y in zip(astuple(a), astuple(b), strict=True)))
+        flags = {f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)
+                 if f.name not in ("student", "teacher")}
+        return Reads(student=either(self.student, other.student), teacher=either(self.teacher, other.teacher), **flags)
 
     def describe(self) -> str:
         """What is read, in words (``kdzoo list methods`` and the support table)."""
@@ -94,28 +108,24 @@ class Reads:
             parts.append(_describe_request(self.teacher, "teacher"))
         extras = [text for flag, text in ((self.index, "sample indices"), (self.strong_view, "a strong second view"),
                                           (self.bn_before_relu, "teacher BN before ReLU"),
-                                          (self.classifier, "classifiers")) if flag]
+                                          (self.classifier, "classifiers"),
+                                          (self.teacher_batch_stats, "teacher in batch statistics")) if flag]
         return "; ".join(parts + extras)
 
 
 def _describe_request(request: FeatureRequest, network: str) -> str:
     words = ["logits"]
     if request.taps:
-        words.append("stage maps + pooled vector")
+        words.append("stage maps + pooled vector + head map")
     if request.preact:
         words.append("pre-activation maps")
-    if request.head_map:
-        words.append("head map")
     if request.exits:
         words.append("exits")
-    if request.batch_stats:
-        words.append("batch statistics")
     return f"{network}: {', '.join(words)}"
 
 
 #: The common requests and declarations.
 PREACT_TAPS = FeatureRequest(taps=True, preact=True)
-HEAD_MAP = FeatureRequest(head_map=True)
 EXITS = FeatureRequest(exits=True)
 LOGIT_READS = Reads()
 FEATURE_READS = Reads(student=TAPS, teacher=TAPS)
@@ -183,9 +193,10 @@ class Method(nn.Module):
     """Base class of every distillation method.
 
     Class attributes declare the method for the engine and for ``kdzoo list methods``:
-    ``paper`` (citation), ``uses`` (which features, in words), ``reads`` (:class:`Reads`: what the
-    networks must compute; an instance may narrow it from its options), ``default_weights`` (the
-    reference values).
+    ``paper`` (citation), ``uses`` (which features, in words), ``reads`` (:class:`Reads`: what the main step
+    reads with the default options; :meth:`reads_for` resolves it for given options, and
+    :func:`~kdzoo.methods.create_method` sets the instance's ``reads`` to that, once), ``init_reads`` (what an
+    init stage reads), ``default_weights`` (the reference values).
 
     Subclasses receive the feature shapes of a real forward pass (``student``/``teacher``
     :class:`Features` of a 2-sample batch) to size their extra modules, plus their options.
@@ -193,9 +204,11 @@ class Method(nn.Module):
 
     paper: ClassVar[str] = ""
     uses: ClassVar[str] = "logits"
-    #: What the method reads. ``reads.student.exits``: the student gets an exit after every stage
-    #: (:class:`~kdzoo.models.MultiExitNet`, BYOT); ``reads.teacher is None``: self-distillation.
+    #: What the main step reads with the default options. ``reads.student.exits``: the student gets an exit after
+    #: every stage (:class:`~kdzoo.models.MultiExitNet`, BYOT); ``reads.teacher is None``: self-distillation.
     reads: Reads = LOGIT_READS
+    #: What the init stage reads (AB, FT, FSP); None without one.
+    init_reads: ClassVar[Reads | None] = None
     default_weights: ClassVar[LossWeights] = LossWeights()
     #: The batch size the default beta was tuned for, when the loss scales with the batch size.
     reference_batch_size: ClassVar[int | None] = None
@@ -209,7 +222,21 @@ class Method(nn.Module):
     def __init__(self, student: Features, teacher: Features, **options: Any):
         super().__init__()
 
-    def forward(self, student: Features, teacher: Features, batch: Any) -> dict[str, Tensor]:
+    @classmethod
+    def reads_for(cls, options: dict[str, Any]) -> Reads:
+        """What the main step reads with ``options`` (all of them, defaults filled in): ``reads``, unless the method
+        says how an option changes it (AB's and FSP's ``main_loss``, OFD's ``variant``, ReviewKD's
+        ``student_preact``)."""
+        return cls.reads
+
+    @classmethod
+    def needs_for(cls, options: dict[str, Any]) -> Reads:
+        """What the networks must give for the main step and the init stage: what they are wrapped for, checked
+        against and sized from."""
+        reads = cls.reads_for(options)
+        return reads if cls.init_reads is None else reads.union(cls.init_reads)
+
+    def forward(self, student: Features, teacher: Features | None, batch: Batch) -> dict[str, Tensor]:
         """Unweighted loss terms of the method (empty when the method has no term of its own)."""
         return {}
 
@@ -253,6 +280,6 @@ class Method(nn.Module):
         """The init stage to run before the main epochs, or None (most methods). ``lr`` is the run's."""
         return None
 
-    def init_loss(self, student: Features | None, teacher: Features, batch: Any) -> Tensor:
+    def init_loss(self, student: Features | None, teacher: Features, batch: Batch) -> Tensor:
         """The loss minimised by the init stage (only called when :meth:`init_stage` returns one)."""
         raise TypeError(f"{type(self).__name__} has no init stage")

@@ -41,7 +41,8 @@ class FSP(Method):
     paper = ("Yim, Joo, Bae, Kim. A Gift from Knowledge Distillation: Fast Optimization, Network "
              "Minimization and Transfer Learning. CVPR 2017")
     uses = "feat[:-1] (stem + stage maps; init stage; main stage only with main_loss=True)"
-    reads = FEATURE_READS
+    reads = LOGIT_READS  # the main stage adds no loss (RepDistiller's), unless main_loss
+    init_reads = FEATURE_READS
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=50.0)
 
     def __init__(self, student, teacher, *, main_loss: bool = False, init_epochs: Annotated[int, Range(ge=0)] = 30):
@@ -53,8 +54,6 @@ class FSP(Method):
                 f"{len(t_maps)}. Pick a student and teacher with the same number of stages (same family).")
         require_equal_channels("FSP", s_maps, t_maps, first=0)
         self.main_loss = main_loss
-        if not main_loss:  # the main stage needs no feature taps unless it keeps the loss
-            self.reads = LOGIT_READS
         self.has_main_term = main_loss
         self.init_epochs = init_epochs
 
@@ -62,7 +61,11 @@ class FSP(Method):
         return {"fsp": fsp_loss(student.feats[:-1], teacher.feats[:-1])} if self.main_loss else {}
 
     def init_stage(self, student, lr):
-        return InitStage(modules=[student.get_feat_modules()], epochs=self.init_epochs, lr=lr)
+        return InitStage(modules=[student.get_feat_modules()], epochs=self.init_epochs, lr=lr, reads=self.init_reads)
+
+    @classmethod
+    def reads_for(cls, options):
+        return cls.init_reads if options["main_loss"] else cls.reads
 
     def init_loss(self, student, teacher, batch):
         return fsp_loss(student.feats[:-1], teacher.feats[:-1])

@@ -72,6 +72,7 @@ class FT(Method):
              "NeurIPS 2018")
     uses = "feat[-2] (last stage map); Paraphraser (init stage) on the teacher's, Translator on the student's"
     reads = FEATURE_READS
+    init_reads = FEATURE_READS  # the teacher's paraphraser trains on the teacher's maps
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=200.0)
 
     def __init__(self, student, teacher, *, k: Annotated[float, Range(gt=0)] = 0.5,

@@ -20,7 +20,7 @@ of the batch (its output then has per channel exactly the mean, BN bias, and sta
 teacher's running statistics (mdistiller too: ``torch.no_grad`` does not stop that) but never read
 them again: the margins come from the BN's affine parameters and the teacher is not evaluated after
 distillation starts; kdzoo leaves them untouched, which changes no loss value. The method declares
-it in ``reads.teacher.batch_stats`` (:func:`kdzoo.distiller.run_networks` honours it). ``variant="eval"``: the
+it in ``reads.teacher_batch_stats`` (:func:`kdzoo.distiller.run_networks` honours it). ``variant="eval"``: the
 teacher in eval mode (running statistics), like every other method; named after what it changes rather than "paper",
 as the teacher's BN mode is a choice of the code, not of the method's formulas.
 """
@@ -55,8 +55,12 @@ class OFD(Method):
     paper = "Heo, Kim, Yun, Park, Kwak, Choi. A Comprehensive Overhaul of Feature Distillation. ICCV 2019"
     uses = ("feat[1:-1] pre-ReLU through Conv1x1+BN connectors; margins from the teacher's BNs before the ReLUs; "
             "variant=reference (teacher BNs with batch statistics, default) | eval (running statistics)")
-    reads = Reads(student=PREACT_TAPS, teacher=replace(PREACT_TAPS, batch_stats=True), bn_before_relu=True)
+    reads = Reads(student=PREACT_TAPS, teacher=PREACT_TAPS, bn_before_relu=True, teacher_batch_stats=True)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1e-3)
+
+    @classmethod
+    def reads_for(cls, options):
+        return replace(cls.reads, teacher_batch_stats=options["variant"] == "reference")
 
     def __init__(self, student: Features, teacher: Features, *, variant: str = "reference", teacher_model: nn.Module):
         super().__init__(student, teacher)
@@ -64,8 +68,6 @@ class OFD(Method):
             raise ConfigError(f"OFD's variant must be 'reference' (the teacher's BNs use batch statistics, as both "
                               f"reference codes) or 'eval' (the teacher in eval mode), got {variant!r}.")
         self.variant = variant
-        if variant == "eval":  # the reference runs the teacher's BNs with batch statistics (``reads``)
-            self.reads = replace(self.reads, teacher=PREACT_TAPS)
         bns = list(teacher_model.get_bn_before_relu())  # ShuffleNets raise a KdzooError here
         t_channels = [t.shape[1] for t in teacher.stages]
         if [bn.num_features for bn in bns] != t_channels:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..models.features import feature_shapes
 from ..registry import Registry
-from .base import Method, check_reads
+from .base import Method, Reads, check_reads
 from .options import check_options
 
 METHODS: Registry[type[Method]] = Registry("method")
@@ -80,7 +80,9 @@ def create_method(
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}.")
     options = check_options(cls, name, options)
-    if cls.reads.index:
+    full = {**accepted, **options}
+    needs = cls.needs_for(full)
+    if needs.index:
         if train_labels is None:
             raise ConfigError(f"Method {name!r} needs the training labels (train_labels=...) to build its sampler.")
         options["train_labels"] = train_labels
@@ -88,16 +90,22 @@ def create_method(
     for key, model in (("student_model", student), ("teacher_model", teacher)):
         if key in wanted:
             options[key] = model
-    if teacher is None and cls.reads.needs_teacher:
+    if teacher is None and needs.needs_teacher:
         raise ConfigError(f"Method {name!r} needs a teacher.")
-    check_reads(name, cls.reads, student, teacher)
-    s = feature_shapes(student, input_shape, cls.reads.student)
-    t = feature_shapes(teacher, input_shape, cls.reads.teacher) if teacher is not None else None
+    check_reads(name, needs, student, teacher)
+    s = feature_shapes(student, input_shape, needs.student)
+    t = feature_shapes(teacher, input_shape, needs.teacher) if teacher is not None else None
     method = cls(s, t, **options)
-    check_reads(name, method.reads, student, teacher)  # options may widen what it reads (ReviewKD's student_preact)
+    method.reads = cls.reads_for(full)  # resolved once: what every caller of this instance sees
     method.logit_std = logit_std
     param = next(student.parameters(), None)
     return method.to(param.device) if param is not None else method
+
+
+def method_needs(name: str, options: dict[str, Any] | None = None) -> Reads:
+    """What method ``name`` with ``options`` (the defaults for those not given) needs of the networks, for its main
+    step and its init stage: what they are wrapped for, checked against and sized from."""
+    return method_class(name).needs_for({**method_options(name), **(options or {})})
 
 
 def list_methods() -> list[str]:

@@ -73,13 +73,15 @@ class ReviewKD(Method):
     reads = Reads(student=TAPS, teacher=PREACT_TAPS)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=5.0)
 
+    @classmethod
+    def reads_for(cls, options):
+        return replace(cls.reads, student=PREACT_TAPS) if options["student_preact"] else cls.reads
+
     def __init__(self, student: Features, teacher: Features, *,
                  warmup_epochs: Annotated[float, Range(ge=0, reference="20; 0 = no warm-up")] = 20,
                  student_preact: bool = False):
         super().__init__(student, teacher)
         self.warmup_epochs = warmup_epochs
-        if student_preact:
-            self.reads = replace(self.reads, student=PREACT_TAPS)
         s_levels, t_levels = levels(student), levels(teacher)
         self.num_levels = n = min(len(s_levels), len(t_levels))
         mid = min(MAX_MID_CHANNELS, student.pooled.shape[1])

@@ -29,9 +29,9 @@ from ..losses.dkd import nckd_loss, tckd_loss
 from ..losses.kd import kd_loss
 from ..losses.nkd import nkd_non_target_loss, nkd_target_loss
 from ..losses.sdd import multiscale_cells, region_logits, sdd_loss
-from ..models.features import Features
+from ..models.features import TAPS, Features
 from ..models.registry import family_of
-from .base import HEAD_MAP, LossWeights, Method, Reads, check_head_map, linear_warmup
+from .base import LossWeights, Method, Reads, check_head_map, linear_warmup
 from .options import Range
 from .registry import register_method
 
@@ -47,7 +47,7 @@ class SDD(Method):
     paper = "Wei, Luo, Luo. Scale Decoupled Distillation. CVPR 2024"
     uses = ("the map pooled into the classifier, both classifiers, labels; base=kd|dkd|nkd; "
             "nkd_variant=reference (all-classes non-target term, default) | paper")
-    reads = Reads(student=HEAD_MAP, teacher=HEAD_MAP, classifier=True)
+    reads = Reads(student=TAPS, teacher=TAPS, classifier=True)
     default_weights = BASES["kd"][0]
 
     def __init__(self, student: Features, teacher: Features, *, base: str = "kd",

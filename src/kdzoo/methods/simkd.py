@@ -29,12 +29,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..losses.simkd import simkd_loss
-from ..models.features import FeatureRequest, Features
+from ..models.features import TAPS, Features
 from ..models.heads import ReusedClassifierHead
 from .base import LossWeights, Method, Reads, check_head_map
 from .registry import register_method
 
-STAGES_AND_HEAD = FeatureRequest(taps=True, head_map=True)
 #: variant -> which map of each network SimKD projects and matches (see the module docstring).
 VARIANTS = {"reference": "stage", "head_map": "head"}
 
@@ -52,7 +51,7 @@ class SimKD(Method):
              "CVPR 2022")
     uses = ("the last stage's map (variant=reference, default) or the map pooled into the classifier "
             "(variant=head_map), projected; the teacher's classifier, reused")
-    reads = Reads(student=STAGES_AND_HEAD, teacher=STAGES_AND_HEAD, classifier=True)
+    reads = Reads(student=TAPS, teacher=TAPS, classifier=True)
     default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)
 
     def __init__(self, student: Features, teacher: Features, *, factor: int = 2, variant: str = "reference",

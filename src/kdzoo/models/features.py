@@ -34,24 +34,22 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class FeatureRequest:
-    """What one network must compute for a method, beyond its logits.
+    """What one network must compute for a method, beyond its logits: each field changes what runs.
 
-    ``taps``: stem, stage maps and pooled vector; ``preact``: stage maps before their last ReLU;
-    ``head_map``: the map pooled into the classifier; ``exits``: every exit of a multi-exit network;
-    ``batch_stats``: run in train mode (BatchNorm normalises with the batch's statistics) while the
-    running statistics stay untouched (OFD's teacher, as in its reference code).
+    ``taps``: run through ``forward_taps`` for the stem, the stage maps, the pooled vector and the head map (the
+    map pooled into the classifier); ``preact``: stage maps before their last ReLU; ``exits``: every exit of a
+    multi-exit network. How the network runs (OFD's teacher in batch statistics) is the method's
+    :class:`~kdzoo.methods.Reads`, not the request's.
     """
 
     taps: bool = False
     preact: bool = False
-    head_map: bool = False
     exits: bool = False
-    batch_stats: bool = False
 
     @property
     def needs_taps(self) -> bool:
         """Whether the network must run through ``forward_taps`` (False: ``forward`` gives the logits)."""
-        return self.taps or self.preact or self.head_map or self.exits
+        return self.taps or self.preact or self.exits
 
 
 LOGITS = FeatureRequest()
@@ -63,7 +61,6 @@ class FeatureSupport:
     """Which parts of a :class:`FeatureRequest` (and which layers) a network can provide."""
 
     preact: bool = True
-    head_map: bool = True
     exits: bool = False
     bn_before_relu: bool = True
     classifier: bool = True
@@ -75,8 +72,6 @@ class FeatureSupport:
         gaps = []
         if request.preact and not self.preact:
             gaps.append("pre-activation stage maps (taken before each stage's last ReLU)")
-        if request.head_map and not self.head_map:
-            gaps.append("a spatial map pooled into its classifier")
         if request.exits and not self.exits:
             gaps.append("exits (a multi-exit network)")
         return gaps
@@ -153,15 +148,14 @@ def run_model(model: nn.Module, x: Tensor, request: FeatureRequest = LOGITS) -> 
     return model(x, request=request)
 
 
-def extract(model: nn.Module, x: Tensor, preact: bool = False, head_map: bool = False, exits: bool = False) -> Features:
+def extract(model: nn.Module, x: Tensor, preact: bool = False, exits: bool = False) -> Features:
     """Run ``model`` on ``x`` and return its logits, feature taps and head map (and every exit's logits and
-    feature with ``exits``, for a multi-exit network). ``head_map`` is accepted for compatibility: the head
-    map is always filled."""
+    feature with ``exits``, for a multi-exit network)."""
     if not speaks_taps(model):
         raise ConfigError(f"{model_name(model)} does not expose feature taps; wrap it first: "
                           f"kdzoo.models.wrap_model(model, feature_layers=[...]) (or pass it to kdzoo.Distiller, "
                           f"which wraps it).")
-    return model.forward_taps(x, FeatureRequest(taps=True, preact=preact, head_map=head_map, exits=exits))
+    return model.forward_taps(x, FeatureRequest(taps=True, preact=preact, exits=exits))
 
 
 def feature_shapes(model: nn.Module, input_shape: tuple[int, ...], request: FeatureRequest = TAPS) -> Features:

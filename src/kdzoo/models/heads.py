@@ -79,7 +79,7 @@ class HeadedStudent(FeatureModel):
     ddp_find_unused = True
 
     def forward_taps(self, x: Tensor, request: FeatureRequest = TAPS) -> Features:
-        out = self.backbone.forward_taps(x, FeatureRequest(taps=True, preact=request.preact, head_map=True))
+        out = self.backbone.forward_taps(x, FeatureRequest(taps=True, preact=request.preact))
         projected = self.head.project(out.stages[-1] if self.head.spec["source"] == "stage" else out.head_map)
         pooled = global_pool(projected)
         return Features(self.head.classifier(pooled), [*out.feats[:-1], pooled], projected)

@@ -111,7 +111,7 @@ class MultiExitNet(FeatureModel):
             return self.backbone.forward_taps(x, request)
         if request.preact:
             raise ValueError("The exits read the stage outputs; pre-activation taps cannot be combined with exits.")
-        out = self.backbone.forward_taps(x, FeatureRequest(taps=True, head_map=True))
+        out = self.backbone.forward_taps(x, TAPS)
         outputs = [exit_head(stage) for exit_head, stage in zip(self.exit_heads, out.stages[:-1], strict=True)]
         exits = [Features(logits, [feature]) for logits, feature in outputs] + [Features(out.logits, [out.pooled])]
         return Features(out.logits, out.feats, out.head_map, exits)

@@ -1,4 +1,6 @@
-"""What a data loader hands to the engine for one step: :class:`Batch`."""
+"""What a data loader hands to the engine for one step, and what a method sees of it: :class:`Batch`.
+
+It lives at the package's root, below ``methods/`` and ``data/`` alike, so that methods can name its type."""
 
 from __future__ import annotations
 
@@ -21,3 +23,7 @@ class Batch:
     labels: Tensor
     index: Tensor
     strong_images: Tensor | None = None
+
+    def views(self) -> list[Tensor]:
+        """The images each network runs on: the batch, and its strong view when it has one (MLKD)."""
+        return [self.images] if self.strong_images is None else [self.images, self.strong_images]
