@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torchvision
+from torch import nn
 
-from kdzoo.coverage import NETWORKS, counts, coverage_row
+from kdzoo.coverage import NETWORKS, Failure, Network, counts, coverage_row, names, outcome
 from kdzoo.models import unwrap
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -51,3 +52,13 @@ def test_the_networks_span_the_families():
     rows = readme_rows()
     assert sorted(rows) == sorted(n.name for n in NETWORKS)
     assert readme_block().rstrip().endswith(counts(list(rows.values())))
+
+
+def test_a_failure_is_never_a_refusal():
+    """A refusal names its method (as a word); a network whose stages cannot be found fails, in the table's words."""
+    assert names("Method 'at' reads stage maps of the student, and X has none", "at")
+    assert not names("Cannot reshape 3 patch tokens (of 4) into a square grid", "at")
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))  # logits, but no map to call a stage
+    result = outcome("at", Network("timm", "own", "flat", 32), flat, as_student=True)
+    assert isinstance(result, Failure) and "as student: StagesNotFound" in str(result)
+    assert outcome("kd", Network("timm", "own", "flat", 32), flat, as_student=True) is None

@@ -9,8 +9,9 @@ images (finite losses; as the student, its parameters move), or is refused with 
 Anything else (a failed stage search, a shape error) is a failure, written as such: never counted as a refusal.
 
 ``input`` is the smallest side of :data:`SIZES` at which the network (with its ``options``) builds and runs a
-forward pass, found by :func:`smallest_input`; the options are there only where the builder needs them for a
-small input (a ViT's ``img_size``) or to keep the test fast.
+forward pass, found by :func:`smallest_input` (torchvision's RegNet, whose two steps on batches of two diverge at
+it, runs at the next size that trains); the options are there only where the builder needs them for a small input
+(a ViT's ``img_size``) or to keep the test fast.
 """
 
 from __future__ import annotations
