@@ -52,6 +52,8 @@ def test_tokens_become_patch_maps():
     assert grid.shape == (2, 3, 4, 4)
     assert torch.equal(grid[1, 2, 0, 1], tokens[1, 2, 2]) and torch.equal(grid[0, :, 3, 3], tokens[0, 16])
     assert tokens_to_map(tokens[:, 1:], prefix_tokens=0).shape == (2, 3, 4, 4)
+    # Blocks before the class token joins (XCiT's, ConViT's local ones) give the patches alone: nothing dropped.
+    assert torch.equal(tokens_to_map(tokens[:, 1:], prefix_tokens=1), grid)
     with pytest.raises(ConfigError, match="square grid"):
         tokens_to_map(tokens, prefix_tokens=2)
 

@@ -61,7 +61,7 @@ FAMILIES = (
     Family("timm CNN", lambda: create_model("timm/convnext_atto", num_classes=NUM_CLASSES)),
     Family("timm ViT", lambda: create_model("timm/vit_tiny_patch16_224", num_classes=NUM_CLASSES, img_size=32,
                                             patch_size=8, depth=2)),
-    Family("torchvision", lambda: create_model("torchvision/mobilenet_v3_small", num_classes=NUM_CLASSES)),
+    Family("torchvision MobileNetV3", lambda: create_model("torchvision/mobilenet_v3_small", num_classes=NUM_CLASSES)),
     Family("own nn.Module", ExampleNet, ("layer1", "layer2", "layer3")),
 )
 PARTNER = Family("zoo partner", lambda: create_model("resnet14", num_classes=NUM_CLASSES))

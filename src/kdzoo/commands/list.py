@@ -1,4 +1,4 @@
-"""``kdzoo list models|methods|datasets|configs|grids|support``: what kdzoo knows, as text tables."""
+"""``kdzoo list models|methods|datasets|configs|grids|support|coverage``: what kdzoo knows, as text tables."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import torch
 
 from ..text_table import text_table
 
-LISTS = ("models", "methods", "datasets", "configs", "grids", "support")
+LISTS = ("models", "methods", "datasets", "configs", "grids", "support", "coverage")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("list", help="list models, methods, datasets, packaged configs, benchmark grids, or "
-                                           "which method runs on which kind of network (support)")
+    p = subparsers.add_parser("list", help="list models, methods, datasets, packaged configs, benchmark grids, "
+                                           "which method runs on which kind of network (support), or which "
+                                           "torchvision and timm networks train with KD and AT (coverage)")
     p.add_argument("what", choices=list(LISTS))
     p.set_defaults(func=run)
 
@@ -151,7 +152,15 @@ def support() -> str:
             "says where it can stand, or what the method reads that the family lacks).\n\n" + support_table())
 
 
+def coverage() -> str:
+    from ..coverage import coverage_table
+
+    return ("Which torchvision and timm networks train with KD and AT: each at its smallest input, as the student and\n"
+            "as the teacher of a zoo ResNet, two steps of each (or what refuses it). Takes a few minutes.\n\n"
+            + coverage_table())
+
+
 def render(what: str) -> str:
     """The text of ``kdzoo list WHAT``."""
     return {"models": models, "methods": methods, "datasets": datasets, "configs": configs, "grids": grids,
-            "support": support}[what]()
+            "support": support, "coverage": coverage}[what]()

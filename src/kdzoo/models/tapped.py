@@ -178,15 +178,21 @@ def _keep_output(store: dict, key):
 
 def tokens_to_map(tokens: Tensor, prefix_tokens: int | None = None) -> Tensor:
     """``N x L x C`` tokens -> ``N x C x h x w`` patch map: drop ``prefix_tokens`` (class/register tokens; by
-    default whatever exceeds the largest square number <= L), reshape the rest to a square grid."""
+    default whatever exceeds the largest square number <= L), reshape the rest to a square grid. A square sequence
+    that the prefix would leave non-square has no prefix tokens yet: the blocks before the class token joins
+    (XCiT's patch blocks, ConViT's local blocks; their ``num_prefix_tokens`` counts it all the same)."""
     n, length, c = tokens.shape
-    if prefix_tokens is None:
+    if prefix_tokens is None or (_is_square(length) and not _is_square(length - prefix_tokens)):
         prefix_tokens = length - math.isqrt(length) ** 2
     side = math.isqrt(length - prefix_tokens)
     if side * side != length - prefix_tokens:
         raise ConfigError(f"Cannot reshape {length - prefix_tokens} patch tokens (of {length}, {prefix_tokens} prefix "
                           f"tokens dropped) into a square grid; pass prefix_tokens=... to wrap_model.")
     return tokens[:, prefix_tokens:].transpose(1, 2).reshape(n, c, side, side)
+
+
+def _is_square(count: int) -> bool:
+    return count >= 0 and math.isqrt(count) ** 2 == count
 
 
 def find_module(model: nn.Module, name: str, arch: str) -> nn.Module:
