@@ -33,6 +33,7 @@ import yaml
 from .. import yaml_load
 from ..config import FIELD_NAMES, RUN_OPTIONS, option_name
 from ..config_checks import check_run_option
+from ..declared import check_value, declared
 from ..errors import ConfigError, did_you_mean
 from ..published import select_tables
 
@@ -156,12 +157,15 @@ def _variant(item: Any, where: str) -> Variant:
     return Variant(str(label), method, config, options, tuple(_pair(p, where) for p in skip))
 
 
+SEEDS = declared(list[int])
+
+
 def _whole_numbers(values: Any, where: str) -> list[int]:
     """A whole number or a non-empty list of them."""
     values = values if isinstance(values, list) else [values]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ConfigError(f"{where} must be a whole number or a list of them, got {values!r}.")
-    return values
+    if not values:
+        raise ConfigError(f"{where} must be a whole number or a non-empty list of them.")
+    return check_value(where, SEEDS, values)
 
 
 def parse_budget(value: Any) -> float | None:
@@ -218,7 +222,7 @@ def parse_grid(data: Any, name: str) -> Grid:
         teachers=teachers,
         teacher_training=check_grid_run_options(data.get("teacher_training") or {},
                                                 f"Grid {name} `teacher_training:`"),
-        teacher_seed=_whole_numbers([data.get("teacher_seed", 0)], f"Grid {name} `teacher_seed:`")[0],
+        teacher_seed=check_value(f"Grid {name} `teacher_seed:`", declared(int), data.get("teacher_seed", 0)),
         pairs=[_pair(p, f"Grid {name} `pairs:`") for p in data["pairs"]], variants=variants, seeds=seeds,
         axes=axes, budget=parse_budget(data.get("budget")), published=data.get("published"),
     )
