@@ -16,6 +16,7 @@ from kdzoo.declared import OneOf, Range, declared, declared_options
 from kdzoo.errors import ConfigError
 from kdzoo.grid.grid_file import load_grid
 from kdzoo.methods import list_methods, method_class, method_options
+from kdzoo.methods.options import check_method_options
 from kdzoo.methods.options import declared_options as method_declarations
 
 
@@ -58,8 +59,8 @@ def test_a_bound_that_only_a_rule_held_before_is_now_declared():
         build_config(None, {"model": "resnet8", "dot_delta": -0.1})
     with pytest.raises(ConfigError, match=r"--eval-batch-size must be a whole number >= 1, got 0\."):
         build_config(None, {"model": "resnet8", "eval_batch_size": 0})
-    with pytest.raises(ConfigError, match=r"--compile-mode must be one of default, reduce-overhead, max-autotune, "
-                                          r"max-autotune-no-cudagraphs, got 'fast'"):
+    with pytest.raises(ConfigError, match=r"--compile-mode must be one of 'default', 'reduce-overhead', "
+                                          r"'max-autotune', 'max-autotune-no-cudagraphs', got 'fast'"):
         build_config(None, {"model": "resnet8", "compile_mode": "fast"})
 
 
@@ -123,7 +124,7 @@ def test_build_data_arguments_are_checked_from_its_signature():
 
 
 def test_imagefolder_choice_names_both_choices_and_what_they_do():
-    with pytest.raises(ConfigError, match=r"imagefolder option unreadable must be one of stop, skip \(stop: an "
+    with pytest.raises(ConfigError, match=r"imagefolder option unreadable must be 'stop' or 'skip' \(stop: an "
                                           r"unreadable image ends the run.*skip: it is left out.*got 'ignore'"):
         build_data("imagefolder", root="/nonexistent", unreadable="ignore")
 
@@ -142,9 +143,26 @@ def _grid(tmp_path, **changes):
     ({"methods": [{"method": "kd", "t_student": 0}]},
      "Grid grid `methods:` item 1: t_student must be a finite number > 0, or null (a temperature"),
     ({"axes": {"temperature": [2, -4]}}, "Grid grid `axes:` temperature: t_student must be a finite number > 0"),
-    ({"axes": {"optimizer": ["sgd", "adam"]}}, "Grid grid `axes:` optimizer: optimizer must be one of sgd, adamw, dot"),
+    ({"axes": {"optimizer": ["sgd", "adam"]}},
+     "Grid grid `axes:` optimizer: optimizer must be one of 'sgd', 'adamw', 'dot'"),
 ])
 def test_grid_run_options_are_checked_against_the_run_declarations_when_the_grid_loads(tmp_path, changes, message):
     with pytest.raises(ConfigError) as err:
         load_grid(_grid(tmp_path, **changes))
     assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("method,option,value,expected", [
+    ("ctkd", "mode", "local", "'global' or 'instance'"),
+    ("ctkd", "curve", "step", "'cosine' or 'linear'"),
+    ("byot", "hint", "l1", "'masked' or 'l2'"),
+    ("crd", "mode", "approx", "'exact' or 'relax'"),
+    ("sdd", "base", "crd", "one of 'kd', 'dkd', 'nkd'"),
+    ("uskd", "rank_by", "logit", "'log_prob' or 'prob'"),
+])
+def test_method_choices_are_declared_and_refused_before_the_method_is_built(method, option, value, expected):
+    spec = method_declarations(method_class(method))[option].spec
+    assert isinstance(spec.range, OneOf) and spec.expected() == expected
+    with pytest.raises(ConfigError, match=rf"^{method}'s option {option} must be {expected} \(reference: .*\), got "
+                                          rf"'{value}'\. Set it with --method-opt {option}=VALUE"):
+        check_method_options(method_class(method), method, {option: value})

@@ -65,6 +65,12 @@ class OneOf:
         return value in self.values
 
     def describe(self) -> str:
+        """``'stop' or 'skip'``, ``one of 'sgd', 'adamw', 'dot'``."""
+        quoted = [repr(v) for v in self.values]
+        return " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted)
+
+    def listing(self) -> str:
+        """``one of sgd, adamw, dot``, for help text."""
         return "one of " + ", ".join(self.values)
 
 
@@ -107,7 +113,7 @@ class Declared:
 
     def expected(self) -> str:
         """What is accepted, in words: ``a whole number >= 1``, ``a list of finite numbers, or null``,
-        ``one of sgd, adamw, dot``."""
+        ``one of 'sgd', 'adamw', 'dot'``."""
         if isinstance(self.range, OneOf):
             text = self.range.describe()
         else:
@@ -121,7 +127,7 @@ class Declared:
         ``""`` when none are declared)."""
         if self.range is None:
             return ""
-        return self.range.describe() if isinstance(self.range, OneOf) else f"must be {self.range.describe()}"
+        return self.range.listing() if isinstance(self.range, OneOf) else f"must be {self.range.describe()}"
 
     @property
     def reference(self) -> str | None:

@@ -29,17 +29,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, KdzooError
+from ..errors import KdzooError
 from ..losses.ofd import ofd_loss, ofd_margin
 from ..models.features import Features
 from .base import PREACT_TAPS, LossWeights, Method, Reads
+from .options import OneOf
 from .registry import register_method
 
 VARIANTS = ("reference", "eval")
+VARIANT = OneOf(*VARIANTS, reference="reference: the teacher's BNs use batch statistics, as both reference codes; "
+                                     "eval: the teacher in eval mode")
 
 
 def _connector(c_s: int, c_t: int) -> nn.Sequential:
@@ -58,11 +62,9 @@ class OFD(Method):
     reads = Reads(student=PREACT_TAPS, teacher=replace(PREACT_TAPS, batch_stats=True), bn_before_relu=True)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=1e-3)
 
-    def __init__(self, student: Features, teacher: Features, *, variant: str = "reference", teacher_model: nn.Module):
+    def __init__(self, student: Features, teacher: Features, *, variant: Annotated[str, VARIANT] = "reference",
+                 teacher_model: nn.Module):
         super().__init__(student, teacher)
-        if variant not in VARIANTS:
-            raise ConfigError(f"OFD's variant must be 'reference' (the teacher's BNs use batch statistics, as both "
-                              f"reference codes) or 'eval' (the teacher in eval mode), got {variant!r}.")
         self.variant = variant
         if variant == "eval":  # the reference runs the teacher's BNs with batch statistics (``reads``)
             self.reads = replace(self.reads, teacher=PREACT_TAPS)

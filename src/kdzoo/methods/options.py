@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import declared
-from ..declared import Option, Range
+from ..declared import OneOf, Option, Range
 
-__all__ = ["Range", "check_method_options", "declared_options"]
+__all__ = ["OneOf", "Range", "check_method_options", "declared_options"]
 
 
 def declared_options(cls: type) -> dict[str, Option]:
