@@ -47,9 +47,9 @@ def test_yaml_cannot_execute_code(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"epochs": 0}, "--epochs must be a positive"),
+    ({"epochs": 0}, "--epochs must be a whole number >= 1"),
     ({"batch_size": 0}, "--batch-size"),
-    ({"lr": -1.0}, "--lr must be positive"),
+    ({"lr": -1.0}, "--lr must be a finite number > 0"),
     ({"t_student": 0.0}, "temperature"),
     ({"amp": "fp8"}, "--amp must be one of"),
     ({"warmup_epochs": 300}, "--warmup-epochs"),

@@ -7,7 +7,7 @@ import pytest
 from kdzoo.declared import KINDS, Range, declared
 from kdzoo.errors import ConfigError
 from kdzoo.methods import list_methods, method_class, method_options
-from kdzoo.methods.options import check_options, declared_options
+from kdzoo.methods.options import check_method_options, declared_options
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -38,10 +38,11 @@ def test_declarations_accept_and_refuse(annotation, good, bad):
 
 def test_accepted_values_arrive_as_declared_and_refusals_name_option_value_and_reference():
     dkd = method_class("dkd")
-    assert check_options(dkd, "dkd", {"temperature": 2, "warmup_epochs": 0}) == {"temperature": 2.0, "warmup_epochs": 0}
-    assert isinstance(check_options(dkd, "dkd", {"temperature": 2})["temperature"], float)
+    assert (check_method_options(dkd, "dkd", {"temperature": 2, "warmup_epochs": 0})
+            == {"temperature": 2.0, "warmup_epochs": 0})
+    assert isinstance(check_method_options(dkd, "dkd", {"temperature": 2})["temperature"], float)
     with pytest.raises(ConfigError, match=r"dkd's option dkd_beta must be a finite number >= 0 \(reference: 8 on "
                                           r"CIFAR-100, 2-8 per pair\), got 'high'\. Set it with --method-opt"):
-        check_options(dkd, "dkd", {"dkd_beta": "high"})
+        check_method_options(dkd, "dkd", {"dkd_beta": "high"})
     with pytest.raises(ConfigError, match=r"sdd's option scales must be a list of whole numbers >= 1, or null"):
-        check_options(method_class("sdd"), "sdd", {"scales": [0, 1]})
+        check_method_options(method_class("sdd"), "sdd", {"scales": [0, 1]})

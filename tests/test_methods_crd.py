@@ -18,7 +18,7 @@ from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import crd_loss, crd_memory_update, crd_scores
 from kdzoo.methods import Objective, create_method, method_class
 from kdzoo.methods.crd_memory import ContrastMemory, bank_bytes
-from kdzoo.methods.options import check_options
+from kdzoo.methods.options import check_method_options
 from kdzoo.models import create_model
 from kdzoo.models.features import Features, extract
 
@@ -330,7 +330,7 @@ def test_refusals():
     with pytest.raises(KdzooError, match="single class"):
         build(torch.zeros(10, dtype=torch.long))
     with pytest.raises(ConfigError, match="nce_k must be a whole number >= 1"):
-        check_options(CRD, "crd", {"nce_k": 0})
+        check_method_options(CRD, "crd", {"nce_k": 0})
 
 
 def test_the_banks_sizes_in_the_docs_come_from_the_memorys_formula():

@@ -14,7 +14,7 @@ from kdzoo.commands import build_parser
 from kdzoo.config import packaged_configs
 from kdzoo.errors import ConfigError
 from kdzoo.methods import list_methods, method_class
-from kdzoo.methods.options import check_options, declared_options
+from kdzoo.methods.options import check_method_options, declared_options
 
 ROOT = Path(__file__).resolve().parents[1]
 ZH = ROOT / "docs" / "zh-CN"
@@ -140,6 +140,6 @@ def test_the_methods_page_has_a_section_per_method_with_its_defaults():
         for key, value in re.findall(r"`([a-z_0-9]+)=([^`]+)`", section):
             assert key in declared_options(cls), f"{name} has no option {key}"
             try:
-                check_options(cls, name, {key: yaml.safe_load(value)})
+                check_method_options(cls, name, {key: yaml.safe_load(value)})
             except ConfigError as exc:
                 pytest.fail(f"{name}: `{key}={value}`: {exc}")

@@ -14,23 +14,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 
 from . import yaml_load
-from .config_checks import check_values
+from .config_checks import check_run_options
+from .declared import OneOf, Range, declared_options
 from .errors import ConfigError, did_you_mean
 
 #: RepDistiller decays at 150/180/210 of 240 epochs; without explicit milestones kdzoo scales these.
 MILESTONE_FRACTIONS = (0.625, 0.75, 0.875)
 
-CHOICES = {
-    "optimizer": ("sgd", "adamw", "dot"),
-    "schedule": ("step", "cosine", "constant"),
-    "amp": ("auto", "none", "bf16", "fp16"),
-    "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-}
+#: Bounds shared by several fields.
+WHOLE = Range(ge=1)
+COUNT = Range(ge=0)
+LOSS_WEIGHT = Range(ge=0, reference="a loss weight; 0 drops the term")
+TEMPERATURE = Range(gt=0, reference="a temperature; default 4, 2 with --logit-std")
 
 
 def resolve_temperatures(t_student: float | None, t_teacher: float | None, logit_std: bool) -> tuple[float, float]:
@@ -56,9 +56,11 @@ class RunConfig:
     dataset: str = field(default="cifar100", metadata={"help": "dataset name (kdzoo list datasets)"})
     data_root: str | None = field(default=None, metadata={"help": "data folder (default: $KDZOO_DATA or ./data)"})
     download: bool = field(default=False, metadata={"help": "download the dataset with torchvision if missing"})
-    train_subset: int | None = field(default=None, metadata={"help": "train on a fixed random subset of N images"})
-    test_subset: int | None = field(default=None, metadata={"help": "evaluate on a fixed random subset of N images"})
-    data_seed: int = field(default=0, metadata={
+    train_subset: Annotated[int, WHOLE] | None = field(default=None, metadata={
+        "help": "train on a fixed random subset of N images"})
+    test_subset: Annotated[int, WHOLE] | None = field(default=None, metadata={
+        "help": "evaluate on a fixed random subset of N images"})
+    data_seed: Annotated[int, COUNT] = field(default=0, metadata={
         "help": "seed that draws --train-subset/--test-subset (and any split kdzoo makes); independent of --seed, "
                 "so runs with different seeds see the same images"})
     augment: bool = field(default=True, metadata={"help": "random crop (padding 4) and flip during training"})
@@ -80,38 +82,48 @@ class RunConfig:
                 "(needs network access)"})
     method: str | None = field(default=None, metadata={"help": "distillation method (kdzoo list methods); default kd"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "method options KEY=VALUE"})
-    gamma: float | None = field(default=None, metadata={"help": "weight of cross-entropy (default: the method's)"})
-    alpha: float | None = field(default=None, metadata={"help": "weight of the KD term (default: the method's)"})
-    beta: float | None = field(default=None, metadata={
+    gamma: Annotated[float, LOSS_WEIGHT] | None = field(default=None, metadata={
+        "help": "weight of cross-entropy (default: the method's)"})
+    alpha: Annotated[float, LOSS_WEIGHT] | None = field(default=None, metadata={
+        "help": "weight of the KD term (default: the method's)"})
+    beta: Annotated[float, LOSS_WEIGHT] | None = field(default=None, metadata={
         "help": "weight of the method's own loss (default: the method's)"})
-    t_student: float | None = field(default=None, metadata={
+    t_student: Annotated[float, TEMPERATURE] | None = field(default=None, metadata={
         "help": "KD temperature applied to the student's logits (default: 4; 2 with --logit-std)"})
-    t_teacher: float | None = field(default=None, metadata={
+    t_teacher: Annotated[float, TEMPERATURE] | None = field(default=None, metadata={
         "help": "KD temperature applied to the teacher's logits (default: 4; 2 with --logit-std)"})
     logit_std: bool = field(default=False, metadata={
         "help": "logit standardization (Sun et al., CVPR 2024): z-score both networks' logits before the temperature; "
                 "sets the method's reference weights for it"})
     eval_teacher: bool = field(default=True, metadata={"help": "measure the teacher's test accuracy before distilling"})
     # optimisation
-    epochs: int = field(default=240, metadata={"help": "training epochs"})
-    batch_size: int = field(default=64, metadata={"help": "training batch size"})
-    eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
-    optimizer: str = field(default="sgd", metadata={
-        "help": "sgd, adamw, or dot (DOT, Zhao et al., ICCV 2023: SGD with momentum + dot_delta for the distillation "
-                "gradients, - dot_delta for the cross-entropy's)"})
-    lr: float | None = field(default=None, metadata={
+    epochs: Annotated[int, Range(ge=1, reference="to evaluate a checkpoint without training use `kdzoo eval "
+                                                  "CHECKPOINT`")] = field(default=240, metadata={
+        "help": "training epochs"})
+    batch_size: Annotated[int, WHOLE] = field(default=64, metadata={"help": "training batch size"})
+    eval_batch_size: Annotated[int, WHOLE] = field(default=256, metadata={"help": "evaluation batch size"})
+    optimizer: Annotated[str, OneOf("sgd", "adamw", "dot")] = field(default="sgd", metadata={
+        "help": "the optimiser; dot is DOT, Zhao et al., ICCV 2023: SGD with momentum + dot_delta for the "
+                "distillation gradients, - dot_delta for the cross-entropy's"})
+    lr: Annotated[float, Range(gt=0)] | None = field(default=None, metadata={
         "help": "initial learning rate (default: the architecture's recipe value)"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    momentum: Annotated[float, Range(ge=0, lt=1, reference="RepDistiller: 0.9")] = field(default=0.9, metadata={
+        "help": "SGD momentum"})
     nesterov: bool = field(default=False, metadata={"help": "Nesterov momentum"})
-    dot_delta: float = field(default=0.075, metadata={
+    dot_delta: Annotated[float, COUNT] = field(default=0.075, metadata={
         "help": "DOT's momentum offset (0.075 on CIFAR/Tiny-ImageNet, 0.09 on ImageNet)"})
-    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay"})
-    schedule: str = field(default="step", metadata={"help": "learning-rate schedule: step, cosine or constant"})
+    weight_decay: Annotated[float, Range(ge=0, reference="RepDistiller: 5e-4")] = field(default=5e-4, metadata={
+        "help": "weight decay"})
+    schedule: Annotated[str, OneOf("step", "cosine", "constant")] = field(default="step", metadata={
+        "help": "learning-rate schedule"})
     milestones: list[int] | None = field(default=None, metadata={
         "help": "epochs after which a step schedule decays (default: 62.5/75/87.5%% of the epochs, i.e. 150 180 210 of "
                 "240)"})
-    lr_decay: float = field(default=0.1, metadata={"help": "step-schedule decay factor"})
-    warmup_epochs: int = field(default=0, metadata={"help": "linear learning-rate warm-up epochs"})
+    lr_decay: Annotated[float, Range(gt=0, le=1, reference="it multiplies the learning rate at each milestone; "
+                                                           "RepDistiller: 0.1")] = field(default=0.1, metadata={
+        "help": "step-schedule decay factor"})
+    warmup_epochs: Annotated[int, COUNT] = field(default=0, metadata={
+        "help": "linear learning-rate warm-up epochs"})
     # distributed (torchrun)
     scale_lr: bool = field(default=False, metadata={
         "help": "under torchrun, multiply the lr by the number of processes (linear scaling rule; --batch-size is per "
@@ -123,16 +135,15 @@ class RunConfig:
     deterministic: bool = field(default=False, metadata={
         "help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
-    amp: str = field(default="auto", metadata={
-        "help": "mixed precision: auto (bf16 on CUDA GPUs that support it, none elsewhere), none, bf16 or fp16 (fp16 "
-                "needs CUDA)"})
+    amp: Annotated[str, OneOf("auto", "none", "bf16", "fp16")] = field(default="auto", metadata={
+        "help": "mixed precision: auto is bf16 on CUDA GPUs that support it, none elsewhere; fp16 needs CUDA"})
     channels_last: bool | None = field(default=None, metadata={
         "help": "channels-last memory format for both networks (default: both on CUDA, the teacher alone on CPU)"})
     compile: bool = field(default=False, metadata={
         "help": "torch.compile the student, the teacher and the loss (minutes of compilation first)"})
-    compile_mode: str = field(default="default", metadata={
-        "help": "torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs"})
-    num_workers: int | None = field(default=None, metadata={
+    compile_mode: Annotated[str, OneOf("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")] = (
+        field(default="default", metadata={"help": "torch.compile mode"}))
+    num_workers: Annotated[int, COUNT] | None = field(default=None, metadata={
         "help": "data-loading workers for streamed datasets (default: chosen for the machine)"})
     # output
     output_dir: str = field(default="runs", metadata={"help": "folder that holds the run folders"})
@@ -169,6 +180,8 @@ class RunConfig:
 
 
 FIELD_NAMES = [f.name for f in fields(RunConfig)]
+#: Each run option's declaration (type, bounds, choices) and default.
+RUN_OPTIONS = declared_options(RunConfig)
 #: Flag names that differ from the option they set: ``--student`` sets ``model``, ``--method-opt`` ``method_options``.
 FLAG_ALIASES = {"student": "model", "method_opt": "method_options", "dataset_opt": "dataset_options",
                 "model_opt": "model_options", "teacher_opt": "teacher_options"}
@@ -321,47 +334,6 @@ def build_config(config_file: str | Path | None = None, overrides: dict[str, Any
 
 
 def validate(cfg: RunConfig) -> None:
-    """Check values that do not need models or data; raises :class:`ConfigError`."""
-    check_values(cfg)
-    if cfg.model is None:
-        raise ConfigError("No model given: pass --model NAME (or --student NAME when distilling); `kdzoo list models` "
-                          "shows the names.")
-    if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
-        raise ConfigError(f"--epochs must be a positive whole number, got {cfg.epochs!r}. To evaluate a checkpoint "
-                          "without training use `kdzoo eval CHECKPOINT`.")
-    for name in ("batch_size", "eval_batch_size"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
-    if isinstance(cfg.data_seed, bool) or not isinstance(cfg.data_seed, int) or cfg.data_seed < 0:
-        raise ConfigError(f"--data-seed must be a whole number >= 0, got {cfg.data_seed!r}.")
-    if "data_seed" in cfg.dataset_options:
-        raise ConfigError("data_seed is a run option, not a dataset option: use --data-seed N (data_seed: N in YAML); "
-                          "the synthetic dataset's own seed is --dataset-opt generator_seed=N.")
-    for name in ("train_subset", "test_subset", "num_workers"):
-        value = getattr(cfg, name)
-        if value is not None and (not isinstance(value, int) or value < (0 if name == "num_workers" else 1)):
-            raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
-    if cfg.lr is not None and not cfg.lr > 0:
-        raise ConfigError(f"--lr must be positive, got {cfg.lr!r}.")
-    for name in ("t_student", "t_teacher"):
-        if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
-            raise ConfigError(f"--{name.replace('_', '-')} (a temperature) must be positive, got "
-                              f"{getattr(cfg, name)!r}.")
-    for name, choices in CHOICES.items():
-        if getattr(cfg, name) not in choices:
-            raise ConfigError(f"--{name} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}.")
-    if cfg.optimizer == "dot" and not 0 <= cfg.dot_delta < cfg.momentum:
-        raise ConfigError(f"--dot-delta must be >= 0 and below --momentum ({cfg.momentum}), got {cfg.dot_delta!r}.")
-    if cfg.optimizer == "dot" and cfg.amp == "fp16":
-        raise ConfigError("--optimizer dot runs two backward passes per step, which fp16 loss scaling does not "
-                          "support; "
-                          "use --amp bf16 or none.")
-    if cfg.logit_std and not cfg.has_method:
-        raise ConfigError("--logit-std standardises the logits of a distillation loss, so it needs --teacher.")
-    if cfg.optimizer == "dot" and not cfg.has_method:
-        raise ConfigError("--optimizer dot splits the cross-entropy and distillation gradients, so it needs a teacher "
-                          "(or a self-distillation method); use --optimizer sgd to train without one.")
-    if not 0 <= cfg.warmup_epochs < max(cfg.epochs, 1):
-        raise ConfigError(f"--warmup-epochs must be between 0 and epochs-1 ({cfg.epochs - 1}), "
-                          f"got {cfg.warmup_epochs}.")
+    """Check values that do not need models or data: every field against its declaration, then the rules that
+    join fields (:data:`kdzoo.config_checks.RULES`); raises :class:`ConfigError`."""
+    check_run_options(cfg)

@@ -1,19 +1,28 @@
-"""Values checked against their declared Python type, so a value from YAML or ``KEY=VALUE`` text that
-does not fit is refused by name instead of failing deep inside torch.
+"""Options declared once, by their annotation, and checked in one place: values from YAML, ``KEY=VALUE``
+text or Python that do not fit are refused by name instead of failing deep inside torch.
 
 Supported declarations: ``float`` (finite; ints accepted), ``int``, ``bool``, ``str``, ``dict``,
-``list[X]`` / ``tuple[X, ...]`` of one of the scalar types, each optionally ``| None``, and
-``Annotated[T, Range(...)]`` for bounds (on a list: on every element). Used for method options (the
-constructor's signature, :mod:`kdzoo.methods.options`) and run options (:class:`~kdzoo.config.RunConfig`).
+``list[X]`` / ``tuple[X, ...]`` of one of the scalar types, each optionally ``| None``, with
+``Annotated[T, Range(...)]`` for bounds (on a list: on every element) or ``Annotated[str, OneOf(...)]``
+for a fixed set of values. :func:`declared_options` reads them from a signature (method constructors,
+dataset factories, :func:`~kdzoo.data.build_data`) or a dataclass (:class:`~kdzoo.config.RunConfig`);
+:func:`check_value` refuses a value with one message form: the option, what it accepts, the reference
+setting and the value given. The same declarations write the bounds and choices into CLI help
+(:meth:`Declared.limits`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import types
 import typing
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+from .errors import ConfigError
 
 KINDS = {float: "a finite number", int: "a whole number", bool: "true or false", str: "a text value", dict: "a mapping"}
 
@@ -41,6 +50,30 @@ class Range:
         return " and ".join(f"{op} {v:g}" for op, v in bounds if v is not None)
 
 
+@dataclass(frozen=True, init=False)
+class OneOf:
+    """The values a text option takes (``OneOf("sgd", "adamw", reference=...)``)."""
+
+    values: tuple[str, ...]
+    reference: str | None = None
+
+    def __init__(self, *values: str, reference: str | None = None):
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "reference", reference)
+
+    def holds(self, value: Any) -> bool:
+        return value in self.values
+
+    def describe(self) -> str:
+        """``'stop' or 'skip'``, ``one of 'sgd', 'adamw', 'dot'``."""
+        quoted = [repr(v) for v in self.values]
+        return " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted)
+
+    def listing(self) -> str:
+        """``one of sgd, adamw, dot``, for help text."""
+        return "one of " + ", ".join(self.values)
+
+
 def _fits(kind: type, value: Any) -> bool:
     if isinstance(value, bool):
         return kind is bool
@@ -52,12 +85,13 @@ def _fits(kind: type, value: Any) -> bool:
 @dataclass(frozen=True)
 class Declared:
     """What a declaration accepts: ``kind`` (float, int, bool, str, dict, list or tuple), the element
-    type ``item`` of a list/tuple, whether None is allowed, and the bounds."""
+    type ``item`` of a list/tuple, whether None is allowed, and the bounds (a :class:`Range`) or
+    choices (a :class:`OneOf`)."""
 
     kind: type
     item: type | None = None
     optional: bool = False
-    range: Range | None = None
+    range: Range | OneOf | None = None
 
     def accepts(self, value: Any) -> bool:
         if value is None:
@@ -78,11 +112,26 @@ class Declared:
         return float(value) if self.kind is float else value
 
     def expected(self) -> str:
-        """What is accepted, in words: ``a whole number >= 1``, ``a list of finite numbers, or null``."""
-        text = f"a list of {KINDS[self.item][2:]}s" if self.item is not None else KINDS[self.kind]
-        if self.range is not None:
-            text += f" {self.range.describe()}"
+        """What is accepted, in words: ``a whole number >= 1``, ``a list of finite numbers, or null``,
+        ``one of 'sgd', 'adamw', 'dot'``."""
+        if isinstance(self.range, OneOf):
+            text = self.range.describe()
+        else:
+            text = f"a list of {KINDS[self.item][2:]}s" if self.item is not None else KINDS[self.kind]
+            if self.range is not None:
+                text += f" {self.range.describe()}"
         return text + (", or null" if self.optional else "")
+
+    def limits(self) -> str:
+        """The bounds or choices alone, for help text (``must be >= 1``, ``one of step, cosine, constant``;
+        ``""`` when none are declared)."""
+        if self.range is None:
+            return ""
+        return self.range.listing() if isinstance(self.range, OneOf) else f"must be {self.range.describe()}"
+
+    @property
+    def reference(self) -> str | None:
+        return self.range.reference if self.range is not None else None
 
 
 def declared(tp: Any) -> Declared:
@@ -93,7 +142,55 @@ def declared(tp: Any) -> Declared:
         tp, optional = args[0], len(args) < len(typing.get_args(tp))
     if typing.get_origin(tp) is typing.Annotated:
         tp, *meta = typing.get_args(tp)
-        bounds = next((m for m in meta if isinstance(m, Range)), None)
+        bounds = next((m for m in meta if isinstance(m, (Range, OneOf))), None)
     origin = typing.get_origin(tp)
     item = typing.get_args(tp)[0] if origin in (list, tuple) else None
     return Declared(origin or tp, item, optional, bounds)
+
+
+class Option(NamedTuple):
+    """One declared option: its :class:`Declared` and its default."""
+
+    spec: Declared
+    default: Any
+
+
+def declared_options(source: Callable[..., Any] | type, skip: Collection[str] = ()) -> dict[str, Option]:
+    """``name -> Option(declaration, default)``, the one reader of options: every parameter of the callable
+    ``source`` that has a default (keyword-only or not; a method's ``__init__``, a dataset factory,
+    ``build_data``), or every field of the dataclass ``source``; ``skip`` names left out."""
+    if dataclasses.is_dataclass(source):
+        hints = typing.get_type_hints(source, include_extras=True)
+        return {f.name: Option(declared(hints[f.name]), f.default if f.default is not dataclasses.MISSING
+                               else f.default_factory())  # type: ignore[misc]
+                for f in dataclasses.fields(source) if f.name not in skip}
+    hints = typing.get_type_hints(source, include_extras=True)
+    return {p.name: Option(declared(hints.get(p.name, Any)), p.default)
+            for p in inspect.signature(source).parameters.values()
+            if p.default is not p.empty and p.name not in skip}
+
+
+def refusal(label: str, spec: Declared, value: Any, reference: Any = None, fix: str = "") -> str:
+    """The one message for a refused value: ``{label} must be {expected} ({reference}), got {value!r}.{fix}``."""
+    ref = f" ({reference})" if reference not in (None, "") else ""
+    return f"{label} must be {spec.expected()}{ref}, got {value!r}.{fix}"
+
+
+def check_value(label: str, spec: Declared, value: Any, reference: Any = None, fix: str = "") -> Any:
+    """``value`` as declared (:meth:`Declared.convert`), or a :class:`ConfigError` worded by :func:`refusal`."""
+    if not spec.accepts(value):
+        raise ConfigError(refusal(label, spec, value, reference, fix))
+    return spec.convert(value)
+
+
+def check_values(values: Mapping[str, Any], options: Mapping[str, Option], label: Callable[[str], str],
+                 reference: Callable[[str, Option], Any] = lambda name, option: option.spec.reference,
+                 fix: Callable[[str], str] = lambda name: "") -> dict[str, Any]:
+    """Each of ``values`` checked against its declaration in ``options`` (names must be declared), converted:
+    ``label(name)`` names it in a refusal, ``reference(name, option)`` gives the reference setting and
+    ``fix(name)`` the sentence that follows."""
+    checked = {}
+    for name, value in values.items():
+        option = options[name]
+        checked[name] = check_value(label(name), option.spec, value, reference(name, option), fix(name))
+    return checked

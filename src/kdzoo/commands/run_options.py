@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
-import typing
 from typing import Any
 
 from .. import distributed
-from ..config import RunConfig, build_config, dataset_recipes, option_text
+from ..config import RUN_OPTIONS, RunConfig, build_config, dataset_recipes, option_text
 from ..errors import ConfigError
 from .arguments import comma_separated, key_value
 
@@ -25,21 +23,9 @@ KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--datas
                    "teacher_options": "--teacher-opt"}
 
 
-def _base_type(tp) -> type:
-    """``int | None`` -> int; ``list[int] | None`` -> list; plain types unchanged."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        tp = next(a for a in typing.get_args(tp) if a is not type(None))
-    return typing.get_origin(tp) or tp
-
-
-def list_item(tp) -> type:
-    """``list[str] | None`` -> str."""
-    return typing.get_args(next(a for a in typing.get_args(tp) if a is not type(None)))[0]
-
-
 def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
-    """One flag per RunConfig field; defaults are suppressed so only given flags override."""
-    hints = typing.get_type_hints(RunConfig)
+    """One flag per RunConfig field, typed by its declaration; defaults are suppressed so only given flags
+    override."""
     recipes = dataset_recipes()
     parser.add_argument("--config", help="YAML file (or packaged config name, see `kdzoo list configs`); "
                         "flags override it")
@@ -51,7 +37,8 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
         if f.name in DISTILL_ONLY and not distill:
             continue
         help_text = f.metadata.get("help", "") + default_help(f, recipes)
-        tp = _base_type(hints[f.name])
+        spec = RUN_OPTIONS[f.name].spec
+        tp = spec.kind
         flag = "--" + f.name.replace("_", "-")
         names = [flag]
         if f.name == "model":
@@ -62,7 +49,7 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
         elif tp is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_text)
-        elif tp is list and list_item(hints[f.name]) is str:
+        elif tp is list and spec.item is str:
             parser.add_argument(flag, dest=f.name, type=comma_separated, metavar="A,B,...", default=argparse.SUPPRESS,
                                 help=help_text)
         elif tp is list:
@@ -72,15 +59,19 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
 
 
 def default_help(f: dataclasses.Field, recipes: dict[str, dict[str, Any]]) -> str:
-    """`` (default: X; recipes: dataset Y, ...)`` for a RunConfig field's help: its default, unless the help
-    already names it, and the dataset recipes that change it."""
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    """`` (default: X; dataset recipes: dataset Y, ...). Must be >= 1.`` for a RunConfig field's help: its
+    default, unless the help already names it, the dataset recipes that change it, and the bounds or choices its
+    declaration states (``One of sgd, adamw, dot.``)."""
+    spec, default = RUN_OPTIONS[f.name]
     named = "default" in f.metadata.get("help", "") or default in (None, {})
     text = "" if named else f"default: {option_text(default)}"
     recipes = [f"{name} {option_text(recipe[f.name])}" for name, recipe in recipes.items() if f.name in recipe]
     if recipes:
         text += ("; " if text else "") + "dataset recipes: " + ", ".join(recipes)
-    return f" ({text})".replace("%", "%%") if text else ""
+    limits = spec.limits()
+    if limits:
+        limits = f". {limits[0].upper()}{limits[1:]}."
+    return (f" ({text})" if text else "").replace("%", "%%") + limits
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:

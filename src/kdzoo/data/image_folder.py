@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -21,17 +22,19 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, KdzooError
+from ..declared import OneOf, Range
+from ..errors import KdzooError
 from .augment import BatchAugment
 from .loader import DataBundle
 from .paths import data_root
-from .registry import DATASETS, DataSpec, check_int
+from .registry import DATASETS, DataSpec
 from .sampling import derive_seed
 from .stream_loader import StreamLoader
 from .workers import default_num_workers
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-UNREADABLE = ("stop", "skip")
+UNREADABLE = OneOf("stop", "skip", reference="stop: an unreadable image ends the run with its name; skip: it is left "
+                                         "out, counted after each pass")
 
 
 def read_rgb(path: str) -> Image.Image:
@@ -130,13 +133,10 @@ def split_files(spec: DataSpec, found, split: str) -> list[tuple[str, int]]:
 @DATASETS.register("imagefolder",
                    description="ImageNet-style folder ROOT/train/<class>/*, ROOT/val/<class>/*, streamed",
                    classes="from folder", image_size=(224, 224), in_channels=3, source="--data-root folder")
-def imagefolder(spec: DataSpec, image_size: int = 224, unreadable: str = "stop") -> DataBundle:
+def imagefolder(spec: DataSpec, image_size: Annotated[int, Range(ge=8)] = 224,
+                unreadable: Annotated[str, UNREADABLE] = "stop") -> DataBundle:
     from torchvision import transforms
 
-    check_int("imagefolder option image_size", image_size, 8)
-    if unreadable not in UNREADABLE:
-        raise ConfigError(f"imagefolder option unreadable must be 'stop' (an unreadable image ends the run with its "
-                          f"name) or 'skip' (left out, counted after each pass), got {unreadable!r}.")
     root = data_root(spec.root)
     train, val = scan(root / "train"), scan(root / "val")
     if train.classes != val.classes:

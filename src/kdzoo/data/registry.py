@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
+from ..declared import Range, check_values, declared_options
 from ..errors import ConfigError
 from ..registry import Registry
 from .loader import DataBundle
@@ -17,13 +17,6 @@ from .sampling import EpochOrder, subset_indices
 #: name -> ``factory(spec: DataSpec, **options) -> DataBundle``; info: description, classes,
 #: image_size, in_channels, source.
 DATASETS: Registry = Registry("dataset")
-
-
-def check_int(what: str, value: Any, minimum: int = 1) -> int:
-    """``value`` if it is a whole number >= ``minimum``, else a :class:`ConfigError` naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{what} must be a whole number >= {minimum}, got {value!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -67,9 +60,8 @@ class DataSpec:
 
 
 def dataset_options(name: str) -> dict[str, Any]:
-    """The dataset-specific options of ``name`` with their defaults."""
-    params = list(inspect.signature(DATASETS.get(name).factory).parameters.values())[1:]
-    return {p.name: p.default for p in params}
+    """The dataset-specific options of ``name`` with their defaults (those its factory declares after the spec)."""
+    return {k: option.default for k, option in declared_options(DATASETS.get(name).factory).items()}
 
 
 def list_datasets() -> list[str]:
@@ -82,11 +74,15 @@ def dataset_info(name: str) -> dict[str, Any]:
     return {**DATASETS.get(name).info, "options": dataset_options(name)}
 
 
-def build_data(name: str, *, root: str | os.PathLike | None = None, download: bool = False, batch_size: int = 64,
-               eval_batch_size: int = 256, device: torch.device | str = "cpu", seed: int = 0, data_seed: int = 0,
-               train_subset: int | None = None, test_subset: int | None = None, augment: bool = True,
-               num_workers: int | None = None, rank: int = 0, world_size: int = 1, strong_view: bool = False,
-               **options: Any) -> DataBundle:
+WHOLE, COUNT = Range(ge=1), Range(ge=0)
+
+
+def build_data(name: str, *, root: str | os.PathLike | None = None, download: bool = False,
+               batch_size: Annotated[int, WHOLE] = 64, eval_batch_size: Annotated[int, WHOLE] = 256,
+               device: torch.device | str = "cpu", seed: int = 0, data_seed: Annotated[int, COUNT] = 0,
+               train_subset: Annotated[int, WHOLE] | None = None, test_subset: Annotated[int, WHOLE] | None = None,
+               augment: bool = True, num_workers: Annotated[int, COUNT] | None = None, rank: Annotated[int, COUNT] = 0,
+               world_size: Annotated[int, WHOLE] = 1, strong_view: bool = False, **options: Any) -> DataBundle:
     """Load dataset ``name`` and wrap it in a train and a test loader whose batches arrive on ``device``.
 
     ``root``: data folder (default ``$KDZOO_DATA`` or ``./data``); ``download``: let torchvision fetch a
@@ -98,21 +94,18 @@ def build_data(name: str, *, root: str | os.PathLike | None = None, download: bo
     (MLKD); ``options``: dataset-specific (``dataset_info(name)``).
     """
     entry = DATASETS.get(name)
-    unknown = sorted(set(options) - set(dataset_options(name)))
+    declared = declared_options(entry.factory)
+    unknown = sorted(set(options) - set(declared))
     if unknown:
-        known = ", ".join(f"{k}={v!r}" for k, v in dataset_options(name).items()) or "none"
+        known = ", ".join(f"{k}={v.default!r}" for k, v in declared.items()) or "none"
         raise ConfigError(f"Dataset {name!r} has no option {', '.join(map(repr, unknown))}; its options: {known}.")
-    check_int("batch_size", batch_size)
-    check_int("eval_batch_size", eval_batch_size)
-    check_int("data_seed", data_seed, minimum=0)
-    for what, value in (("train_subset", train_subset), ("test_subset", test_subset)):
-        if value is not None:
-            check_int(what, value)
-    if num_workers is not None:
-        check_int("num_workers", num_workers, minimum=0)
-    check_int("world_size", world_size)
-    if check_int("rank", rank, minimum=0) >= world_size:
+    given = {"batch_size": batch_size, "eval_batch_size": eval_batch_size, "data_seed": data_seed,
+             "train_subset": train_subset, "test_subset": test_subset, "num_workers": num_workers, "rank": rank,
+             "world_size": world_size}
+    check_values(given, declared_options(build_data), label=str)
+    if rank >= world_size:
         raise ConfigError(f"rank must be below world_size ({world_size}), got {rank}.")
+    options = check_values(options, declared, label=lambda key: f"{name} option {key}")
     spec = DataSpec(root=root, download=download, batch_size=batch_size, eval_batch_size=eval_batch_size,
                     device=torch.device(device), seed=seed, data_seed=data_seed, train_subset=train_subset,
                     test_subset=test_subset, augment=augment, num_workers=num_workers, rank=rank,

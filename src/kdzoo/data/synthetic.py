@@ -4,11 +4,14 @@ each sample its class's prototype plus Gaussian noise. Generated from the option
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 
+from ..declared import Range
 from .loader import DataBundle
-from .registry import DATASETS, DataSpec, check_int
+from .registry import COUNT, DATASETS, WHOLE, DataSpec
 from .sampling import seeded_generator
 from .tensor_loader import TensorSplits, tensor_bundle
 
@@ -39,11 +42,8 @@ def generate(num_classes: int, num_train: int, num_test: int, image_size: int, c
 @DATASETS.register("synthetic",
                    description="Random class prototypes plus noise, generated in memory (for tests and smoke runs)",
                    classes=10, image_size=(32, 32), in_channels=3, source="generated")
-def synthetic(spec: DataSpec, num_classes: int = 10, num_train: int = 512, num_test: int = 256,
-              image_size: int = 32, channels: int = 3, generator_seed: int = 0) -> DataBundle:
-    for what, value, minimum in (("num_classes", num_classes, 2), ("num_train", num_train, 1),
-                                 ("num_test", num_test, 1), ("image_size", image_size, 8), ("channels", channels, 1),
-                                 ("generator_seed", generator_seed, 0)):
-        check_int(f"synthetic option {what}", value, minimum)
+def synthetic(spec: DataSpec, num_classes: Annotated[int, Range(ge=2)] = 10, num_train: Annotated[int, WHOLE] = 512,
+              num_test: Annotated[int, WHOLE] = 256, image_size: Annotated[int, Range(ge=8)] = 32,
+              channels: Annotated[int, WHOLE] = 3, generator_seed: Annotated[int, COUNT] = 0) -> DataBundle:
     return tensor_bundle("synthetic", generate(num_classes, num_train, num_test, image_size, channels, generator_seed),
                          spec)

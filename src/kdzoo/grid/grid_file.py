@@ -31,7 +31,9 @@ from typing import Any
 import yaml
 
 from .. import yaml_load
-from ..config import FIELD_NAMES, option_name
+from ..config import FIELD_NAMES, RUN_OPTIONS, option_name
+from ..config_checks import check_run_option
+from ..declared import check_value, declared
 from ..errors import ConfigError, did_you_mean
 from ..published import select_tables
 
@@ -100,21 +102,31 @@ def grid_path(spec: str | Path) -> Path:
                       f"{', '.join(packaged_grids())} (`kdzoo list grids`).")
 
 
-def check_options(values: Any, where: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run options with '-' spelled '_', checked against RunConfig (reserved ones refused)."""
+def check_grid_run_options(values: Any, where: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run options given in a grid (``common:``, a ``methods:`` item, ``--set``) with '-' spelled '_': each a
+    RunConfig field, not one the runner sets, holding a value its declaration accepts; ``extra`` names other
+    keys allowed there (their values are checked by the caller)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping of option: value, got {values!r}.")
     out = {}
     for key, value in values.items():
-        name = option_name(key)
-        if name in RESERVED:
-            raise ConfigError(f"{where}: {key!r} is set by the runner from `pairs:`/`seeds:`/`teachers:`; remove it.")
-        if name not in FIELD_NAMES and name not in extra:
-            hint = did_you_mean(name, [*FIELD_NAMES, *extra], n=1, cutoff=0.6)
-            raise ConfigError(f"{where}: unknown option {key!r}.{hint} Run options are kdzoo's flag names: "
-                              f"{', '.join(FIELD_NAMES)}.")
+        name = _run_option_name(key, where, extra)
+        if name in RUN_OPTIONS:
+            check_run_option(name, value, RUN_OPTIONS, where)
         out[name] = value
     return out
+
+
+def _run_option_name(key: Any, where: str, extra: tuple[str, ...] = ()) -> str:
+    """The run option ``key`` names (or one of ``extra``); unknown and reserved ones refused."""
+    name = option_name(key)
+    if name in RESERVED:
+        raise ConfigError(f"{where}: {key!r} is set by the runner from `pairs:`/`seeds:`/`teachers:`; remove it.")
+    if name not in FIELD_NAMES and name not in extra:
+        hint = did_you_mean(name, [*FIELD_NAMES, *extra], n=1, cutoff=0.6)
+        raise ConfigError(f"{where}: unknown option {key!r}.{hint} Run options are kdzoo's flag names: "
+                          f"{', '.join(FIELD_NAMES)}.")
+    return name
 
 
 def _pair(item: Any, where: str) -> tuple[str, str]:
@@ -130,7 +142,7 @@ def _pair(item: Any, where: str) -> tuple[str, str]:
 def _variant(item: Any, where: str) -> Variant:
     if isinstance(item, str):
         return Variant(item, None if item == VANILLA else item)
-    options = check_options(item, where, extra=("label", "method", "config", "skip_pairs"))
+    options = check_grid_run_options(item, where, extra=("label", "method", "config", "skip_pairs"))
     label = options.pop("label", None) or options.get("method")
     if not label:
         raise ConfigError(f"{where}: give the method (`method: kd`) or, for the student alone, `vanilla`.")
@@ -145,12 +157,15 @@ def _variant(item: Any, where: str) -> Variant:
     return Variant(str(label), method, config, options, tuple(_pair(p, where) for p in skip))
 
 
+SEEDS = declared(list[int])
+
+
 def _whole_numbers(values: Any, where: str) -> list[int]:
     """A whole number or a non-empty list of them."""
     values = values if isinstance(values, list) else [values]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ConfigError(f"{where} must be a whole number or a list of them, got {values!r}.")
-    return values
+    if not values:
+        raise ConfigError(f"{where} must be a whole number or a non-empty list of them.")
+    return check_value(where, SEEDS, values)
 
 
 def parse_budget(value: Any) -> float | None:
@@ -186,10 +201,12 @@ def parse_grid(data: Any, name: str) -> Grid:
     if not isinstance(axes, dict):
         raise ConfigError(f"Grid {name}: `axes:` must map an option (or `temperature`) to a list of values.")
     for axis, values in axes.items():
-        if axis not in AXIS_ALIASES:
-            check_options({axis: None}, f"Grid {name} `axes:`")
+        options = AXIS_ALIASES.get(axis) or (_run_option_name(axis, f"Grid {name} `axes:`"),)
         if not isinstance(values, list) or not values:
             raise ConfigError(f"Grid {name}: axis {axis!r} needs a non-empty list of values.")
+        for option in options:
+            for value in values:
+                check_run_option(option, value, RUN_OPTIONS, f"Grid {name} `axes:` {axis}")
     variants = [_variant(item, f"Grid {name} `methods:` item {i + 1}") for i, item in enumerate(data["methods"])]
     labels = [v.label for v in variants]
     if len(set(labels)) < len(labels):
@@ -201,10 +218,11 @@ def parse_grid(data: Any, name: str) -> Grid:
         select_tables(str(data["published"]))  # a misspelt table name fails now, not at report time
     return Grid(
         name=name, description=str(data.get("description", "")),
-        common=check_options(data.get("common") or {}, f"Grid {name} `common:`"),
+        common=check_grid_run_options(data.get("common") or {}, f"Grid {name} `common:`"),
         teachers=teachers,
-        teacher_training=check_options(data.get("teacher_training") or {}, f"Grid {name} `teacher_training:`"),
-        teacher_seed=_whole_numbers([data.get("teacher_seed", 0)], f"Grid {name} `teacher_seed:`")[0],
+        teacher_training=check_grid_run_options(data.get("teacher_training") or {},
+                                                f"Grid {name} `teacher_training:`"),
+        teacher_seed=check_value(f"Grid {name} `teacher_seed:`", declared(int), data.get("teacher_seed", 0)),
         pairs=[_pair(p, f"Grid {name} `pairs:`") for p in data["pairs"]], variants=variants, seeds=seeds,
         axes=axes, budget=parse_budget(data.get("budget")), published=data.get("published"),
     )

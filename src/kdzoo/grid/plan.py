@@ -18,10 +18,10 @@ from ..config import RunConfig, build_config, read_yaml, scale_milestones, valid
 from ..engine.build import check_names
 from ..errors import ConfigError, KdzooError
 from ..methods import method_class, method_needs, method_options
-from ..methods.options import check_options as check_method_options
+from ..methods.options import check_method_options
 from ..run_folder import safe_name
 from ..teachers import is_pretrained, name_of
-from .grid_file import AXIS_ALIASES, TRAIN, Grid, Variant, check_options
+from .grid_file import AXIS_ALIASES, TRAIN, Grid, Variant, check_grid_run_options
 
 TEACHER, VANILLA, DISTILL, SELF = "teacher", "vanilla", "distill", "self"
 AXIS_SHORT = {"temperature": "T"}
@@ -121,7 +121,7 @@ def plan(grid: Grid, out_dir: Path, budget: float | None = None, overrides: dict
     ``teachers:``."""
     if teachers is not None:
         grid = dataclasses.replace(grid, teachers=teachers)
-    common = {**grid.common, **check_options(overrides or {}, "--set"), "output_dir": str(out_dir)}
+    common = {**grid.common, **check_grid_run_options(overrides or {}, "--set"), "output_dir": str(out_dir)}
     planner = _Planner(grid, out_dir, grid.budget if budget is None else budget, common)
     jobs = planner.teacher_jobs()
     for seed in grid.seeds:

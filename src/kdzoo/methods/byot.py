@@ -29,12 +29,13 @@ from ..losses.byot import byot_hint_loss, byot_kd_loss
 from ..models.features import Features
 from ..models.multi_exit import MultiExitNet
 from .base import EXITS, LossWeights, Method, Reads
-from .options import Range
+from .options import OneOf, Range
 from .registry import register_method
 
 #: The reimplementation's batch size: the hint is summed over the batch, so lambda depends on it.
 HINT_BATCH = 128
 HINTS = ("masked", "l2")
+HINT = OneOf(*HINTS, reference="masked: the reimplementation's; l2: the paper's")
 
 
 def require_exits(method: str, student_model: nn.Module) -> None:
@@ -58,13 +59,11 @@ class BYOT(Method):
     def __init__(self, student: Features, teacher: Features | None, *,
                  alpha: Annotated[float, Range(ge=0, le=1, reference="0.1; it splits CE and self-distillation")] = 0.1,
                  temperature: Annotated[float, Range(gt=0)] = 3.0, feature_weight: Annotated[float, Range(ge=0)] = 1e-6,
-                 hint: str = "masked", student_model: nn.Module):
+                 hint: Annotated[str, HINT] = "masked",
+                 student_model: nn.Module):
         super().__init__(student, teacher)
         require_exits("byot", student_model)
         self.alpha, self.temperature, self.feature_weight = alpha, temperature, feature_weight
-        if hint not in HINTS:
-            raise ConfigError(f"BYOT's hint must be 'masked' (the reimplementation's) or 'l2' (the paper's), "
-                              f"got {hint!r}.")
         self.masked = hint == "masked"
 
     def reference_weights(self) -> LossWeights:

@@ -27,8 +27,8 @@ from ..errors import KdzooError
 from ..losses.crd import crd_loss
 from ..models.features import Features
 from .base import TAPS, LossWeights, Method, Reads
-from .crd_memory import ContrastMemory, ContrastSampler, bank_bytes
-from .options import Range
+from .crd_memory import MODES, ContrastMemory, ContrastSampler, bank_bytes
+from .options import OneOf, Range
 from .registry import register_method
 
 
@@ -56,7 +56,9 @@ class CRD(Method):
     def __init__(self, student: Features, teacher: Features, *, train_labels: Tensor,
                  feat_dim: Annotated[int, Range(ge=1)] = 128, nce_k: Annotated[int, Range(ge=1)] = 16384,
                  nce_t: Annotated[float, Range(gt=0)] = 0.07, nce_m: Annotated[float, Range(ge=0, le=1)] = 0.5,
-                 mode: str = "exact", replacement: bool = False, max_memory_gb: Annotated[float, Range(gt=0)] = 8.0):
+                 mode: Annotated[str, OneOf(*MODES, reference="exact: the positive is the sample itself; relax: a "
+                                                              "random sample of its class")] = "exact",
+                 replacement: bool = False, max_memory_gb: Annotated[float, Range(gt=0)] = 8.0):
         """``nce_k`` negatives per sample, temperature ``nce_t``, memory momentum ``nce_m``; ``mode``
         exact (positive = the sample itself) or relax (a random sample of its class); negatives drawn
         without replacement unless ``replacement``; banks above ``max_memory_gb`` GB are refused."""

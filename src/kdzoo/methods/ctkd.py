@@ -33,16 +33,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..losses.ctkd import curriculum_lambda, reverse_gradient
 from ..losses.kd import kd_loss
 from ..models.features import Features
 from .base import LogitStdDefaults, LossWeights, Method
-from .options import Range
+from .options import OneOf, Range
 from .registry import register_method
 
 #: theta's initial value in the official code (``Global_T``: ``nn.Parameter(torch.ones(1))``).
 THETA_0 = 1.0
+MODE = OneOf("global", "instance", reference="global: one learned temperature; instance: one per sample")
+CURVE = OneOf("cosine", "linear", reference="cosine, the reference's")
 
 
 class GlobalTemperature(nn.Module):
@@ -79,16 +80,11 @@ class CTKD(Method):
     default_weights = LossWeights(gamma=0.1, alpha=0.0, beta=0.9)
     logit_std_defaults = LogitStdDefaults(LossWeights(gamma=0.1, alpha=0.0, beta=9.0), {"t_start": 2.0})
 
-    def __init__(self, student: Features, teacher: Features, *, mode: str = "global",
+    def __init__(self, student: Features, teacher: Features, *, mode: Annotated[str, MODE] = "global",
                  t_start: Annotated[float, Range(gt=0)] = 1.0, t_end: Annotated[float, Range(gt=0)] = 20.0,
                  curriculum_epochs: Annotated[int, Range(ge=1, reference="10 on CIFAR, 5 on ImageNet")] = 10,
-                 curve: str = "cosine", hidden: Annotated[int, Range(ge=1)] = 256):
+                 curve: Annotated[str, CURVE] = "cosine", hidden: Annotated[int, Range(ge=1)] = 256):
         super().__init__(student, teacher)
-        if mode not in ("global", "instance"):
-            raise ConfigError(f"CTKD's mode must be 'global' (one learned temperature) or 'instance' (one per "
-                              f"sample), got {mode!r}.")
-        if curve not in ("cosine", "linear"):
-            raise ConfigError(f"CTKD's curve must be 'cosine' (reference) or 'linear', got {curve!r}.")
         self.t_start, self.t_end = t_start, t_end
         self.curriculum_epochs, self.curve = curriculum_epochs, curve
         num_classes = student.logits.shape[1]

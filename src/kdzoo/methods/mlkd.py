@@ -35,15 +35,20 @@ cross-family pairs).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
 from ..errors import ConfigError
 from ..losses.mlkd import TEMPERATURES, mlkd_batch_loss, mlkd_class_loss, mlkd_instance_loss, mlkd_mask_fraction
 from ..models.features import Features
 from .base import LogitStdDefaults, LossWeights, Method, Reads
+from .options import OneOf
 from .registry import register_method
 
 VARIANTS = ("reference", "paper")
+VARIANT = OneOf(*VARIANTS, reference="reference: the code's loss, which gave the published numbers; paper: every "
+                                     "level on both views, no masks")
 #: The reference's strong-view instance terms at these temperatures take the weak view's logits.
 WEAK_REUSED = (2.0, 6.0)
 
@@ -60,15 +65,12 @@ class MLKD(Method):
     logit_std_defaults = LogitStdDefaults(LossWeights(gamma=0.1, alpha=0.0, beta=9.0))
 
     def __init__(self, student: Features, teacher: Features, *, temperatures: tuple[float, ...] = TEMPERATURES,
-                 variant: str = "reference"):
+                 variant: Annotated[str, VARIANT] = "reference"):
         super().__init__(student, teacher)
         if (not isinstance(temperatures, (list, tuple)) or not temperatures
                 or any(isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0 for t in temperatures)):
             raise ConfigError(f"MLKD's temperatures must be a non-empty list of positive numbers (reference: "
                               f"[2, 3, 4, 5, 6]), got {temperatures!r}.")
-        if variant not in VARIANTS:
-            raise ConfigError(f"MLKD's variant must be 'reference' (the code's loss, which gave the published numbers) "
-                              f"or 'paper' (every level on both views, no masks), got {variant!r}.")
         self.temperatures = [float(t) for t in temperatures]
         self.variant = variant
         self.num_classes = student.logits.shape[1]

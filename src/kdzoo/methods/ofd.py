@@ -29,17 +29,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, KdzooError
+from ..errors import KdzooError
 from ..losses.ofd import ofd_loss, ofd_margin
 from ..models.features import Features
 from .base import PREACT_TAPS, LossWeights, Method, Reads
+from .options import OneOf
 from .registry import register_method
 
 VARIANTS = ("reference", "eval")
+VARIANT = OneOf(*VARIANTS, reference="reference: the teacher's BNs use batch statistics, as both reference codes; "
+                                     "eval: the teacher in eval mode")
 
 
 def _connector(c_s: int, c_t: int) -> nn.Sequential:
@@ -62,11 +66,9 @@ class OFD(Method):
     def reads_for(cls, options):
         return replace(cls.reads, teacher_batch_stats=options["variant"] == "reference")
 
-    def __init__(self, student: Features, teacher: Features, *, variant: str = "reference", teacher_model: nn.Module):
+    def __init__(self, student: Features, teacher: Features, *, variant: Annotated[str, VARIANT] = "reference",
+                 teacher_model: nn.Module):
         super().__init__(student, teacher)
-        if variant not in VARIANTS:
-            raise ConfigError(f"OFD's variant must be 'reference' (the teacher's BNs use batch statistics, as both "
-                              f"reference codes) or 'eval' (the teacher in eval mode), got {variant!r}.")
         self.variant = variant
         bns = list(teacher_model.get_bn_before_relu())  # ShuffleNets raise a KdzooError here
         t_channels = [t.shape[1] for t in teacher.stages]

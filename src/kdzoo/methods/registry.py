@@ -7,11 +7,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..declared import declared_options
 from ..errors import ConfigError
 from ..models.features import feature_shapes
 from ..registry import Registry
 from .base import Method, Reads, check_reads
-from .options import check_options
+from .options import check_method_options
 
 METHODS: Registry[type[Method]] = Registry("method")
 
@@ -39,12 +40,7 @@ def method_class(name: str) -> type[Method]:
 
 def method_options(name: str) -> dict[str, Any]:
     """The keyword options a method accepts, with their defaults."""
-    params = inspect.signature(method_class(name).__init__).parameters
-    return {
-        p.name: p.default
-        for p in params.values()
-        if p.kind is p.KEYWORD_ONLY and p.name not in SUPPLIED
-    }
+    return {k: option.default for k, option in declared_options(method_class(name).__init__, skip=SUPPLIED).items()}
 
 
 def create_method(
@@ -79,7 +75,7 @@ def create_method(
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}.")
-    options = check_options(cls, name, options)
+    options = check_method_options(cls, name, options)
     full = {**accepted, **options}
     needs = cls.needs_for(full)
     if needs.index:

@@ -32,12 +32,15 @@ from ..losses.sdd import multiscale_cells, region_logits, sdd_loss
 from ..models.features import TAPS, Features
 from ..models.registry import family_of
 from .base import LossWeights, Method, Reads, check_head_map, linear_warmup
-from .options import Range
+from .options import OneOf, Range
 from .registry import register_method
 
 BASES = {"kd": (LossWeights(gamma=0.1, alpha=0.0, beta=0.9), 0), "dkd": (LossWeights(1.0, 0.0, 1.0), 20),
          "nkd": (LossWeights(1.0, 0.0, 1.0), 20)}
 NKD_VARIANTS = ("reference", "paper")
+BASE = OneOf(*BASES, reference="kd; the logit loss applied per region")
+NKD_VARIANT = OneOf(*NKD_VARIANTS, reference="reference: the reference's all-classes non-target term; paper: the "
+                                             "target class excluded")
 
 
 @register_method("sdd")
@@ -50,25 +53,21 @@ class SDD(Method):
     reads = Reads(student=TAPS, teacher=TAPS, classifier=True)
     default_weights = BASES["kd"][0]
 
-    def __init__(self, student: Features, teacher: Features, *, base: str = "kd",
+    def __init__(self, student: Features, teacher: Features, *,
+                 base: Annotated[str, BASE] = "kd",
                  scales: Annotated[list[int], Range(ge=1, reference="[1, 2] or [1, 2, 4] by family")] | None = None,
                  complementary_weight: Annotated[float, Range(ge=0)] = 2.0,
                  temperature: Annotated[float, Range(gt=0)] = 4.0,
                  dkd_alpha: Annotated[float, Range(ge=0)] = 1.0, dkd_beta: Annotated[float, Range(ge=0)] = 8.0,
-                 nkd_gamma: Annotated[float, Range(ge=0)] = 8.0, nkd_variant: str = "reference",
+                 nkd_gamma: Annotated[float, Range(ge=0)] = 8.0,
+                 nkd_variant: Annotated[str, NKD_VARIANT] = "reference",
                  warmup_epochs: Annotated[int, Range(ge=0, reference="20 for dkd/nkd, 0 for kd")] | None = None,
                  student_model: nn.Module, teacher_model: nn.Module):
         super().__init__(student, teacher)
-        if base not in BASES:
-            raise ConfigError(f"SDD's base must be one of {', '.join(BASES)} (the logit loss applied per region), "
-                              f"got {base!r}.")
         self.base = base
         self.scales = self._scales(scales, student_model, teacher_model)
         self.complementary_weight, self.temperature = complementary_weight, temperature
         self.dkd_alpha, self.dkd_beta, self.nkd_gamma = dkd_alpha, dkd_beta, nkd_gamma
-        if nkd_variant not in NKD_VARIANTS:
-            raise ConfigError(f"SDD's nkd_variant must be 'reference' (the reference's all-classes non-target term) "
-                              f"or 'paper' (the target class excluded), got {nkd_variant!r}.")
         self.nkd_variant = nkd_variant
         self.warmup_epochs = BASES[base][1] if warmup_epochs is None else warmup_epochs
         self.warmup_factor = linear_warmup(1, self.warmup_epochs)

@@ -24,6 +24,8 @@ Which maps (``variant``):
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor, nn
 
@@ -32,10 +34,13 @@ from ..losses.simkd import simkd_loss
 from ..models.features import TAPS, Features
 from ..models.heads import ReusedClassifierHead
 from .base import LossWeights, Method, Reads, check_head_map
+from .options import OneOf
 from .registry import register_method
 
 #: variant -> which map of each network SimKD projects and matches (see the module docstring).
 VARIANTS = {"reference": "stage", "head_map": "head"}
+VARIANT = OneOf(*VARIANTS, reference="reference: the last stage's maps, as the reference code; head_map: the maps "
+                                     "that feed the classifiers")
 
 
 def source_map(features: Features, source: str) -> Tensor:
@@ -54,12 +59,10 @@ class SimKD(Method):
     reads = Reads(student=TAPS, teacher=TAPS, classifier=True)
     default_weights = LossWeights(gamma=0.0, alpha=0.0, beta=1.0)
 
-    def __init__(self, student: Features, teacher: Features, *, factor: int = 2, variant: str = "reference",
+    def __init__(self, student: Features, teacher: Features, *, factor: int = 2,
+                 variant: Annotated[str, VARIANT] = "reference",
                  teacher_model: nn.Module):
         super().__init__(student, teacher)
-        if variant not in VARIANTS:
-            raise ConfigError(f"SimKD's variant must be 'reference' (the last stage's maps, as the reference code) "
-                              f"or 'head_map' (the maps that feed the classifiers), got {variant!r}.")
         self.source = VARIANTS[variant]
         map_s, map_t = source_map(student, self.source), source_map(teacher, self.source)
         try:

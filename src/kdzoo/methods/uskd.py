@@ -27,8 +27,10 @@ from ..losses.uskd import RANK_BY, uskd_non_target_loss, uskd_target_loss, uskd_
 from ..models.features import Features
 from ..models.layers import global_pool
 from .base import TAPS, LossWeights, Method, Reads
-from .options import Range
+from .options import OneOf, Range
 from .registry import register_method
+
+RANK = OneOf(*RANK_BY, reference="log_prob: the official code's ranking; prob: the paper's")
 
 
 @register_method("uskd")
@@ -45,12 +47,9 @@ class USKD(Method):
                  alpha: Annotated[float, Range(ge=0, reference="0.1 on CIFAR-100, 1 on ImageNet")] = 0.1,
                  beta: Annotated[float, Range(ge=0)] = 0.1,
                  mu: Annotated[float, Range(ge=0, reference="0.1 on CIFAR-100, 0.005 on ImageNet")] = 0.1,
-                 rank_by: str = "log_prob"):
+                 rank_by: Annotated[str, RANK] = "log_prob"):
         super().__init__(student, teacher)
         self.alpha, self.beta, self.mu = alpha, beta, mu
-        if rank_by not in RANK_BY:
-            raise ConfigError(f"USKD's rank_by must be 'log_prob' (the official code's ranking) or 'prob' (the "
-                              f"paper's), got {rank_by!r}.")
         self.rank_by = rank_by
         if len(student.stages) < 2:
             raise ConfigError(f"USKD's weak head reads the stage before the last, and this student has "
