@@ -27,6 +27,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def docs_page_with(text: str) -> Path:
+    """The one documentation page (README.md or a Markdown page under docs/) that holds ``text``: where an example
+    marked ``<!-- marker -->``, or a statement a test checks, lives now."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    found = [page for page in pages if text in page.read_text(encoding="utf-8")]
+    assert len(found) == 1, f"{text!r} is on {len(found)} docs pages, not one: {[p.relative_to(ROOT) for p in found]}"
+    return found[0]
+
+
 # Small, fast settings for end-to-end runs on the synthetic dataset.
 TINY = ["--dataset", "synthetic", "--dataset-opt", "num_train=96", "--dataset-opt", "num_test=64",
         "--batch-size", "32", "--no-progress", "--no-tensorboard", "--device", "cpu"]

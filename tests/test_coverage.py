@@ -1,26 +1,26 @@
 """The coverage table: one network per torchvision classification family and per timm family (30+), each at its
 smallest input, trains two KD steps and two AT steps as the student and as the teacher of a zoo ResNet, or is
-refused with a reason that names the method; the README's coverage table says the same, row by row."""
+refused with a reason that names the method; the guide's coverage table (docs/guide/any-network.md) says the
+same, row by row."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torchvision
 from torch import nn
 
+from conftest import docs_page_with
 from kdzoo.coverage import NETWORKS, Failure, Network, counts, coverage_row, names, outcome
 from kdzoo.models import unwrap
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "<!-- coverage-table:"
 
 
 def readme_block() -> str:
-    """The README's coverage table and its count lines: the two paragraphs after the marker's line."""
-    after = README.read_text(encoding="utf-8").split(MARKER, 1)[1].split("\n", 1)[1]
+    """The docs' coverage table and its count lines: the two paragraphs after the marker's line."""
+    after = docs_page_with(MARKER).read_text(encoding="utf-8").split(MARKER, 1)[1].split("\n", 1)[1]
     return "\n\n".join(after.split("\n\n")[:2])
 
 

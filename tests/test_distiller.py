@@ -1,5 +1,5 @@
 """The Distiller (kdzoo's Python API for a training loop of your own): what it trains and never trains, what a
-method needs from the call, OFD's teacher statistics; and the README's examples of it run as written."""
+method needs from the call, OFD's teacher statistics; and its examples in docs/guide/own-loop.md run as written."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import docs_page_with
 from kdzoo import Distiller
 from kdzoo.errors import ConfigError
 from kdzoo.models import create_model, extract
 from kdzoo.support import ExampleNet
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+#: The pages whose Python blocks are examples for users: the front pages and the guide, in both languages.
+USER_PAGES = [ROOT / "README.md", ROOT / "README.zh-CN.md", *sorted((ROOT / "docs" / "guide").rglob("*.md")),
+              *sorted((ROOT / "docs" / "zh-CN").rglob("*.md"))]
 
 def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
@@ -100,35 +104,38 @@ def test_ofd_reference_teacher_uses_batch_statistics_and_keeps_its_weights():
         assert torch.allclose(t_eval.stages[0], extract(teacher, x, preact=True).stages[0])
 
 
-# -- the README's examples ----------------------------------------------------------------------------
-def readme_block(marker: str) -> str:
-    """The README's Python block right after ``<!-- marker -->``."""
-    block = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    assert block, f"the README's example is marked with <!-- {marker} -->"
-    return block.group(1)
+# -- the docs' examples (docs/guide/own-loop.md) -------------------------------------------------------------
+def example(marker: str):
+    """The Python block right after ``<!-- marker -->``, compiled with the name of the docs page that holds it."""
+    page = docs_page_with(f"<!-- {marker} -->")
+    block = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert block, f"{page.name}: the example right after <!-- {marker} --> is a ```python block"
+    return compile(block.group(1), str(page.relative_to(ROOT)), "exec")
 
 
-def test_readme_training_loop_example_runs_as_written(tmp_path, monkeypatch):
+def test_the_training_loop_example_runs_as_written(tmp_path, monkeypatch):
     import torchvision
 
     monkeypatch.chdir(tmp_path)  # the example saves student.pt where it runs
     namespace: dict = {}
-    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
+    exec(example("distiller-example"), namespace)
     assert namespace["losses"] and all(torch.isfinite(v) for v in namespace["losses"].values())
     assert namespace["mine"] is namespace["student"]
     saved = torch.load(tmp_path / "student.pt", weights_only=True)
     torchvision.models.mobilenet_v3_small(num_classes=10).load_state_dict(saved)  # strict: the user's own class
 
 
-def test_every_readme_python_block_is_an_example_a_test_runs():
-    text = README.read_text(encoding="utf-8")
-    assert text.count("```python") == len(re.findall(r"<!-- (?:distiller|lightning)-example -->\n```python", text))
+def test_every_python_block_of_the_front_pages_and_the_guide_is_an_example_a_test_runs():
+    for page in USER_PAGES:
+        text = page.read_text(encoding="utf-8")
+        marked = re.findall(r"<!-- (?:distiller|lightning)-example -->\n```python", text)
+        assert text.count("```python") == len(marked), f"{page.name}: a Python block no test runs"
 
 
-def test_readme_lightning_example_runs_as_written(tmp_path, monkeypatch):
+def test_the_lightning_example_runs_as_written(tmp_path, monkeypatch):
     pytest.importorskip("lightning")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(readme_block("distiller-example"), "README.md", "exec"), namespace)
-    exec(compile(readme_block("lightning-example"), "README.md", "exec"), namespace)
+    exec(example("distiller-example"), namespace)
+    exec(example("lightning-example"), namespace)
     assert namespace["trainer"].current_epoch == 2

@@ -1,5 +1,6 @@
 """docs/results.md and the README's excerpt of it (kdzoo.docgen.results): the excerpt is the measured table's
-teacher, vanilla and best rows, cell for cell, and the page holds the report as `kdzoo report` wrote it."""
+teacher, vanilla and best rows, cell for cell, in README.md and README.zh-CN.md, and the page holds the report as
+`kdzoo report` wrote it."""
 
 import json
 import re
@@ -17,6 +18,7 @@ from kdzoo.docgen.results import (
     first_table,
     full_grid_days,
     readme_excerpt,
+    readme_excerpt_zh,
     regenerate,
     top_rows,
     with_excerpt,
@@ -100,6 +102,8 @@ def test_regenerate_writes_the_page_the_plot_and_the_excerpt(tmp_path):
     (runs / "plots" / "gains_x.png").write_bytes(b"png")
     readme = tmp_path / "README.md"
     readme.write_text(f"{BEGIN}\n{END}\n", encoding="utf-8")
+    chinese = tmp_path / "README.zh-CN.md"
+    chinese.write_text(f"中文\n{BEGIN}\n旧表\n{END}\n", encoding="utf-8")
     regenerate(runs, tmp_path / "results.md", tmp_path / "img", readme)
     page = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert REPORT.strip() in page
@@ -108,6 +112,8 @@ def test_regenerate_writes_the_page_the_plot_and_the_excerpt(tmp_path):
     assert "reaches 1 points" in page and "days on the same 2-core CPU" in page
     assert (tmp_path / "img" / "results_gains.png").read_bytes() == b"png"
     assert "| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |" in readme.read_text(encoding="utf-8")
+    zh = chinese.read_text(encoding="utf-8")
+    assert "| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |" in zh and "| 教师 |" in zh and "旧表" not in zh
 
 
 def test_regenerate_without_a_report_says_to_run_kdzoo_report(tmp_path):
@@ -120,3 +126,5 @@ def test_the_readme_excerpt_is_the_results_page_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     excerpt = readme[readme.index(BEGIN):readme.index(END) + len(END)]
     assert excerpt == readme_excerpt(first_table(page))
+    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    assert chinese[chinese.index(BEGIN):chinese.index(END) + len(END)] == readme_excerpt_zh(first_table(page))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY
+from conftest import TINY, docs_page_with
 from kdzoo.engine.checkpoint import LAST
 from kdzoo.engine.trainer import Trainer
 from kdzoo.errors import ConfigError, KdzooError
@@ -334,11 +334,12 @@ def test_refusals():
 
 
 def test_the_banks_sizes_in_the_docs_come_from_the_memorys_formula():
-    """README's and crd.py's (so docs/methods/crd.md's) bank sizes are what bank_bytes gives, as printed."""
+    """The guide's (docs/guide/methods.md) and crd.py's (so docs/methods/crd.md's) bank sizes are what bank_bytes
+    gives, as printed."""
     memory = ContrastMemory(10, 8)
     assert bank_bytes(10, 8) == memory.memory_s.nbytes + memory.memory_t.nbytes
     cifar, five_m, imagenet = (bank_bytes(n, 128) for n in (50_000, 5_000_000, 1_281_167))
-    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join(docs_page_with("N × 128 floats").read_text(encoding="utf-8").split())
     found = re.search(r"N × 128 floats \(N = training-set size; (\S+) MB for CIFAR-100, (\S+) GB for 5 M images\)",
                       readme)
     assert found and found.groups() == (f"{cifar / 1e6:.0f}", f"{five_m / 1e9:.1f}")  # 51 MB, 5.1 GB

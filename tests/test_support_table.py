@@ -1,19 +1,21 @@
 """The support table: every registered method on every kind of network (timm CNN, timm ViT, torchvision, a user's
-module) trains two finite steps or refuses clearly, and the README's support table says the same."""
+module) trains two finite steps or refuses clearly, and the guide's support table (docs/guide/any-network.md) says the
+same."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import docs_page_with
 from kdzoo.errors import KdzooError
 from kdzoo.methods import list_methods, method_class
 from kdzoo.support import FAMILIES, PARTNER, cell, cell_text, distiller_for
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SUPPORT_MARKER = "<!-- support-table:"
+
 
 def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
@@ -21,9 +23,9 @@ def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
 
 # -- every method on every kind of network ----------------------------------------------------------
 def readme_support_rows() -> dict[str, str]:
-    """The rows of the README's support table (the block after its marker)."""
-    text = README.read_text(encoding="utf-8")
-    table = text.split("<!-- support-table:", 1)[1].split("\n\n", 1)[0]
+    """The rows of the docs' support table (the block after its marker)."""
+    text = docs_page_with(SUPPORT_MARKER).read_text(encoding="utf-8")
+    table = text.split(SUPPORT_MARKER, 1)[1].split("\n\n", 1)[0]
     return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z_]+)` \|.*\|$", table, re.M)}
 
 
@@ -31,7 +33,7 @@ def readme_support_rows() -> dict[str, str]:
 def test_every_method_on_every_family_trains_or_refuses_clearly(method):
     """Two optimisation steps with a finite loss on eight cross-family pairs (timm CNN, timm ViT, torchvision,
     a user's module; each as student and as teacher of a zoo ResNet), or a refusal that names the method and what
-    is missing; the README's support table says the same (its zoo column is tested on the RepDistiller pairs)."""
+    is missing; the docs' support table says the same (its zoo column is tested on the RepDistiller pairs)."""
     self_distill = not method_class(method).reads.needs_teacher
     cells = []
     for family in FAMILIES[1:]:

@@ -1,4 +1,4 @@
-"""Which torchvision and timm networks train with KD and AT: the coverage table of the README
+"""Which torchvision and timm networks train with KD and AT: the coverage table of the guide (docs/guide/any-network.md)
 (``kdzoo list coverage``).
 
 One builder per torchvision classification family (its smallest) and one small model from each of 30+ timm

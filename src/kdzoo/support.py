@@ -1,4 +1,5 @@
-"""Which method runs on which kind of network: the support table of the README (``kdzoo list support``).
+"""Which method runs on which kind of network: the support table of docs/guide/any-network.md
+(``kdzoo list support``).
 
 Each method is built through :class:`kdzoo.Distiller` on one small network of each family, once as the
 student (teacher: a zoo ResNet) and once as the teacher (student: a zoo ResNet), exactly as a user

@@ -43,7 +43,7 @@ OTHER_MODELS = """Other networks (every method whose features they have; `kdzoo 
                      builder options with --model-opt / --teacher-opt, e.g. img_size=32 patch_size=4 for a ViT
   torchvision/NAME   any torchvision classification model, e.g. torchvision/resnet18, torchvision/efficientnet_b0
   your own module    Python API: kdzoo.Distiller(student, teacher, ...) or kdzoo.models.wrap_model(model,
-                     feature_layers=[...]); see the README
+                     feature_layers=[...]); see docs/guide/any-network.md
 Weights: --teacher PATH (kdzoo run/checkpoint, RepDistiller/mdistiller file, timm/torchvision state dict) with
 --teacher-arch NAME, or --teacher-pretrained (the library's own weights; needs network access). The published
 CIFAR-100 teachers of the zoo: --teacher pretrained:NAME (`kdzoo teachers`).

@@ -108,7 +108,8 @@ def _caveats(cls: type[Method]) -> list[str]:
                      "cost).")
     if cls.logit_std_defaults is not None:
         notes.append("Accepts `--logit-std` (z-scored logits, Sun et al., CVPR 2024) with the weights above.")
-    notes.append("Which kinds of network it runs on: the README's support table (`kdzoo list support`).")
+    notes.append("Which kinds of network it runs on: the support table in [docs/guide/any-network.md]"
+                 "(../guide/any-network.md#which-method-runs-on-which-network) (`kdzoo list support`).")
     return notes
 
 

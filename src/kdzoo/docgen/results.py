@@ -6,7 +6,8 @@
 
 writes ``docs/results.md`` (the report exactly as ``kdzoo report`` wrote it, below the command, the grid's size
 and how long it took), copies its gains plot into ``docs/img/``, and rewrites the README's excerpt between
-:data:`BEGIN` and :data:`END`: the teacher, vanilla and the best methods' rows, their cells as printed.
+:data:`BEGIN` and :data:`END`: the teacher, vanilla and the best methods' rows, their cells as printed; and the same
+excerpt, in Chinese, in ``README.zh-CN.md`` beside it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from ..run_folder import CONFIG, SUMMARY, load_run_config, read_summary
 RESULTS = Path("docs/results.md")
 IMAGES = Path("docs/img")
 README = Path("README.md")
+#: The Chinese front page, beside the README; its excerpt names the fixed rows in Chinese.
+README_ZH_NAME = "README.zh-CN.md"
+ZH_LABELS = {"method": "方法", "teacher": "教师", "vanilla": "普通学生（vanilla）"}
 FIGURE = "results_gains.png"  # in IMAGES
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 GRID = "bench/fashion_mnist_all_methods"
@@ -186,6 +190,17 @@ def readme_excerpt(table: list[list[str]]) -> str:
             f"its training time and images/s, and how to read them: [docs/results.md](docs/results.md).\n{END}")
 
 
+def readme_excerpt_zh(table: list[list[str]]) -> str:
+    """:func:`readme_excerpt` for README.zh-CN.md: the same cells, the header's and fixed rows' labels in Chinese."""
+    methods = sum(row[0] not in FIXED_ROWS for row in table[1:])
+    rows = [[ZH_LABELS.get(row[0], row[0]), *row[1:]] for row in top_rows(table, 5)]
+    return (f"{BEGIN}\n{as_markdown(rows)}\n\n这是全部 {methods} 种方法里最高的五种"
+            "（两个随机种子的均值 ± 标准差）。在这么小的 CPU 训练预算下，"
+            "多数方法之间的差距都落在\n种子带来的波动之内；每种方法的结果、"
+            "训练时间和每秒图像数，以及这些数字该怎么读，"
+            f"见 [docs/results.md](docs/results.md)（英文）。\n{END}")
+
+
 def with_excerpt(readme: str, excerpt: str) -> str:
     if BEGIN not in readme or END not in readme:
         raise KdzooError(f"README.md has no {BEGIN} ... {END} markers for the results excerpt.")
@@ -207,7 +222,13 @@ def regenerate(runs: Path, results: Path = RESULTS, images: Path = IMAGES, readm
     results.write_text(results_page(runs, report, f"img/{FIGURE}"), encoding="utf-8")
     readme.write_text(with_excerpt(readme.read_text(encoding="utf-8"), readme_excerpt(first_table(report))),
                       encoding="utf-8")
-    print(f"written: {results}, {images / FIGURE}, {readme}")
+    written = [results, images / FIGURE, readme]
+    chinese = readme.with_name(README_ZH_NAME)
+    if chinese.is_file():
+        chinese.write_text(with_excerpt(chinese.read_text(encoding="utf-8"), readme_excerpt_zh(first_table(report))),
+                           encoding="utf-8")
+        written.append(chinese)
+    print("written: " + ", ".join(map(str, written)))
 
 
 if __name__ == "__main__":

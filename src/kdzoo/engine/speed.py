@@ -2,7 +2,7 @@
 optimiser's implementation, CPU threads), resolved once from the flags and the device, and printed at the
 start of the run.
 
-Defaults (flags left unset) follow the measurements of ``benchmarks/speed.py`` (README, "Speed"):
+Defaults (flags left unset) follow the measurements of ``benchmarks/speed.py`` (docs/guide/speed.md):
 
 - ``--amp auto``: bf16 autocast on CUDA GPUs that support it (the step in bf16, the losses in float32, no
   loss scaling to tune), full precision elsewhere (CPUs without bf16 matrix units run bf16 slower than fp32).
@@ -11,7 +11,7 @@ Defaults (flags left unset) follow the measurements of ``benchmarks/speed.py`` (
   less time on a 2-core AVX2 CPU), while the student's backward does not gain (the whole step in NHWC: +4 %,
   inside the noise). ``--channels-last`` / ``--no-channels-last`` set both networks.
 - ``--compile``: opt-in everywhere; compiling the student, the teacher and the loss takes minutes on a small CPU
-  (5 minutes for resnet8 -> resnet8 on 2 busy cores), more than a short run gains (README, "Speed").
+  (5 minutes for resnet8 -> resnet8 on 2 busy cores), more than a short run gains (docs/guide/speed.md).
 - the optimiser's step: fused on CUDA (one kernel for all parameters); torch's own for-loop on CPU, where the
   multi-tensor (``foreach``) step was not faster.
 - the frozen teacher runs under ``torch.inference_mode`` (no autograd bookkeeping at all).
