@@ -204,6 +204,8 @@ class Method(nn.Module):
 
     paper: ClassVar[str] = ""
     uses: ClassVar[str] = "logits"
+    #: False for ``vanilla`` alone: the baseline, not a distillation method (left out of ``list_methods()``).
+    distills: ClassVar[bool] = True
     #: What the main step reads with the default options. ``reads.student.exits``: the student gets an exit after
     #: every stage (:class:`~kdzoo.models.MultiExitNet`, BYOT); ``reads.teacher is None``: self-distillation.
     reads: Reads = LOGIT_READS

@@ -105,5 +105,6 @@ def method_needs(name: str, options: dict[str, Any] | None = None) -> Reads:
 
 
 def list_methods() -> list[str]:
-    """Registered method names, sorted."""
-    return sorted(METHODS.names())
+    """The distillation methods' names, sorted (not ``vanilla``, the student trained alone, which
+    ``kdzoo train`` runs and every method is compared with)."""
+    return sorted(name for name in METHODS.names() if METHODS.get(name).factory.distills)

@@ -21,3 +21,4 @@ class Vanilla(Method):
     reads = Reads(teacher=None)
     default_weights = LossWeights(gamma=1.0, alpha=0.0, beta=0.0)
     has_main_term = False
+    distills = False
