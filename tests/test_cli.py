@@ -109,7 +109,7 @@ def test_bad_inputs_give_one_paragraph_errors(cli, tiny_teacher, tmp_path):
          "do not fit architecture 'vgg8'"),
         (["train", "--model", "resnet8", "--dataset", "cifar100", "--data-root", tmp_path / "empty", "--device", "cpu"],
          "--download"),
-        (["train", "--model", "resnet8", *TINY, "--epochs", "0"], "--epochs must be a positive"),
+        (["train", "--model", "resnet8", *TINY, "--epochs", "0"], "--epochs must be a whole number >= 1"),
         (["distill", "--student", "resnet8", *TINY], "needs --teacher"),
         (["train", "--model", "resnet8", *TINY, "--dataset", "cifar1000"], "Unknown dataset"),
     ]

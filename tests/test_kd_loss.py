@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kdzoo.losses import kd_loss
-from kdzoo.methods import LossWeights, Objective, create_method
+from kdzoo.methods import LossWeights, Method, Objective, create_method
 from kdzoo.models import Features
 
 
@@ -67,20 +67,20 @@ def _objective_inputs():
 
 def test_objective_weights_terms_and_skips_zero_weights():
     s, t, batch = _objective_inputs()
-    terms = Objective(None, LossWeights(gamma=0.1, alpha=0.9, beta=0.0))(s, t, batch)
+    terms = Objective(Method(None, None), LossWeights(gamma=0.1, alpha=0.9, beta=0.0))(s, t, batch)
     assert set(terms) == {"ce", "kd"}
     ce = torch.nn.functional.cross_entropy(s.logits, batch.labels)
     assert terms["ce"].item() == pytest.approx(0.1 * ce.item(), rel=1e-6)
     assert terms["kd"].item() == pytest.approx(0.9 * kd_loss(s.logits, t.logits).item(), rel=1e-6)
-    assert set(Objective(None, LossWeights(1.0, 0.0, 0.0))(s, t, batch)) == {"ce"}
+    assert set(Objective(Method(None, None), LossWeights(1.0, 0.0, 0.0))(s, t, batch)) == {"ce"}
 
 
 def test_objective_computes_in_float32_and_without_teacher():
     s, t, batch = _objective_inputs()
     half = Features(s.logits.bfloat16(), [])
-    terms = Objective(None, LossWeights(1.0, 1.0, 0.0))(half, Features(t.logits.bfloat16(), []), batch)
+    terms = Objective(Method(None, None), LossWeights(1.0, 1.0, 0.0))(half, Features(t.logits.bfloat16(), []), batch)
     assert all(v.dtype == torch.float32 for v in terms.values())
-    assert set(Objective(None, LossWeights(1.0, 1.0, 1.0))(s, None, batch)) == {"ce"}
+    assert set(Objective(Method(None, None), LossWeights(1.0, 1.0, 1.0))(s, None, batch)) == {"ce"}
 
 
 def test_kd_method_defaults_are_repdistiller_script_values():
