@@ -40,7 +40,7 @@ def gains(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
     if not groups:
         return []
     return [plot_grouped_bars(groups, out / f"gains_{tag}.png",
-                              f"{metric} top-1 gain over the vanilla student (points; 95 % CI, paired by seed)",
+                              f"{metric} top-1 gain (points), 95 % CI",
                               f"{table.name}: gain over the vanilla student, paired by seed")]
 
 
