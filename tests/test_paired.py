@@ -108,6 +108,7 @@ def test_partners_share_every_setting_but_the_method(tmp_path):
     assert gains[("kd (epochs=2)", PAIR, "vanilla")].diffs == [2.0]
     assert gains[("kd (epochs=4)", PAIR, "vanilla")].diffs == [4.0]
     assert gains[("kd+dot", PAIR, "vanilla")].diffs == [5.0]
+    assert not any(row.startswith("vanilla") for row, _, _ in gains)  # its rows split by epochs: no gains
     fake_run(root, "vanilla_e4_twice", seed=0, best=62.0, last=62.0, config={"epochs": 4}, **kw)
     ambiguous = gains_of(root)[("kd (epochs=4)", PAIR, "vanilla")]
     assert ambiguous.n == 0 and ambiguous.ambiguous == [0] and "several runs of the vanilla student" in \

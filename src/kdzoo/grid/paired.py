@@ -153,7 +153,7 @@ def paired_gains(table: DatasetTable, metric: str) -> dict[tuple[str, str, str],
     gains = {}
     for (row, pair), cell in table.cells.items():
         runs = [by_dir[d] for d in cell.runs if d in by_dir]
-        if row in ("teacher", "vanilla") or not runs:
+        if not runs or all(r.role in ("teacher", "vanilla") for r in runs):  # "vanilla (epochs=3)" too
             continue
         for baseline in BASELINES:
             if not any(_is_baseline(r, baseline, pair) for r in table.records) or (
