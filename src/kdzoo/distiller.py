@@ -23,6 +23,7 @@ from torch.utils._pytree import tree_map
 
 from .batch import Batch
 from .config import resolve_temperatures
+from .data.sampling import derive_seed
 from .errors import ConfigError
 from .methods import InitStage, LossWeights, Method, Objective, Reads, create_method, method_needs
 from .models import (
@@ -49,6 +50,26 @@ def resolve_weights(method: Method, gamma: float | None, alpha: float | None, be
     given = {"gamma": gamma, "alpha": alpha, "beta": beta}
     defaults = method.reference_weights()
     return LossWeights(**{k: float(getattr(defaults, k) if v is None else v) for k, v in given.items()})
+
+
+@contextlib.contextmanager
+def own_rng(*parts: int | str):
+    """Run the block on random numbers of its own: the global generators (the CPU's and, once CUDA is in use, the
+    current GPU's) are put back afterwards as if the block had drawn nothing, and within it they are seeded from the
+    global generator's initial seed (the run's ``--seed``: ``torch.manual_seed``) and ``parts``.
+
+    The Distiller builds the method this way (its connectors, embeddings, heads, BYOT's exits, CRD's memory banks),
+    so for one seed every method leaves the same global RNG behind as plain training does, and the student, built
+    before, has the same initial weights: runs of one seed then differ by their method alone (same weights, same
+    batches, same dropout masks), which `kdzoo report`'s paired gains rely on. The method's own initial values are
+    reproducible from the seed and independent of the numbers training draws afterwards."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        seed = derive_seed(torch.initial_seed(), *parts)
+        torch.default_generator.manual_seed(seed)
+        if devices:
+            torch.cuda.manual_seed(seed)
+        yield
 
 
 @contextlib.contextmanager
@@ -156,10 +177,11 @@ class Distiller(nn.Module):
         if teacher is not None:
             teacher = _prepared(teacher, needs.teacher, teacher_layers, input_shape).eval().requires_grad_(False)
         try:
-            if needs.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees it
-                student = MultiExitNet.build(student, input_shape)
-            method_module = create_method(method, student, teacher, input_shape=input_shape,
-                                          train_labels=train_labels, logit_std=logit_std, **options)
+            with own_rng("method"):  # BYOT's exits, connectors, heads, CRD's banks: the global RNG is left as it was
+                if needs.student.exits:  # BYOT, exit_kd: an exit after every stage, sized before the method sees it
+                    student = MultiExitNet.build(student, input_shape)
+                method_module = create_method(method, student, teacher, input_shape=input_shape,
+                                              train_labels=train_labels, logit_std=logit_std, **options)
         except StagesNotFound as exc:  # name the fix as this call says it
             exc.role = "teacher" if teacher is not None and exc.model is unwrap(teacher) else "student"
             exc.fix = f"Distiller(..., {exc.role}_layers=['a', 'b', 'c'])"

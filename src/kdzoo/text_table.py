@@ -1,5 +1,5 @@
 """Plain-text tables: left-aligned columns under a header and a rule (``kdzoo list``, the demo, ``kdzoo
-temperature``)."""
+temperature``), and Markdown tables (``kdzoo report``'s paired gains)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,12 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
         return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """``header`` and ``rows`` as a Markdown (GitHub) table, a ``|`` in a cell escaped."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), "|---" * len(header) + "|", *map(line, rows)])

@@ -138,9 +138,11 @@ def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None,
 
 def pretrained_teacher(cfg: RunConfig, data, device: torch.device) -> nn.Module:
     """``--teacher-pretrained``: the library's own pretrained weights for ``--teacher-arch`` (timm/torchvision),
-    with a classifier for the dataset's classes (a new one, untrained, when they differ from the pretraining's)."""
-    teacher = create_model(cfg.teacher_arch, num_classes=data.num_classes, in_channels=data.in_channels,
-                           pretrained=True, feature_layers=cfg.teacher_feature_layers, **cfg.teacher_options)
+    with a classifier for the dataset's classes (a new one, untrained, when they differ from the pretraining's),
+    built from a generator of its own, so the student of the run's seed is the same as in every other run."""
+    with torch.random.fork_rng(devices=[]):
+        teacher = create_model(cfg.teacher_arch, num_classes=data.num_classes, in_channels=data.in_channels,
+                               pretrained=True, feature_layers=cfg.teacher_feature_layers, **cfg.teacher_options)
     return teacher.to(device).eval().requires_grad_(False)
 
 

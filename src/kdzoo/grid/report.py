@@ -2,8 +2,11 @@
 with mean ± std over seeds, the published number and the difference, training cost, and plots. Runs
 that saw different images (subsets, data seed) get separate tables: they are never pooled.
 
+Beside each table, the paired gains (:mod:`kdzoo.grid.paired`): per method and pair, the gain over the vanilla
+student and over KD, paired by seed, as the mean and its 95 % confidence interval.
+
 Writes ``report.md``, ``report.csv`` (wide: for each pair, seeds, best and last mean/std, published,
-differences, training time, images/s) and ``plots/*.png``.
+differences, training time, images/s, paired gains) and ``plots/*.png``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..published import PublishedTable, select_tables
+from ..text_table import markdown_table
+from .paired import BASELINES, Gain, paired_gains
 from .records import load_records
 from .report_plots import report_plots
 from .tables import Cell, DatasetTable, build_tables, mean_std
@@ -53,6 +58,7 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
     lines = [f"## {title}: {table.name} test top-1 (%), {metric} epoch",
              "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...{brackets}.", "",
              "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|", *rows,
+             *paired_markdown(table, metric),
              "", "### Training cost: training time, images/s (mean over runs)", "",
              *(["The time includes the init stage of AB, FT and FSP, shown in brackets (`init_time_s` in the CSV).",
                 ""] if init else []),
@@ -67,6 +73,40 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
     return "\n".join(lines)
 
 
+PAIRED_HEADER = ("Each run minus the run of the same seed with the vanilla student (or with KD) and otherwise the "
+                 "same settings: for one seed both start from the same student weights and see the same batches, so "
+                 "the seed's luck cancels and the gain is measured more tightly than by comparing the means above. "
+                 "Cell: mean gain over the n pairs (points of top-1) [95 % confidence interval, t distribution with "
+                 "n - 1 degrees of freedom]; * marks an interval that excludes 0 (one pair gives no interval).")
+BASELINE_NAMES = {"vanilla": "vanilla", "kd": "KD"}
+
+
+def paired_markdown(table: DatasetTable, metric: str) -> list[str]:
+    """The paired-gains section of one table: per pair, each method's gain over vanilla and over KD; no lines when
+    nothing pairs."""
+    gains = paired_gains(table, metric)
+    lines = []
+    for pair in table.pairs:
+        found = {b: {row: g for (row, p, base), g in gains.items() if p == pair and base == b} for b in BASELINES}
+        shown = [b for b in BASELINES if any(g.n for g in found[b].values())]
+        if not shown:
+            continue
+        rows = [row for row in table.rows if any(row in found[b] for b in shown)]
+        header = ["method"] + [c for b in shown for c in (f"n ({BASELINE_NAMES[b]})",
+                                                          f"gain over {BASELINE_NAMES[b]} [95 % CI]")]
+        cells = [[row] + [c for b in shown for c in _paired_cells(found[b].get(row))] for row in rows]
+        notes = [note for b in shown for row in rows if row in found[b] for note in found[b][row].notes()]
+        lines += ["", f"#### {pair}", "", markdown_table(header, cells), *(["", *(f"- {n}" for n in notes)]
+                                                                           if notes else [])]
+    if not lines:
+        return []
+    return ["", f"### Paired gains over the vanilla student and over KD, {metric} epoch", "", PAIRED_HEADER, *lines]
+
+
+def _paired_cells(gain: Gain | None) -> list[str]:
+    return ["–", "–"] if gain is None or not gain.n else [str(gain.n), gain.cell()]
+
+
 def cost_cell(cell: Cell | None) -> str:
     """Mean training time (with the init stage's, when there is one) and images/s of a cell."""
     if not cell or not cell.time:
@@ -76,8 +116,10 @@ def cost_cell(cell: Cell | None) -> str:
             f"{statistics.fmean(cell.speed):.0f} img/s")
 
 
+PAIRED_FIELDS = tuple(f for b in BASELINES for f in (
+    f"gain_{b}_n", *(f"gain_{b}_{m}_{s}" for m in METRICS for s in ("mean", "ci_low", "ci_high", "excludes_0"))))
 CSV_FIELDS = ("n", "best_mean", "best_std", "last_mean", "last_std", "published", "published_metric", "published_table",
-              "diff_best", "diff_last", "train_time_s", "init_time_s", "images_per_s")
+              "diff_best", "diff_last", "train_time_s", "init_time_s", "images_per_s", *PAIRED_FIELDS)
 
 
 CSV_IMAGES = ("train_subset", "test_subset", "data_seed")   # blank: the whole split, no seed
@@ -90,6 +132,7 @@ def csv_header(pairs: list[str]) -> list[str]:
 def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]) -> list[list[object]]:
     """One row per method; for each pair (columns of :func:`csv_header`) its numbers, or blanks."""
     fields = CSV_FIELDS
+    gains = {m: paired_gains(table, m) for m in METRICS}
     rows = []
     for row in table.rows:
         values: list[object] = [table.dataset, *(getattr(table.images, f) for f in CSV_IMAGES), row]
@@ -104,9 +147,27 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
                    if found else [""] * 5)
             cost = ([round(statistics.fmean(v), 3) for v in (cell.time, cell.init_time, cell.speed)] if cell.time
                     else ["", "", ""])
-            values += [len(cell.best), round(bm, 6), round(bs, 6), round(lm, 6), round(ls, 6), *pub, *cost]
+            values += [len(cell.best), round(bm, 6), round(bs, 6), round(lm, 6), round(ls, 6), *pub, *cost,
+                       *paired_csv(gains, row, pair)]
         rows.append(values)
     return rows
+
+
+def paired_csv(gains: dict[str, dict[tuple[str, str, str], Gain]], row: str, pair: str) -> list[object]:
+    """The :data:`PAIRED_FIELDS` of one cell: blanks where nothing pairs; the interval blank for one pair."""
+    values: list[object] = []
+    for b in BASELINES:
+        first = gains[METRICS[0]].get((row, pair, b))
+        values.append(first.n if first and first.n else "")
+        for m in METRICS:
+            gain = gains[m].get((row, pair, b))
+            if gain is None or not gain.n:
+                values += [""] * 4
+                continue
+            interval = gain.interval
+            values += [round(gain.mean, 6), *((round(v, 6) for v in interval) if interval else ("", "")),
+                       "" if gain.excludes_zero is None else gain.excludes_zero]
+    return values
 
 
 def split_notes(datasets: list[DatasetTable]) -> list[str]:

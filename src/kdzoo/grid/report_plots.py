@@ -1,4 +1,4 @@
-"""The report's plots, from its cells: accuracy curves per pair, gains over the vanilla student,
+"""The report's plots, from its cells: accuracy curves per pair, gains over the vanilla student (paired by seed),
 accuracy against training time, accuracy against the temperature, and ``stat_*`` columns per epoch."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 from ..plots import mean_curve, plot_accuracy_curves, plot_grouped_bars, plot_lines, plot_scatter
 from ..published import pair_key
 from ..run_folder import read_metrics, safe_name
+from .paired import paired_gains
 from .tables import DatasetTable, mean_std
 
 
@@ -26,24 +27,21 @@ def curves(table: DatasetTable, out: Path, tag: str) -> list[Path]:
 
 
 def gains(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
-    """Each method's gain over the vanilla student, one bar per pair, grouped by method (readable with every
-    method of the zoo in one grid)."""
-    groups = {}
-    for pair in table.pairs:
-        base = table.cells.get(("vanilla", pair))
-        if base is None:
-            continue
-        ref = statistics.fmean(base.values(metric))
-        for row in table.rows:
-            cell = table.cells.get((row, pair))
-            if row not in ("teacher", "vanilla") and cell is not None:
-                mean, std = mean_std(cell.values(metric))
-                groups.setdefault(row, {})[pair] = (mean - ref, std)
+    """Each method's gain over the vanilla student, paired by seed (:mod:`kdzoo.grid.paired`), one bar per pair,
+    grouped by method (readable with every method of the zoo in one grid); the error bars are the 95 % confidence
+    intervals (none for a single pair)."""
+    groups: dict[str, dict[str, tuple[float, float]]] = {}
+    found = paired_gains(table, metric)
+    for row in table.rows:
+        for pair in table.pairs:
+            gain = found.get((row, pair, "vanilla"))
+            if gain is not None and gain.n:
+                groups.setdefault(row, {})[pair] = (gain.mean, gain.half_width or 0.0)
     if not groups:
         return []
     return [plot_grouped_bars(groups, out / f"gains_{tag}.png",
-                              f"{metric} top-1 gain over the vanilla student (points)",
-                              f"{table.name}: gain over the vanilla student")]
+                              f"{metric} top-1 gain (points), 95 % CI",
+                              f"{table.name}: gain over the vanilla student, paired by seed")]
 
 
 def cost(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
