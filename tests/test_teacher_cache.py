@@ -208,3 +208,29 @@ def test_a_feature_method_with_the_cache_is_refused_before_anything_runs(cli, tm
     assert code == 2 and "Traceback" not in err
     assert "--teacher-cache keeps the teacher's logits only, and --method fitnet reads" in err
     assert not (tmp_path / "cache").exists()
+
+
+def test_verification_draws_from_its_own_generator_and_compares_within_the_stated_tolerance(tmp_path):
+    from kdzoo.engine.teacher_cache import TOLERANCE, TeacherCache, TeacherCacheError
+    from kdzoo.models import Features
+
+    fields = {"views": 1, "seed": 0}
+    logits = [torch.randn(4, 10, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+    writer = TeacherCache(tmp_path, fields, "batch", exact=True, device=torch.device("cpu"), log=lambda _: None)
+    writer.start_epoch(1, 5)
+    for x in logits:
+        writer.outputs(lambda x=x: Features(x, []))
+    writer.finish_epoch()
+
+    state = torch.get_rng_state()
+    reader = TeacherCache(tmp_path, fields, "batch", exact=False, device=torch.device("cpu"), log=lambda _: None)
+    reader.start_epoch(1, 5)
+    assert torch.equal(torch.get_rng_state(), state) and len(reader.check) == 1  # the global RNG untouched
+    rtol, atol = TOLERANCE
+    for x in logits:  # within the tolerance: read back
+        assert torch.equal(reader.outputs(lambda x=x: Features(x + 0.5 * atol, [])).logits, x)
+    reader.start_epoch(1, 5)
+    checked = next(iter(reader.check))
+    with pytest.raises(TeacherCacheError, match=f"epoch 1, batch {checked + 1} .*within rtol"):
+        for x in logits:
+            reader.outputs(lambda x=x: Features(x + 10 * atol + 2 * rtol * x.abs(), []))
