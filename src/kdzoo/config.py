@@ -96,6 +96,13 @@ class RunConfig:
         "help": "logit standardization (Sun et al., CVPR 2024): z-score both networks' logits before the temperature; "
                 "sets the method's reference weights for it"})
     eval_teacher: bool = field(default=True, metadata={"help": "measure the teacher's test accuracy before distilling"})
+    teacher_cache: str | None = field(default=None, metadata={
+        "help": "folder of exact teacher-output caches: each training batch's teacher logits are read from it when a "
+                "run with the same teacher, data, seed, batch size and numerics wrote them, computed and written "
+                "otherwise (logit-only methods)"})
+    teacher_cache_verify: Annotated[str, OneOf("none", "batch", "all")] = field(default="batch", metadata={
+        "help": "which cached teacher outputs are recomputed and compared each epoch: one random batch, every batch, "
+                "or none"})
     # optimisation
     epochs: Annotated[int, Range(ge=1, reference="to evaluate a checkpoint without training use `kdzoo eval "
                                                   "CHECKPOINT`")] = field(default=240, metadata={

@@ -228,12 +228,20 @@ class Distiller(nn.Module):
                 strong_images: Tensor | None = None) -> dict[str, Tensor]:
         return self.step(self.batch(images, labels, index, strong_images))[0]
 
-    def step(self, batch: Batch) -> tuple[dict[str, Tensor], Features]:
+    def step(self, batch: Batch, teacher_out: Features | None = None) -> tuple[dict[str, Tensor], Features]:
         """The weighted loss terms of one training step on ``batch``, and the student's outputs (kdzoo's engine
-        reads its accuracy from them); the networks run as ``runtime`` says, through the runners."""
+        reads its accuracy from them); the networks run as ``runtime`` says, through the runners. ``teacher_out``:
+        the teacher's outputs for ``batch`` when the caller already has them (kdzoo's teacher-output cache, from
+        :meth:`teacher_outputs`); the teacher then does not run."""
         student, objective = self.runners
-        student_out, teacher_out = run_networks(student, self.teacher, batch.views(), self.reads, self.runtime)
-        return objective(student_out, teacher_out, batch), student_out
+        teacher = self.teacher if teacher_out is None else None
+        student_out, computed = run_networks(student, teacher, batch.views(), self.reads, self.runtime)
+        return objective(student_out, computed if teacher_out is None else teacher_out, batch), student_out
+
+    def teacher_outputs(self, batch: Batch) -> Features | None:
+        """The frozen teacher's outputs for ``batch`` (every view), exactly as :meth:`step` computes them; None
+        without a teacher."""
+        return run_networks(None, self.teacher, batch.views(), self.reads, self.runtime)[1]
 
     def batch(self, images: Tensor, labels: Tensor, index: Tensor | None, strong_images: Tensor | None) -> Batch:
         """The batch the method sees; a clear error when the method reads something the call did not give."""

@@ -24,7 +24,8 @@ METRICS = "metrics"            # <METRICS>.csv: one row per main epoch
 INIT_METRICS = "init_metrics"  # <INIT_METRICS>.csv: one row per init-stage epoch (AB, FT, FSP)
 #: Options that may differ between a run on disk and the config that continues or reuses it.
 RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
-                   "num_workers", "channels_last", "compile", "compile_mode", "eval_teacher"}
+                   "num_workers", "channels_last", "compile", "compile_mode", "eval_teacher",
+                   "teacher_cache", "teacher_cache_verify"}
 
 
 def safe_name(text: str) -> str:

@@ -18,7 +18,7 @@ from .arguments import comma_separated, key_value
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_feature_layers", "teacher_pretrained", "method",
                 "method_options", "gamma", "alpha", "beta", "t_student", "t_teacher", "logit_std", "eval_teacher",
-                "dot_delta"}
+                "dot_delta", "teacher_cache", "teacher_cache_verify"}
 KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt", "model_options": "--model-opt",
                    "teacher_options": "--teacher-opt"}
 

@@ -23,6 +23,7 @@ from .preflight import check_no_single_image_batch
 from .runtime import amp_dtype, resolve_device, seed_everything
 from .short_runs import short_run_warnings
 from .speed import SpeedPlan, compile_networks, plan_speed
+from .teacher_cache import check_cache_allowed
 
 
 @dataclass
@@ -66,6 +67,7 @@ def check_names(cfg: RunConfig) -> None:
         raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights instead of a file: give the "
                           "teacher as --teacher-arch timm/NAME or torchvision/NAME without --teacher (zoo teachers "
                           "come from a checkpoint: --teacher PATH).")
+    check_cache_allowed(cfg)
 
 
 def build(cfg: RunConfig) -> Setup:

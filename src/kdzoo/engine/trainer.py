@@ -36,6 +36,7 @@ from .run_header import header_notes, run_description
 from .run_lock import RunLock
 from .runtime import rng_state, set_rng_state
 from .speed import describe_speed, optimizer_options
+from .teacher_cache import TeacherCache, key_fields
 
 
 def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overrides: dict[str, Any] | None = None,
@@ -112,6 +113,7 @@ class Trainer:
         self.best = {"top1": -1.0, "epoch": 0}
         self.teacher_eval: dict[str, float] | None = None
         self.loss_warned = False  # the absurd evaluation loss warning, once per run
+        self.teacher_cache = open_teacher_cache(setup, log)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
@@ -138,6 +140,7 @@ class Trainer:
             "teacher_eval": self.teacher_eval, "init_epoch": self.init_epoch, "init_history": self.init_history,
             "init_optimizer": self.init_optimizer.state_dict() if self.init_optimizer else None,
             "schedule_epochs": self.schedule_epochs,
+            "teacher_cache": self.teacher_cache.state_dict() if self.teacher_cache else None,
         }, self.run_dir / ckpt.LAST)
 
     def restore(self) -> None:
@@ -165,6 +168,8 @@ class Trainer:
         self.teacher_eval = data["teacher_eval"]
         self.init_epoch, self.init_history = data["init_epoch"], data["init_history"]
         self.schedule_epochs = data.get("schedule_epochs", data["config"]["epochs"])
+        if self.teacher_cache is not None and data.get("teacher_cache"):
+            self.teacher_cache.load_state_dict(data["teacher_cache"])
         if self.epoch >= self.schedule_epochs:  # an extended run: the schedule's last lr from now on
             hold_lr(self.optimizer, self.history[self.schedule_epochs - 1]["lr"])
         if distributed.is_main():
@@ -187,6 +192,8 @@ class Trainer:
             for line in header_notes(cfg, self.init.epochs if self.init else 0, self.init_lr()):
                 self.log.info(line)
         self.log.info(describe_speed(setup.speed, cfg))
+        if self.teacher_cache is not None:
+            self.log.info(self.teacher_cache.describe(cfg.epochs))
         if self.distiller.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
             self.evaluate_teacher()
         if self.init is not None:
@@ -194,6 +201,8 @@ class Trainer:
                 self.init_epoch_step(epoch)
         for epoch in range(self.epoch + 1, cfg.epochs + 1):
             self.main_epoch_step(epoch)
+        if self.teacher_cache is not None:
+            self.log.info(self.teacher_cache.report())
         summary = self.summary()
         if distributed.is_main():
             write_summary(self.run_dir, summary)
@@ -275,9 +284,13 @@ class Trainer:
         distiller.on_epoch_start(epoch, cfg.epochs)
         distiller.train()
         lr = self.optimizer.param_groups[0]["lr"]
+        cache = self.teacher_cache
+        if cache is not None:
+            cache.start_epoch(epoch, len(self.setup.data.train))
 
         def step(batch) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
-            terms, student_out = distiller.step(batch)
+            teacher_out = None if cache is None else cache.outputs(lambda: distiller.teacher_outputs(batch))
+            terms, student_out = distiller.step(batch, teacher_out)
             loss = sum(terms.values())
             self.backward_step(terms, loss)
             correct = (student_out.logits[:batch.labels.numel()].argmax(1) == batch.labels).sum()  # the first view's
@@ -285,6 +298,8 @@ class Trainer:
 
         totals, seen, elapsed = self.run_epoch(self.setup.data.train.epoch(epoch), step, f"epoch {epoch}/{cfg.epochs}",
                                                epoch, all_ranks=True)
+        if cache is not None:
+            cache.finish_epoch()
         correct = totals.pop("correct", 0.0)
         means = {f"train_{k}": v / max(seen, 1) for k, v in totals.items()}
         stats = {f"stat_{k}": v for k, v in distiller.method.epoch_stats().items()}
@@ -383,7 +398,22 @@ class Trainer:
             "images_per_s": sum(r["images_per_s"] for r in self.history) / len(self.history),
             "device": str(setup.device), "kdzoo_version": __version__,
         }
+        if self.teacher_cache is not None:
+            summary["teacher_cache"] = self.teacher_cache.summary()
         if cfg.has_method:
             w = distiller.objective.weights
             summary["weights"] = {"gamma": w.gamma, "alpha": w.alpha, "beta": w.beta}
         return summary
+
+
+def open_teacher_cache(setup: Setup, log: RunLogger) -> TeacherCache | None:
+    """The run's teacher-output cache (``--teacher-cache``), keyed by everything that determines the teacher's
+    outputs for its batches (:func:`~kdzoo.engine.teacher_cache.key_fields`); None without one."""
+    cfg, distiller = setup.cfg, setup.distiller
+    if cfg.teacher_cache is None or distiller.teacher is None:
+        return None
+    fields = key_fields(cfg, distiller.teacher, setup.device, distiller.runtime.amp,
+                        setup.speed.teacher_channels_last, setup.speed.compile,
+                        views=2 if distiller.reads.strong_view else 1, num_train=setup.data.num_train)
+    exact = setup.device.type == "cpu" or cfg.deterministic  # deterministic numerics: compared bit for bit
+    return TeacherCache(cfg.teacher_cache, fields, cfg.teacher_cache_verify, exact, setup.device, log.info)

@@ -1,0 +1,295 @@
+"""The exact teacher-output cache (``--teacher-cache DIR``): a frozen teacher's logits for every training batch,
+computed once and read back by every later run that would compute exactly the same ones.
+
+- **Key.** Everything that determines the outputs (:func:`key_fields`): the teacher's weights (SHA-256 of its state
+  dict), architecture and options; the dataset, its options, root, subsets and data seed; the seed, batch size and
+  views (MLKD's strong view); rank and world size; device, precision, the teacher's memory format, compile and
+  determinism; the kdzoo and torch versions. ``key`` = SHA-256 of their canonical JSON; the cache of a key is the
+  folder ``DIR/<key>/`` (``key.json`` lists the fields), so any difference is a miss, never a wrong hit. The epoch
+  names the file: ``epoch_<e>.pt``.
+- **Files.** One per epoch, written whole at the end of its training loop with
+  :func:`~kdzoo.engine.checkpoint.save_atomic` (a killed run leaves no partial epoch; a resumed one reuses the
+  finished epochs): ``{format, version, key, epoch, steps, views, dtype, teacher_time_s, logits}``, ``logits`` the
+  list of each step's teacher logits (``[weak; strong]`` rows with two views) in the dtype the teacher produced,
+  on the CPU. Read with ``weights_only=True``; a file that does not load or whose header does not fit (truncated,
+  another key, epoch or step count) is a miss: the epoch is recomputed and the file written again.
+- **Verified.** On an epoch read from the cache, ``--teacher-cache-verify batch`` (the default) recomputes one
+  batch, drawn by a generator of its own seeded from the key and the epoch (never the global RNG), ``all`` every
+  batch, ``none`` none; a difference stops the run (:class:`TeacherCacheError`, naming the key and the folder).
+  Compared bit for bit where the numerics are deterministic (CPU, or ``--deterministic``), else within
+  :data:`TOLERANCE`.
+- **Teacher time saved**: each epoch file records the seconds its teacher forwards took when it was computed
+  (``perf_counter`` around each teacher call, the CUDA stream synchronised around it); a batch read from the cache
+  and not recomputed saves its epoch's mean per batch.
+
+Only for methods whose teacher reads are its logits alone (:func:`check_cache_allowed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import __version__, distributed
+from ..config import RunConfig
+from ..data.paths import data_root
+from ..errors import ConfigError, KdzooError
+from ..methods import method_needs
+from ..models import LOGITS, Features, unwrap
+from .checkpoint import save_atomic
+
+FORMAT = "kdzoo-teacher-cache"
+VERSION = 1
+#: (rtol, atol) of the comparison on CUDA without ``--deterministic``: ``|cached - recomputed| <= atol + rtol *
+#: |recomputed|`` elementwise, in float32 (bf16 logits carry about 3 significant digits).
+TOLERANCE = (1e-2, 1e-2)
+
+
+class TeacherCacheError(KdzooError):
+    """Cached teacher outputs differ from the teacher's recomputed ones."""
+
+
+def check_cache_allowed(cfg: RunConfig) -> None:
+    """Refuse ``--teacher-cache`` for a run without a teacher, or whose method reads more of the teacher than its
+    logits (features, or the teacher in batch statistics), with the reason."""
+    if cfg.teacher_cache is None:
+        return
+    if not cfg.distilling:
+        raise ConfigError("--teacher-cache keeps a teacher's outputs, and this run has no teacher: drop "
+                          "--teacher-cache (or distill with --teacher PATH).")
+    needs = method_needs(cfg.run_method, cfg.method_options)
+    if needs.teacher == LOGITS and not needs.teacher_batch_stats:
+        return
+    if needs.teacher_batch_stats:
+        what = "runs the teacher in batch statistics, so its outputs depend on each batch's BatchNorm statistics"
+    else:
+        parts = [name for name, on in (("feature maps", needs.teacher.taps), ("pre-activation maps",
+                                                                            needs.teacher.preact),
+                                       ("exits", needs.teacher.exits)) if on]
+        what = f"reads the teacher's {' and '.join(parts) or 'features'}, not only its logits"
+    raise ConfigError(f"--teacher-cache keeps the teacher's logits only, and --method {cfg.run_method} {what}: the "
+                      f"cache serves logit methods (kd, dkd, mlkd, ...); drop --teacher-cache for "
+                      f"{cfg.run_method}.")
+
+
+def state_digest(model: nn.Module) -> str:
+    """SHA-256 of ``model``'s state dict: every entry's name, dtype, shape and bytes (in the standard layout, so
+    a channels-last or compiled copy digests the same)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(unwrap(model).state_dict().items()):
+        value = value.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: torch.dtype | None,
+               teacher_channels_last: bool, compile_mode: str | None, views: int, num_train: int) -> dict[str, Any]:
+    """Everything that determines the teacher's outputs for the batches of a run."""
+    return {
+        "format": FORMAT, "version": VERSION, "kdzoo": __version__, "torch": torch.__version__,
+        "teacher_sha256": state_digest(teacher),
+        "teacher_arch": getattr(teacher, "kdzoo_arch", None),
+        "teacher_class": f"{type(unwrap(teacher)).__module__}.{type(unwrap(teacher)).__qualname__}",
+        "teacher_options": cfg.teacher_options, "teacher_pretrained": cfg.teacher_pretrained,
+        "dataset": cfg.dataset, "dataset_options": cfg.dataset_options,
+        "data_root": str(data_root(cfg.data_root).resolve()), "num_train": num_train,
+        "train_subset": cfg.train_subset, "test_subset": cfg.test_subset, "data_seed": cfg.data_seed,
+        "augment": cfg.augment, "seed": cfg.seed, "batch_size": cfg.batch_size, "views": views,
+        "rank": distributed.rank(), "world_size": distributed.world_size(),
+        "device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "amp": str(amp) if amp is not None else None, "teacher_channels_last": teacher_channels_last,
+        "compile": compile_mode, "deterministic": cfg.deterministic,
+    }
+
+
+def cache_key(fields: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``fields``."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes as B, KiB, MiB or GiB."""
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+class Unusable(Exception):
+    """An epoch file that cannot be trusted (unreadable, or its header does not fit): recompute it."""
+
+
+class TeacherCache:
+    """One run's view of its key's cache folder. Per main epoch: :meth:`start_epoch`, :meth:`outputs` for each step
+    in order, :meth:`finish_epoch`."""
+
+    def __init__(self, root: str | Path, fields: dict[str, Any], verify: str, exact: bool, device: torch.device,
+                 log: Callable[[str], None] = print):
+        self.fields, self.key = fields, cache_key(fields)
+        self.folder = Path(root).expanduser().resolve() / self.key
+        self.verify, self.exact, self.device, self.log = verify, exact, device, log
+        self.hits = self.misses = 0
+        self.saved_s = 0.0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key_file = self.folder / "key.json"
+        if not key_file.is_file():
+            tmp = self.folder / f"key.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(fields, indent=2, sort_keys=True, default=str), encoding="utf-8")
+            tmp.replace(key_file)
+        self.epoch = 0
+        self.cached: list[Tensor] | None = None
+        self.fresh: list[Tensor] = []
+        self.check: set[int] = set()
+        self.step = 0
+        self.steps = 0
+        self.time_per_step = 0.0
+        self.teacher_time = 0.0
+
+    def epoch_path(self, epoch: int) -> Path:
+        return self.folder / f"epoch_{epoch}.pt"
+
+    def cached_epochs(self) -> list[int]:
+        """The epochs with a file in the folder (not yet checked)."""
+        return sorted(int(p.stem[6:]) for p in self.folder.glob("epoch_*.pt") if p.stem[6:].isdigit())
+
+    def size_on_disk(self) -> int:
+        """Bytes of the folder's files."""
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+    def describe(self, epochs: int) -> str:
+        """The run header's line: the folder, how many of the run's epochs it holds (hits) or not (misses), its
+        size, the verification."""
+        held = len([e for e in self.cached_epochs() if 1 <= e <= epochs])
+        return (f"teacher cache: {self.folder} holds {held} of the {epochs} epochs (hits; {epochs - held} to compute "
+                f"and write: misses), {human_size(self.size_on_disk())} on disk; verify "
+                f"{self.verify}{'' if self.verify == 'none' else ', bitwise' if self.exact else ' (tolerance)'}")
+
+    # -- one epoch -------------------------------------------------------------------------------------------------
+    def start_epoch(self, epoch: int, steps: int) -> None:
+        """Read ``epoch``'s file when it holds ``steps`` usable steps; else the epoch is computed and written."""
+        self.epoch, self.steps, self.step = epoch, steps, 0
+        self.fresh, self.teacher_time, self.check = [], 0.0, set()
+        self.cached = None
+        path = self.epoch_path(epoch)
+        if not path.is_file():
+            return
+        try:
+            self.cached, self.time_per_step = self.read_epoch(path, epoch, steps)
+        except Unusable as exc:
+            self.log(f"note: teacher cache {path} cannot be used ({exc}); epoch {epoch}'s teacher outputs are "
+                     f"recomputed and the file written again.")
+            return
+        if self.verify == "all":
+            self.check = set(range(steps))
+        elif self.verify == "batch":
+            generator = torch.Generator().manual_seed((int(self.key[:15], 16) + epoch) % 2**63)
+            self.check = {int(torch.randint(steps, (1,), generator=generator))}
+
+    def read_epoch(self, path: Path, epoch: int, steps: int) -> tuple[list[Tensor], float]:
+        """The logits of each step in ``path`` and the teacher seconds per step it recorded; :class:`Unusable`
+        when it does not load or does not fit."""
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated or not a torch file: torch.load fails in many ways
+            raise Unusable(f"unreadable: {type(exc).__name__}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise Unusable("not a kdzoo teacher-cache file of this version")
+        expected = {"key": self.key, "epoch": epoch, "steps": steps, "views": self.fields["views"]}
+        for name, value in expected.items():
+            if data.get(name) != value:
+                raise Unusable(f"its {name} is {data.get(name)!r}, not {value!r}")
+        logits = data.get("logits")
+        if (not isinstance(logits, list) or len(logits) != steps
+                or not all(isinstance(t, Tensor) and t.dim() == 2 and str(t.dtype) == data.get("dtype")
+                           for t in logits)):
+            raise Unusable(f"it does not hold {steps} logit tensors of its dtype {data.get('dtype')}")
+        teacher_time = data.get("teacher_time_s")
+        return logits, float(teacher_time) / steps if isinstance(teacher_time, (int, float)) else 0.0
+
+    def outputs(self, compute: Callable[[], Features]) -> Features:
+        """The teacher's outputs for the epoch's next step: read from the cache (recomputed and compared when this
+        step is verified), or computed by ``compute`` (and timed) and kept for the epoch's file."""
+        i = self.step
+        self.step += 1
+        if self.cached is not None:
+            logits = self.cached[i]
+            if i in self.check:
+                self.compare(logits, self.timed(compute).logits, i)
+            else:
+                self.saved_s += self.time_per_step
+            self.hits += 1
+            return Features(logits.to(self.device), [])
+        out = self.timed(compute)
+        self.fresh.append(out.logits.detach().to("cpu", copy=True))
+        self.misses += 1
+        return out
+
+    def timed(self, compute: Callable[[], Features]) -> Features:
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        out = compute()
+        sync()
+        self.teacher_time += time.perf_counter() - start
+        return out
+
+    def compare(self, cached: Tensor, fresh: Tensor, step: int) -> None:
+        """Stop the run when the cached logits of ``step`` differ from the recomputed ones."""
+        fresh = fresh.detach().to("cpu")
+        if cached.dtype != fresh.dtype or cached.shape != fresh.shape:
+            detail = f"cached {cached.dtype} {tuple(cached.shape)}, recomputed {fresh.dtype} {tuple(fresh.shape)}"
+        elif self.exact and torch.equal(cached, fresh):
+            return
+        elif not self.exact and torch.allclose(cached.float(), fresh.float(), rtol=TOLERANCE[0], atol=TOLERANCE[1]):
+            return
+        else:
+            diff = (cached.float() - fresh.float()).abs().max().item()
+            rule = "bit for bit" if self.exact else f"within rtol {TOLERANCE[0]:g}, atol {TOLERANCE[1]:g}"
+            detail = f"compared {rule}: largest difference {diff:.3g}"
+        raise TeacherCacheError(
+            f"The teacher cache {self.folder} (key {self.key}) does not match this run: the cached teacher logits of "
+            f"epoch {self.epoch}, batch {step + 1} differ from the ones the teacher gives now ({detail}). The file "
+            f"{self.epoch_path(self.epoch)} was altered, or written with other numerics. Delete {self.folder} (it is "
+            f"recomputed) and run again (--resume RUN_DIR continues this run).")
+
+    def finish_epoch(self) -> None:
+        """Write the epoch's file when it was computed here, every step of it."""
+        if self.cached is None and len(self.fresh) == self.steps:
+            dtypes = {str(t.dtype) for t in self.fresh}
+            save_atomic({"format": FORMAT, "version": VERSION, "key": self.key, "epoch": self.epoch,
+                         "steps": self.steps, "views": self.fields["views"], "dtype": dtypes.pop() if dtypes else None,
+                         "teacher_time_s": self.teacher_time, "logits": self.fresh}, self.epoch_path(self.epoch))
+        self.fresh, self.cached = [], None
+
+    # -- the run's record -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"hits": self.hits, "misses": self.misses, "saved_s": self.saved_s}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.hits, self.misses, self.saved_s = int(state["hits"]), int(state["misses"]), float(state["saved_s"])
+
+    def summary(self) -> dict[str, Any]:
+        """``summary.json``'s ``teacher_cache``: the folder, the batches read (hits) and computed (misses), the
+        teacher seconds the hits saved (as measured when their epochs were computed) and the size on disk."""
+        return {"folder": str(self.folder), "key": self.key, "hits": self.hits, "misses": self.misses,
+                "teacher_time_saved_s": round(self.saved_s, 3), "size_bytes": self.size_on_disk()}
+
+    def report(self) -> str:
+        """The line logged at the end of a run."""
+        return (f"teacher cache: {self.hits} batches read (hits), {self.misses} computed (misses), "
+                f"{self.saved_s:.1f} s of teacher forwards saved, {human_size(self.size_on_disk())} in "
+                f"{self.folder}")

@@ -1,0 +1,236 @@
+"""--teacher-cache DIR: the teacher's logits per training batch, read back by runs that would compute exactly the same
+ones; a run with the cache gives the same result as one without; any change of key is a miss; unusable files are
+recomputed, altered ones stop the run; feature methods are refused."""
+
+import csv
+import errno
+import json
+import os
+import time
+
+import pytest
+import torch
+
+from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from kdzoo.config import build_config
+from kdzoo.engine.checkpoint import BEST, LAST
+from kdzoo.engine.teacher_cache import FORMAT, check_cache_allowed
+from kdzoo.errors import ConfigError
+
+STEPS = 3  # TINY: 96 training images in batches of 32
+TIME_COLUMNS = {"epoch_time_s", "images_per_s", "train_time_s"}
+
+
+@pytest.fixture
+def deterministic_algorithms():
+    """--deterministic runs in this process switch torch's deterministic algorithms on; switch them back."""
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
+def rows(run_dir):
+    """metrics.csv without its time columns."""
+    with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as f:
+        return [{k: v for k, v in row.items() if k not in TIME_COLUMNS} for row in csv.DictReader(f)]
+
+
+def weights(run_dir):
+    return torch.load(run_dir / LAST, weights_only=True)["model"]
+
+
+def same_result(a, b):
+    assert rows(a) == rows(b)
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+def cache_record(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())["teacher_cache"]
+
+
+@pytest.fixture
+def distill(cli, tiny_teacher, tmp_path, deterministic_algorithms, one_thread):
+    """Run ``kdzoo distill`` from the tiny teacher (deterministic, 2 epochs unless told) into ``tmp_path/NAME``;
+    returns (exit code, stdout, stderr, run folder)."""
+
+    def run(name, *args, teacher=tiny_teacher, epochs=2):
+        code, out, err = cli("distill", "--teacher", teacher, "--student", "resnet8", *TINY, "--epochs", epochs,
+                             "--deterministic", "--output-dir", tmp_path, "--name", name, *args)
+        return code, out, err, tmp_path / name
+
+    return run
+
+
+@pytest.mark.parametrize("method", ["kd", "dkd", "mlkd"])
+def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(distill, tmp_path, method):
+    cache = ["--method", method, "--teacher-cache", tmp_path / "cache"]
+    code, _, err, plain = distill("plain", "--method", method)
+    assert code == 0, err
+    code, out, err, filled = distill("filled", *cache)
+    assert code == 0, err
+    assert "holds 0 of the 2 epochs" in out
+    record = cache_record(filled)
+    assert (record["hits"], record["misses"], record["teacher_time_saved_s"]) == (0, 2 * STEPS, 0)
+    code, out, err, read = distill("read", *cache)
+    assert code == 0, err
+    assert "holds 2 of the 2 epochs" in out and f"{2 * STEPS} batches read (hits), 0 computed" in out
+    again = cache_record(read)
+    assert again["key"] == record["key"] and (again["hits"], again["misses"]) == (2 * STEPS, 0)
+    assert again["teacher_time_saved_s"] > 0 and again["size_bytes"] > 0
+    folder = tmp_path / "cache" / record["key"]
+    saved = torch.load(folder / "epoch_1.pt", weights_only=True)
+    assert saved["format"] == FORMAT and saved["steps"] == STEPS and saved["dtype"] == "torch.float32"
+    assert saved["views"] == (2 if method == "mlkd" else 1)
+    assert saved["logits"][0].shape == (32 * saved["views"], 10)
+    assert json.loads((folder / "key.json").read_text())["teacher_sha256"]
+    same_result(plain, filled)
+    same_result(plain, read)
+
+
+def test_a_different_seed_teacher_or_batch_size_is_a_miss(distill, tmp_path, tiny_teacher):
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    for name in ("config.yaml", LAST, BEST):
+        (teacher / name).write_bytes((tiny_teacher / name).read_bytes())
+    cache = ["--teacher-cache", tmp_path / "cache"]
+    code, _, err, first = distill("first", *cache, teacher=teacher, epochs=1)
+    assert code == 0, err
+    key = cache_record(first)["key"]
+    for name in (LAST, BEST):  # another teacher under the same path
+        data = torch.load(teacher / name, weights_only=True)
+        data["model"]["fc.bias"] = data["model"]["fc.bias"] + 0.5
+        torch.save(data, teacher / name)
+    changes = {"seed": ["--seed", "1"], "other-teacher": [], "batch": ["--batch-size", "48"]}
+    keys = {key}
+    for name, args in changes.items():
+        code, _, err, run = distill(name, *cache, *args, teacher=teacher, epochs=1)
+        assert code == 0, err
+        record = cache_record(run)
+        assert record["hits"] == 0 and record["misses"] > 0, name
+        keys.add(record["key"])
+    assert len(keys) == 1 + len(changes)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(keys)
+
+
+def test_a_truncated_file_is_recomputed_and_an_altered_one_stops_the_run(distill, tmp_path):
+    cache = ["--teacher-cache", tmp_path / "cache"]
+    code, _, err, filled = distill("filled", *cache)
+    assert code == 0, err
+    folder = tmp_path / "cache" / cache_record(filled)["key"]
+    whole = (folder / "epoch_1.pt").read_bytes()
+    logits = torch.load(folder / "epoch_1.pt", weights_only=True)["logits"]
+    (folder / "epoch_1.pt").write_bytes(whole[:len(whole) // 2])
+    code, out, err, again = distill("again", *cache, "--teacher-cache-verify", "all")
+    assert code == 0, err
+    assert f"teacher cache {folder / 'epoch_1.pt'} cannot be used" in out
+    assert (cache_record(again)["hits"], cache_record(again)["misses"]) == (STEPS, STEPS)
+    rewritten = torch.load(folder / "epoch_1.pt", weights_only=True)["logits"]  # written again, the same
+    assert all(torch.equal(a, b) for a, b in zip(logits, rewritten, strict=True))
+    same_result(filled, again)
+
+    data = torch.load(folder / "epoch_2.pt", weights_only=True)
+    data["logits"][1][0, 0] += 1e-3
+    torch.save(data, folder / "epoch_2.pt")
+    code, _, err, _ = distill("altered", *cache, "--teacher-cache-verify", "all")
+    assert code == 2 and "Traceback" not in err
+    assert f"The teacher cache {folder} (key {folder.name}) does not match this run" in err
+    assert "epoch 2, batch 2" in err and "bit for bit" in err
+
+
+def test_an_epoch_cached_before_a_crash_is_reused_on_resume(cli, distill, tmp_path, monkeypatch):
+    """The run dies writing epoch 2's checkpoint, after epoch 2's teacher outputs were written: --resume reads them."""
+    real_save = torch.save
+
+    def disk_full_at_epoch_2(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2 and "optimizer" in obj:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *args, **kwargs)
+
+    cache = ["--teacher-cache", tmp_path / "cache"]
+    code, _, err, straight = distill("straight")
+    assert code == 0, err
+    monkeypatch.setattr(torch, "save", disk_full_at_epoch_2)
+    code, _, err, run = distill("crashed", *cache)
+    assert code == 2 and "No space left on device" in err
+    monkeypatch.undo()
+    code, _, err = cli("distill", "--resume", run)
+    assert code == 0, err
+    record = cache_record(run)
+    assert (record["hits"], record["misses"]) == (STEPS, STEPS)  # epoch 1 computed, epoch 2 read back
+    same_result(straight, run)
+
+
+def test_a_run_killed_with_sigkill_resumes_with_its_finished_epochs(cli, distill, tmp_path, tiny_teacher):
+    cache = ["--teacher-cache", tmp_path / "cache"]
+    code, _, err, straight = distill("straight", epochs=3)
+    assert code == 0, err
+    run = tmp_path / "killed"
+    victim = kdzoo_subprocess("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "3",
+                              "--deterministic", "--output-dir", tmp_path, "--name", "killed", *cache, env=ONE_THREAD)
+    deadline = time.time() + 300
+    while not (run / LAST).exists():
+        assert victim.poll() is None and time.time() < deadline, victim.stdout.read()
+        time.sleep(0.02)
+    victim.kill()
+    victim.wait()
+    code, _, err = cli("distill", "--resume", run)
+    assert code == 0, err
+    record = cache_record(run)
+    assert record["hits"] + record["misses"] == 3 * STEPS
+    folder = tmp_path / "cache" / record["key"]
+    for epoch in (1, 2, 3):  # every epoch whole
+        assert torch.load(folder / f"epoch_{epoch}.pt", weights_only=True)["steps"] == STEPS
+    same_result(straight, run)
+    code, _, err, reread = distill("reread", *cache, epochs=3)
+    assert code == 0, err
+    assert (cache_record(reread)["hits"], cache_record(reread)["misses"]) == (3 * STEPS, 0)
+    same_result(straight, reread)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"method": "fitnet"}, "--method fitnet reads the teacher's feature maps, not only its logits"),
+    ({"method": "ofd"}, "--method ofd runs the teacher in batch statistics"),
+    ({"teacher": None, "method": "byot"}, "this run has no teacher"),
+])
+def test_the_cache_is_refused_where_it_cannot_be_exact(options, message):
+    cfg = build_config(overrides={"model": "resnet8", "teacher": "t.pt", "teacher_cache": "c", **options})
+    with pytest.raises(ConfigError, match="--teacher-cache") as caught:
+        check_cache_allowed(cfg)
+    assert message in str(caught.value)
+
+
+def test_a_feature_method_with_the_cache_is_refused_before_anything_runs(cli, tmp_path):
+    code, _, err = cli("distill", "--teacher", tmp_path / "missing.pt", "--student", "resnet8", *TINY,
+                       "--method", "fitnet", "--teacher-cache", tmp_path / "cache")
+    assert code == 2 and "Traceback" not in err
+    assert "--teacher-cache keeps the teacher's logits only, and --method fitnet reads" in err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_verification_draws_from_its_own_generator_and_compares_within_the_stated_tolerance(tmp_path):
+    from kdzoo.engine.teacher_cache import TOLERANCE, TeacherCache, TeacherCacheError
+    from kdzoo.models import Features
+
+    fields = {"views": 1, "seed": 0}
+    logits = [torch.randn(4, 10, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+    writer = TeacherCache(tmp_path, fields, "batch", exact=True, device=torch.device("cpu"), log=lambda _: None)
+    writer.start_epoch(1, 5)
+    for x in logits:
+        writer.outputs(lambda x=x: Features(x, []))
+    writer.finish_epoch()
+
+    state = torch.get_rng_state()
+    reader = TeacherCache(tmp_path, fields, "batch", exact=False, device=torch.device("cpu"), log=lambda _: None)
+    reader.start_epoch(1, 5)
+    assert torch.equal(torch.get_rng_state(), state) and len(reader.check) == 1  # the global RNG untouched
+    rtol, atol = TOLERANCE
+    for x in logits:  # within the tolerance: read back
+        assert torch.equal(reader.outputs(lambda x=x: Features(x + 0.5 * atol, [])).logits, x)
+    reader.start_epoch(1, 5)
+    checked = next(iter(reader.check))
+    with pytest.raises(TeacherCacheError, match=f"epoch 1, batch {checked + 1} .*within rtol"):
+        for x in logits:
+            reader.outputs(lambda x=x: Features(x + 10 * atol + 2 * rtol * x.abs(), []))
