@@ -109,9 +109,9 @@ def test_a_non_finite_loss_stops_within_one_logging_interval_and_keeps_the_last_
     calls = {"steps": 0, "backward": 0}
     step, backward_step = Distiller.step, trainer.Trainer.backward_step
 
-    def poisoned(self, batch):
+    def poisoned(self, batch, teacher_out=None):
         calls["steps"] += 1
-        terms, student_out = step(self, batch)
+        terms, student_out = step(self, batch, teacher_out)
         if calls["steps"] > 12 + 1:  # 12 steps per epoch: epoch 2 from its second step
             terms = {name: value * float("nan") for name, value in terms.items()}
         return terms, student_out

@@ -31,7 +31,7 @@ def built(method: str | None, teacher) -> dict:
     distill = {} if method is None else {"method": method, **({} if method == "byot" else {"teacher": str(teacher)})}
     setup = build(RunConfig(**COMMON, **distill))
     rng = torch.get_rng_state()
-    weights = {k: v.clone() for k, v in network(setup.student).state_dict().items()}
+    weights = {k: v.clone() for k, v in network(setup.distiller.student).state_dict().items()}
     batches = [(b.images.clone(), b.labels.clone(), b.index.clone()) for b in setup.data.train.epoch(1)]
     return {"rng": rng, "weights": weights, "batches": batches, "dropout": torch.rand(8)}
 
@@ -49,7 +49,7 @@ def test_a_seed_gives_every_method_the_same_student_batches_and_rng(tiny_teacher
         assert torch.equal(run["rng"], vanilla["rng"]), f"{method}: the method drew from the global RNG"
         assert torch.equal(run["dropout"], vanilla["dropout"])
     other_seed = build(RunConfig(**{**COMMON, "seed": 4}))
-    assert not torch.equal(network(other_seed.student).conv1.weight, vanilla["weights"]["conv1.weight"])
+    assert not torch.equal(network(other_seed.distiller.student).conv1.weight, vanilla["weights"]["conv1.weight"])
 
 
 @pytest.mark.parametrize("method", ["fitnet", "crd"])
