@@ -251,7 +251,9 @@ def small_pair(student="resnet8", teacher="resnet14", n=50):
     return s, t, method
 
 
-def batch_of(b, n=50, seed=0):
+def images_and_batch(b, n=50, seed=0):
+    """``b`` random images and their batch: ``b`` distinct dataset indices of an ``n``-sample set, labels index % 10
+    (conftest's :func:`batch_of` gives the batch alone, with indices 0..b-1)."""
     g = torch.Generator().manual_seed(seed)
     index = torch.randperm(n, generator=g)[:b]
     return torch.randn(b, 3, 32, 32, generator=g), SimpleNamespace(index=index, labels=index % 10)
@@ -259,7 +261,7 @@ def batch_of(b, n=50, seed=0):
 
 def test_gradients_reach_student_and_both_embeddings_never_the_teacher():
     s, t, method = small_pair()
-    x, batch = batch_of(4)
+    x, batch = images_and_batch(4)
     with torch.no_grad():
         ft = extract(t, x)
     method(extract(s, x), ft, batch)["crd"].backward()
@@ -274,7 +276,7 @@ def test_gradients_reach_student_and_both_embeddings_never_the_teacher():
 def test_loss_is_finite_for_batch_2_and_a_short_last_batch_of_3():
     s, t, method = small_pair()
     for b in (2, 3):
-        x, batch = batch_of(b, seed=b)
+        x, batch = images_and_batch(b, seed=b)
         with torch.no_grad():
             ft = extract(t, x)
         assert torch.isfinite(method(extract(s, x), ft, batch)["crd"])
@@ -300,7 +302,7 @@ def test_two_optimisation_steps_change_the_student(student, teacher, alpha):
     before = [p.detach().clone() for p in s.parameters()]
     t.eval()
     for step in range(2):
-        x, batch = batch_of(4, seed=step)
+        x, batch = images_and_batch(4, seed=step)
         with torch.no_grad():
             ft = extract(t, x)
         terms = objective(extract(s, x), ft, batch)

@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from conftest import (
+    arr,
     batch_of,
     block_mean,
+    built,
     check_gradients_and_short_batches,
     forward_pair,
     frozen_model,
@@ -44,14 +46,6 @@ from kdzoo.models.features import Features, feature_shapes
 
 FITNET_AT_NST = ["fitnet", "at", "nst"]
 NAMES = ["pefd", "mgd", "ofd", "reviewkd"]
-
-
-def built(name, student, teacher, **options):
-    return create_method(name, frozen_model(student), frozen_model(teacher), **options)
-
-
-def arr(x):
-    return x.detach().double().numpy()
 
 
 def pool(m, h):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import check_gradients_and_short_batches, models, randn, steps_move_every_method_on_pair
+from conftest import arr, check_gradients_and_short_batches, models, randn, steps_move_every_method_on_pair
 from kdzoo.errors import ConfigError
 from kdzoo.losses import (
     cc_loss,
@@ -25,10 +25,6 @@ from kdzoo.models.features import Features, extract, feature_shapes
 
 METHODS = ["sp", "cc", "rkd", "pkt"]
 TERMS = {"sp": {"sp"}, "cc": {"cc"}, "rkd": {"rkd_distance", "rkd_angle"}, "pkt": {"pkt"}}
-
-
-def arr(x):
-    return x.detach().double().numpy()
 
 
 def huber(a, b):

@@ -10,17 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
+from conftest import batch_of, built, forward_pair, frozen_model, images, match, models, two_steps
 from kdzoo import Distiller
 from kdzoo.distiller import run_networks
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
 from kdzoo.methods import InitStage, create_method, method_needs
 from kdzoo.methods.connectors import ConvReg
-
-
-def built(name, student, teacher, **options):
-    return create_method(name, frozen_model(student), frozen_model(teacher), **options)
 
 
 def run_init_stage(method, student, teacher, lr=0.05, steps=4, n=4):
