@@ -23,9 +23,7 @@ from conftest import (
     models,
     randn,
     steps_move_every_method_on_pair,
-    two_steps,
 )
-from kdzoo import Distiller
 from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import (
     at_loss,
@@ -653,20 +651,7 @@ def test_gradients_reach_student_and_extra_modules_not_teacher(name, pair):
     assert all(p.grad is None for p in teacher.parameters())
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_finite_on_batch_2_and_short_last_batch(name):
-    student, teacher = models("resnet8", "resnet14")
-    method = create_method(name, student, teacher)  # built on a 2-sample forward
-    for n in (2, 3):
-        s, t = forward_pair(student, teacher, images(n), preact=method.reads.student.preact)
-        assert torch.isfinite(method(s, t, batch_of(n))[name])
-
-
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("pair", [("resnet14", "resnet8"), ("vgg8", "MobileNetV2")], ids="->".join)
-def test_two_optimisation_steps_change_the_student(name, pair):
-    student, teacher = models(pair[1], pair[0])
-    two_steps(Distiller(student, teacher, name), {"ce", name})
+# Finite on batches of 2 and 3, two optimisation steps: test_method_contracts.py
 
 
 @pytest.mark.parametrize("name,options,message", [
