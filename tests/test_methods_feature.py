@@ -654,18 +654,7 @@ def test_gradients_reach_student_and_extra_modules_not_teacher(name, pair):
 # Finite on batches of 2 and 3, two optimisation steps: test_method_contracts.py
 
 
-@pytest.mark.parametrize("name,options,message", [
-    ("pefd", {"num_projectors": 0}, "num_projectors"),
-    ("pefd", {"num_projectors": 2.5}, "num_projectors"),
-    ("mgd", {"alpha_mgd": 0.0}, "alpha_mgd"),
-    ("mgd", {"lambda_mgd": 1.0}, "lambda_mgd"),
-    ("mgd", {"lambda_mgd": -0.1}, "lambda_mgd"),
-    ("reviewkd", {"warmup_epochs": -1}, "warmup_epochs"),
-    ("reviewkd", {"student_preact": "yes"}, "student_preact"),
-])
-def test_bad_options_are_refused(name, options, message):
-    with pytest.raises(ConfigError, match=message):
-        built(name, "resnet8", "resnet14", **options)
+# Bad options: test_method_options.py
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -319,20 +319,7 @@ def test_two_optimisation_steps(name, student_arch, teacher_arch):
     two_steps(distiller, {"ce", *TERMS[name]})
 
 
-@pytest.mark.parametrize("name,options,match", [
-    ("dkd", {"temperature": 0}, "temperature"),
-    ("dkd", {"dkd_beta": -1}, "dkd_beta"),
-    ("dkd", {"warmup_epochs": 2.5}, "warmup_epochs"),
-    ("dkd", {"dkd_alpha": 0, "dkd_beta": 0}, "no loss term"),
-    ("nkd", {"gamma": "high"}, "gamma"),
-    ("nkd", {"temperature": -3}, "temperature"),
-    ("dist", {"tau": 0}, "tau"),
-    ("dist", {"beta_inter": 0, "gamma_intra": 0}, "no loss term"),
-    ("dist", {"beta": 2}, "beta_inter"),  # unknown option: the message lists the known ones
-])
-def test_bad_options_are_refused(resnets, name, options, match):
-    with pytest.raises(ConfigError, match=match):
-        create_method(name, *resnets, **options)
+# Bad options: test_method_options.py
 
 
 # ---------------------------------------------------------------------------------------------- presets
