@@ -50,7 +50,9 @@ def test_accepted_values_arrive_as_declared_and_refusals_name_option_value_and_r
 
 
 @pytest.mark.parametrize("name,options,message", [
-    # PEFD, MGD, ReviewKD (were in test_methods_feature.py)
+    # AT, PEFD, MGD, ReviewKD (were in test_methods_feature.py)
+    ("at", {"p": 0}, r"at's option p must be a finite number > 0 .*got 0\."),
+    ("at", {"p": "two"}, r"at's option p must be a finite number > 0 .*got 'two'\."),
     ("pefd", {"num_projectors": 0}, "num_projectors"),
     ("pefd", {"num_projectors": 2.5}, "num_projectors"),
     ("mgd", {"alpha_mgd": 0.0}, "alpha_mgd"),

@@ -202,13 +202,6 @@ def test_fitnet_resizes_a_student_map_smaller_by_another_factor_than_two():
     assert method.regressor(s.feats[0]).shape == (2, 16, 8, 8) and torch.isfinite(method(s, t, None)["fitnet"])
 
 
-@pytest.mark.parametrize("options", [{"p": 0}, {"p": "two"}])
-def test_at_bad_options_are_refused(options):
-    student, teacher = models("resnet8", "resnet14")
-    with pytest.raises(ConfigError):
-        create_method("at", student, teacher, **options)
-
-
 # ------------------------------------------------------------------------------------------- PEFD
 def test_pefd_hand_value():
     # projectors x and -x: the ensemble is (relu(x) + relu(-x)) / 2 = |x| / 2
