@@ -58,6 +58,14 @@ def cli(capsys):
     return run
 
 
+def one_paragraph_error(code: int, err: str) -> None:
+    """``kdzoo`` refused its input as a usage error: exit code 2 and one line ``kdzoo: error: ...`` on stderr, no
+    traceback."""
+    assert code == 2
+    assert err.startswith("kdzoo: error: ") and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def kdzoo_subprocess(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "kdzoo", *map(str, args)], env=env,
