@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from kdzoo import Distiller
 from kdzoo.commands import main
 from kdzoo.methods import create_method
 from kdzoo.models import create_model, extract
@@ -148,13 +147,6 @@ def check_gradients_and_short_batches(method, student, teacher, terms: set[str])
     student.eval()
     fs, ft = forward_pair(student, teacher, images(1, seed=1))
     assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
-
-
-def steps_move_every_method_on_pair(student_name: str, teacher_name: str, terms: dict[str, set[str]]) -> None:
-    """:func:`two_steps` for each method named in ``terms`` (name -> its loss terms) on a fresh student/teacher pair:
-    the student's and every parameter the method adds move."""
-    for name, method_terms in terms.items():
-        two_steps(Distiller(*models(student_name, teacher_name), name), method_terms, extras_move=True)
 
 
 def batch_of(n: int) -> SimpleNamespace:

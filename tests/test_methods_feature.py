@@ -22,7 +22,6 @@ from conftest import (
     match,
     models,
     randn,
-    steps_move_every_method_on_pair,
 )
 from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import (
@@ -176,9 +175,7 @@ def test_fitnet_regressor_shapes_match_reference(teacher, student, conv, c_in, c
     assert reg.bn.num_features == c_out
 
 
-@pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
-def test_fitnet_at_nst_two_optimisation_steps(student_name, teacher_name):
-    steps_move_every_method_on_pair(student_name, teacher_name, {name: {"ce", name} for name in FITNET_AT_NST})
+# FitNet, AT, NST: two optimisation steps in test_method_contracts.py
 
 
 def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():

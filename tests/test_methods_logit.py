@@ -13,8 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import arr, forward_pair, images, kl, models, naive_kd, randn, softmax, two_steps
-from kdzoo import Distiller
+from conftest import arr, forward_pair, images, kl, models, naive_kd, randn, softmax
 from kdzoo.commands.list import methods
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
@@ -309,14 +308,7 @@ def test_finite_for_short_batches(resnets, name, batch):
     assert torch.isfinite(loss) and torch.isfinite(zs.grad).all()
 
 
-@pytest.mark.parametrize("name", METHODS)
-@pytest.mark.parametrize("student_arch,teacher_arch", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])
-def test_two_optimisation_steps(name, student_arch, teacher_arch):
-    torch.manual_seed(0)
-    student, teacher = create_model(student_arch, num_classes=10), create_model(teacher_arch, num_classes=10).eval()
-    distiller = Distiller(student, teacher, name)
-    distiller.on_epoch_start(1, 2)
-    two_steps(distiller, {"ce", *TERMS[name]})
+# Two optimisation steps: test_method_contracts.py
 
 
 # Bad options: test_method_options.py
@@ -743,16 +735,7 @@ def test_mlkd_rejects_bad_options_and_lists_its_variants():
 
 # ------------------------------------------------------------ CTKD, SDD and MLKD: optimisation steps
 
-@pytest.mark.parametrize("name,options,terms", [
-    ("ctkd", {}, {"ce", "ctkd"}), ("ctkd", {"mode": "instance"}, {"ce", "ctkd"}),
-    ("sdd", {}, {"ce", "sdd_kd"}), ("sdd", {"base": "dkd"}, {"ce", "sdd_dkd"}),
-    ("sdd", {"base": "nkd"}, {"ce", "sdd_nkd"}),
-    ("mlkd", {}, {"ce", "mlkd_instance", "mlkd_batch", "mlkd_class"}),
-])
-@pytest.mark.parametrize("student,teacher", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])
-def test_two_optimisation_steps_with_options(name, options, terms, student, teacher):
-    s, t = models(student, teacher, frozen_teacher=True)
-    two_steps(Distiller(s, t, name, **options), terms)
+# Two optimisation steps with options: test_method_contracts.py
 
 
 def test_mlkd_warns_when_its_class_term_is_far_from_the_reference_scale():
