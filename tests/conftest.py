@@ -1,3 +1,4 @@
+import math
 import os
 import subprocess
 import sys
@@ -8,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from kdzoo import Distiller
 from kdzoo.commands import main
+from kdzoo.methods import create_method
 from kdzoo.models import create_model, extract
 
 # Under pytest-xdist (`make test` runs one worker per core), each worker computes with its share of the cores.
@@ -56,6 +57,14 @@ def cli(capsys):
     return run
 
 
+def one_paragraph_error(code: int, err: str) -> None:
+    """``kdzoo`` refused its input as a usage error: exit code 2 and one line ``kdzoo: error: ...`` on stderr, no
+    traceback."""
+    assert code == 2
+    assert err.startswith("kdzoo: error: ") and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def kdzoo_subprocess(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "kdzoo", *map(str, args)], env=env,
@@ -84,16 +93,23 @@ def tiny_teacher(tmp_path_factory) -> Path:
     return out / "t"
 
 
-def models(student: str, teacher: str):
-    """A fresh (seeded) student and an eval-mode teacher with 10 classes."""
+def models(student: str, teacher: str, frozen_teacher: bool = False):
+    """A fresh (seeded) student and an eval-mode teacher with 10 classes; with ``frozen_teacher``, the teacher's
+    parameters do not require gradients (as the Distiller leaves it)."""
     torch.manual_seed(0)
-    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
+    s, t = create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval()
+    return s, t.requires_grad_(False) if frozen_teacher else t
 
 
 @cache
 def frozen_model(name: str):
     """A model only used to size methods (never trained), built once per test session."""
     return create_model(name, num_classes=10)
+
+
+def built(name: str, student: str, teacher: str, **options):
+    """Method ``name`` sized on the session's :func:`frozen_model` student and teacher."""
+    return create_method(name, frozen_model(student), frozen_model(teacher), **options)
 
 
 def randn(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
@@ -133,16 +149,35 @@ def check_gradients_and_short_batches(method, student, teacher, terms: set[str])
     assert all(torch.isfinite(v) for v in method(fs, ft, None).values())
 
 
-def steps_move_every_method_on_pair(student_name: str, teacher_name: str, terms: dict[str, set[str]]) -> None:
-    """:func:`two_steps` for each method named in ``terms`` (name -> its loss terms) on a fresh student/teacher pair:
-    the student's and every parameter the method adds move."""
-    for name, method_terms in terms.items():
-        two_steps(Distiller(*models(student_name, teacher_name), name), method_terms, extras_move=True)
-
-
 def batch_of(n: int) -> SimpleNamespace:
     """The labels and dataset indices of an ``n``-sample batch."""
     return SimpleNamespace(labels=torch.arange(n) % 10, index=torch.arange(n))
+
+
+# -- reference values, computed naively (plain Python or NumPy) -------------------------------------------
+def arr(x):
+    """A tensor as a float64 NumPy array (detached)."""
+    return x.detach().double().numpy()
+
+
+def softmax(v):
+    """The softmax of a sequence of numbers, in plain Python (a list)."""
+    e = [math.exp(x - max(v)) for x in v]
+    return [x / sum(e) for x in e]
+
+
+def kl(p, q):
+    """KL(p || q) of two probability sequences, in plain Python (terms where p is 0 count 0)."""
+    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True) if a > 0)
+
+
+def naive_kd(zs, zt, ts, tt=None):
+    """KD's loss in plain Python: KL(p_t || p_s) summed over classes, averaged over the batch's rows, times ts*tt,
+    with p_s the softmax of the student's logits ``zs`` at temperature ``ts`` and p_t of the teacher's ``zt`` at
+    ``tt`` (``ts`` when not given)."""
+    tt = ts if tt is None else tt
+    rows = [kl(softmax([v / tt for v in b]), softmax([v / ts for v in a])) for a, b in zip(zs, zt, strict=True)]
+    return ts * tt * sum(rows) / len(rows)
 
 
 def block_mean(a, h):

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from conftest import kdzoo_subprocess
+from conftest import kdzoo_subprocess, one_paragraph_error
 from kdzoo.config import packaged_configs
 from kdzoo.engine.checkpoint import LAST
 from kdzoo.grid.grid_file import grid_path, load_grid, packaged_grids
@@ -25,10 +25,6 @@ def write_grid(tmp_path, **changes):
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(grid), encoding="utf-8")
     return path
-
-
-def one_paragraph_error(code, err):
-    assert code == 2 and err.startswith("kdzoo: error: ") and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("change,message", [

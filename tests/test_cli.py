@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from conftest import ONE_THREAD, TINY, kdzoo_subprocess, one_paragraph_error
 from kdzoo.data import list_datasets
 from kdzoo.engine.checkpoint import BEST, LAST
 from kdzoo.methods import list_methods
@@ -92,12 +92,6 @@ def test_a_choice_with_nothing_close_gets_argparse_message_alone(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: " in err and "Did you mean" not in err
-
-
-def one_paragraph_error(code, err):
-    assert code == 2
-    assert err.startswith("kdzoo: error: ") and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
 
 
 def test_bad_inputs_give_one_paragraph_errors(cli, tiny_teacher, tmp_path):

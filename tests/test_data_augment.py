@@ -8,7 +8,8 @@ from kdzoo.data import BatchAugment, build_data, crop_flip, normalize
 from kdzoo.data.augment import cutout
 
 
-def images(n=16, c=3, h=32, w=32, seed=0):
+def uint8_images(n=16, c=3, h=32, w=32, seed=0):
+    """A fixed random batch of ``n`` uint8 images (as the datasets store them)."""
     return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
 
@@ -22,13 +23,13 @@ def naive(x, top, left, flip, padding):
 
 def test_augment_keeps_shape_and_dtype():
     gen = torch.Generator().manual_seed(0)
-    for x in (images(), images().float() / 255, images(n=5, c=1, h=20, w=24)):
+    for x in (uint8_images(), uint8_images().float() / 255, uint8_images(n=5, c=1, h=20, w=24)):
         y = BatchAugment()(x, gen)
         assert y.shape == x.shape and y.dtype == x.dtype
 
 
 def test_crop_and_flip_equal_a_per_image_reference():
-    x = images(n=32, h=12, w=10)
+    x = uint8_images(n=32, h=12, w=10)
     top, left, flip = BatchAugment(padding=4).sample(32, torch.Generator().manual_seed(1))
     assert flip.any() and not flip.all() and top.min() >= 0 and top.max() <= 8
     assert torch.equal(crop_flip(x, top, left, flip, 4), naive(x, top, left, flip, 4))
@@ -39,7 +40,7 @@ def test_crop_and_flip_equal_a_per_image_reference():
 
 
 def test_flip_is_applied_exactly_where_the_mask_says():
-    x = images(n=6)
+    x = uint8_images(n=6)
     zero = torch.zeros(6, dtype=torch.long)
     mask = torch.tensor([True, False, False, True, True, False])
     for padding, offset in ((0, zero), (4, zero + 4)):  # padding 4 with centred offsets = no crop shift
@@ -53,7 +54,7 @@ def test_no_flip_option_only_crops():
 
 
 def test_normalize_inverts():
-    x = images(c=3)
+    x = uint8_images(c=3)
     mean, std = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
     y = normalize(x, mean, std)
     assert y.dtype == torch.float32
@@ -63,7 +64,7 @@ def test_normalize_inverts():
 
 
 def test_augment_is_deterministic_for_a_generator_seed():
-    x = images()
+    x = uint8_images()
     a = BatchAugment()(x, torch.Generator().manual_seed(7))
     b = BatchAugment()(x, torch.Generator().manual_seed(7))
     c = BatchAugment()(x, torch.Generator().manual_seed(8))
@@ -72,7 +73,7 @@ def test_augment_is_deterministic_for_a_generator_seed():
 
 def test_augment_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
-    BatchAugment()(images(), torch.Generator().manual_seed(0))
+    BatchAugment()(uint8_images(), torch.Generator().manual_seed(0))
     assert torch.equal(state, torch.get_rng_state())
 
 

@@ -63,7 +63,7 @@ def test_fashion_mnist_reads_idx_files_in_torchvision_layout(no_default_data, tm
 
 
 def test_missing_fashion_mnist_names_the_places_and_fixes(no_default_data, tmp_path):
-    with pytest.raises(KdzooError) as err:
+    with pytest.raises(KdzooError, match="bogus") as err:
         build_data("fashion_mnist", root=tmp_path / "bogus")
     message = str(err.value)
     assert "bogus" in message and "no-debian" in message
@@ -71,7 +71,7 @@ def test_missing_fashion_mnist_names_the_places_and_fixes(no_default_data, tmp_p
 
 
 def test_missing_cifar100_without_download_says_how_to_fix(tmp_path):
-    with pytest.raises(KdzooError) as err:
+    with pytest.raises(KdzooError, match="--download") as err:
         build_data("cifar100", root=tmp_path, download=False)
     assert "--download" in str(err.value) and str(tmp_path) in str(err.value)
 

@@ -2,6 +2,7 @@
 checked by one checker: every bound below is enforced from its declaration, and the CLI help states it."""
 
 import argparse
+import re
 import typing
 
 import pytest
@@ -46,7 +47,7 @@ def test_every_declared_run_bound_is_enforced_with_the_flag_the_bound_and_the_va
     spec = BOUNDED[name]
     bad = outside(spec.range, spec.item or spec.kind)
     value = [bad] if spec.item is not None else bad
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match=f"^{re.escape(flag(name))} must be ") as err:
         build_config(None, {"model": "resnet8", name: value})
     message = str(err.value)
     assert message.startswith(f"{flag(name)} must be {spec.expected()}") and f"got {value!r}" in message, message
@@ -111,7 +112,7 @@ def test_one_reader_of_options_for_methods_datasets_and_runs():
     ({"generator_seed": -1}, "synthetic option generator_seed must be a whole number >= 0, got -1."),
 ])
 def test_dataset_options_are_checked_from_the_factory_signature(options, message):
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$") as err:
         build_data("synthetic", **options)
     assert str(err.value) == message
 
@@ -147,7 +148,7 @@ def _grid(tmp_path, **changes):
      "Grid grid `axes:` optimizer: optimizer must be one of 'sgd', 'adamw', 'dot'"),
 ])
 def test_grid_run_options_are_checked_against_the_run_declarations_when_the_grid_loads(tmp_path, changes, message):
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
         load_grid(_grid(tmp_path, **changes))
     assert message in str(err.value), str(err.value)
 

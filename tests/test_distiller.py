@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import docs_page_with
+from conftest import docs_page_with, images
 from kdzoo import Distiller
 from kdzoo.errors import ConfigError
 from kdzoo.models import create_model, extract
@@ -20,10 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The pages whose Python blocks are examples for users: the front pages and the guide, in both languages.
 USER_PAGES = [ROOT / "README.md", ROOT / "README.zh-CN.md", *sorted((ROOT / "docs" / "guide").rglob("*.md")),
               *sorted((ROOT / "docs" / "zh-CN").rglob("*.md"))]
-
-def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
 
 # -- the Distiller ----------------------------------------------------------------------------------
 def test_dir_lists_the_lazy_public_names():
@@ -51,7 +47,7 @@ def test_distiller_trains_the_student_and_its_connectors_never_the_teacher():
     distiller.train()
     assert not distiller.teacher.training
     for step in range(2):
-        losses = distiller(x_batch(8, step), torch.arange(8) % 10)
+        losses = distiller(images(8, seed=step), torch.arange(8) % 10)
         assert set(losses) == {"ce", "fitnet"}
         optimizer.zero_grad()
         sum(losses.values()).backward()
@@ -67,16 +63,17 @@ def test_distiller_says_what_a_method_needs_from_the_call():
     crd = Distiller(s, t, "crd", student_layers=["layer1", "layer2", "layer3"], train_labels=torch.arange(64) % 10,
                     nce_k=16)
     with pytest.raises(ConfigError, match=r"index=idx"):
-        crd(x_batch(4), torch.arange(4))
-    assert torch.isfinite(sum(crd(x_batch(4), torch.arange(4), index=torch.arange(4)).values()))
+        crd(images(4, seed=0), torch.arange(4))
+    assert torch.isfinite(sum(crd(images(4, seed=0), torch.arange(4), index=torch.arange(4)).values()))
     mlkd = Distiller(ExampleNet(), t, "mlkd")
     with pytest.raises(ConfigError, match="strong_images"):
-        mlkd(x_batch(4), torch.arange(4))
+        mlkd(images(4, seed=0), torch.arange(4))
     dkd = Distiller(ExampleNet(), t, "dkd")
     dkd.on_epoch_start(1, 240)
-    first = dkd(x_batch(4), torch.arange(4))["dkd_nckd"]
+    first = dkd(images(4, seed=0), torch.arange(4))["dkd_nckd"]
     dkd.on_epoch_start(20, 240)
-    assert dkd(x_batch(4), torch.arange(4))["dkd_nckd"].item() == pytest.approx(20 * first.item(), rel=1e-5)  # warm-up
+    # warm-up
+    assert dkd(images(4, seed=0), torch.arange(4))["dkd_nckd"].item() == pytest.approx(20 * first.item(), rel=1e-5)
 
 
 def test_ofd_reference_teacher_uses_batch_statistics_and_keeps_its_weights():
@@ -84,11 +81,11 @@ def test_ofd_reference_teacher_uses_batch_statistics_and_keeps_its_weights():
     teacher = create_model("resnet14", num_classes=10)
     teacher.train()
     for _ in range(3):  # running statistics that differ from a fresh batch's
-        teacher(x_batch(16, 9) * 3 + 1)
+        teacher(images(16, seed=9) * 3 + 1)
     teacher.eval()
     before = copy.deepcopy(teacher.state_dict())
     distiller = Distiller(create_model("resnet8", num_classes=10), teacher, "ofd")
-    x = x_batch(8)
+    x = images(8, seed=0)
     from kdzoo.distiller import run_networks
 
     _, t_out = run_networks(None, distiller.teacher, [x], distiller.reads)

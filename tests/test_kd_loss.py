@@ -6,22 +6,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from conftest import naive_kd
 from kdzoo.losses import kd_loss
 from kdzoo.methods import LossWeights, Method, Objective, create_method
 from kdzoo.models import Features
-
-
-def naive_kd(zs, zt, ts, tt):
-    """KL(p_t || p_s) summed over classes, averaged over the batch, times ts*tt, in plain Python."""
-    total = 0.0
-    for row_s, row_t in zip(zs, zt, strict=True):
-        es = [math.exp(v / ts) for v in row_s]
-        et = [math.exp(v / tt) for v in row_t]
-        ps = [e / sum(es) for e in es]
-        pt = [e / sum(et) for e in et]
-        total += sum(p * (math.log(p) - math.log(q)) for p, q in zip(pt, ps, strict=True))
-    return total / len(zs) * ts * tt
-
 
 ZS = [[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]
 ZT = [[2.0, 0.0, 1.0], [1.0, 1.0, 1.0]]

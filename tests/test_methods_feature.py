@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from conftest import (
+    arr,
     batch_of,
     block_mean,
+    built,
     check_gradients_and_short_batches,
     forward_pair,
     frozen_model,
@@ -20,10 +22,7 @@ from conftest import (
     match,
     models,
     randn,
-    steps_move_every_method_on_pair,
-    two_steps,
 )
-from kdzoo import Distiller
 from kdzoo.errors import ConfigError, KdzooError
 from kdzoo.losses import (
     at_loss,
@@ -44,14 +43,6 @@ from kdzoo.models.features import Features, feature_shapes
 
 FITNET_AT_NST = ["fitnet", "at", "nst"]
 NAMES = ["pefd", "mgd", "ofd", "reviewkd"]
-
-
-def built(name, student, teacher, **options):
-    return create_method(name, frozen_model(student), frozen_model(teacher), **options)
-
-
-def arr(x):
-    return x.detach().double().numpy()
 
 
 def pool(m, h):
@@ -184,9 +175,7 @@ def test_fitnet_regressor_shapes_match_reference(teacher, student, conv, c_in, c
     assert reg.bn.num_features == c_out
 
 
-@pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
-def test_fitnet_at_nst_two_optimisation_steps(student_name, teacher_name):
-    steps_move_every_method_on_pair(student_name, teacher_name, {name: {"ce", name} for name in FITNET_AT_NST})
+# FitNet, AT, NST: two optimisation steps in test_method_contracts.py
 
 
 def test_fitnet_refuses_pooled_vector_and_bad_hint_layer():
@@ -208,13 +197,6 @@ def test_fitnet_resizes_a_student_map_smaller_by_another_factor_than_two():
     upsample, conv = method.regressor.conv
     assert upsample.size == (8, 8) and conv.kernel_size == (1, 1) and conv.out_channels == 16
     assert method.regressor(s.feats[0]).shape == (2, 16, 8, 8) and torch.isfinite(method(s, t, None)["fitnet"])
-
-
-@pytest.mark.parametrize("options", [{"p": 0}, {"p": "two"}])
-def test_at_bad_options_are_refused(options):
-    student, teacher = models("resnet8", "resnet14")
-    with pytest.raises(ConfigError):
-        create_method("at", student, teacher, **options)
 
 
 # ------------------------------------------------------------------------------------------- PEFD
@@ -659,34 +641,10 @@ def test_gradients_reach_student_and_extra_modules_not_teacher(name, pair):
     assert all(p.grad is None for p in teacher.parameters())
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_finite_on_batch_2_and_short_last_batch(name):
-    student, teacher = models("resnet8", "resnet14")
-    method = create_method(name, student, teacher)  # built on a 2-sample forward
-    for n in (2, 3):
-        s, t = forward_pair(student, teacher, images(n), preact=method.reads.student.preact)
-        assert torch.isfinite(method(s, t, batch_of(n))[name])
+# Finite on batches of 2 and 3, two optimisation steps: test_method_contracts.py
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("pair", [("resnet14", "resnet8"), ("vgg8", "MobileNetV2")], ids="->".join)
-def test_two_optimisation_steps_change_the_student(name, pair):
-    student, teacher = models(pair[1], pair[0])
-    two_steps(Distiller(student, teacher, name), {"ce", name})
-
-
-@pytest.mark.parametrize("name,options,message", [
-    ("pefd", {"num_projectors": 0}, "num_projectors"),
-    ("pefd", {"num_projectors": 2.5}, "num_projectors"),
-    ("mgd", {"alpha_mgd": 0.0}, "alpha_mgd"),
-    ("mgd", {"lambda_mgd": 1.0}, "lambda_mgd"),
-    ("mgd", {"lambda_mgd": -0.1}, "lambda_mgd"),
-    ("reviewkd", {"warmup_epochs": -1}, "warmup_epochs"),
-    ("reviewkd", {"student_preact": "yes"}, "student_preact"),
-])
-def test_bad_options_are_refused(name, options, message):
-    with pytest.raises(ConfigError, match=message):
-        built(name, "resnet8", "resnet14", **options)
+# Bad options: test_method_options.py
 
 
 @pytest.mark.parametrize("name", NAMES)

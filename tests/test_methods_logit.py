@@ -13,8 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import forward_pair, images, randn, two_steps
-from kdzoo import Distiller
+from conftest import arr, forward_pair, images, kl, models, naive_kd, randn, softmax
 from kdzoo.commands.list import methods
 from kdzoo.config import build_config, packaged_configs
 from kdzoo.errors import ConfigError
@@ -48,27 +47,8 @@ METHODS = ["dkd", "nkd", "dist"]
 TERMS = {"dkd": {"dkd_tckd", "dkd_nckd"}, "nkd": {"nkd_target", "nkd_non_target"}, "dist": {"dist_inter", "dist_intra"}}
 
 
-def arr(x):
-    return x.detach().double().numpy()
-
-
-def softmax(v):
-    e = [math.exp(x - max(v)) for x in v]
-    return [x / sum(e) for x in e]
-
-
-def kl(p, q):
-    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True) if a > 0)
-
-
 def logits(b=4, c=6, seed=0):
     return randn(b, c, seed=seed, scale=2.0), randn(b, c, seed=seed + 1, scale=2.0), torch.arange(b) % c
-
-
-def pair(student="resnet8", teacher="resnet14"):
-    """A seeded student and a frozen eval-mode teacher with 10 classes."""
-    torch.manual_seed(0)
-    return create_model(student, num_classes=10), create_model(teacher, num_classes=10).eval().requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------------------------- DKD
@@ -283,8 +263,7 @@ def test_dist_hand_values():
 
 @pytest.fixture(scope="module")
 def resnets():
-    torch.manual_seed(0)
-    return create_model("resnet8", num_classes=10), create_model("resnet14", num_classes=10).eval()
+    return models("resnet8", "resnet14")
 
 
 def test_declarations():
@@ -329,30 +308,10 @@ def test_finite_for_short_batches(resnets, name, batch):
     assert torch.isfinite(loss) and torch.isfinite(zs.grad).all()
 
 
-@pytest.mark.parametrize("name", METHODS)
-@pytest.mark.parametrize("student_arch,teacher_arch", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])
-def test_two_optimisation_steps(name, student_arch, teacher_arch):
-    torch.manual_seed(0)
-    student, teacher = create_model(student_arch, num_classes=10), create_model(teacher_arch, num_classes=10).eval()
-    distiller = Distiller(student, teacher, name)
-    distiller.on_epoch_start(1, 2)
-    two_steps(distiller, {"ce", *TERMS[name]})
+# Two optimisation steps: test_method_contracts.py
 
 
-@pytest.mark.parametrize("name,options,match", [
-    ("dkd", {"temperature": 0}, "temperature"),
-    ("dkd", {"dkd_beta": -1}, "dkd_beta"),
-    ("dkd", {"warmup_epochs": 2.5}, "warmup_epochs"),
-    ("dkd", {"dkd_alpha": 0, "dkd_beta": 0}, "no loss term"),
-    ("nkd", {"gamma": "high"}, "gamma"),
-    ("nkd", {"temperature": -3}, "temperature"),
-    ("dist", {"tau": 0}, "tau"),
-    ("dist", {"beta_inter": 0, "gamma_intra": 0}, "no loss term"),
-    ("dist", {"beta": 2}, "beta_inter"),  # unknown option: the message lists the known ones
-])
-def test_bad_options_are_refused(resnets, name, options, match):
-    with pytest.raises(ConfigError, match=match):
-        create_method(name, *resnets, **options)
+# Bad options: test_method_options.py
 
 
 # ---------------------------------------------------------------------------------------------- presets
@@ -413,7 +372,7 @@ def test_the_papers_toy_example():
 
 
 def test_logit_std_settings_per_method():
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     kd = create_method("kd", student, teacher, logit_std=True)
     assert kd.logit_std and kd.reference_weights() == LossWeights(0.1, 9.0, 0.0)
     dkd = create_method("dkd", student, teacher, logit_std=True)
@@ -427,7 +386,7 @@ def test_logit_std_settings_per_method():
 
 
 def test_objective_kd_term_uses_standardized_logits():
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("kd", student, teacher, logit_std=True)
     s, t = Features(randn(4, 10, seed=4), []), Features(randn(4, 10, seed=5, scale=5.0), [])
     batch = SimpleNamespace(labels=torch.tensor([0, 1, 2, 3]))
@@ -439,7 +398,7 @@ def test_objective_kd_term_uses_standardized_logits():
 
 @pytest.mark.parametrize("name,terms", [("dkd", {"dkd_tckd", "dkd_nckd"}), ("nkd", {"nkd_target", "nkd_non_target"})])
 def test_logit_methods_distil_standardized_logits(name, terms):
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method(name, student, teacher, logit_std=True)
     s, t = Features(randn(4, 10, seed=6), []), Features(randn(4, 10, seed=7, scale=4.0), [])
     batch = SimpleNamespace(labels=torch.tensor([0, 1, 2, 3]))
@@ -482,7 +441,7 @@ def test_gradient_reversal_flips_and_scales_the_gradient():
 
 @pytest.mark.parametrize("mode", ["global", "instance"])
 def test_ctkd_temperature_ascends_the_loss_through_the_reversal(mode):
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("ctkd", student, teacher, mode=mode)
     method.on_epoch_start(10, 10)  # full reversal, lambda = -1
     s, t = Features(randn(4, 10, seed=10, scale=3.0), []), Features(randn(4, 10, seed=11, scale=3.0), [])
@@ -499,7 +458,7 @@ def test_ctkd_temperature_ascends_the_loss_through_the_reversal(mode):
 
 @pytest.mark.parametrize("mode", ["global", "instance"])
 def test_ctkd_temperature_starts_at_the_references_value_and_stays_in_range(mode):
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("ctkd", student, teacher, mode=mode)
     zs, zt = randn(4, 10, seed=12), randn(4, 10, seed=13)
     tau0 = 1 + 20 / (1 + math.exp(-1))
@@ -517,7 +476,7 @@ def test_ctkd_temperature_starts_at_the_references_value_and_stays_in_range(mode
 
 
 def test_ctkd_loss_is_kd_at_the_learned_temperature_and_logs_it():
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("ctkd", student, teacher)
     method.on_epoch_start(1, 5)
     s, t = Features(randn(4, 10, seed=14), []), Features(randn(4, 10, seed=15), [])
@@ -533,7 +492,7 @@ def test_ctkd_loss_is_kd_at_the_learned_temperature_and_logs_it():
                                               ({"t_end": 0}, "t_end"), ({"curriculum_epochs": 0}, "curriculum_epochs")])
 def test_ctkd_rejects_bad_options(options, message):
     with pytest.raises(ConfigError, match=message):
-        create_method("ctkd", *pair(), **options)
+        create_method("ctkd", *models("resnet8", "resnet14", frozen_teacher=True), **options)
 
 
 # -------------------------------------------------------------------------------------------- SDD
@@ -598,11 +557,11 @@ def test_sdd_loss_matches_a_loop_over_regions():
 @pytest.mark.parametrize("student,teacher,scales",
                          [("resnet8", "resnet14", [1, 2]), ("MobileNetV2", "vgg8", [1, 2, 4])])
 def test_sdd_default_scales_follow_the_family_rule(student, teacher, scales):
-    assert create_method("sdd", *pair(student, teacher)).scales == scales
+    assert create_method("sdd", *models(student, teacher, frozen_teacher=True)).scales == scales
 
 
 def test_sdd_global_cell_alone_is_plain_kd():
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("sdd", student, teacher, scales=[1])
     s, t = forward_pair(student, teacher, images(4))
     got = method(s, t, SimpleNamespace(labels=torch.arange(4)))["sdd_kd"]
@@ -610,7 +569,7 @@ def test_sdd_global_cell_alone_is_plain_kd():
 
 
 def test_sdd_trains_the_students_classifier_not_the_teachers():
-    student, teacher = pair("vgg8", "resnet14")
+    student, teacher = models("vgg8", "resnet14", frozen_teacher=True)
     method = create_method("sdd", student, teacher)
     assert not list(method.parameters())  # the networks' classifiers are used, not copied
     s, t = forward_pair(student, teacher, images(4))
@@ -622,7 +581,7 @@ def test_sdd_trains_the_students_classifier_not_the_teachers():
 @pytest.mark.parametrize("base,weights,warmup", [("kd", LossWeights(0.1, 0, 0.9), 0), ("dkd", LossWeights(1, 0, 1), 20),
                                                  ("nkd", LossWeights(1, 0, 1), 20)])
 def test_sdd_bases_and_warmup(base, weights, warmup):
-    method = create_method("sdd", *pair(), base=base)
+    method = create_method("sdd", *models("resnet8", "resnet14", frozen_teacher=True), base=base)
     assert method.reference_weights() == weights and method.warmup_epochs == warmup
     method.on_epoch_start(5, 100)
     assert method.warmup_factor == (0.25 if warmup else 1.0)
@@ -631,7 +590,7 @@ def test_sdd_bases_and_warmup(base, weights, warmup):
 @pytest.mark.parametrize("variant", ["reference", "paper"])
 def test_sdd_nkd_variants_match_the_naive_nkd(variant):
     """Global cell only: SD-NKD is NKD at tau 4, gamma 8; the reference's non-target term runs over every class."""
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("sdd", student, teacher, scales=[1], base="nkd", nkd_variant=variant)
     assert create_method("sdd", student, teacher, base="nkd").nkd_variant == "reference"
     s, t = forward_pair(student, teacher, images(4))
@@ -646,7 +605,7 @@ def test_sdd_nkd_variants_match_the_naive_nkd(variant):
                                               ({"nkd_variant": "fixed"}, "nkd_variant must be 'reference'.*'fixed'")])
 def test_sdd_rejects_bad_options(options, message):
     with pytest.raises(ConfigError, match=message):
-        create_method("sdd", *pair(), **options)
+        create_method("sdd", *models("resnet8", "resnet14", frozen_teacher=True), **options)
 
 
 def test_region_logits_apply_the_classifier_per_cell():
@@ -670,12 +629,6 @@ def naive_gram(zs, zt, temps, classes):
         gt = [[sum(pt[i][k] * pt[j][k] for k in range(pt.shape[1])) for j in range(len(pt))] for i in range(len(pt))]
         total += sum((gt[i][j] - gs[i][j]) ** 2 for i in range(len(ps)) for j in range(len(ps))) / len(ps)
     return total
-
-
-def naive_kd(zs, zt, t):
-    """T^2 * mean_n KL(teacher || student) at temperature t."""
-    return t * t * np.mean([kl(softmax((b / t).tolist()), softmax((a / t).tolist()))
-                            for a, b in zip(zs, zt, strict=True)])
 
 
 def naive_mask(zt, classes):
@@ -722,7 +675,7 @@ def test_mlkd_levels_match_loops():
 @pytest.mark.parametrize("batch", [6, 5])  # even and odd: masks of 1/2 and 3/5
 @pytest.mark.parametrize("logit_std", [False, True])
 def test_mlkd_reference_variant_matches_the_reference_loops(batch, logit_std):
-    method = create_method("mlkd", *pair(), logit_std=logit_std)
+    method = create_method("mlkd", *models("resnet8", "resnet14", frozen_teacher=True), logit_std=logit_std)
     assert method.variant == "reference"
     ws, ss, wt, st = (randn(batch, 10, seed=k, scale=2.0) for k in range(30, 34))
     expected = naive_mlkd_reference(ws, wt, ss, st, [2, 3, 4, 5, 6], naive_zscore if logit_std else (lambda z: z))
@@ -738,11 +691,12 @@ def test_mlkd_variants_by_hand():
     weak_t = torch.tensor([[2 * math.log(3), 0.0], [0.0, 0.0]])
     weak_s, strong = torch.zeros(2, 2), torch.tensor([[1.0, -1.0], [0.5, 2.0]])
     kd = (3 * math.log(3) - 4 * math.log(2)) / 2
-    reference = create_method("mlkd", *pair(), temperatures=[2.0])
+    reference = create_method("mlkd", *models("resnet8", "resnet14", frozen_teacher=True), temperatures=[2.0])
     # masked weak KD + the strong-view term at T = 2, which reads the weak view
     expected = [1.5 * kd, 1 / 256, 9 / 256]
     assert mlkd_terms(reference, weak_s, strong, weak_t, strong) == pytest.approx(expected, rel=1e-5)
-    paper = create_method("mlkd", *pair(), temperatures=[2.0], variant="paper")
+    paper = create_method("mlkd", *models("resnet8", "resnet14", frozen_teacher=True), temperatures=[2.0],
+                          variant="paper")
     assert mlkd_terms(paper, weak_s, strong, weak_t, strong) == pytest.approx([kd, 1 / 128, 9 / 128], rel=1e-5)
 
 
@@ -750,13 +704,14 @@ def test_mlkd_paper_over_reference_with_equal_views():
     """Both views alike, masks 1/2: the paper variant's instance term is (1 + 1) / (1/2 + 1) = 4/3 times the
     reference's, its batch and class terms (1 + 1) / (1/2) = 4 times."""
     weak_s, weak_t = randn(6, 10, seed=40, scale=2.0), randn(6, 10, seed=41, scale=2.0)
-    reference = mlkd_terms(create_method("mlkd", *pair()), weak_s, weak_s, weak_t, weak_t)
-    paper = mlkd_terms(create_method("mlkd", *pair(), variant="paper"), weak_s, weak_s, weak_t, weak_t)
+    pair = models("resnet8", "resnet14", frozen_teacher=True)
+    reference = mlkd_terms(create_method("mlkd", *pair), weak_s, weak_s, weak_t, weak_t)
+    paper = mlkd_terms(create_method("mlkd", *pair, variant="paper"), weak_s, weak_s, weak_t, weak_t)
     assert [p / r for p, r in zip(paper, reference, strict=True)] == pytest.approx([4 / 3, 4, 4], rel=1e-5)
 
 
 def test_mlkd_paper_variant_sums_the_levels_over_both_views():
-    student, teacher = pair()
+    student, teacher = models("resnet8", "resnet14", frozen_teacher=True)
     method = create_method("mlkd", student, teacher, variant="paper")
     weak_s, strong_s, weak_t, strong_t = (randn(4, 10, seed=k) for k in range(22, 26))
     got = mlkd_terms(method, weak_s, strong_s, weak_t, strong_t)
@@ -771,29 +726,21 @@ def test_mlkd_paper_variant_sums_the_levels_over_both_views():
 
 def test_mlkd_rejects_bad_options_and_lists_its_variants():
     with pytest.raises(ConfigError, match="temperatures"):
-        create_method("mlkd", *pair(), temperatures=[4, 0])
+        create_method("mlkd", *models("resnet8", "resnet14", frozen_teacher=True), temperatures=[4, 0])
     with pytest.raises(ConfigError, match="variant must be 'reference'.*or 'paper'.*got 'code'"):
-        create_method("mlkd", *pair(), variant="code")
+        create_method("mlkd", *models("resnet8", "resnet14", frozen_teacher=True), variant="code")
     listed = methods().split("\nmlkd\n")[1].split("\nnkd\n")[0]
     assert "variant='reference'" in listed and "variant=reference" in listed and "| paper" in listed
 
 
 # ------------------------------------------------------------ CTKD, SDD and MLKD: optimisation steps
 
-@pytest.mark.parametrize("name,options,terms", [
-    ("ctkd", {}, {"ce", "ctkd"}), ("ctkd", {"mode": "instance"}, {"ce", "ctkd"}),
-    ("sdd", {}, {"ce", "sdd_kd"}), ("sdd", {"base": "dkd"}, {"ce", "sdd_dkd"}),
-    ("sdd", {"base": "nkd"}, {"ce", "sdd_nkd"}),
-    ("mlkd", {}, {"ce", "mlkd_instance", "mlkd_batch", "mlkd_class"}),
-])
-@pytest.mark.parametrize("student,teacher", [("resnet8", "resnet14"), ("MobileNetV2", "vgg8")])
-def test_two_optimisation_steps_with_options(name, options, terms, student, teacher):
-    s, t = pair(student, teacher)
-    two_steps(Distiller(s, t, name, **options), terms)
+# Two optimisation steps with options: test_method_contracts.py
 
 
 def test_mlkd_warns_when_its_class_term_is_far_from_the_reference_scale():
-    few_classes = create_method("mlkd", *pair())  # 10 classes, batch 64: the class term is ~100x CIFAR-100's
+    # 10 classes, batch 64: the class term is ~100x CIFAR-100's
+    few_classes = create_method("mlkd", *models("resnet8", "resnet14", frozen_teacher=True))
     assert any("100x" in note for note in few_classes.caveats(64, beta_given=False))
     assert few_classes.caveats(64, beta_given=True) == []
     cifar = create_method("mlkd", create_model("resnet8", num_classes=100), create_model("resnet14", num_classes=100))

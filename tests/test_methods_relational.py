@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import check_gradients_and_short_batches, models, randn, steps_move_every_method_on_pair
-from kdzoo.errors import ConfigError
+from conftest import arr, check_gradients_and_short_batches, models, randn
 from kdzoo.losses import (
     cc_loss,
     pkt_loss,
@@ -25,10 +24,6 @@ from kdzoo.models.features import Features, extract, feature_shapes
 
 METHODS = ["sp", "cc", "rkd", "pkt"]
 TERMS = {"sp": {"sp"}, "cc": {"cc"}, "rkd": {"rkd_distance", "rkd_angle"}, "pkt": {"pkt"}}
-
-
-def arr(x):
-    return x.detach().double().numpy()
 
 
 def huber(a, b):
@@ -191,17 +186,9 @@ def test_cc_embedding_shapes_match_reference(teacher, student, d_s, d_t):
     assert cc.embed_s.weight.shape == (128, d_s) and cc.embed_t.weight.shape == (128, d_t)
 
 
-@pytest.mark.parametrize("student_name,teacher_name", [("resnet8", "resnet14"), ("ShuffleV2", "vgg8")])
-def test_two_optimisation_steps(student_name, teacher_name):
-    steps_move_every_method_on_pair(student_name, teacher_name, {name: {"ce"} | TERMS[name] for name in METHODS})
+# Two optimisation steps: test_method_contracts.py
 
 
 # ---------------------------------------------------------------------------------------------- refusals
 
-@pytest.mark.parametrize("name,options", [
-    ("cc", {"feat_dim": 0}), ("cc", {"feat_dim": 1.5}), ("rkd", {"w_d": -1}), ("rkd", {"w_d": 0, "w_a": 0}),
-])
-def test_bad_options_are_refused(name, options):
-    student, teacher = models("resnet8", "resnet14")
-    with pytest.raises(ConfigError):
-        create_method(name, student, teacher, **options)
+# Bad options: test_method_options.py

@@ -10,17 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
-from kdzoo import Distiller
+from conftest import batch_of, built, forward_pair, frozen_model, images, match, models
 from kdzoo.distiller import run_networks
 from kdzoo.errors import KdzooError
 from kdzoo.losses import ab_loss, fsp_loss, ft_loss
 from kdzoo.methods import InitStage, create_method, method_needs
 from kdzoo.methods.connectors import ConvReg
-
-
-def built(name, student, teacher, **options):
-    return create_method(name, frozen_model(student), frozen_model(teacher), **options)
 
 
 def run_init_stage(method, student, teacher, lr=0.05, steps=4, n=4):
@@ -300,31 +295,7 @@ def test_fsp_accepts_equal_channel_pairs(teacher, student):
 
 
 # ---------------------------------------------------------------------------------- all three
-@pytest.mark.parametrize("name,options,term", [("ab", {"main_loss": True}, "ab"), ("ft", {}, "ft"),
-                                               ("fsp", {"main_loss": True}, "fsp")])
-def test_finite_on_batch_2_and_short_last_batch(name, options, term):
-    student, teacher = models("resnet8", "resnet14")
-    method = create_method(name, student, teacher, **options)  # built on a 2-sample forward
-    for n in (2, 3):
-        s, t = run_networks(student, teacher, [images(n)], method.reads)
-        assert torch.isfinite(method(s, t, batch_of(n))[term])
-        assert torch.isfinite(method.init_loss(s, t, batch_of(n)))
-
-
-@pytest.mark.parametrize("name,options,terms", [
-    ("ab", {}, {"ce"}), ("ab", {"main_loss": True}, {"ce", "ab"}), ("ft", {}, {"ce", "ft"}),
-    ("fsp", {}, {"ce"}), ("fsp", {"main_loss": True}, {"ce", "fsp"}),
-])
-@pytest.mark.parametrize("pair", [("resnet14", "resnet8"), ("wrn_16_1", "resnet8")])
-def test_two_optimisation_steps_change_the_student(name, options, terms, pair):
-    student, teacher = models(pair[1], pair[0])
-    two_steps(Distiller(student, teacher, name, **options), terms)
-
-
-@pytest.mark.parametrize("name,terms", [("ab", {"ce", "ab"}), ("ft", {"ce", "ft"})])
-def test_two_optimisation_steps_cross_width(name, terms):
-    student, teacher = models("resnet8", "wrn_16_2")  # other family and other widths: real connectors
-    two_steps(Distiller(student, teacher, name, **({"main_loss": True} if name == "ab" else {})), terms)
+# Finite on batches of 2 and 3 (with the init-stage loss), two optimisation steps: test_method_contracts.py
 
 
 def test_default_weights():

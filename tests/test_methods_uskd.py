@@ -8,16 +8,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import images, randn
+from conftest import images, randn, softmax
 from kdzoo.errors import ConfigError
 from kdzoo.losses import uskd_non_target_loss, uskd_target_loss, uskd_weak_loss, zipf_soft_labels
 from kdzoo.methods import Objective, create_method, method_class
 from kdzoo.models import create_model, extract
-
-
-def softmax(v):
-    e = [math.exp(x - max(v)) for x in v]
-    return [x / sum(e) for x in e]
 
 
 def naive_zipf(z, w, t, rank_by):

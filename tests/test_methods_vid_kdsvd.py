@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import batch_of, forward_pair, frozen_model, images, match, models, two_steps
-from kdzoo import Distiller
+from conftest import batch_of, forward_pair, frozen_model, images, match, models
 from kdzoo.errors import KdzooError
 from kdzoo.losses import kdsvd_loss, vid_loss
 from kdzoo.methods import create_method
@@ -165,22 +164,7 @@ def test_kdsvd_gradients_reach_student_not_teacher():
 
 
 # ------------------------------------------------------------------------------ both methods
-@pytest.mark.parametrize("name", ["vid", "kdsvd"])
-def test_finite_on_batch_2_and_short_last_batch(name):
-    student, teacher = models("resnet8", "resnet14")
-    method = create_method(name, student, teacher)  # built on a 2-sample forward
-    for n in (2, 3):
-        s, t = forward_pair(student, teacher, images(n))
-        assert torch.isfinite(method(s, t, batch_of(n))[name])
-
-
-@pytest.mark.parametrize("name,pair", [
-    ("vid", ("resnet14", "resnet8")), ("vid", ("wrn_16_2", "resnet8")),
-    ("kdsvd", ("resnet14", "resnet8")), ("kdsvd", ("wrn_16_1", "resnet8")),
-])
-def test_two_optimisation_steps_change_the_student(name, pair):
-    student, teacher = models(pair[1], pair[0])
-    two_steps(Distiller(student, teacher, name), {"ce", name})
+# Finite on batches of 2 and 3, two optimisation steps: test_method_contracts.py
 
 
 @pytest.mark.parametrize("pair", [("wrn_40_2", "wrn_40_1"), ("vgg13", "MobileNetV2"), ("resnet32x4", "ShuffleV2")])

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import randn
 from kdzoo.errors import ConfigError, KdzooError, UnknownNameError
 from kdzoo.models import create_model, extract, list_models, model_info
 from kdzoo.models.layers import channel_shuffle
@@ -49,7 +50,8 @@ def fresh(name: str, **kw) -> nn.Module:
 
 
 def batch(h: int = 32, c: int = 3, n: int = 2, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, c, h, h, generator=torch.Generator().manual_seed(seed))
+    """A fixed random batch of ``n`` ``c``-channel ``h`` x ``h`` images."""
+    return randn(n, c, h, h, seed=seed)
 
 
 def randomize_bn(model: nn.Module) -> nn.Module:

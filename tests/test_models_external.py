@@ -8,15 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY
+from conftest import TINY, images
 from kdzoo.engine.checkpoint import load_teacher, read_checkpoint
 from kdzoo.errors import ConfigError
 from kdzoo.models import TappedModel, create_model, extract, model_info, tokens_to_map, wrap_model
 from kdzoo.support import ExampleNet
-
-
-def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
 
 # -- hook taps ------------------------------------------------------------------------------------
@@ -24,7 +20,7 @@ def test_hook_taps_are_the_named_modules_outputs():
     torch.manual_seed(0)
     net = ExampleNet().eval()
     tapped = wrap_model(net, ["layer1", "layer2", "layer3"])
-    x = x_batch()
+    x = images(4, seed=0)
     with torch.no_grad():
         out = extract(tapped, x)
         stem = net.stem(x)
@@ -41,7 +37,7 @@ def test_hook_taps_are_the_named_modules_outputs():
 
 def test_hook_taps_carry_gradients_to_the_model():
     net = ExampleNet()
-    out = extract(wrap_model(net, ["layer1", "layer2", "layer3"]), x_batch())
+    out = extract(wrap_model(net, ["layer1", "layer2", "layer3"]), images(4, seed=0))
     out.stages[0].sum().backward()
     assert net.layer1[0].weight.grad is not None and net.layer3[0].weight.grad is None
 
@@ -73,24 +69,25 @@ def test_channels_last_stage_outputs_are_permuted():
 
     net = NHWC()
     net.identity = nn.Identity()
-    out = extract(wrap_model(net, ["identity"], channels=[8]), x_batch(2))
+    out = extract(wrap_model(net, ["identity"], channels=[8]), images(2, seed=0))
     assert out.stages[0].shape == (2, 8, 16, 16)
 
 
 def test_bad_layer_names_and_missing_classifier_are_clear_errors():
     with pytest.raises(ConfigError, match="has no module 'layer9'.*stem, layer1, layer2, layer3, pool, fc"):
         wrap_model(ExampleNet(), ["layer1", "layer9"])
+    convs = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3))
     with pytest.raises(ConfigError, match=r"gives a tensor of shape \(2, 4, 26, 26\), not logits"):
-        extract(wrap_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3)), ["0"]), x_batch())
+        extract(wrap_model(convs, ["0"]), images(4, seed=0))
 
     class Sliced(ExampleNet):  # no module gives the 5 logits: they are cut out of the classifier's 10
         def forward(self, x):
             return super().forward(x)[:, :5]
 
     with pytest.raises(ConfigError, match="no module produces its 5 logits.*classifier=..."):
-        extract(wrap_model(Sliced(), ["layer1", "layer2"]), x_batch())
+        extract(wrap_model(Sliced(), ["layer1", "layer2"]), images(4, seed=0))
     with pytest.raises(ConfigError, match="wrap it first"):
-        extract(ExampleNet(), x_batch())
+        extract(ExampleNet(), images(4, seed=0))
 
 
 # -- timm/ and torchvision/ names -------------------------------------------------------------------
@@ -105,7 +102,7 @@ def test_timm_and_torchvision_names_build_with_their_own_state_dict_keys():
     out = extract(net.eval(), torch.randn(2, 1, 32, 32))
     assert [f.shape[1] for f in out.stages] == [40, 80, 160, 320] and out.logits.shape == (2, 7)
     vit = create_model("timm/vit_tiny_patch16_224", num_classes=7, img_size=32, patch_size=8, depth=4)
-    assert [tuple(f.shape[1:]) for f in extract(vit.eval(), x_batch(2)).stages] == [(192, 4, 4)] * 4
+    assert [tuple(f.shape[1:]) for f in extract(vit.eval(), images(2, seed=0)).stages] == [(192, 4, 4)] * 4
     tv = create_model("torchvision/efficientnet_b0", num_classes=7)
     assert list(tv.checkpoint_entries()["model"]) == list(
         torchvision.models.efficientnet_b0(num_classes=7).state_dict())
@@ -136,7 +133,7 @@ def test_a_timm_state_dict_loads_as_a_teacher(tmp_path):
     teacher = load_teacher(path, arch="timm/convnext_atto")
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     with torch.no_grad():
-        assert torch.allclose(teacher(x_batch(2)), source(x_batch(2)), atol=1e-6)
+        assert torch.allclose(teacher(images(2, seed=0)), source(images(2, seed=0)), atol=1e-6)
 
 
 # -- from the CLI and grids ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import TINY, images, randn
+from conftest import TINY, images, kl, randn, softmax
 from kdzoo.data import build_data
 from kdzoo.engine.checkpoint import load_model, read_checkpoint
 from kdzoo.engine.early_exit import chosen_exits, count_exit_costs, early_exit_report
@@ -20,15 +20,6 @@ from kdzoo.losses import byot_hint_loss, byot_kd_loss
 from kdzoo.methods import Objective, create_method, method_class
 from kdzoo.models import MultiExitNet, create_model, extract, list_models
 from kdzoo.models.features import Features
-
-
-def softmax(v):
-    e = [math.exp(x - max(v)) for x in v]
-    return [x / sum(e) for x in e]
-
-
-def kl(p, q):
-    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True))
 
 
 def cross_entropy(z, y):

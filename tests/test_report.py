@@ -136,7 +136,7 @@ def test_published_tables_name_known_methods_models_and_sources():
             teacher, student = pair.split(" -> ")
             assert teacher in list_models() and student in list_models(), pair
     assert select_tables("none") == [] and len(select_tables(None)) == len(published_tables())
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"Unknown published table 'nope': use all, none, or some of "):
         select_tables("nope")
 
 

@@ -10,7 +10,7 @@ import torch
 import yaml
 from torch import nn
 
-from conftest import TINY
+from conftest import TINY, images
 from kdzoo import Distiller
 from kdzoo.engine.checkpoint import read_checkpoint
 from kdzoo.errors import ConfigError
@@ -19,10 +19,6 @@ from kdzoo.models.registry import MODELS
 from kdzoo.models.stage_search import StagesNotFound, run_probe, stage_end
 from kdzoo.registry import Entry
 from kdzoo.support import ExampleNet
-
-
-def images(n: int = 2, side: int = 32, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, 3, side, side, generator=torch.Generator().manual_seed(seed))
 
 
 class Siblings(nn.Module):
@@ -62,7 +58,7 @@ def zoo_entries(monkeypatch):
 # -- where the stages are ------------------------------------------------------------------------------------------
 def test_stages_side_by_side_at_the_top_level_are_found():
     net = wrap_model(Siblings())
-    out = extract(net.eval(), images())
+    out = extract(net.eval(), images(2, seed=0))
     assert net.feature_layers == ["block1", "block2", "block3"]
     assert [tuple(f.shape[1:]) for f in out.stages] == [(8, 32, 32), (16, 16, 16), (32, 8, 8)]
     assert out.feats[0].shape == (2, 8, 32, 32) and out.pooled.shape == (2, 32)  # stem: what enters block1
@@ -72,13 +68,13 @@ def test_torchvision_stages_are_what_a_person_calls_them():
     """ShuffleNetV2's stage2..4 (top-level siblings, its 1x1 conv5 head stepped over), VGG's trunk inside
     ``features``, SqueezeNet's classifier: a 1x1 convolution, pooled."""
     shuffle = create_model("torchvision/shufflenet_v2_x0_5", num_classes=10)
-    extract(shuffle.eval(), images())
+    extract(shuffle.eval(), images(2, seed=0))
     assert shuffle.feature_layers == ["stage2", "stage3", "stage4"] and shuffle.classifier_name == "fc"
     squeeze = create_model("torchvision/squeezenet1_0", num_classes=10).eval()
-    out = extract(squeeze, images())
+    out = extract(squeeze, images(2, seed=0))
     assert squeeze.classifier_name == "classifier.1" and out.pooled.shape == (2, 512)
     assert [f.shape[-1] for f in out.stages] == [13, 6, 3, 1] and not squeeze.feature_support().classifier
-    assert torch.equal(out.logits, squeeze(images()))
+    assert torch.equal(out.logits, squeeze(images(2, seed=0)))
 
 
 def test_a_stage_ends_before_pooling_and_a_pointwise_head():
@@ -101,7 +97,7 @@ def test_the_probe_leaves_the_network_as_it_was():
 def test_plain_training_and_logit_methods_never_look_for_stages(cli, tmp_path, zoo_entries):
     teacher = create_model("resnet8", num_classes=10)
     distiller = Distiller(OneResolution(), teacher, "dkd", input_shape=(3, 32, 32))
-    sum(distiller(images(4), torch.arange(4)).values()).backward()
+    sum(distiller(images(4, seed=0), torch.arange(4)).values()).backward()
     shuffle = create_model("torchvision/shufflenet_v2_x0_5", num_classes=10)
     Distiller(shuffle, teacher, "kd", input_shape=(3, 32, 32))
     assert shuffle._probe is None and shuffle._layers is None  # built, run, never searched
@@ -123,7 +119,7 @@ def test_a_failed_search_names_the_distiller_keyword_of_that_network():
     with pytest.raises(StagesNotFound, match="student_layers="):
         Distiller(OneResolution(), None, "byot", input_shape=(3, 32, 32))  # exits need the stages too
     distiller = Distiller(OneResolution(), teacher, "at", input_shape=(3, 32, 32), student_layers=["conv"])
-    assert torch.isfinite(sum(distiller(images(4), torch.arange(4)).values()))
+    assert torch.isfinite(sum(distiller(images(4, seed=0), torch.arange(4)).values()))
 
 
 def test_feature_layers_from_the_command_line_are_used_and_saved(cli, tmp_path, zoo_entries):
@@ -170,7 +166,7 @@ def test_the_trained_student_loads_into_the_users_own_class():
     mine = ExampleNet()
     distiller = Distiller(mine, create_model("resnet8", num_classes=10), "at", input_shape=(3, 32, 32))
     optimizer = torch.optim.SGD(distiller.parameters(), lr=0.1)
-    sum(distiller(images(4), torch.arange(4)).values()).backward()
+    sum(distiller(images(4, seed=0), torch.arange(4)).values()).backward()
     optimizer.step()
     assert unwrap(distiller.student) is mine
     fresh = ExampleNet()

@@ -9,16 +9,12 @@ import re
 import pytest
 import torch
 
-from conftest import docs_page_with
+from conftest import docs_page_with, images
 from kdzoo.errors import KdzooError
 from kdzoo.methods import list_methods, method_class
 from kdzoo.support import FAMILIES, PARTNER, cell, cell_text, distiller_for
 
 SUPPORT_MARKER = "<!-- support-table:"
-
-
-def x_batch(n: int = 4, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
 
 # -- every method on every kind of network ----------------------------------------------------------
@@ -54,7 +50,7 @@ def trained_or_refused(method: str, student, teacher) -> str | None:
     optimizer = torch.optim.SGD(distiller.parameters(), lr=0.01, momentum=0.9)
     distiller.train()
     for step in range(2):
-        x = x_batch(4, step)
+        x = images(4, seed=step)
         extra = {"index": torch.arange(4)} if distiller.reads.index else {}
         if distiller.reads.strong_view:
             extra["strong_images"] = x.flip(-1)

@@ -169,7 +169,7 @@ def test_an_archive_whose_unpacking_was_interrupted_is_unpacked_without_download
 
 def test_404_names_the_url_and_both_ways_out(server):
     server.files = {}
-    with pytest.raises(TeacherError) as error:
+    with pytest.raises(TeacherError, match="answered 404") as error:
         fetch()
     message = str(error.value)
     assert f"{server.url}/cifar_teachers.tar answered 404" in message
@@ -191,7 +191,7 @@ def test_offline_one_clear_error_and_nothing_half_written(server, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("KDZOO_TEACHERS_URL", f"http://127.0.0.1:{port}/mirror/")
-    with pytest.raises(TeacherError) as error:
+    with pytest.raises(TeacherError, match="Could not download") as error:
         fetch()
     message = str(error.value)
     assert f"Could not download http://127.0.0.1:{port}/mirror/cifar_teachers.tar" in message
