@@ -14,7 +14,7 @@ from conftest import docs_page_with, images
 from kdzoo import Distiller
 from kdzoo.errors import ConfigError
 from kdzoo.models import create_model, extract
-from kdzoo.support import ExampleNet
+from kdzoo.support_table import ExampleNet
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The pages whose Python blocks are examples for users: the front pages and the guide, in both languages.

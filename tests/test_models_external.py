@@ -12,7 +12,7 @@ from conftest import TINY, images
 from kdzoo.engine.checkpoint import load_teacher, read_checkpoint
 from kdzoo.errors import ConfigError
 from kdzoo.models import TappedModel, create_model, extract, model_info, tokens_to_map, wrap_model
-from kdzoo.support import ExampleNet
+from kdzoo.support_table import ExampleNet
 
 
 # -- hook taps ------------------------------------------------------------------------------------

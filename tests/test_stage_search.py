@@ -18,7 +18,7 @@ from kdzoo.models import create_model, extract, unwrap, wrap_model
 from kdzoo.models.registry import MODELS
 from kdzoo.models.stage_search import StagesNotFound, run_probe, stage_end
 from kdzoo.registry import Entry
-from kdzoo.support import ExampleNet
+from kdzoo.support_table import ExampleNet
 
 
 class Siblings(nn.Module):

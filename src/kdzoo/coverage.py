@@ -3,7 +3,7 @@
 
 One builder per torchvision classification family (its smallest) and one small model from each of 30+ timm
 families (a family is the timm module the model's class is defined in, ``type(model).__module__``), each at the
-smallest input it accepts. Each is built as the student of a zoo ResNet (:data:`kdzoo.support.PARTNER`) and as
+smallest input it accepts. Each is built as the student of a zoo ResNet (:data:`kdzoo.support_table.PARTNER`) and as
 its teacher, exactly as a user would (``kdzoo.Distiller``), and trains two KD steps and two AT steps on random
 images (finite losses; as the student, its parameters move), or is refused with a reason that names the method.
 Anything else (a failed stage search, a shape error) is a failure, written as such: never counted as a refusal.
@@ -25,7 +25,7 @@ from torch import nn
 
 from .errors import KdzooError
 from .models import create_model, unwrap
-from .support import NUM_CLASSES, PARTNER, cell_text, short
+from .support_table import NUM_CLASSES, PARTNER, cell_text, short
 
 #: The input sides tried, smallest first: kdzoo's datasets' 32 px up to the 224 px these networks are built for.
 SIZES = (32, 48, 64, 75, 96, 128, 160, 192, 224)
@@ -159,10 +159,10 @@ def partner() -> nn.Module:
 
 
 def names(message: str, method: str) -> bool:
-    """Whether a refusal's ``message`` names ``method``: ``'at'``, ``AT`` or ``at`` first (not the "at" of "patch"
-    or of "at a 1x1 map")."""
+    """Whether a refusal's ``message`` names ``method``: ``'at'``, ``AT``, or the name in any case first (``SimKD
+    applies ...``); not the "at" of "patch" or of "at a 1x1 map"."""
     name = re.escape(method)
-    return re.search(rf"'{name}'|\b{name.upper()}\b|^{name}\b", message) is not None
+    return re.search(rf"'{name}'|\b{name.upper()}\b|^(?i:{name})\b", message) is not None
 
 
 class Failure(Exception):

@@ -146,7 +146,7 @@ def grids() -> str:
 
 
 def support() -> str:
-    from ..support import support_table
+    from ..support_table import support_table
 
     return ("Where each method runs: a network of each family as student and as teacher of a zoo ResNet (a cell\n"
             "says where it can stand, or what the method reads that the family lacks).\n\n" + support_table())
