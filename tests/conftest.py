@@ -2,6 +2,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -69,6 +70,15 @@ def kdzoo_subprocess(*args, env: dict[str, str] | None = None, **kwargs) -> subp
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "kdzoo", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until ``process`` (a :func:`kdzoo_subprocess`) has written ``path``; fail with its output if it ends or
+    the time runs out first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.02)
 
 
 @pytest.fixture

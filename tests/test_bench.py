@@ -2,12 +2,11 @@
 parallel subprocesses, failures reported at the end."""
 
 import json
-import time
 
 import pytest
 import yaml
 
-from conftest import kdzoo_subprocess, one_paragraph_error
+from conftest import kdzoo_subprocess, one_paragraph_error, wait_for
 from kdzoo.config import packaged_configs
 from kdzoo.engine.checkpoint import LAST
 from kdzoo.grid.grid_file import grid_path, load_grid, packaged_grids
@@ -111,10 +110,7 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(cli, tmp_path):
     out = tmp_path / "runs"
     teacher, kd = out / "teacher_resnet14_seed0", out / "resnet14-resnet8_kd_seed0"
     bench = kdzoo_subprocess("bench", "--grid", grid, "--out", out)
-    deadline = time.time() + 300
-    while not (kd / LAST).exists():
-        assert bench.poll() is None and time.time() < deadline, bench.stdout.read()
-        time.sleep(0.02)
+    wait_for(kd / LAST, bench)
     bench.kill()
     bench.wait()
     assert run_state(teacher) == FINISHED and run_state(kd) == RESUMABLE

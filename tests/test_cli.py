@@ -1,12 +1,11 @@
 """End-to-end CLI runs on tiny synthetic data: train, distill, eval, list, resume, bad input."""
 
 import json
-import time
 
 import pytest
 import torch
 
-from conftest import ONE_THREAD, TINY, kdzoo_subprocess, one_paragraph_error
+from conftest import ONE_THREAD, TINY, kdzoo_subprocess, one_paragraph_error, wait_for
 from kdzoo.data import list_datasets
 from kdzoo.engine.checkpoint import BEST, LAST
 from kdzoo.methods import list_methods
@@ -172,10 +171,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_p
 
     victim = kdzoo_subprocess(*args, "--name", "killed", env=ONE_THREAD)
     run_dir = tmp_path / "killed"
-    deadline = time.time() + 300
-    while not (run_dir / LAST).exists():
-        assert victim.poll() is None and time.time() < deadline, victim.stdout.read()
-        time.sleep(0.02)
+    wait_for(run_dir / LAST, victim)
     victim.kill()
     victim.wait()
     saved = torch.load(run_dir / LAST, weights_only=True)

@@ -4,13 +4,12 @@ checkpoint write, and a second process on the same run folder. (kill -9 then --r
 import errno
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from conftest import ONE_THREAD, TINY, kdzoo_subprocess, wait_for
 from kdzoo import Distiller
 from kdzoo.engine import trainer
 from kdzoo.engine.checkpoint import LAST, read_checkpoint, save_atomic
@@ -58,13 +57,6 @@ def test_sigterm_during_a_checkpoint_write_waits_for_the_whole_file(tmp_path, mo
     assert caught.value.signal_name == "SIGTERM"
     assert torch.equal(read_checkpoint(path)["model"]["w"], torch.arange(3.0))
     assert [p.name for p in tmp_path.iterdir()] == [LAST]  # no temporary file left behind
-
-
-def wait_for(path, process, timeout=300):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])

@@ -6,12 +6,11 @@ import csv
 import errno
 import json
 import os
-import time
 
 import pytest
 import torch
 
-from conftest import ONE_THREAD, TINY, kdzoo_subprocess
+from conftest import ONE_THREAD, TINY, kdzoo_subprocess, wait_for
 from kdzoo.config import build_config
 from kdzoo.engine.checkpoint import BEST, LAST
 from kdzoo.engine.teacher_cache import FORMAT, check_cache_allowed
@@ -170,10 +169,7 @@ def test_a_run_killed_with_sigkill_resumes_with_its_finished_epochs(cli, distill
     run = tmp_path / "killed"
     victim = kdzoo_subprocess("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "3",
                               "--deterministic", "--output-dir", tmp_path, "--name", "killed", *cache, env=ONE_THREAD)
-    deadline = time.time() + 300
-    while not (run / LAST).exists():
-        assert victim.poll() is None and time.time() < deadline, victim.stdout.read()
-        time.sleep(0.02)
+    wait_for(run / LAST, victim)
     victim.kill()
     victim.wait()
     code, _, err = cli("distill", "--resume", run)
