@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .atomic_text import write_text_atomic
 from .config import RunConfig, read_yaml, upgrade_saved_config
 from .errors import ConfigError
 
@@ -75,9 +76,7 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    tmp = Path(run_dir) / (SUMMARY + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    tmp.replace(Path(run_dir) / SUMMARY)
+    write_text_atomic(Path(run_dir) / SUMMARY, json.dumps(summary, indent=2))
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:

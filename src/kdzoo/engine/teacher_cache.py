@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -40,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__, distributed
+from ..atomic_text import write_text_atomic
 from ..config import RunConfig
 from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
@@ -145,9 +145,7 @@ class TeacherCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         key_file = self.folder / "key.json"
         if not key_file.is_file():
-            tmp = self.folder / f"key.json.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(fields, indent=2, sort_keys=True, default=str), encoding="utf-8")
-            tmp.replace(key_file)
+            write_text_atomic(key_file, json.dumps(fields, indent=2, sort_keys=True, default=str))
         self.epoch = 0
         self.cached: list[Tensor] | None = None
         self.fresh: list[Tensor] = []

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic_text import write_text_atomic
 from ..errors import KdzooError, TeacherError
 from ..file_lock import FileLock
 from .catalog import (
@@ -89,11 +90,7 @@ def read_manifest() -> dict[str, Any]:
 
 
 def _write_manifest(manifest: dict[str, Any]) -> None:
-    path = cache_dir() / MANIFEST
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=MANIFEST, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-    os.replace(tmp, path)
+    write_text_atomic(cache_dir() / MANIFEST, json.dumps(manifest, indent=2))
 
 
 def cached_record(name: str, manifest: dict[str, Any] | None = None) -> dict[str, Any] | None:
