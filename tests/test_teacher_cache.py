@@ -187,9 +187,9 @@ def test_a_run_killed_with_sigkill_resumes_with_its_finished_epochs(cli, distill
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"method": "fitnet"}, "--method fitnet reads the teacher's feature maps, not only its logits"),
-    ({"method": "ofd"}, "--method ofd runs the teacher in batch statistics"),
-    ({"teacher": None, "method": "byot"}, "this run has no teacher"),
+    ({"method": "fitnet"}, "and fitnet reads the teacher's feature maps, not only its logits"),
+    ({"method": "ofd"}, "and ofd runs the teacher in batch statistics"),
+    ({"teacher": None, "method": "byot"}, "and the run has no teacher"),
 ])
 def test_the_cache_is_refused_where_it_cannot_be_exact(options, message):
     cfg = build_config(overrides={"model": "resnet8", "teacher": "t.pt", "teacher_cache": "c", **options})
@@ -202,7 +202,7 @@ def test_a_feature_method_with_the_cache_is_refused_before_anything_runs(cli, tm
     code, _, err = cli("distill", "--teacher", tmp_path / "missing.pt", "--student", "resnet8", *TINY,
                        "--method", "fitnet", "--teacher-cache", tmp_path / "cache")
     assert code == 2 and "Traceback" not in err
-    assert "--teacher-cache keeps the teacher's logits only, and --method fitnet reads" in err
+    assert "--teacher-cache keeps a teacher's logits for logit methods (kd, dkd, mlkd, ...), and fitnet" in err
     assert not (tmp_path / "cache").exists()
 
 

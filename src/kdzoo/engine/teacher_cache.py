@@ -22,7 +22,7 @@ computed once and read back by every later run that would compute exactly the sa
   (``perf_counter`` around each teacher call, the CUDA stream synchronised around it); a batch read from the cache
   and not recomputed saves its epoch's mean per batch.
 
-Only for methods whose teacher reads are its logits alone (:func:`check_cache_allowed`).
+Only for methods whose teacher reads are its logits alone (:func:`cache_refusal`).
 """
 
 from __future__ import annotations
@@ -58,27 +58,29 @@ class TeacherCacheError(KdzooError):
     """Cached teacher outputs differ from the teacher's recomputed ones."""
 
 
-def check_cache_allowed(cfg: RunConfig) -> None:
-    """Refuse ``--teacher-cache`` for a run without a teacher, or whose method reads more of the teacher than its
-    logits (features, or the teacher in batch statistics), with the reason."""
-    if cfg.teacher_cache is None:
-        return
+def cache_refusal(cfg: RunConfig) -> str | None:
+    """Why a teacher-output cache cannot serve ``cfg``'s run, None when it can: the run has no teacher, or its method
+    reads more of the teacher than its logits (features, or the teacher in batch statistics)."""
     if not cfg.distilling:
-        raise ConfigError("--teacher-cache keeps a teacher's outputs, and this run has no teacher: drop "
-                          "--teacher-cache (or distill with --teacher PATH).")
-    needs = method_needs(cfg.run_method, cfg.method_options)
+        return "the run has no teacher"
+    method = cfg.run_method
+    needs = method_needs(method, cfg.method_options)
     if needs.teacher == LOGITS and not needs.teacher_batch_stats:
-        return
+        return None
     if needs.teacher_batch_stats:
-        what = "runs the teacher in batch statistics, so its outputs depend on each batch's BatchNorm statistics"
-    else:
-        parts = [name for name, on in (("feature maps", needs.teacher.taps), ("pre-activation maps",
-                                                                            needs.teacher.preact),
-                                       ("exits", needs.teacher.exits)) if on]
-        what = f"reads the teacher's {' and '.join(parts) or 'features'}, not only its logits"
-    raise ConfigError(f"--teacher-cache keeps the teacher's logits only, and --method {cfg.run_method} {what}: the "
-                      f"cache serves logit methods (kd, dkd, mlkd, ...); drop --teacher-cache for "
-                      f"{cfg.run_method}.")
+        return (f"{method} runs the teacher in batch statistics, so its outputs depend on each batch's BatchNorm "
+                f"statistics")
+    parts = [name for name, on in (("feature maps", needs.teacher.taps), ("pre-activation maps", needs.teacher.preact),
+                                   ("exits", needs.teacher.exits)) if on]
+    return f"{method} reads the teacher's {' and '.join(parts) or 'features'}, not only its logits"
+
+
+def check_cache_allowed(cfg: RunConfig) -> None:
+    """Refuse ``--teacher-cache`` for a run it cannot serve (:func:`cache_refusal`), with the reason."""
+    reason = None if cfg.teacher_cache is None else cache_refusal(cfg)
+    if reason is not None:
+        raise ConfigError(f"--teacher-cache keeps a teacher's logits for logit methods (kd, dkd, mlkd, ...), and "
+                          f"{reason}: drop --teacher-cache.")
 
 
 def state_digest(model: nn.Module) -> str:
