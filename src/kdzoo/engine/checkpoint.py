@@ -29,10 +29,9 @@ LAST = "checkpoint_last.pt"   # every epoch: everything needed to resume
 BEST = "checkpoint_best.pt"   # best test top-1 so far: model only
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``; Ctrl-C and
-    SIGTERM wait until it is done. A failed write (disk full, read-only folder) leaves ``path`` as it
-    was and raises a :class:`CheckpointError`."""
+def save_whole(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``; Ctrl-C and SIGTERM wait
+    until it is done. A failed write leaves ``path`` as it was, removes the temporary file and raises its error."""
     path = Path(path)
     with uninterrupted():
         tmp = None
@@ -41,15 +40,22 @@ def save_atomic(obj: Any, path: Path) -> None:
             with os.fdopen(fd, "wb") as f:
                 torch.save(obj, f)
             os.replace(tmp, path)
-        except BaseException as exc:
+        except BaseException:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise CheckpointError(
-                    f"Could not write {path} ({exc.strerror or exc}): is the disk full or the folder read-only? "
-                    f"The previous {path.name}, if any, is unchanged. Free some space (or fix the permissions); a "
-                    f"kdzoo run then continues from its last finished epoch with --resume {path.parent}.") from None
             raise
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """:func:`save_whole`; a failed write (disk full, read-only folder) raises a :class:`CheckpointError` that
+    says what to do."""
+    try:
+        save_whole(obj, path)
+    except OSError as exc:
+        raise CheckpointError(
+            f"Could not write {path} ({exc.strerror or exc}): is the disk full or the folder read-only? The previous "
+            f"{Path(path).name}, if any, is unchanged. Free some space (or fix the permissions); a kdzoo run then "
+            f"continues from its last finished epoch with --resume {Path(path).parent}.") from None
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -8,11 +8,13 @@ computed once and read back by every later run that would compute exactly the sa
   folder ``DIR/<key>/`` (``key.json`` lists the fields), so any difference is a miss, never a wrong hit. The epoch
   names the file: ``epoch_<e>.pt``.
 - **Files.** One per epoch, written whole at the end of its training loop with
-  :func:`~kdzoo.engine.checkpoint.save_atomic` (a killed run leaves no partial epoch; a resumed one reuses the
+  :func:`~kdzoo.engine.checkpoint.save_whole` (a killed run leaves no partial epoch; a resumed one reuses the
   finished epochs): ``{format, version, key, epoch, steps, views, dtype, teacher_time_s, logits}``, ``logits`` the
   list of each step's teacher logits (``[weak; strong]`` rows with two views) in the dtype the teacher produced,
   on the CPU. Read with ``weights_only=True``; a file that does not load or whose header does not fit (truncated,
-  another key, epoch or step count) is a miss: the epoch is recomputed and the file written again.
+  another key, epoch or step count) is a miss: the epoch is recomputed and the file written again. A write that
+  fails (disk full) leaves no file; the run warns once and goes on without writing to the cache (its results are
+  those of a run without one), and ``summary.json`` records the error.
 - **Verified.** On an epoch read from the cache, ``--teacher-cache-verify batch`` (the default) recomputes one
   batch, drawn by a generator of its own seeded from the key and the epoch (never the global RNG), ``all`` every
   batch, ``none`` none; a difference stops the run (:class:`TeacherCacheError`, naming the key and the folder).
@@ -45,7 +47,7 @@ from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
 from ..methods import method_needs
 from ..models import LOGITS, Features, unwrap
-from .checkpoint import save_atomic
+from .checkpoint import save_whole
 
 FORMAT = "kdzoo-teacher-cache"
 VERSION = 1
@@ -144,10 +146,14 @@ class TeacherCache:
         self.verify, self.exact, self.device, self.log = verify, exact, device, log
         self.hits = self.misses = 0
         self.saved_s = 0.0
+        self.write_error: str | None = None  # set by a failed write: the run then writes no more
         self.folder.mkdir(parents=True, exist_ok=True)
         key_file = self.folder / "key.json"
         if not key_file.is_file():
-            write_text_atomic(key_file, json.dumps(fields, indent=2, sort_keys=True, default=str))
+            try:
+                write_text_atomic(key_file, json.dumps(fields, indent=2, sort_keys=True, default=str))
+            except OSError as exc:
+                self.write_failed(key_file, exc)
         self.epoch = 0
         self.cached: list[Tensor] | None = None
         self.fresh: list[Tensor] = []
@@ -234,7 +240,8 @@ class TeacherCache:
             self.hits += 1
             return Features(logits.to(self.device), [])
         out = self.timed(compute)
-        self.fresh.append(out.logits.detach().to("cpu", copy=True))
+        if self.write_error is None:
+            self.fresh.append(out.logits.detach().to("cpu", copy=True))
         self.misses += 1
         return out
 
@@ -267,13 +274,27 @@ class TeacherCache:
             f"recomputed) and run again (--resume RUN_DIR continues this run).")
 
     def finish_epoch(self) -> None:
-        """Write the epoch's file when it was computed here, every step of it."""
-        if self.cached is None and len(self.fresh) == self.steps:
+        """Write the epoch's file when it was computed here, every step of it; after a failed write (disk full)
+        the run writes no more."""
+        path = self.epoch_path(self.epoch)
+        if self.cached is None and self.write_error is None and len(self.fresh) == self.steps:
             dtypes = {str(t.dtype) for t in self.fresh}
-            save_atomic({"format": FORMAT, "version": VERSION, "key": self.key, "epoch": self.epoch,
-                         "steps": self.steps, "views": self.fields["views"], "dtype": dtypes.pop() if dtypes else None,
-                         "teacher_time_s": self.teacher_time, "logits": self.fresh}, self.epoch_path(self.epoch))
+            try:
+                save_whole({"format": FORMAT, "version": VERSION, "key": self.key, "epoch": self.epoch,
+                            "steps": self.steps, "views": self.fields["views"],
+                            "dtype": dtypes.pop() if dtypes else None, "teacher_time_s": self.teacher_time,
+                            "logits": self.fresh}, path)
+            except OSError as exc:
+                self.write_failed(path, exc)
         self.fresh, self.cached = [], None
+
+    def write_failed(self, path: Path, exc: OSError) -> None:
+        """Stop writing to the cache after ``path`` could not be written, and say so once."""
+        self.write_error = f"{path}: {exc.strerror or exc}"
+        self.log(f"warning: could not write the teacher cache file {path} ({exc.strerror or exc}): this run writes "
+                 f"nothing more to the teacher cache {self.folder} and goes on, its results the same as without a "
+                 f"cache. Free some space on that disk (or give --teacher-cache a folder on a disk with room) for "
+                 f"later runs to fill and use it.")
 
     # -- the run's record -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -284,9 +305,11 @@ class TeacherCache:
 
     def summary(self) -> dict[str, Any]:
         """``summary.json``'s ``teacher_cache``: the folder, the batches read (hits) and computed (misses), the
-        teacher seconds the hits saved (as measured when their epochs were computed) and the size on disk."""
+        teacher seconds the hits saved (as measured when their epochs were computed), the size on disk, and the
+        write that failed (None when none did)."""
         return {"folder": str(self.folder), "key": self.key, "hits": self.hits, "misses": self.misses,
-                "teacher_time_saved_s": round(self.saved_s, 3), "size_bytes": self.size_on_disk()}
+                "teacher_time_saved_s": round(self.saved_s, 3), "size_bytes": self.size_on_disk(),
+                "write_error": self.write_error}
 
     def report(self) -> str:
         """The line logged at the end of a run."""
