@@ -66,9 +66,13 @@ def one_paragraph_error(code: int, err: str) -> None:
     assert len(err.strip().splitlines()) == 1, err
 
 
-def kdzoo_subprocess(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+def kdzoo_subprocess(*args, env: dict[str, str] | None = None, script: Path | None = None,
+                     **kwargs) -> subprocess.Popen:
+    """``python -m kdzoo ARGS`` (``python SCRIPT ARGS``: a test's own launcher of kdzoo) in a subprocess, its output
+    (stdout and stderr) on ``stdout``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "kdzoo", *map(str, args)], env=env,
+    launcher = ["-m", "kdzoo"] if script is None else [str(script)]
+    return subprocess.Popen([sys.executable, *launcher, *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 

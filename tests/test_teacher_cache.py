@@ -1,11 +1,13 @@
 """--teacher-cache DIR: the teacher's logits per training batch, read back by runs that would compute exactly the same
 ones; a run with the cache gives the same result as one without; any change of key is a miss; unusable files are
-recomputed, altered ones stop the run; feature methods are refused."""
+recomputed, altered ones stop the run; a full disk or a kill while a file is written leaves no file that reads as
+whole; feature methods are refused."""
 
 import csv
 import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +19,7 @@ from kdzoo.engine.teacher_cache import FORMAT, check_cache_allowed
 from kdzoo.errors import ConfigError
 
 STEPS = 3  # TINY: 96 training images in batches of 32
+HANGING_WRITER = Path(__file__).with_name("hanging_cache_write.py")
 TIME_COLUMNS = {"epoch_time_s", "images_per_s", "train_time_s"}
 
 
@@ -63,7 +66,7 @@ def distill(cli, tiny_teacher, tmp_path, deterministic_algorithms, one_thread):
     return run
 
 
-@pytest.mark.parametrize("method", ["kd", "dkd", "mlkd"])
+@pytest.mark.parametrize("method", ["kd", "dkd", "mlkd", "ctkd"])
 def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(distill, tmp_path, method):
     cache = ["--method", method, "--teacher-cache", tmp_path / "cache"]
     code, _, err, plain = distill("plain", "--method", method)
@@ -89,7 +92,7 @@ def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(
     same_result(plain, read)
 
 
-def test_a_different_seed_teacher_or_batch_size_is_a_miss(distill, tmp_path, tiny_teacher):
+def test_a_different_seed_teacher_or_batch_size_is_a_miss_with_the_uncached_result(distill, tmp_path, tiny_teacher):
     teacher = tmp_path / "teacher"
     teacher.mkdir()
     for name in ("config.yaml", LAST, BEST):
@@ -112,6 +115,9 @@ def test_a_different_seed_teacher_or_batch_size_is_a_miss(distill, tmp_path, tin
         keys.add(record["key"])
     assert len(keys) == 1 + len(changes)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(keys)
+    code, _, err, uncached = distill("other-teacher-uncached", teacher=teacher, epochs=1)
+    assert code == 0, err
+    same_result(uncached, tmp_path / "other-teacher")
 
 
 def test_a_truncated_file_is_recomputed_and_an_altered_one_stops_the_run(distill, tmp_path):
@@ -162,21 +168,63 @@ def test_an_epoch_cached_before_a_crash_is_reused_on_resume(cli, distill, tmp_pa
     same_result(straight, run)
 
 
-def test_a_run_killed_with_sigkill_resumes_with_its_finished_epochs(cli, distill, tmp_path, tiny_teacher):
+def test_a_full_disk_while_writing_the_cache_is_warned_about_and_changes_no_result(distill, tmp_path, monkeypatch):
+    """The disk fills while epoch 1's file is written (part of it reached the disk): the run warns once, naming the
+    file, the folder and the fix, writes nothing more to the cache, records the error and ends as an uncached run;
+    no file is left that reads as whole, and a later run computes both epochs again and writes them."""
+    real_save = torch.save
+    cache_writes = []
+
+    def disk_full_for_the_cache(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            cache_writes.append(obj["epoch"])
+            f.write(b"PK\x03\x04" * 1024)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *args, **kwargs)
+
+    cache = ["--teacher-cache", tmp_path / "cache"]
+    code, _, err, plain = distill("plain")
+    assert code == 0, err
+    monkeypatch.setattr(torch, "save", disk_full_for_the_cache)
+    code, out, err, full = distill("full", *cache)
+    monkeypatch.undo()
+    assert code == 0, err
+    record = cache_record(full)
+    folder = tmp_path / "cache" / record["key"]
+    assert cache_writes == [1] and out.count("warning: could not write the teacher cache file") == 1
+    assert f"{folder / 'epoch_1.pt'} ({os.strerror(errno.ENOSPC)}): this run writes nothing more to the teacher " \
+           f"cache {folder}" in out and "Free some space on that disk" in out
+    assert record["write_error"] == f"{folder / 'epoch_1.pt'}: {os.strerror(errno.ENOSPC)}"
+    assert (record["hits"], record["misses"]) == (0, 2 * STEPS)
+    assert [p.name for p in folder.iterdir()] == ["key.json"]  # no epoch file, whole or partial
+    same_result(plain, full)
+    code, _, err, later = distill("later", *cache)
+    assert code == 0, err
+    assert (cache_record(later)["misses"], cache_record(later)["write_error"]) == (2 * STEPS, None)
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch_1.pt", "epoch_2.pt", "key.json"]
+    same_result(plain, later)
+
+
+def test_a_run_killed_with_sigkill_while_writing_the_cache_recomputes_that_epoch_on_resume(cli, distill, tmp_path,
+                                                                                          tiny_teacher):
+    """SIGKILL halfway through writing epoch 2's file, after epoch 1's checkpoint: no epoch 2 file is left that reads
+    as whole; --resume computes epoch 2 again and writes it, and ends as an uncached run."""
     cache = ["--teacher-cache", tmp_path / "cache"]
     code, _, err, straight = distill("straight", epochs=3)
     assert code == 0, err
-    run = tmp_path / "killed"
-    victim = kdzoo_subprocess("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "3",
-                              "--deterministic", "--output-dir", tmp_path, "--name", "killed", *cache, env=ONE_THREAD)
-    wait_for(run / LAST, victim)
+    run, writing = tmp_path / "killed", tmp_path / "writing"
+    victim = kdzoo_subprocess(writing, 2, "distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY,
+                              "--epochs", "3", "--deterministic", "--output-dir", tmp_path, "--name", "killed", *cache,
+                              env=ONE_THREAD, script=HANGING_WRITER)
+    wait_for(writing, victim)
     victim.kill()
     victim.wait()
+    (folder,) = (tmp_path / "cache").iterdir()
+    assert (folder / "epoch_1.pt").is_file() and not (folder / "epoch_2.pt").exists()
+    assert torch.load(run / LAST, weights_only=True)["epoch"] == 1
     code, _, err = cli("distill", "--resume", run)
     assert code == 0, err
-    record = cache_record(run)
-    assert record["hits"] + record["misses"] == 3 * STEPS
-    folder = tmp_path / "cache" / record["key"]
+    assert (cache_record(run)["hits"], cache_record(run)["misses"]) == (0, 3 * STEPS)
     for epoch in (1, 2, 3):  # every epoch whole
         assert torch.load(folder / f"epoch_{epoch}.pt", weights_only=True)["steps"] == STEPS
     same_result(straight, run)
