@@ -7,6 +7,7 @@ import csv
 import errno
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ import torch
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess, wait_for
 from kdzoo.config import build_config
 from kdzoo.engine.checkpoint import BEST, LAST
-from kdzoo.engine.teacher_cache import FORMAT, check_cache_allowed
+from kdzoo.engine.teacher_cache import FORMAT, KEY_OPTIONS, check_cache_allowed, key_fields, shared_key
 from kdzoo.errors import ConfigError
+from kdzoo.models import create_model
 
 STEPS = 3  # TINY: 96 training images in batches of 32
 HANGING_WRITER = Path(__file__).with_name("hanging_cache_write.py")
@@ -252,6 +254,29 @@ def test_a_feature_method_with_the_cache_is_refused_before_anything_runs(cli, tm
     assert code == 2 and "Traceback" not in err
     assert "--teacher-cache keeps a teacher's logits for logit methods (kd, dkd, mlkd, ...), and fitnet" in err
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_key_a_grid_compares_without_the_teacher_holds_every_option_of_the_cache_key():
+    """``shared_key`` (how a grid tells which runs share a key before any teacher is loaded) covers every run option
+    ``key_fields`` reads; the method and the student are not in it, the views and the seed are."""
+    read = set()
+
+    class Recording:
+        def __init__(self, cfg):
+            self.cfg = cfg
+
+        def __getattr__(self, name):
+            read.add(name)
+            return getattr(self.cfg, name)
+
+    cfg = build_config(overrides={"model": "resnet8", "teacher": "t.pt", "dataset": "synthetic", "method": "kd"})
+    key_fields(Recording(cfg), create_model("resnet14", num_classes=10), torch.device("cpu"), None, False, None,
+               views=1, num_train=96)
+    assert read and read <= set(KEY_OPTIONS)
+    key = shared_key(cfg)
+    assert shared_key(replace(cfg, method="dkd", model="resnet14", t_student=2.0)) == key
+    assert shared_key(replace(cfg, method="mlkd")) != key  # a strong second view
+    assert shared_key(replace(cfg, seed=1)) != key and shared_key(replace(cfg, teacher_cache="c")) != key
 
 
 def test_verification_draws_from_its_own_generator_and_compares_within_the_stated_tolerance(tmp_path):

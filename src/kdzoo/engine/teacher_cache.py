@@ -116,6 +116,22 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
     }
 
 
+#: The run options that decide a run's key beside its method's views: :func:`key_fields` holds them, or what they
+#: resolve to (the teacher's weights, the device and speed plan).
+KEY_OPTIONS = ("teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "dataset", "dataset_options",
+               "data_root", "train_subset", "test_subset", "data_seed", "augment", "seed", "batch_size", "device",
+               "amp", "channels_last", "compile", "compile_mode", "deterministic")
+
+
+def shared_key(cfg: RunConfig) -> str:
+    """What ``cfg`` tells of its run's cache without loading the teacher: its folder, :data:`KEY_OPTIONS` and the
+    views. Runs with the same one share a key when their teacher files hold the same weights."""
+    values = {name: getattr(cfg, name) for name in KEY_OPTIONS}
+    values["views"] = 2 if method_needs(cfg.run_method, cfg.method_options).strong_view else 1
+    values["folder"] = str(Path(cfg.teacher_cache).expanduser().resolve()) if cfg.teacher_cache else None
+    return json.dumps(values, sort_keys=True, default=str)
+
+
 def cache_key(fields: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of ``fields``."""
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
