@@ -1,5 +1,5 @@
-"""`kdzoo bench`: grid files, planning (names, budget, axes), and the runner: skip, resume, restart,
-parallel subprocesses, failures reported at the end."""
+"""`kdzoo bench`: grid files, planning (names, budget, axes, the shared teacher cache), and the runner: skip, resume,
+restart, parallel subprocesses, failures reported at the end, the teacher cache filled once and read by the others."""
 
 import json
 
@@ -14,6 +14,7 @@ from kdzoo.grid.plan import plan
 from kdzoo.grid.progress import threads_per_job
 from kdzoo.grid.runner import FINISHED, RESUMABLE, run_state
 
+STEPS = 3  # COMMON: 96 training images in batches of 32
 COMMON = {"dataset": "synthetic", "dataset_options": {"num_train": 96, "num_test": 64}, "batch_size": 32,
           "progress": False, "tensorboard": False, "device": "cpu", "epochs": 1}
 
@@ -63,7 +64,9 @@ def test_plan_names_budget_axes_and_teachers(tmp_path):
     assert (kd.label, kd.variant, kd.pair, kd.axes) == ("kd+ls T=8", "kd+ls", ("resnet20", "resnet8"),
                                                         {"temperature": 8})
     assert (kd.cfg.t_student, kd.cfg.t_teacher, kd.cfg.alpha, kd.cfg.teacher_arch) == (8, 8, 0.5, "resnet20")
-    assert kd.cfg.teacher == str(tmp_path / "runs" / "teacher_resnet20_seed0") and kd.after == "teacher_resnet20_seed0"
+    assert kd.cfg.teacher == str(tmp_path / "runs" / "teacher_resnet20_seed0")
+    # its teacher, then the run of its teacher and seed that fills the teacher cache (the temperature is not in its key)
+    assert kd.after == ("teacher_resnet20_seed0", "resnet20-resnet8_kd-ls_T2_seed1")
     assert (kd.cfg.epochs, kd.cfg.milestones, kd.cfg.eval_teacher) == (10, [5, 8], False)
     ab = next(j for j in jobs if j.name == "resnet14-resnet8_ab_T2_seed0")
     assert ab.cfg.method_options["init_epochs"] == 8  # RepDistiller's 30-epoch init stage, scaled like the epochs
@@ -81,6 +84,35 @@ def test_the_data_seed_stays_fixed_across_seeds_methods_and_the_teacher(cli, tmp
     code, out, err = cli("bench", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
     assert code == 0, err
     assert "images: 40 train / 20 test images, data seed 0 (every run)" in out
+
+
+def test_the_runs_a_teacher_cache_serves_share_one_and_wait_for_the_run_that_fills_it(cli, tmp_path):
+    methods = ["vanilla", "kd", "dkd", "mlkd", "fitnet", "ofd", "byot"]
+    out, grid = tmp_path / "runs", load_grid(write_grid(tmp_path, methods=methods, seeds=[0, 1]))
+    jobs = {j.name: j for j in plan(grid, out)}
+    cached = {name for name, job in jobs.items() if job.cfg.teacher_cache}
+    assert cached == {f"resnet14-resnet8_{m}_seed{s}" for m in ("kd", "dkd", "mlkd") for s in (0, 1)}
+    assert {jobs[name].cfg.teacher_cache for name in cached} == {str(out / "teacher_cache")}
+    teacher = ("teacher_resnet14_seed0",)
+    assert jobs["resnet14-resnet8_kd_seed1"].after == teacher  # it fills seed 1's cache
+    assert jobs["resnet14-resnet8_dkd_seed1"].after == (*teacher, "resnet14-resnet8_kd_seed1")
+    assert jobs["resnet14-resnet8_mlkd_seed1"].after == teacher  # its strong view: a key of its own
+    assert {j.cfg.teacher_cache for j in plan(grid, out, teacher_cache=False)} == {None}
+    assert plan(grid, out, teacher_cache=False)[3].after == teacher
+    mine = load_grid(write_grid(tmp_path, methods=methods, common={**COMMON, "teacher_cache": "mine"}))
+    assert {j.cfg.teacher_cache for j in plan(mine, out)} == {None, "mine"}  # no error for the runs it cannot serve
+
+    code, text, err = cli("bench", "--grid", tmp_path / "grid.yaml", "--out", out, "--dry-run")
+    assert code == 0, err
+    assert ("teacher cache: mine for the 3 runs of kd, dkd, mlkd; per teacher, seed and data the first run fills it, "
+            "the others then read it (2 fill, 1 read)\n") in text
+    assert "teacher cache: not used by teacher, vanilla, byot: the run has no teacher\n" in text
+    assert "teacher cache: not used by fitnet: fitnet reads the teacher's feature maps, not only its logits\n" in text
+    assert "teacher cache: not used by ofd: ofd runs the teacher in batch statistics" in text
+    assert "resnet14-resnet8_dkd_seed0: new, 1 epochs, after teacher_resnet14_seed0, resnet14-resnet8_kd_seed0" in text
+    code, text, err = cli("bench", "--grid", tmp_path / "grid.yaml", "--out", out, "--dry-run", "--no-teacher-cache")
+    assert code == 0, err
+    assert "teacher cache: off (--no-teacher-cache)\n" in text and "not used" not in text
 
 
 def test_grid_names_and_listing(cli, tmp_path):
@@ -135,20 +167,60 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(cli, tmp_path):
     assert "epochs: 4 there, 2 now" in err
 
 
+def cache_record(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())["teacher_cache"]
+
+
+@pytest.mark.slow
+def test_a_grid_fills_its_teacher_cache_once_and_reads_it_when_run_again_or_extended(cli, tmp_path):
+    out = tmp_path / "runs"
+    code, text, err = cli("bench", "--grid", write_grid(tmp_path, methods=["kd", "dkd"]), "--out", out)
+    assert code == 0, err
+    kd, dkd, nkd = (out / f"resnet14-resnet8_{m}_seed0" for m in ("kd", "dkd", "nkd"))
+    assert (cache_record(kd)["hits"], cache_record(kd)["misses"]) == (0, STEPS)
+    assert (cache_record(dkd)["hits"], cache_record(dkd)["misses"]) == (STEPS, 0)
+    assert f"teacher cache: {STEPS} batches read (hits), {STEPS} computed (misses) by 2 runs; " in text
+    code, text, err = cli("bench", "--grid", write_grid(tmp_path, methods=["kd", "dkd", "nkd"]), "--out", out)
+    assert code == 0, err
+    assert "resnet14-resnet8_dkd_seed0: finished already, skipped" in text
+    assert (cache_record(nkd)["hits"], cache_record(nkd)["misses"]) == (STEPS, 0)
+    assert f"teacher cache: {2 * STEPS} batches read (hits), {STEPS} computed (misses) by 3 runs; " in text
+
+
+@pytest.mark.slow
+def test_when_the_run_that_fills_the_teacher_cache_fails_the_runs_waiting_for_it_fill_it_themselves(cli, tmp_path):
+    grid = write_grid(tmp_path, methods=["kd", "dkd"])
+    out = tmp_path / "runs"
+    kd = next(j for j in plan(load_grid(grid), out) if j.variant == "kd")
+    (out / kd.name).mkdir(parents=True)
+    (out / kd.name / "config.yaml").write_text(yaml.safe_dump(kd.cfg.to_dict()), encoding="utf-8")
+    (out / kd.name / LAST).write_bytes(b"not a checkpoint")  # an interrupted run whose checkpoint is broken
+    code, text, err = cli("bench", "--grid", grid, "--out", out, "--jobs", "2")
+    assert code == 1, err
+    assert "2 of 3 runs finished (0 of them before this command); 1 failed:" in text
+    assert text.index(f"{kd.name}: FAILED") < text.index("resnet14-resnet8_dkd_seed0: starting")
+    dkd = out / "resnet14-resnet8_dkd_seed0"
+    assert run_state(dkd) == FINISHED and (cache_record(dkd)["hits"], cache_record(dkd)["misses"]) == (0, STEPS)
+
+
 @pytest.mark.slow
 def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then_the_report(cli, tmp_path):
     # hint_layer 4 is a valid option but not a feature map of the resnets: the run fails once it builds its method
     grid = write_grid(tmp_path, methods=["vanilla", "kd", {"label": "broken", "method": "fitnet",
-                                                           "method_options": {"hint_layer": 4}}])
+                                                           "method_options": {"hint_layer": 4}}, "dkd"])
     out = tmp_path / "runs"
     code, text, err = cli("bench", "--grid", grid, "--out", out, "--jobs", "2")
     assert code == 1, err
-    assert "3 of 4 runs finished (0 of them before this command); 1 failed:" in text
+    assert "4 of 5 runs finished (0 of them before this command); 1 failed:" in text
     assert "teacher_resnet14_seed0: done, top-1 last " in text and "runs ended; about " in text
     assert "each run computes with" in text  # threads: OMP_NUM_THREADS as set, or shared out over the cores
     assert "resnet14-resnet8_broken_seed0: kdzoo: error: FitNet's hint_layer=4 is not a feature map" in text
     for name in ("teacher_resnet14_seed0", "vanilla_resnet8_seed0", "resnet14-resnet8_kd_seed0"):
         assert run_state(out / name) == FINISHED
+    # dkd waited for kd, which filled the teacher cache, and read it
+    assert text.index("resnet14-resnet8_kd_seed0: done") < text.index("resnet14-resnet8_dkd_seed0: starting")
+    dkd = cache_record(out / "resnet14-resnet8_dkd_seed0")
+    assert (dkd["hits"], dkd["misses"]) == (STEPS, 0)
     info = json.loads((out / "resnet14-resnet8_kd_seed0" / "bench.json").read_text())
     assert info["role"] == "distill" and info["pair"] == ["resnet14", "resnet8"]
 

@@ -25,6 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                       "save/models/{arch}_vanilla/ckpt_epoch_240.pth")
     p.add_argument("--set", action="append", type=key_value, metavar="KEY=VALUE",
                    help="run option for every run, overriding the grid's common: (e.g. data_root=/data)")
+    p.add_argument("--no-teacher-cache", dest="teacher_cache", action="store_false",
+                   help="no shared teacher cache (by default the runs of logit methods share one in "
+                        "<out>/teacher_cache, or the grid's teacher_cache folder: per teacher and seed the first run "
+                        "computes the teacher's logits, the others read them)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state without running anything")
     p.set_defaults(func=run)
 
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     try:
         outcomes = run_grid(args.grid, out=args.out, budget=parse_budget(args.budget), overrides=overrides,
-                            teachers=args.teachers, jobs=args.jobs, devices=devices, dry_run=args.dry_run)
+                            teachers=args.teachers, jobs=args.jobs, devices=devices, dry_run=args.dry_run,
+                            teacher_cache=args.teacher_cache)
     except KeyboardInterrupt:
         print("\nkdzoo: interrupted. Finished runs and every finished epoch are saved; run the same "
               "`kdzoo bench` command again to resume.", file=sys.stderr)

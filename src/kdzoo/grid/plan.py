@@ -3,7 +3,8 @@
 
 Every name (models, dataset, methods, method options) and every given teacher file is checked here,
 before any run starts. Run-folder names depend only on (pair, method, axis values, seed), so running
-the same grid again finds its runs.
+the same grid again finds its runs. The distillation runs a teacher cache can serve share one
+(:mod:`~kdzoo.grid.shared_cache`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..methods.options import check_method_options
 from ..run_folder import safe_name
 from ..teachers import is_pretrained, name_of
 from .grid_file import AXIS_ALIASES, TRAIN, Grid, Variant, check_grid_run_options
+from .shared_cache import FOLDER, cache_folder, fill_first
 
 TEACHER, VANILLA, DISTILL, SELF = "teacher", "vanilla", "distill", "self"
 AXIS_SHORT = {"temperature": "T"}
@@ -40,7 +42,7 @@ class Job:
     axes: dict[str, Any]
     order: list[int]               # row order in the report
     cfg: RunConfig
-    after: str | None = None       # the job (a teacher to train) that must finish first
+    after: tuple[str, ...] = ()    # the jobs that must end first: the teacher to train, the teacher cache's filler
 
     def info(self, grid: Grid) -> dict[str, Any]:
         return {"grid": grid.name, "role": self.role, "label": self.label, "variant": self.variant,
@@ -112,17 +114,20 @@ def _axis_text(values: dict[str, Any], sep: str, eq: str) -> str:
 
 
 def plan(grid: Grid, out_dir: Path, budget: float | None = None, overrides: dict[str, Any] | None = None,
-         teachers: str | None = None) -> list[Job]:
+         teachers: str | None = None, teacher_cache: bool = True) -> list[Job]:
     """The grid's runs, teachers first, then seed by seed: vanilla students, then every method and pair
     (self-distillation methods: every student, without a teacher).
 
     ``budget`` overrides the grid's and applies to every run, except teachers whose ``teacher_training:``
     sets their epochs; ``overrides`` (run options) override its ``common:``; ``teachers`` overrides its
-    ``teachers:``."""
+    ``teachers:``. With ``teacher_cache``, the runs it can serve share a teacher cache (the grid's
+    ``teacher_cache`` folder, else ``<out_dir>/teacher_cache``), each key's first run filling it before the others
+    start."""
     if teachers is not None:
         grid = dataclasses.replace(grid, teachers=teachers)
     common = {**grid.common, **check_grid_run_options(overrides or {}, "--set"), "output_dir": str(out_dir)}
-    planner = _Planner(grid, out_dir, grid.budget if budget is None else budget, common)
+    planner = _Planner(grid, out_dir, grid.budget if budget is None else budget, common,
+                       str(out_dir / FOLDER) if teacher_cache else None)
     jobs = planner.teacher_jobs()
     for seed in grid.seeds:
         for index, variant in enumerate(grid.variants, start=1):
@@ -135,25 +140,30 @@ def plan(grid: Grid, out_dir: Path, budget: float | None = None, overrides: dict
     if duplicates:
         raise ConfigError(f"Grid {grid.name}: several runs would share the folder {', '.join(duplicates)}; "
                           f"give the methods distinct labels.")
+    fill_first(jobs)
     return jobs
 
 
 @dataclass
 class _Planner:
     """The jobs of one grid, kind by kind; ``teacher_paths`` and ``trained`` (arch -> the job that trains it) are
-    filled by :meth:`teacher_jobs` for the distillation runs."""
+    filled by :meth:`teacher_jobs` for the distillation runs; ``cache`` is the default teacher cache (None: off)."""
 
     grid: Grid
     out_dir: Path
     budget: float | None
     common: dict[str, Any]
+    cache: str | None
     teacher_paths: dict[str, str] = dataclasses.field(default_factory=dict)
     trained: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def config(self, values: dict[str, Any], where: str, scaled: bool = True) -> RunConfig:
-        """A checked run config from ``values`` (and the budget, when ``scaled``); errors name the grid and run."""
+        """A checked run config from ``values`` (and the budget, when ``scaled``) with its teacher cache
+        (:func:`cache_folder`); errors name the grid and run."""
         try:
-            return _check(apply_budget(build_config(None, values), self.budget if scaled else None))
+            cfg = build_config(None, values)
+            cfg = dataclasses.replace(cfg, teacher_cache=cache_folder(cfg, self.cache))
+            return _check(apply_budget(cfg, self.budget if scaled else None))
         except KdzooError as exc:
             raise ConfigError(f"Grid {self.grid.name}, {where}: {exc}") from None
 
@@ -216,5 +226,6 @@ class _Planner:
             jobs.append(Job(name=name, role=SELF if self_distill else DISTILL,
                             label=variant.label + _axis_text(values, " ", "="), variant=variant.label,
                             pair=None if self_distill else (teacher, student), seed=seed, axes=values,
-                            order=[index + 1, a], cfg=cfg, after=self.trained.get(teacher)))
+                            order=[index + 1, a], cfg=cfg,
+                            after=(self.trained[teacher],) if teacher in self.trained else ()))
         return jobs

@@ -27,9 +27,10 @@ from ..engine.checkpoint import BEST, LAST
 from ..errors import ConfigError, KdzooError
 from ..run_folder import CONFIG, INIT_METRICS, METRICS, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
 from .grid_file import load_grid
-from .plan import Job, plan
+from .plan import TEACHER, Job, plan
 from .progress import GridClock, available_cores, threads_per_job
 from .records import Images, write_info
+from .shared_cache import plan_lines, totals_line
 
 FINISHED, RESUMABLE, UNSTARTED, NEW = "finished", "resumable", "unstarted", "new"
 JOB_CONFIG = "bench_config.yaml"   # the job's config, handed to a subprocess
@@ -110,7 +111,8 @@ def _last_error(run_dir: Path) -> str:
 
 
 class Runner:
-    """Runs jobs in order, each after the job it waits for (``Job.after``, a teacher to train)."""
+    """Runs jobs in order, each after the jobs it waits for (``Job.after``: a teacher to train, the run that fills
+    the teacher cache first)."""
 
     def __init__(self, jobs: list[Job], out_dir: Path, info: dict[str, dict[str, Any]],
                  slots: list[str | None] | None = None):
@@ -131,9 +133,11 @@ class Runner:
         return run_dir, state
 
     def blocked(self, job: Job) -> str | None:
-        """Why ``job`` cannot run: the teacher it needs failed."""
-        before = self.outcomes.get(job.after) if job.after else None
-        return f"its teacher run {job.after} failed" if before is not None and not before.ok else None
+        """Why ``job`` cannot run: the teacher it needs failed. (When the run that was to fill the teacher cache
+        failed, ``job`` runs all the same, and fills the cache itself.)"""
+        failed = [name for name in job.after if name in self.outcomes and not self.outcomes[name].ok
+                  and self.outcomes[name].job.role == TEACHER]
+        return f"its teacher run {failed[0]} failed" if failed else None
 
     def run(self) -> list[Outcome]:
         if self.slots is None:
@@ -191,7 +195,7 @@ class Runner:
                         del running[slot]
                 for slot in range(len(self.slots)):
                     while slot not in running:
-                        ready = next((p for p in pending if not p[1].after or p[1].after in self.outcomes), None)
+                        ready = next((p for p in pending if all(a in self.outcomes for a in p[1].after)), None)
                         if ready is None:
                             break
                         pending.remove(ready)
@@ -232,12 +236,13 @@ def device_slots(jobs: int, devices: list[str] | None) -> list[str | None] | Non
 
 def run_grid(grid_spec: str, out: str | None = None, budget: float | None = None,
              overrides: dict[str, Any] | None = None, teachers: str | None = None, jobs: int = 1,
-             devices: list[str] | None = None, dry_run: bool = False) -> list[Outcome]:
-    """Plan the grid, check every name and every existing run folder, then run what is not finished."""
+             devices: list[str] | None = None, dry_run: bool = False, teacher_cache: bool = True) -> list[Outcome]:
+    """Plan the grid, check every name and every existing run folder, then run what is not finished (``teacher_cache``:
+    the runs it can serve share a teacher cache, :mod:`~kdzoo.grid.shared_cache`)."""
     grid = load_grid(grid_spec)
     out_dir = Path(out) if out else Path("runs") / "bench" / grid.name
     slots = device_slots(jobs, devices)
-    job_list = plan(grid, out_dir, budget, overrides, teachers)
+    job_list = plan(grid, out_dir, budget, overrides, teachers, teacher_cache)
     for job in job_list:
         check_matches(out_dir / job.name, job.cfg)
     states = Counter(run_state(out_dir / job.name) for job in job_list)
@@ -245,9 +250,11 @@ def run_grid(grid_spec: str, out: str | None = None, budget: float | None = None
           f"{states[RESUMABLE]} to resume, {states[NEW] + states[UNSTARTED]} to start)", flush=True)
     images = dict.fromkeys(str(Images.of(job.cfg.to_dict())) for job in job_list)
     print(f"images: {'; '.join(images)} ({'they differ between runs' if len(images) > 1 else 'every run'})", flush=True)
+    print("\n".join(plan_lines(job_list, teacher_cache)), flush=True)
     if dry_run:
         for job in job_list:
-            print(f"  {job.name}: {run_state(out_dir / job.name)}, {job.cfg.epochs} epochs")
+            after = f", after {', '.join(job.after)}" if job.after else ""
+            print(f"  {job.name}: {run_state(out_dir / job.name)}, {job.cfg.epochs} epochs{after}")
         return []
     outcomes = Runner(job_list, out_dir, {j.name: j.info(grid) for j in job_list}, slots).run()
     failed = [o for o in outcomes if not o.ok]
@@ -256,5 +263,8 @@ def run_grid(grid_spec: str, out: str | None = None, budget: float | None = None
           f"before this command)" + (f"; {len(failed)} failed:" if failed else "."))
     for outcome in failed:
         print(f"  {outcome.job.name}: {outcome.error}")
+    totals = totals_line(out_dir, job_list)
+    if totals:
+        print(totals)
     print(f"report: kdzoo report {out_dir}")
     return outcomes
