@@ -23,31 +23,10 @@ from ..methods.options import check_method_options
 from ..run_folder import safe_name
 from ..teachers import is_pretrained, name_of
 from .grid_file import AXIS_ALIASES, TRAIN, Grid, Variant, check_grid_run_options
+from .job import DISTILL, SELF, TEACHER, VANILLA, Job
 from .shared_cache import FOLDER, cache_folder, fill_first
 
-TEACHER, VANILLA, DISTILL, SELF = "teacher", "vanilla", "distill", "self"
 AXIS_SHORT = {"temperature": "T"}
-
-
-@dataclass
-class Job:
-    """One run of the grid and what the report needs to place it (also saved as ``bench.json``)."""
-
-    name: str                      # run-folder name inside the output folder
-    role: str                      # teacher, vanilla, distill, or self (self-distillation, no teacher)
-    label: str                     # report row, e.g. "kd" or "kd T=4"
-    variant: str                   # the method's label without axis values
-    pair: tuple[str, str] | None   # (teacher, student) of distill runs
-    seed: int
-    axes: dict[str, Any]
-    order: list[int]               # row order in the report
-    cfg: RunConfig
-    after: tuple[str, ...] = ()    # the jobs that must end first: the teacher to train, the teacher cache's filler
-
-    def info(self, grid: Grid) -> dict[str, Any]:
-        return {"grid": grid.name, "role": self.role, "label": self.label, "variant": self.variant,
-                "pair": list(self.pair) if self.pair else None, "seed": self.seed, "axes": self.axes,
-                "order": self.order, "pairs": [list(p) for p in grid.pairs], "published": grid.published}
 
 
 def apply_budget(cfg: RunConfig, budget: float | None) -> RunConfig:

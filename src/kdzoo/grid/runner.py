@@ -27,7 +27,8 @@ from ..engine.checkpoint import BEST, LAST
 from ..errors import ConfigError, KdzooError
 from ..run_folder import CONFIG, INIT_METRICS, METRICS, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
 from .grid_file import load_grid
-from .plan import TEACHER, Job, plan
+from .job import TEACHER, Job
+from .plan import plan
 from .progress import GridClock, available_cores, threads_per_job
 from .records import Images, write_info
 from .shared_cache import plan_lines, totals_line

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..config import RunConfig
 from ..engine.teacher_cache import cache_refusal, shared_key
 from ..run_folder import read_summary
-
-if TYPE_CHECKING:
-    from .plan import Job
+from .job import Job
 
 FOLDER = "teacher_cache"  # in the grid's output folder
 
