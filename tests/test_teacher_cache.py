@@ -1,6 +1,7 @@
 """--teacher-cache DIR: the teacher's logits per training batch, read back by runs that would compute exactly the same
 ones; a run with the cache gives the same result as one without; any change of key is a miss; unusable files are
-recomputed, altered ones stop the run; feature methods are refused."""
+recomputed, altered ones stop the run; feature methods are refused; a file's size is the formula's plus torch.save's
+small overhead."""
 
 import csv
 import errno
@@ -13,7 +14,7 @@ import torch
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess, wait_for
 from kdzoo.config import build_config
 from kdzoo.engine.checkpoint import BEST, LAST
-from kdzoo.engine.teacher_cache import FORMAT, check_cache_allowed
+from kdzoo.engine.teacher_cache import FORMAT, cache_bytes_per_epoch, check_cache_allowed
 from kdzoo.errors import ConfigError
 
 STEPS = 3  # TINY: 96 training images in batches of 32
@@ -84,6 +85,8 @@ def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(
     assert saved["format"] == FORMAT and saved["steps"] == STEPS and saved["dtype"] == "torch.float32"
     assert saved["views"] == (2 if method == "mlkd" else 1)
     assert saved["logits"][0].shape == (32 * saved["views"], 10)
+    overhead = (folder / "epoch_1.pt").stat().st_size - cache_bytes_per_epoch(96, 10, torch.float32, saved["views"])
+    assert 0 < overhead < 2048 + 512 * STEPS  # torch.save's: under 2 KiB per file and 0.5 KiB per batch
     assert json.loads((folder / "key.json").read_text())["teacher_sha256"]
     same_result(plain, filled)
     same_result(plain, read)
@@ -230,3 +233,4 @@ def test_verification_draws_from_its_own_generator_and_compares_within_the_state
     with pytest.raises(TeacherCacheError, match=f"epoch 1, batch {checked + 1} .*within rtol"):
         for x in logits:
             reader.outputs(lambda x=x: Features(x + 10 * atol + 2 * rtol * x.abs(), []))
+
