@@ -1,11 +1,13 @@
 """--teacher-cache DIR: the teacher's logits per training batch, read back by runs that would compute exactly the same
 ones; a run with the cache gives the same result as one without; any change of key is a miss; unusable files are
-recomputed, altered ones stop the run; feature methods are refused."""
+recomputed, altered ones stop the run; feature methods are refused; a file's size is the formula the docs' size table
+states, plus torch.save's small overhead."""
 
 import csv
 import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,10 +15,11 @@ import torch
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess, wait_for
 from kdzoo.config import build_config
 from kdzoo.engine.checkpoint import BEST, LAST
-from kdzoo.engine.teacher_cache import FORMAT, check_cache_allowed
+from kdzoo.engine.teacher_cache import FORMAT, cache_bytes_per_epoch, check_cache_allowed, human_size
 from kdzoo.errors import ConfigError
 
 STEPS = 3  # TINY: 96 training images in batches of 32
+SPEED_PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "speed.md"
 TIME_COLUMNS = {"epoch_time_s", "images_per_s", "train_time_s"}
 
 
@@ -84,6 +87,8 @@ def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(
     assert saved["format"] == FORMAT and saved["steps"] == STEPS and saved["dtype"] == "torch.float32"
     assert saved["views"] == (2 if method == "mlkd" else 1)
     assert saved["logits"][0].shape == (32 * saved["views"], 10)
+    overhead = (folder / "epoch_1.pt").stat().st_size - cache_bytes_per_epoch(96, 10, torch.float32, saved["views"])
+    assert 0 < overhead < 2048 + 512 * STEPS  # torch.save's: under 2 KiB per file and 0.5 KiB per batch
     assert json.loads((folder / "key.json").read_text())["teacher_sha256"]
     same_result(plain, filled)
     same_result(plain, read)
@@ -230,3 +235,14 @@ def test_verification_draws_from_its_own_generator_and_compares_within_the_state
     with pytest.raises(TeacherCacheError, match=f"epoch 1, batch {checked + 1} .*within rtol"):
         for x in logits:
             reader.outputs(lambda x=x: Features(x + 10 * atol + 2 * rtol * x.abs(), []))
+
+
+def test_the_documented_cache_sizes_are_the_formula():
+    """docs/guide/speed.md's size table, each cell recomputed: per epoch in fp32 and bf16/fp16, and for the run."""
+    rows = [line.split("|")[1:-1] for line in SPEED_PAGE.read_text().splitlines()
+            if line.startswith(("| CIFAR-100", "| ImageNet"))]
+    assert len(rows) == 4
+    for row in rows:
+        images, classes, views, epochs = (int(cell.replace(" ", "")) for cell in row[1:5])
+        sizes = [cache_bytes_per_epoch(images, classes, dtype, views) for dtype in (torch.float32, torch.bfloat16)]
+        assert [cell.strip() for cell in row[5:]] == [human_size(n) for n in sizes + [epochs * n for n in sizes]], row
