@@ -246,3 +246,11 @@ def test_the_documented_cache_sizes_are_the_formula():
         images, classes, views, epochs = (int(cell.replace(" ", "")) for cell in row[1:5])
         sizes = [cache_bytes_per_epoch(images, classes, dtype, views) for dtype in (torch.float32, torch.bfloat16)]
         assert [cell.strip() for cell in row[5:]] == [human_size(n) for n in sizes + [epochs * n for n in sizes]], row
+
+
+@pytest.mark.parametrize("page", ["README.md", "README.zh-CN.md"])
+def test_the_front_pages_give_the_float32_size_per_epoch_of_the_speed_guides_table(page):
+    text = (SPEED_PAGE.parents[2] / page).read_text(encoding="utf-8")
+    cifar, imagenet = (human_size(cache_bytes_per_epoch(n, c, torch.float32)) for n, c in ((50_000, 100),
+                                                                                           (1_281_167, 1000)))
+    assert f"{cifar}" in text and f"{imagenet}" in text and "--teacher-cache DIR" in text
