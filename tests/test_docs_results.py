@@ -1,130 +1,129 @@
-"""docs/results.md and the README's excerpt of it (kdzoo.docgen.results): the excerpt is the measured table's
-teacher, vanilla and best rows, cell for cell, in README.md and README.zh-CN.md, and the page holds the report as
-`kdzoo report` wrote it."""
+"""docs/results.md (kdzoo.docgen.results): every method's gain over the vanilla student paired by seed, grouped by
+what the intervals support, the published numbers labelled, the excerpts in README.md and README.zh-CN.md; and the
+page in the repository is the one its committed runs give."""
 
-import json
-import re
+import math
+import statistics
 from pathlib import Path
 
 import pytest
+import yaml
 
-from kdzoo.docgen.results import (
-    BEGIN,
-    END,
-    FULL_EPOCHS,
-    FULL_TRAIN,
-    GRID,
-    cost_speeds,
-    first_table,
-    full_grid_days,
-    readme_excerpt,
-    readme_excerpt_zh,
-    regenerate,
-    top_rows,
-    with_excerpt,
-)
+from kdzoo.docgen import results as docgen
 from kdzoo.errors import KdzooError
+from kdzoo.methods import list_methods
+from kdzoo.published import published_tables
+from test_report import fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-REPORT = """## grid: fashion_mnist (2000 train / 2000 test images, data seed 0) test top-1 (%), last epoch
-
-| method | a -> b | c -> b |
-|---|---|---|
-| teacher | 80.00 ± 0.00 | 82.00 ± 0.00 |
-| vanilla | 70.00 ± 1.00 | 70.00 ± 1.00 |
-| ab | 79.00 ± 0.50 | – |
-| kd | 74.00 ± 0.10 | 75.00 ± 0.20 |
-| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |
-
-### Training cost
-
-| method | a -> b | c -> b |
-|---|---|---|
-| teacher | 10 s, 100 img/s | 20 s, 50 img/s |
-| vanilla | 5 s, 400 img/s | 5 s, 400 img/s |
-| ab | 9 s (4 s init), 200 img/s | – |
-"""
+VANILLA = [70.0, 75.0, 80.0]   # far apart: the unpaired interval is wide, the paired one is not
+CONFIG = {"epochs": 5, "batch_size": 128, "train_subset": 8000, "test_subset": 2000, "data_seed": 0}
+#: gain over vanilla per seed: kd steady above 0, dkd noisy, at steady below 0, byot (self-distillation) above
+GAINS = {"kd": [0.9, 1.0, 1.1], "dkd": [3.0, -2.0, 0.5], "at": [-2.0, -2.2, -1.9], "byot": [2.0, 2.5, 2.2]}
 
 
-def test_the_first_table_is_the_accuracy_table():
-    table = first_table(REPORT)
-    assert table[0] == ["method", "a -> b", "c -> b"]
-    assert [row[0] for row in table[1:]] == ["teacher", "vanilla", "ab", "kd", "dkd"]
-    assert table[3] == ["ab", "79.00 ± 0.50", "–"]
+@pytest.fixture
+def grid(tmp_path):
+    root = tmp_path / "runs"
+    kw = {"dataset": "fashion_mnist"}
+    fake_run(root, "teacher_resnet20_seed0", model="resnet20", seed=0, best=85.0, last=84.0,
+             config={**CONFIG, "epochs": 7},
+             info={"role": "teacher", "label": "teacher", "variant": "teacher", "order": [0], "pair": None,
+                   "pairs": [["resnet20", "resnet8"]]}, **kw)
+    for seed, v in enumerate(VANILLA):
+        fake_run(root, f"vanilla_resnet8_seed{seed}", model="resnet8", seed=seed, best=v, last=v, config=CONFIG, **kw)
+        for order, (method, diffs) in enumerate(GAINS.items(), start=2):
+            self_distill = method == "byot"
+            top1 = v + diffs[seed]
+            fake_run(root, f"{method}_seed{seed}", model="resnet8", seed=seed, best=top1, last=top1, method=method,
+                     teacher_arch=None if self_distill else "resnet20", config=CONFIG,
+                     info={"role": "self" if self_distill else "distill", "label": method, "variant": method,
+                           "order": [order, 0], "pair": None if self_distill else ["resnet20", "resnet8"],
+                           "pairs": [["resnet20", "resnet8"]]}, **kw)
+    return root
 
 
-def test_the_larger_grid_is_estimated_from_the_measured_images_per_second():
-    assert cost_speeds(REPORT) == {"teacher": [100.0, 50.0], "vanilla": [400.0, 400.0], "ab": [200.0]}
-    student_s = FULL_EPOCHS * FULL_TRAIN * (1 / 400 + 1 / 400 + 1 / 200) / 3   # per student run
-    teacher_s = 10 * FULL_TRAIN * (1 / 100 + 1 / 50) / 2                        # per teacher run, 10 epochs
-    assert full_grid_days(REPORT, 4, 1, 10) == pytest.approx((4 * student_s + teacher_s) / 86400)
+def test_the_unpaired_interval_is_that_of_two_independent_samples():
+    half = docgen.unpaired_half_width([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
+    assert half == pytest.approx(2.776 * math.sqrt(1 / 3 + 4 / 3), abs=1e-3)   # t_{0.975, 4}
+    assert docgen.unpaired_half_width([1.0], [2.0, 3.0]) is None
 
 
-def test_the_results_page_states_the_estimate_of_its_own_numbers():
-    """docs/results.md's time for the larger grid is full_grid_days of the page's own report and run counts."""
-    page = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
-    teachers, students = map(int, re.search(r"\d+ runs \((\d+) teachers, (\d+) students\)", page).groups())
-    teacher_epochs = int(re.search(r"each teacher trains (\d+) epochs", page).group(1))
-    report = page[page.index("\n## "):]
-    days = full_grid_days(report, students, teachers, teacher_epochs)
-    assert days > 2 and f"(about {days:.0f} days on the same 2-core CPU" in page  # not "hours"
-    assert f"kdzoo bench --grid {GRID} --budget {FULL_EPOCHS} --set train_subset={FULL_TRAIN} " in page
+def test_methods_are_grouped_by_their_paired_interval(grid):
+    table = docgen.the_table(grid)
+    found = {r.row: r for r in docgen.method_results(table)}
+    assert {row: r.group for row, r in found.items()} == {"kd": "above", "dkd": "unclear", "at": "below",
+                                                          "byot": "above"}
+    kd = found["kd"]
+    assert kd.over_vanilla.diffs == pytest.approx(GAINS["kd"]) and kd.over_kd is None
+    assert found["dkd"].over_kd.diffs == pytest.approx([2.1, -3.0, -0.6])
+    # seeds 5 points apart: the unpaired interval of the same difference is many times the paired one
+    assert kd.unpaired_half / kd.over_vanilla.half_width > 10
 
 
-def test_top_rows_keep_teacher_and_vanilla_then_rank_methods_by_mean_top1():
-    rows = top_rows(first_table(REPORT), 3)
-    # kd 74.5 and dkd 74.5 (both pairs) before ab 79 (one pair)
-    assert [row[0] for row in rows] == ["method", "teacher", "vanilla", "kd", "dkd", "ab"]
-    assert rows[3] == ["kd", "74.00 ± 0.10", "75.00 ± 0.20"]  # cells as printed
-
-
-def test_the_excerpt_replaces_only_what_is_between_the_markers():
-    readme = f"intro\n{BEGIN}\nold table\n{END}\nrest\n"
-    new = with_excerpt(readme, readme_excerpt(first_table(REPORT)))
-    assert new.startswith("intro\n" + BEGIN) and new.endswith(END + "\nrest\n")
-    assert "old table" not in new and "| kd | 74.00 ± 0.10 | 75.00 ± 0.20 |" in new
-    assert "all 3 methods" in new
-    with pytest.raises(KdzooError, match="markers"):
-        with_excerpt("no markers", "x")
-
-
-def test_regenerate_writes_the_page_the_plot_and_the_excerpt(tmp_path):
-    runs = tmp_path / "runs"
-    for name, epochs in (("teacher_a_seed0", 10), ("a-b_kd_seed0", 2), ("vanilla_b_seed0", 2)):
-        (runs / name).mkdir(parents=True)
-        (runs / name / "config.yaml").write_text("batch_size: 64\n")
-        summary = {"run": name, "kind": "train", "epochs": epochs, "train_subset": 2000, "test_subset": 2000,
-                   "seed": 0}
-        (runs / name / "summary.json").write_text(json.dumps(summary))
-    (runs / "report.md").write_text(REPORT, encoding="utf-8")
-    (runs / "plots").mkdir()
-    (runs / "plots" / "gains_x.png").write_bytes(b"png")
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{BEGIN}\n{END}\n", encoding="utf-8")
-    chinese = tmp_path / "README.zh-CN.md"
-    chinese.write_text(f"中文\n{BEGIN}\n旧表\n{END}\n", encoding="utf-8")
-    regenerate(runs, tmp_path / "results.md", tmp_path / "img", readme)
+def test_regenerate_writes_the_page_the_plot_and_both_excerpts(grid, tmp_path):
+    readme, chinese = tmp_path / "README.md", tmp_path / "README.zh-CN.md"
+    readme.write_text(f"intro\n{docgen.BEGIN}\nOLD TABLE\n{docgen.END}\nrest\n", encoding="utf-8")
+    chinese.write_text(f"中文\n{docgen.BEGIN}\n旧表\n{docgen.END}\n", encoding="utf-8")
+    docgen.regenerate(grid, tmp_path / "results.md", tmp_path / "img", readme)
     page = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert REPORT.strip() in page
-    assert "3 runs (1 teachers, 2 students)" in page
-    assert "trains 2 epochs on 2000 training images (64 SGD steps of 64)" in page
-    assert "reaches 1 points" in page and "days on the same 2-core CPU" in page
-    assert (tmp_path / "img" / "results_gains.png").read_bytes() == b"png"
-    assert "| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |" in readme.read_text(encoding="utf-8")
+    assert "16 runs: 15 students (3 seeds: 0, 1, 2) and 1 teacher" in page
+    assert "5 epochs on 8000 training images (315 SGD steps of 128)" in page
+    above = page.index("### Gain over the vanilla student, interval above 0 (2)")
+    unclear = page.index("### Not told apart from the vanilla student (interval includes 0) (1)")
+    below = page.index("### Below the vanilla student, interval below 0 (1)")
+    assert above < page.index("| byot |") < page.index("| kd |") < unclear < page.index("| dkd |") < below
+    assert "| kd | 76.00 ± 5.10 | +1.00 [+0.75, +1.25] * |" in page
+    assert "2 methods gain with an interval above 0,\n1 cannot be told apart" in page
+    assert (tmp_path / "img" / docgen.FIGURE).stat().st_size > 0 and (grid / "report.md").is_file()
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("intro\n" + docgen.BEGIN) and text.endswith(docgen.END + "\nrest\n")
+    assert "OLD TABLE" not in text
+    assert "| kd | 76.00 ± 5.10 | +1.00 [+0.75, +1.25] * |" in text
+    assert "interval above 0: byot, kd; below 0: at;" in text
     zh = chinese.read_text(encoding="utf-8")
-    assert "| dkd | 76.00 ± 0.30 | 73.00 ± 0.40 |" in zh and "| 教师 |" in zh and "旧表" not in zh
+    assert "| 普通学生（vanilla） | 75.00 ± 5.00 |  |" in zh and "byot、kd" in zh and "旧表" not in zh
 
 
-def test_regenerate_without_a_report_says_to_run_kdzoo_report(tmp_path):
-    with pytest.raises(KdzooError, match="kdzoo report"):
-        regenerate(tmp_path, tmp_path / "results.md", tmp_path / "img", tmp_path / "README.md")
+def test_the_published_number_is_labelled_with_its_epoch_and_its_gain_over_the_same_tables_vanilla():
+    tables = list(published_tables().values())
+    repdistiller = published_tables()["repdistiller_same_family"]
+    kd = repdistiller.lookup("cifar100", "kd", docgen.PUBLISHED_PAIR)
+    vanilla = repdistiller.lookup("cifar100", "vanilla", docgen.PUBLISHED_PAIR)
+    assert docgen.published_cell("kd", tables) == f"{kd:.2f} (last, {kd - vanilla:+.2f})"
+    assert docgen.published_cell("vanilla", tables) == f"{vanilla:.2f} (last)"
+    dkd = docgen.published_cell("dkd", tables)
+    assert "(best" in dkd   # the newer methods' tables report the best epoch
+    assert docgen.published_cell("no_such_method", tables) == "–"
 
 
-def test_the_readme_excerpt_is_the_results_page_table():
-    page = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    excerpt = readme[readme.index(BEGIN):readme.index(END) + len(END)]
-    assert excerpt == readme_excerpt(first_table(page))
-    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
-    assert chinese[chinese.index(BEGIN):chinese.index(END) + len(END)] == readme_excerpt_zh(first_table(page))
+def test_a_folder_without_runs_or_with_two_pairs_is_refused(grid, tmp_path):
+    with pytest.raises(KdzooError, match="kdzoo bench --grid bench/fashion_mnist_all_methods"):
+        docgen.the_table(tmp_path / "empty")
+    fake_run(grid, "extra", model="resnet8", seed=0, best=70.0, last=70.0, method="kd", teacher_arch="vgg8",
+             config=CONFIG, dataset="fashion_mnist")
+    with pytest.raises(KdzooError, match="one pair"):
+        docgen.the_table(grid)
+
+
+def test_the_grid_runs_every_method_with_three_seeds_or_more():
+    grid = yaml.safe_load((ROOT / "src" / "kdzoo" / "configs" / "bench" / "fashion_mnist_all_methods.yaml").read_text())
+    methods = [m if isinstance(m, str) else m["method"] for m in grid["methods"]]
+    assert sorted(set(methods) - {"vanilla"}) == sorted(list_methods()) and "vanilla" in methods
+    assert len(grid["seeds"]) >= 3 and len(grid["pairs"]) == 1
+
+
+def test_the_page_and_the_excerpts_are_those_of_the_committed_runs():
+    """docs/results.md and both READMEs' excerpts are what docgen.results makes of docs/results/runs (regenerate
+    after the grid changes: python -m kdzoo.docgen.results)."""
+    runs = ROOT / docgen.RUNS
+    table = docgen.the_table(runs)
+    results = docgen.method_results(table)
+    assert len(results) == len(list_methods())
+    assert min(len(r.over_vanilla.diffs) for r in results) >= 3
+    page = (ROOT / docgen.RESULTS).read_text(encoding="utf-8")
+    assert page == docgen.results_page(table, results, f"img/{docgen.FIGURE}")
+    for name, excerpt in (("README.md", docgen.readme_excerpt), ("README.zh-CN.md", docgen.readme_excerpt_zh)):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert text[text.index(docgen.BEGIN):text.index(docgen.END) + len(docgen.END)] == excerpt(table, results)
+    assert statistics.median(docgen.narrowing(results)) > 1

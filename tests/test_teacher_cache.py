@@ -1,7 +1,8 @@
 """--teacher-cache DIR: the teacher's logits per training batch, read back by runs that would compute exactly the same
 ones; a run with the cache gives the same result as one without; any change of key is a miss; unusable files are
 recomputed, altered ones stop the run; a full disk or a kill while a file is written leaves no file that reads as
-whole; feature methods are refused."""
+whole; feature methods are refused; a file's size is the formula the docs' size table states, plus torch.save's small
+overhead."""
 
 import csv
 import errno
@@ -16,12 +17,21 @@ import torch
 from conftest import ONE_THREAD, TINY, kdzoo_subprocess, wait_for
 from kdzoo.config import build_config
 from kdzoo.engine.checkpoint import BEST, LAST
-from kdzoo.engine.teacher_cache import FORMAT, KEY_OPTIONS, check_cache_allowed, key_fields, shared_key
+from kdzoo.engine.teacher_cache import (
+    FORMAT,
+    KEY_OPTIONS,
+    cache_bytes_per_epoch,
+    check_cache_allowed,
+    human_size,
+    key_fields,
+    shared_key,
+)
 from kdzoo.errors import ConfigError
 from kdzoo.models import create_model
 
 STEPS = 3  # TINY: 96 training images in batches of 32
 HANGING_WRITER = Path(__file__).with_name("hanging_cache_write.py")
+SPEED_PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "speed.md"
 TIME_COLUMNS = {"epoch_time_s", "images_per_s", "train_time_s"}
 
 
@@ -89,6 +99,8 @@ def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(
     assert saved["format"] == FORMAT and saved["steps"] == STEPS and saved["dtype"] == "torch.float32"
     assert saved["views"] == (2 if method == "mlkd" else 1)
     assert saved["logits"][0].shape == (32 * saved["views"], 10)
+    overhead = (folder / "epoch_1.pt").stat().st_size - cache_bytes_per_epoch(96, 10, torch.float32, saved["views"])
+    assert 0 < overhead < 2048 + 512 * STEPS  # torch.save's: under 2 KiB per file and 0.5 KiB per batch
     assert json.loads((folder / "key.json").read_text())["teacher_sha256"]
     same_result(plain, filled)
     same_result(plain, read)
@@ -303,3 +315,22 @@ def test_verification_draws_from_its_own_generator_and_compares_within_the_state
     with pytest.raises(TeacherCacheError, match=f"epoch 1, batch {checked + 1} .*within rtol"):
         for x in logits:
             reader.outputs(lambda x=x: Features(x + 10 * atol + 2 * rtol * x.abs(), []))
+
+
+def test_the_documented_cache_sizes_are_the_formula():
+    """docs/guide/speed.md's size table, each cell recomputed: per epoch in fp32 and bf16/fp16, and for the run."""
+    rows = [line.split("|")[1:-1] for line in SPEED_PAGE.read_text().splitlines()
+            if line.startswith(("| CIFAR-100", "| ImageNet"))]
+    assert len(rows) == 4
+    for row in rows:
+        images, classes, views, epochs = (int(cell.replace(" ", "")) for cell in row[1:5])
+        sizes = [cache_bytes_per_epoch(images, classes, dtype, views) for dtype in (torch.float32, torch.bfloat16)]
+        assert [cell.strip() for cell in row[5:]] == [human_size(n) for n in sizes + [epochs * n for n in sizes]], row
+
+
+@pytest.mark.parametrize("page", ["README.md", "README.zh-CN.md"])
+def test_the_front_pages_give_the_float32_size_per_epoch_of_the_speed_guides_table(page):
+    text = (SPEED_PAGE.parents[2] / page).read_text(encoding="utf-8")
+    cifar, imagenet = (human_size(cache_bytes_per_epoch(n, c, torch.float32)) for n, c in ((50_000, 100),
+                                                                                           (1_281_167, 1000)))
+    assert f"{cifar}" in text and f"{imagenet}" in text and "--teacher-cache DIR" in text

@@ -1,13 +1,15 @@
-"""``docs/results.md``: the measured table of every method, from a finished ``kdzoo bench`` grid and its report.
+"""``docs/results.md``: every method on one pair, several seeds, each method's gain over the vanilla student paired
+by seed, from the run folders of ``kdzoo bench --grid bench/fashion_mnist_all_methods`` kept in the repository.
 
-    kdzoo bench --grid bench/fashion_mnist_all_methods
-    kdzoo report runs/bench/fashion_mnist_all_methods
-    python -m kdzoo.docgen.results runs/bench/fashion_mnist_all_methods
+    kdzoo bench --grid bench/fashion_mnist_all_methods --out docs/results/runs   # continues where it stopped
+    python -m kdzoo.docgen.results                                               # this page and the READMEs' excerpt
 
-writes ``docs/results.md`` (the report exactly as ``kdzoo report`` wrote it, below the command, the grid's size
-and how long it took), copies its gains plot into ``docs/img/``, and rewrites the README's excerpt between
-:data:`BEGIN` and :data:`END`: the teacher, vanilla and the best methods' rows, their cells as printed; and the same
-excerpt, in Chinese, in ``README.zh-CN.md`` beside it.
+The run folders' small files (``config.yaml``, ``metrics.csv``, ``summary.json``, ``bench.json``) and the teacher's
+checkpoint are committed (``docs/results/runs/.gitignore``), so the page regenerates from a clone and the grid run
+again skips what is finished. The page groups the methods by what the paired 95 % intervals support (gain above 0,
+not told apart from 0, below 0), alphabetically inside a group: no ranking the intervals do not support. Beside each
+method: its mean ± std, the published CIFAR-100 number on :data:`PUBLISHED_PAIR` (labelled best or last epoch), and
+how much narrower the paired interval is than the one the two mean ± std cells give.
 """
 
 from __future__ import annotations
@@ -15,189 +17,254 @@ from __future__ import annotations
 import math
 import shutil
 import statistics
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KdzooError
-from ..run_folder import CONFIG, SUMMARY, load_run_config, read_summary
+from ..grid.paired import Gain, paired_gains, t_quantile_975
+from ..grid.records import load_records
+from ..grid.report import write_report
+from ..grid.tables import Cell, DatasetTable, build_tables
+from ..published import PublishedTable, lookup, published_tables
 
 RESULTS = Path("docs/results.md")
 IMAGES = Path("docs/img")
 README = Path("README.md")
-#: The Chinese front page, beside the README; its excerpt names the fixed rows in Chinese.
+#: The Chinese front page, beside the README; its excerpt says the same in Chinese.
 README_ZH_NAME = "README.zh-CN.md"
-ZH_LABELS = {"method": "方法", "teacher": "教师", "vanilla": "普通学生（vanilla）"}
 FIGURE = "results_gains.png"  # in IMAGES
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 GRID = "bench/fashion_mnist_all_methods"
-RUNS = Path("runs/bench/fashion_mnist_all_methods")
+RUNS = Path("docs/results/runs")
+METRIC = "last"
+#: The published pair beside ours: RepDistiller's most reported one, a ResNet teacher 4x the student's width.
+PUBLISHED_PAIR = "resnet32x4 -> resnet8x4"
 FIXED_ROWS = ("teacher", "vanilla")
-#: The larger budget the page suggests for ranking methods: epochs per student and training images (all of
-#: Fashion-MNIST's); the teachers keep their grid's epochs.
-FULL_EPOCHS, FULL_TRAIN = 30, 60000
+ABOVE, UNCLEAR, BELOW = "above", "unclear", "below"
+GROUP_TITLES = {ABOVE: "Gain over the vanilla student, interval above 0",
+                UNCLEAR: "Not told apart from the vanilla student (interval includes 0)",
+                BELOW: "Below the vanilla student, interval below 0"}
 
 
-def first_table(markdown: str) -> list[list[str]]:
-    """The first Markdown table of ``markdown`` as rows of cells (header first, the ``|---|`` line left out)."""
-    rows, started = [], False
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            started = True
-            if not set(line) <= set("|-: "):
-                rows.append([cell.strip() for cell in line.strip("|").split("|")])
-        elif started:
-            break
-    if not rows:
-        raise KdzooError("the report holds no table; run `kdzoo report RUNS` on the finished grid first.")
-    return rows
+@dataclass
+class MethodResult:
+    """One method row: its cell, its paired gains over vanilla and KD, the unpaired interval's half width."""
+
+    row: str
+    cell: Cell
+    over_vanilla: Gain
+    over_kd: Gain | None
+    unpaired_half: float | None
+
+    @property
+    def group(self) -> str:
+        gain = self.over_vanilla
+        if not gain.excludes_zero:
+            return UNCLEAR
+        return ABOVE if gain.mean > 0 else BELOW
 
 
-def rank_key(row: list[str]) -> tuple[int, float]:
-    """Rows measured on more pairs first, then the mean over its pairs of each cell's first number (the mean
-    top-1); cells of pairs a method does not run on (``–``) are left out."""
-    values = [float(cell.split()[0]) for cell in row[1:] if cell and cell[0].isdigit()]
-    return len(values), (sum(values) / len(values) if values else float("-inf"))
+def the_table(runs: Path) -> DatasetTable:
+    """The one table (one dataset, one set of images, one pair) of the grid's finished runs."""
+    records, _ = load_records(runs)
+    if not records:
+        raise KdzooError(f"{runs} holds no finished run; run the grid first: kdzoo bench --grid {GRID} --out {runs}")
+    tables = build_tables(records)
+    if len(tables) != 1 or len(tables[0].pairs) != 1:
+        raise KdzooError(f"{runs}: the results page takes one dataset and one pair; found "
+                         f"{', '.join(f'{t.name}: {t.pairs}' for t in tables)}.")
+    return tables[0]
 
 
-def top_rows(table: list[list[str]], count: int) -> list[list[str]]:
-    """The header, the teacher and vanilla rows, then the ``count`` methods with the highest mean top-1 (among
-    those measured on every pair)."""
-    header, rows = table[0], table[1:]
-    fixed = [row for row in rows if row[0] in FIXED_ROWS]
-    methods = sorted((row for row in rows if row[0] not in FIXED_ROWS), key=rank_key, reverse=True)
-    return [header, *fixed, *methods[:count]]
+def unpaired_half_width(method: list[float], vanilla: list[float]) -> float | None:
+    """Half the 95 % interval of mean(method) - mean(vanilla) taken as two independent samples (what two
+    ``mean ± std`` cells allow): t_{0.975, n1+n2-2} * sqrt(s1^2/n1 + s2^2/n2)."""
+    if len(method) < 2 or len(vanilla) < 2:
+        return None
+    spread = statistics.variance(method) / len(method) + statistics.variance(vanilla) / len(vanilla)
+    return t_quantile_975(len(method) + len(vanilla) - 2) * math.sqrt(spread)
 
 
-def as_markdown(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
+def method_results(table: DatasetTable) -> list[MethodResult]:
+    pair = table.pairs[0]
+    gains = paired_gains(table, METRIC)
+    vanilla = table.cells[("vanilla", pair)].values(METRIC)
+    out = []
+    for row in table.rows:
+        if row in FIXED_ROWS or (row, pair, "vanilla") not in gains:
+            continue
+        cell = table.cells[(row, pair)]
+        out.append(MethodResult(row, cell, gains[(row, pair, "vanilla")], gains.get((row, pair, "kd")),
+                                unpaired_half_width(cell.values(METRIC), vanilla)))
+    return out
 
 
-def cost_speeds(report: str) -> dict[str, list[float]]:
-    """Images/s of every cell of the report's first training-cost table, by row (cells without runs left out)."""
-    table = first_table(report.split("### Training cost", 1)[1]) if "### Training cost" in report else []
-    return {row[0]: [float(cell.rsplit(", ", 1)[1].split()[0]) for cell in row[1:] if cell.endswith(" img/s")]
-            for row in table[1:]}
+def narrowing(results: list[MethodResult]) -> list[float]:
+    """Unpaired half width over paired half width, for every method that has both."""
+    return sorted(r.unpaired_half / r.over_vanilla.half_width for r in results
+                  if r.unpaired_half and r.over_vanilla.half_width)
 
 
-def full_grid_days(report: str, students: int, teachers: int, teacher_epochs: int) -> float:
-    """Days the grid would take one run after another at :data:`FULL_EPOCHS` x :data:`FULL_TRAIN` images per
-    student, at the images/s its report measured (each student at the mean of the students' per-image times)."""
-    speeds = cost_speeds(report)
-    student = [v for row, values in speeds.items() if row != "teacher" for v in values]
-    if not student:
-        raise KdzooError("the report has no training-cost table with images/s; run `kdzoo report RUNS` again.")
-    seconds = students * FULL_EPOCHS * FULL_TRAIN * statistics.fmean(1 / v for v in student)
-    if teachers and speeds.get("teacher"):
-        seconds += teachers * teacher_epochs * FULL_TRAIN * statistics.fmean(1 / v for v in speeds["teacher"])
-    return seconds / 86400
+def mean_std_cell(values: list[float]) -> str:
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.2f}"
 
 
-def summaries(runs: Path) -> list[dict]:
-    found = [read_summary(path.parent) for path in sorted(runs.glob(f"*/{SUMMARY}"))]
-    if not found:
-        raise KdzooError(f"{runs} holds no finished run (no */{SUMMARY}); run the grid first: "
-                         f"kdzoo bench --grid {GRID}")
-    return found
+def published_cell(row: str, tables: list[PublishedTable]) -> str:
+    """``75.51 (last)`` with the gain over the same table's vanilla student when it has one, or ``–``."""
+    found = lookup(tables, "cifar100", row, PUBLISHED_PAIR)
+    if found is None:
+        return "–"
+    value, table = found
+    vanilla = table.lookup("cifar100", "vanilla", PUBLISHED_PAIR)
+    gain = f", {value - vanilla:+.2f}" if vanilla is not None and row not in FIXED_ROWS else ""
+    return f"{value:.2f} ({table.metric_of(row)}{gain})"
 
 
-def elapsed_minutes(runs: Path) -> float:
-    """From the first run's start (its config.yaml) to the last run's end (its summary.json), in minutes."""
-    starts = [path.stat().st_mtime for path in runs.glob(f"*/{CONFIG}")]
-    ends = [path.stat().st_mtime for path in runs.glob(f"*/{SUMMARY}")]
-    return (max(ends) - min(starts)) / 60
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(row) + " |" for row in rows)])
 
 
-def teachers_and_students(runs: Path) -> tuple[list[dict], list[dict]]:
-    """The summaries of the grid's teacher runs and of its student runs."""
-    done = summaries(runs)
-    teachers = [s for s in done if s["run"].startswith("teacher_")]
-    return teachers, [s for s in done if s not in teachers]
+HEADER = ["method", "top-1, mean ± std", "gain over vanilla [95 % CI]", "gain over KD [95 % CI]",
+          "unpaired CI half width / paired", f"CIFAR-100 {PUBLISHED_PAIR}, published"]
 
 
-def size_note(runs: Path) -> str:
-    """What the grid trained and how long it took, from its runs' summaries."""
-    teachers, students = teachers_and_students(runs)
-    done = teachers + students
-    first = students[0]
-    batch_size = load_run_config(runs / first["run"])["batch_size"]
-    steps = first["epochs"] * math.ceil(first["train_subset"] / batch_size)
-    seeds = sorted({s["seed"] for s in students})
-    teacher_epochs = f"; each teacher trains {teachers[0]['epochs']} epochs on the same images" if teachers else ""
-    return (f"{len(done)} runs ({len(teachers)} teachers, {len(students)} students), one after another, took "
-            f"{elapsed_minutes(runs):.0f} minutes on a 2-core CPU. Each student trains {first['epochs']} epochs on "
-            f"{first['train_subset']} training images ({steps} SGD steps of {batch_size}) and is tested on "
-            f"{first['test_subset']}, seeds {', '.join(map(str, seeds))}{teacher_epochs}. These sizes are what fits "
-            f"the grid in under an hour on such a CPU: the first "
-            f"stretch of training on an easy dataset, far from RepDistiller's 240 CIFAR-100 epochs.")
+def result_row(result: MethodResult, tables: list[PublishedTable]) -> list[str]:
+    ratio = (f"{result.unpaired_half / result.over_vanilla.half_width:.1f}x"
+             if result.unpaired_half and result.over_vanilla.half_width else "–")
+    return [result.row, mean_std_cell(result.cell.values(METRIC)), result.over_vanilla.cell(),
+            result.over_kd.cell() if result.over_kd else "–", ratio, published_cell(result.row, tables)]
 
 
-def full_grid_note(runs: Path, report: str) -> str:
-    """How long the larger grid would take on this CPU, estimated from the report's images/s."""
-    teachers, students = teachers_and_students(runs)
-    days = full_grid_days(report, len(students), len(teachers), teachers[0]["epochs"] if teachers else 0)
-    return (f"about {days:.0f} days on the same 2-core CPU, one run after another, at the images/s measured below; "
-            f"far less on a GPU, not measured here")
+def fixed_rows(table: DatasetTable, tables: list[PublishedTable]) -> list[list[str]]:
+    pair = table.pairs[0]
+    return [[row, mean_std_cell(table.cells[(row, pair)].values(METRIC)), "", "", "", published_cell(row, tables)]
+            for row in FIXED_ROWS if (row, pair) in table.cells]
 
 
-def results_page(runs: Path, report: str, plot: str) -> str:
+def grouped_tables(table: DatasetTable, results: list[MethodResult]) -> str:
+    tables = list(published_tables().values())
+    parts = [f"### Teacher and vanilla student\n\n{markdown_table(HEADER, fixed_rows(table, tables))}"]
+    for group in (ABOVE, UNCLEAR, BELOW):
+        rows = [result_row(r, tables) for r in sorted(results, key=lambda r: r.row) if r.group == group]
+        if rows:
+            parts.append(f"### {GROUP_TITLES[group]} ({len(rows)})\n\n{markdown_table(HEADER, rows)}")
+    return "\n\n".join(parts)
+
+
+def sources() -> str:
+    used = [t for t in published_tables().values() if any(pair == PUBLISHED_PAIR for _, pair in t.values)]
+    return "\n".join(f"- {t.name} ({t.metric} epoch; {t.runs}): {t.source}" for t in used)
+
+
+def size_note(table: DatasetTable) -> str:
+    """What the grid trained and how long its training loops took, from the runs' summaries and configs."""
+    students = [r for r in table.records if r.role != "teacher"]
+    teachers = [r for r in table.records if r.role == "teacher"]
+    first = students[0].config
+    steps = first["epochs"] * math.ceil(first["train_subset"] / first["batch_size"])
+    seeds = sorted({r.config["seed"] for r in students})
+    hours = sum(r.summary["train_time_s"] for r in table.records) / 3600
+    teacher = (f"; the teacher ({teachers[0].config['model']}, {teachers[0].config['epochs']} epochs on the same "
+               f"images) is trained first, once" if teachers else "")
+    return (f"{len(table.records)} runs: {len(students)} students ({len(seeds)} seeds: "
+            f"{', '.join(map(str, seeds))}) and {len(teachers)} teacher. Each student trains {first['epochs']} "
+            f"epochs on {first['train_subset']} training images ({steps} SGD steps of {first['batch_size']}) and is "
+            f"tested on {first['test_subset']}{teacher}. Their training loops took {hours:.1f} hours in all on a "
+            f"2-core CPU (evaluation not counted).")
+
+
+def results_page(table: DatasetTable, results: list[MethodResult], plot: str) -> str:
+    pair, ratios = table.pairs[0], narrowing(results)
+    counts = {g: sum(r.group == g for r in results) for g in GROUP_TITLES}
+    kd = next((r for r in results if r.row == "kd"), None)
+    kd_text = f"KD's gain over the vanilla student is {kd.over_vanilla.cell()}; " if kd else ""
     return f"""# Every method, measured
 
-Every method of `kdzoo list methods` on Fashion-MNIST, on a same-family pair (resnet20 -> resnet8) and a
-cross-family one (vgg8 -> resnet8), the same budget for all, two seeds. Reproduce it with:
+Every method of `kdzoo list methods` on Fashion-MNIST, on one pair ({pair}), at the tutorial's budget, with three
+seeds. The run folders' small files are in the repository, so this page regenerates from a clone, and the
+grid, run again, continues where it stopped (finished runs are skipped):
 
 ```sh
-kdzoo bench --grid {GRID}
-kdzoo report {RUNS.as_posix()}
-python -m kdzoo.docgen.results {RUNS.as_posix()}   # rewrites this page and the README's excerpt
+kdzoo bench --grid {GRID} --out {RUNS.as_posix()}
+python -m kdzoo.docgen.results    # rewrites this page and the README's excerpt
 ```
 
-{size_note(runs)}
+{size_note(table)}
 
-Below is the report exactly as `kdzoo report` printed it. AB, FSP and KDSVD pair the feature maps one to one
-and so do not run on vgg8 -> resnet8 (four stages against three; RepDistiller's N/A). BYOT and USKD distill a
-student from itself, so their cells repeat across pairs.
+**Why this budget.** Sized by measuring first: the [tutorial](tutorial.md) trains the same pair at this budget, and
+there KD beat the vanilla student by 3 points on one seed. Shorter runs (64 SGD steps, an earlier version of this
+page) left the students near half their accuracy, where the seeds disagreed by up to 21 points and hid every
+difference.
 
-**How to read it.** A run here is the first stretch of a training run, and there the seeds disagree by several
-points (one standard deviation reaches {max_std(first_table(report)):.0f} points), so two methods whose cells
-differ by less than about two standard deviations are not told apart. Methods that ramp their loss in (DKD's
-warm-up, scaled to the first of the two epochs; CTKD's temperature curriculum) and those that train extra modules
-from scratch start behind. What the table does show: every method runs and learns on both pairs, and what each
-one costs in time and images/s beside vanilla and KD. To rank methods, run the same grid with a larger budget
-into its own folder ({full_grid_note(runs, report)}), and read the published CIFAR-100 numbers on each
-method's page ([docs/methods/](methods/README.md)):
+**How to read it.** For one seed every run starts from the same student weights and sees the same batches
+(`kdzoo report` pairs runs by seed), so a method's gain over the vanilla student is measured seed by seed: the
+seed's luck cancels. Each gain is the mean of the {len(table.cells[('vanilla', pair)].values(METRIC))} per-seed
+differences (last epoch, points of top-1) with its 95 % confidence interval (t distribution, n - 1 degrees of
+freedom); `*` marks an interval that excludes 0. {kd_text}{counts[ABOVE]} methods gain with an interval above 0,
+{counts[UNCLEAR]} cannot be told apart from the vanilla student at this budget, and {counts[BELOW]} are below it
+with an interval below 0.
+Inside each group the methods are in alphabetical order: the intervals overlap too much to rank them. The paired
+intervals are narrower than the intervals that two `mean ± std` cells give for the same difference (independent
+samples, t with 2n - 2 degrees of freedom) by a median {statistics.median(ratios):.1f}x (from {ratios[0]:.1f}x to
+{ratios[-1]:.1f}x) over the methods, column "unpaired CI half width / paired".
 
-```sh
-kdzoo bench --grid {GRID} --budget {FULL_EPOCHS} --set train_subset={FULL_TRAIN} --out runs/bench/all_methods_full
-```
+These are 5-epoch runs on an easy dataset, the first stretch of a training run. Methods that ramp their loss in
+(DKD's warm-up, CTKD's curriculum) or train extra modules from scratch are at a disadvantage here; the published
+CIFAR-100 numbers (240 epochs, RepDistiller's recipe) are beside each method for that reason, with the epoch they
+report (last or best) and their gain over the same table's vanilla student. They come from different code bases
+and protocols:
 
-![gain of each method over the vanilla student]({plot})
+{sources()}
 
-{report.strip()}
+{grouped_tables(table, results)}
+
+![gain of each method over the vanilla student, paired by seed, with 95 % intervals]({plot})
+
+`kdzoo report {RUNS.as_posix()}` prints the full report of these runs (best and last epoch, curves, the paired
+gains over KD). Training time and images/s are not compared here: the grid ran beside other work on a busy
+machine; [the speed guide](guide/speed.md) measures them.
 """
 
 
-def max_std(table: list[list[str]]) -> float:
-    """The largest standard deviation in the table's ``mean ± std`` cells."""
-    return max((float(cell.split("±")[1].split()[0]) for row in table[1:] for cell in row[1:] if "±" in cell),
-               default=0.0)
+EXCERPT_HEADER = HEADER[:3]
 
 
-def readme_excerpt(table: list[list[str]]) -> str:
-    methods = sum(row[0] not in FIXED_ROWS for row in table[1:])
-    return (f"{BEGIN}\n{as_markdown(top_rows(table, 5))}\n\nThe five highest of all {methods} methods (mean ± std "
-            f"over two seeds). At this small CPU budget most differences are\nwithin the seeds' noise; every method, "
-            f"its training time and images/s, and how to read them: [docs/results.md](docs/results.md).\n{END}")
+def excerpt_rows(table: DatasetTable, results: list[MethodResult]) -> list[list[str]]:
+    """The teacher, the vanilla student and KD: top-1 and gain over vanilla, as on the page."""
+    kd = [result_row(r, [])[:3] for r in results if r.row == "kd"]
+    return [row[:3] for row in fixed_rows(table, [])] + kd
 
 
-def readme_excerpt_zh(table: list[list[str]]) -> str:
-    """:func:`readme_excerpt` for README.zh-CN.md: the same cells, the header's and fixed rows' labels in Chinese."""
-    methods = sum(row[0] not in FIXED_ROWS for row in table[1:])
-    rows = [[ZH_LABELS.get(row[0], row[0]), *row[1:]] for row in top_rows(table, 5)]
-    return (f"{BEGIN}\n{as_markdown(rows)}\n\n这是全部 {methods} 种方法里最高的五种"
-            "（两个随机种子的均值 ± 标准差）。在这么小的 CPU 训练预算下，"
-            "多数方法之间的差距都落在\n种子带来的波动之内；每种方法的结果、"
-            "训练时间和每秒图像数，以及这些数字该怎么读，"
+def readme_excerpt(table: DatasetTable, results: list[MethodResult]) -> str:
+    pair = table.pairs[0]
+    lines = [markdown_table(EXCERPT_HEADER, excerpt_rows(table, results))]
+    groups = {g: ", ".join(sorted(r.row for r in results if r.group == g)) or "none" for g in GROUP_TITLES}
+    seeds = len(table.cells[("vanilla", pair)].values(METRIC))
+    return (f"{BEGIN}\n{lines[0]}\n\nFashion-MNIST, {pair}, {seeds} seeds, last epoch; gains paired by seed. Of the "
+            f"{len(results)} methods, these gain over the vanilla student with a 95 % interval above 0: "
+            f"{groups[ABOVE]}; below 0: {groups[BELOW]}; the others are not told apart from it at this budget. "
+            f"Every method, the published CIFAR-100 numbers beside and how to read them: "
+            f"[docs/results.md](docs/results.md).\n{END}")
+
+
+ZH_LABELS = {"method": "方法", "teacher": "教师", "vanilla": "普通学生（vanilla）",
+             "top-1, mean ± std": "top-1，均值 ± 标准差",
+             "gain over vanilla [95 % CI]": "相对 vanilla 的提升 [95% 置信区间]"}
+
+
+def readme_excerpt_zh(table: DatasetTable, results: list[MethodResult]) -> str:
+    """:func:`readme_excerpt` for README.zh-CN.md: the same cells and lists, said in Chinese."""
+    pair = table.pairs[0]
+    header = [ZH_LABELS[h] for h in EXCERPT_HEADER]
+    body = [[ZH_LABELS.get(row[0], row[0]), *row[1:]] for row in excerpt_rows(table, results)]
+    groups = {g: "、".join(sorted(r.row for r in results if r.group == g)) or "无" for g in GROUP_TITLES}
+    seeds = len(table.cells[("vanilla", pair)].values(METRIC))
+    return (f"{BEGIN}\n{markdown_table(header, body)}\n\nFashion-MNIST，{pair}，{seeds} 个随机种子，取最后一个 epoch；"
+            f"提升按种子配对计算。{len(results)} 种方法里，95% 置信区间整体高于 0 的（确实比 vanilla 好）："
+            f"{groups[ABOVE]}；"
+            f"整体低于 0 的：{groups[BELOW]}；其余方法在这个训练预算下和 vanilla 分不出高下。"
+            f"全部方法的结果、旁边列出的 CIFAR-100 论文数字，以及这些数字该怎么读，"
             f"见 [docs/results.md](docs/results.md)（英文）。\n{END}")
 
 
@@ -208,28 +275,27 @@ def with_excerpt(readme: str, excerpt: str) -> str:
     return head + excerpt + rest.split(END, 1)[1]
 
 
-def regenerate(runs: Path, results: Path = RESULTS, images: Path = IMAGES, readme: Path = README) -> None:
-    """Write docs/results.md, its plot and the README excerpt from the grid folder ``runs``."""
-    report_file = runs / "report.md"
-    if not report_file.is_file():
-        raise KdzooError(f"{report_file} does not exist; run `kdzoo report {runs}` first.")
-    report = report_file.read_text(encoding="utf-8")
-    gains = sorted((runs / "plots").glob("gains_*.png"))
+def regenerate(runs: Path = RUNS, results: Path = RESULTS, images: Path = IMAGES, readme: Path = README) -> None:
+    """Report the grid in ``runs`` (``kdzoo report``), then write docs/results.md, its plot and the excerpts."""
+    table = the_table(runs)
+    _, written = write_report(runs, metric=METRIC)
+    gains = [p for p in written if p.name.startswith("gains_")]
     if len(gains) != 1:
-        raise KdzooError(f"expected one gains plot in {runs / 'plots'}, found {len(gains)}; run `kdzoo report`.")
+        raise KdzooError(f"expected one gains plot from the report of {runs}, found {len(gains)}.")
+    results_by_row = method_results(table)
     images.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(gains[0], images / FIGURE)
-    results.write_text(results_page(runs, report, f"img/{FIGURE}"), encoding="utf-8")
-    readme.write_text(with_excerpt(readme.read_text(encoding="utf-8"), readme_excerpt(first_table(report))),
+    results.write_text(results_page(table, results_by_row, f"img/{FIGURE}"), encoding="utf-8")
+    readme.write_text(with_excerpt(readme.read_text(encoding="utf-8"), readme_excerpt(table, results_by_row)),
                       encoding="utf-8")
-    written = [results, images / FIGURE, readme]
+    done = [results, images / FIGURE, readme]
     chinese = readme.with_name(README_ZH_NAME)
     if chinese.is_file():
-        chinese.write_text(with_excerpt(chinese.read_text(encoding="utf-8"), readme_excerpt_zh(first_table(report))),
+        chinese.write_text(with_excerpt(chinese.read_text(encoding="utf-8"), readme_excerpt_zh(table, results_by_row)),
                            encoding="utf-8")
-        written.append(chinese)
-    print("written: " + ", ".join(map(str, written)))
+        done.append(chinese)
+    print("written: " + ", ".join(map(str, done)))
 
 
 if __name__ == "__main__":
-    regenerate(Path(sys.argv[1]) if len(sys.argv) > 1 else RUNS)
+    regenerate()

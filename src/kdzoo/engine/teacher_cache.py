@@ -138,6 +138,13 @@ def cache_key(fields: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def cache_bytes_per_epoch(images: int, classes: int, dtype: torch.dtype, views: int = 1) -> int:
+    """Bytes of the teacher logits in one epoch's file: ``classes`` logits per image and view, in ``dtype`` (the
+    teacher's: float32 on a CPU, bf16 or fp16 under autocast); ``torch.save`` adds under 0.5 KiB per batch and
+    2 KiB per file."""
+    return images * views * classes * dtype.itemsize
+
+
 def human_size(size: int) -> str:
     """``size`` bytes as B, KiB, MiB or GiB."""
     for unit in ("B", "KiB", "MiB"):
