@@ -21,6 +21,7 @@ from kdzoo.engine.teacher_cache import (
     FORMAT,
     KEY_OPTIONS,
     cache_bytes_per_epoch,
+    cache_key,
     check_cache_allowed,
     human_size,
     key_fields,
@@ -334,3 +335,18 @@ def test_the_front_pages_give_the_float32_size_per_epoch_of_the_speed_guides_tab
     cifar, imagenet = (human_size(cache_bytes_per_epoch(n, c, torch.float32)) for n, c in ((50_000, 100),
                                                                                            (1_281_167, 1000)))
     assert f"{cifar}" in text and f"{imagenet}" in text and "--teacher-cache DIR" in text
+
+
+def test_a_cpus_thread_count_is_part_of_the_key():
+    """Another number of CPU threads may sum a convolution in another order: a miss, not a failed verification."""
+    cfg = build_config(None, {"model": "resnet8", "teacher": "t.pt", "method": "kd", "dataset": "synthetic"})
+    teacher = create_model("resnet8", num_classes=10)
+    threads = torch.get_num_threads()
+    keys = set()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            keys.add(cache_key(key_fields(cfg, teacher, torch.device("cpu"), None, False, None, 1, 100)))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(keys) == 2

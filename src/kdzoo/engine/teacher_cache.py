@@ -3,10 +3,10 @@ computed once and read back by every later run that would compute exactly the sa
 
 - **Key.** Everything that determines the outputs (:func:`key_fields`): the teacher's weights (SHA-256 of its state
   dict), architecture and options; the dataset, its options, root, subsets and data seed; the seed, batch size and
-  views (MLKD's strong view); rank and world size; device, precision, the teacher's memory format, compile and
-  determinism; the kdzoo and torch versions. ``key`` = SHA-256 of their canonical JSON; the cache of a key is the
-  folder ``DIR/<key>/`` (``key.json`` lists the fields), so any difference is a miss, never a wrong hit. The epoch
-  names the file: ``epoch_<e>.pt``.
+  views (MLKD's strong view); rank and world size; device (and a CPU's thread count), precision, the teacher's memory
+  format, compile and determinism; the kdzoo and torch versions. ``key`` = SHA-256 of their canonical JSON; the
+  cache of a key is the folder ``DIR/<key>/`` (``key.json`` lists the fields), so any difference is a miss, never a
+  wrong hit. The epoch names the file: ``epoch_<e>.pt``.
 - **Files.** One per epoch, written whole at the end of its training loop with
   :func:`~kdzoo.engine.checkpoint.save_whole` (a killed run leaves no partial epoch; a resumed one reuses the
   finished epochs): ``{format, version, key, epoch, steps, views, dtype, teacher_time_s, logits}``, ``logits`` the
@@ -113,6 +113,7 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
         "device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "amp": str(amp) if amp is not None else None, "teacher_channels_last": teacher_channels_last,
         "compile": compile_mode, "deterministic": cfg.deterministic,
+        "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,  # may change a CPU's sums' order
     }
 
 
