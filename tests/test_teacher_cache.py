@@ -160,19 +160,26 @@ def test_a_truncated_file_is_recomputed_and_an_altered_one_stops_the_run(distill
     assert "epoch 2, batch 2" in err and "bit for bit" in err
 
 
-def test_an_epoch_cached_before_a_crash_is_reused_on_resume(cli, distill, tmp_path, monkeypatch):
-    """The run dies writing epoch 2's checkpoint, after epoch 2's teacher outputs were written: --resume reads them."""
+def disk_full_when(full, partial: bytes = b""):
+    """``torch.save`` that writes ``partial`` and then fails with "No space left on device" for the dicts ``full``
+    picks, and saves everything else."""
     real_save = torch.save
 
-    def disk_full_at_epoch_2(obj, f, *args, **kwargs):
-        if isinstance(obj, dict) and obj.get("epoch") == 2 and "optimizer" in obj:
+    def save(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and full(obj):
+            f.write(partial)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_save(obj, f, *args, **kwargs)
 
+    return save
+
+
+def test_an_epoch_cached_before_a_crash_is_reused_on_resume(cli, distill, tmp_path, monkeypatch):
+    """The run dies writing epoch 2's checkpoint, after epoch 2's teacher outputs were written: --resume reads them."""
     cache = ["--teacher-cache", tmp_path / "cache"]
     code, _, err, straight = distill("straight")
     assert code == 0, err
-    monkeypatch.setattr(torch, "save", disk_full_at_epoch_2)
+    monkeypatch.setattr(torch, "save", disk_full_when(lambda obj: obj.get("epoch") == 2 and "optimizer" in obj))
     code, _, err, run = distill("crashed", *cache)
     assert code == 2 and "No space left on device" in err
     monkeypatch.undo()
@@ -187,20 +194,18 @@ def test_a_full_disk_while_writing_the_cache_is_warned_about_and_changes_no_resu
     """The disk fills while epoch 1's file is written (part of it reached the disk): the run warns once, naming the
     file, the folder and the fix, writes nothing more to the cache, records the error and ends as an uncached run;
     no file is left that reads as whole, and a later run computes both epochs again and writes them."""
-    real_save = torch.save
     cache_writes = []
 
-    def disk_full_for_the_cache(obj, f, *args, **kwargs):
-        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+    def a_cache_file(obj):
+        if obj.get("format") == FORMAT:
             cache_writes.append(obj["epoch"])
-            f.write(b"PK\x03\x04" * 1024)
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_save(obj, f, *args, **kwargs)
+            return True
+        return False
 
     cache = ["--teacher-cache", tmp_path / "cache"]
     code, _, err, plain = distill("plain")
     assert code == 0, err
-    monkeypatch.setattr(torch, "save", disk_full_for_the_cache)
+    monkeypatch.setattr(torch, "save", disk_full_when(a_cache_file, partial=b"PK\x03\x04" * 1024))
     code, out, err, full = distill("full", *cache)
     monkeypatch.undo()
     assert code == 0, err

@@ -236,12 +236,17 @@ def excerpt_rows(table: DatasetTable, results: list[MethodResult]) -> list[list[
     return [row[:3] for row in fixed_rows(table, [])] + kd
 
 
+def excerpt_facts(table: DatasetTable, results: list[MethodResult], join: str, none: str) -> tuple[dict[str, str], int]:
+    """The excerpt's lists of methods by group (names joined by ``join``, ``none`` for an empty group) and the
+    number of seeds."""
+    groups = {g: join.join(sorted(r.row for r in results if r.group == g)) or none for g in GROUP_TITLES}
+    return groups, len(table.cells[("vanilla", table.pairs[0])].values(METRIC))
+
+
 def readme_excerpt(table: DatasetTable, results: list[MethodResult]) -> str:
-    pair = table.pairs[0]
-    lines = [markdown_table(EXCERPT_HEADER, excerpt_rows(table, results))]
-    groups = {g: ", ".join(sorted(r.row for r in results if r.group == g)) or "none" for g in GROUP_TITLES}
-    seeds = len(table.cells[("vanilla", pair)].values(METRIC))
-    return (f"{BEGIN}\n{lines[0]}\n\nFashion-MNIST, {pair}, {seeds} seeds, last epoch; gains paired by seed. Of the "
+    groups, seeds = excerpt_facts(table, results, ", ", "none")
+    return (f"{BEGIN}\n{markdown_table(EXCERPT_HEADER, excerpt_rows(table, results))}\n\nFashion-MNIST, "
+            f"{table.pairs[0]}, {seeds} seeds, last epoch; gains paired by seed. Of the "
             f"{len(results)} methods, these gain over the vanilla student with a 95 % interval above 0: "
             f"{groups[ABOVE]}; below 0: {groups[BELOW]}; the others are not told apart from it at this budget. "
             f"Every method, the published CIFAR-100 numbers beside and how to read them: "
@@ -255,17 +260,14 @@ ZH_LABELS = {"method": "方法", "teacher": "教师", "vanilla": "普通学生�
 
 def readme_excerpt_zh(table: DatasetTable, results: list[MethodResult]) -> str:
     """:func:`readme_excerpt` for README.zh-CN.md: the same cells and lists, said in Chinese."""
-    pair = table.pairs[0]
+    groups, seeds = excerpt_facts(table, results, "、", "无")
     header = [ZH_LABELS[h] for h in EXCERPT_HEADER]
     body = [[ZH_LABELS.get(row[0], row[0]), *row[1:]] for row in excerpt_rows(table, results)]
-    groups = {g: "、".join(sorted(r.row for r in results if r.group == g)) or "无" for g in GROUP_TITLES}
-    seeds = len(table.cells[("vanilla", pair)].values(METRIC))
-    return (f"{BEGIN}\n{markdown_table(header, body)}\n\nFashion-MNIST，{pair}，{seeds} 个随机种子，取最后一个 epoch；"
-            f"提升按种子配对计算。{len(results)} 种方法里，95% 置信区间整体高于 0 的（确实比 vanilla 好）："
-            f"{groups[ABOVE]}；"
-            f"整体低于 0 的：{groups[BELOW]}；其余方法在这个训练预算下和 vanilla 分不出高下。"
-            f"全部方法的结果、旁边列出的 CIFAR-100 论文数字，以及这些数字该怎么读，"
-            f"见 [docs/results.md](docs/results.md)（英文）。\n{END}")
+    return (f"{BEGIN}\n{markdown_table(header, body)}\n\nFashion-MNIST，{table.pairs[0]}，{seeds} 个随机种子，"
+            f"取最后一个 epoch；提升按种子配对计算。{len(results)} 种方法里，95% 置信区间整体高于 0 的"
+            f"（确实比 vanilla 好）：{groups[ABOVE]}；整体低于 0 的：{groups[BELOW]}；"
+            f"其余方法在这个训练预算下和 vanilla 分不出高下。全部方法的结果、旁边列出的 CIFAR-100 论文数字，"
+            f"以及这些数字该怎么读，见 [docs/results.md](docs/results.md)（英文）。\n{END}")
 
 
 def with_excerpt(readme: str, excerpt: str) -> str:
