@@ -127,6 +127,14 @@ def test_plots_are_valid_pngs(cli, runs):
         assert imread(plots / name).shape[0] > 100
 
 
+def test_no_cost_leaves_the_cost_table_and_plot_out(cli, runs, tmp_path):
+    code, out, err = cli("report", runs, "--no-cost", "--out", tmp_path / "rep")
+    assert code == 0, err
+    assert "Training cost" not in out and "img/s" not in out and "| kd | 73.50 ± 0.71" in out
+    assert not list((tmp_path / "rep" / "plots").glob("cost_*")) and list((tmp_path / "rep" / "plots").glob("gains_*"))
+    assert "train_time_s" in (tmp_path / "rep" / "report.csv").read_text(encoding="utf-8")  # the CSV keeps the times
+
+
 def test_published_tables_name_known_methods_models_and_sources():
     methods = set(list_methods()) | {"teacher", "vanilla"}
     for table in published_tables().values():
