@@ -203,6 +203,16 @@ def test_runs_pool_only_when_they_differ_in_the_seed_alone(cli, tmp_path):
     assert "| kd (epochs=6) | 71.00 ± 1.41" in out and "| kd (epochs=3) | 60.00" in out
 
 
+def test_a_row_named_by_a_weight_left_at_the_methods_default_says_default(cli, tmp_path):
+    root = tmp_path / "runs"
+    for name, alpha in (("crd", None), ("crd_kd", 1.0)):  # as `--method crd` and `--method crd --alpha 1` save it
+        fake_run(root, name, model="resnet8", seed=0, best=70.0, last=70.0, method="crd", teacher_arch="resnet20",
+                 dataset="fashion_mnist", config={"alpha": alpha})
+    code, out, err = cli("report", root, "--no-plots")
+    assert code == 0, err
+    assert set(read_csv(root / "report.csv")) == {"crd (alpha=default)", "crd (alpha=1.0)"}
+
+
 def test_the_cost_table_counts_the_init_stage(cli, tmp_path):
     root = tmp_path / "runs"
     run = fake_run(root, "ft", model="resnet8", seed=0, best=60.0, last=60.0, method="ft", teacher_arch="resnet20",
