@@ -1,8 +1,8 @@
 """The Chinese documentation: each Chinese page mirrors its English page (README.zh-CN.md the front page, the
-tutorial and the beginner's guide pages of docs/zh-CN/ theirs) with the same commands, the same sections and the same numbers;
-the Chinese pages are linked from README.zh-CN.md; every kdzoo command of the front pages and the guide, in both
-languages, parses with the real CLI; their links lead to files that exist; the RepDistiller flag table names kdzoo
-flags that exist, and the methods page has a section for every method."""
+tutorial and the beginner's guide pages of docs/zh-CN/ theirs) with the same commands, the same sections and the
+same numbers; the Chinese pages are linked from README.zh-CN.md; every kdzoo command of the front pages and the
+guide, in both languages, parses with the real CLI; their links lead to files that exist; the RepDistiller flag table
+names kdzoo flags that exist, and the methods page has a section for every method."""
 
 import argparse
 import re
