@@ -1,8 +1,8 @@
 """The Chinese documentation: each Chinese page mirrors its English page (README.zh-CN.md the front page, the
-beginner's guide pages of docs/zh-CN/guide/ theirs) with the same commands, the same sections and the same numbers;
-the Chinese pages are linked from README.zh-CN.md; every kdzoo command of the front pages and the guide, in both
-languages, parses with the real CLI; their links lead to files that exist; the RepDistiller flag table names kdzoo
-flags that exist, and the methods page has a section for every method."""
+tutorial and the beginner's guide pages of docs/zh-CN/ theirs) with the same commands, the same sections and the
+same numbers; the Chinese pages are linked from README.zh-CN.md; every kdzoo command of the front pages and the
+guide, in both languages, parses with the real CLI; their links lead to files that exist; the RepDistiller flag table
+names kdzoo flags that exist, and the methods page has a section for every method."""
 
 import argparse
 import re
@@ -24,6 +24,7 @@ ZH = ROOT / "docs" / "zh-CN"
 GUIDE = ROOT / "docs" / "guide"
 #: Each English page and the Chinese page that says the same thing.
 PAIRS = (("README.md", "README.zh-CN.md"),
+         ("docs/tutorial.md", "docs/zh-CN/tutorial.md"),
          ("docs/guide/teachers.md", "docs/zh-CN/guide/teachers.md"),
          ("docs/guide/bench-report-temperature.md", "docs/zh-CN/guide/bench-report-temperature.md"),
          ("docs/guide/bad-input-and-resuming.md", "docs/zh-CN/guide/bad-input-and-resuming.md"))

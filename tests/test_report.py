@@ -127,6 +127,14 @@ def test_plots_are_valid_pngs(cli, runs):
         assert imread(plots / name).shape[0] > 100
 
 
+def test_no_cost_leaves_the_cost_table_and_plot_out(cli, runs, tmp_path):
+    code, out, err = cli("report", runs, "--no-cost", "--out", tmp_path / "rep")
+    assert code == 0, err
+    assert "Training cost" not in out and "img/s" not in out and "| kd | 73.50 ± 0.71" in out
+    assert not list((tmp_path / "rep" / "plots").glob("cost_*")) and list((tmp_path / "rep" / "plots").glob("gains_*"))
+    assert "train_time_s" in (tmp_path / "rep" / "report.csv").read_text(encoding="utf-8")  # the CSV keeps the times
+
+
 def test_published_tables_name_known_methods_models_and_sources():
     methods = set(list_methods()) | {"teacher", "vanilla"}
     for table in published_tables().values():
@@ -193,6 +201,16 @@ def test_runs_pool_only_when_they_differ_in_the_seed_alone(cli, tmp_path):
     assert rows["kd (epochs=6)"]["resnet20 -> resnet8 | n"] == "2"
     assert rows["kd (epochs=3)"]["resnet20 -> resnet8 | n"] == "1"
     assert "| kd (epochs=6) | 71.00 ± 1.41" in out and "| kd (epochs=3) | 60.00" in out
+
+
+def test_a_row_named_by_a_weight_left_at_the_methods_default_says_default(cli, tmp_path):
+    root = tmp_path / "runs"
+    for name, alpha in (("crd", None), ("crd_kd", 1.0)):  # as `--method crd` and `--method crd --alpha 1` save it
+        fake_run(root, name, model="resnet8", seed=0, best=70.0, last=70.0, method="crd", teacher_arch="resnet20",
+                 dataset="fashion_mnist", config={"alpha": alpha})
+    code, out, err = cli("report", root, "--no-plots")
+    assert code == 0, err
+    assert set(read_csv(root / "report.csv")) == {"crd (alpha=default)", "crd (alpha=1.0)"}
 
 
 def test_the_cost_table_counts_the_init_stage(cli, tmp_path):

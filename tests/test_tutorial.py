@@ -1,17 +1,34 @@
 """docs/tutorial.md runs: every marked command at a tiny budget, its figures appear where the page says, and the
-outputs it shows are the commands' (``python -m kdzoo.docgen.tutorial`` regenerates them)."""
+outputs it shows are the commands' (``python -m kdzoo.docgen.tutorial`` regenerates them); the Chinese tutorial has
+the same blocks, commands, outputs and figures, so the two pages cannot show different numbers."""
 
 from pathlib import Path
 
 import pytest
 
+from kdzoo.docgen import tutorial
 from kdzoo.docgen.methods import TUTORIAL_TEACHER
 from kdzoo.docgen.results import FIGURE as RESULTS_FIGURE
-from kdzoo.docgen.tutorial import OUTPUT, RUN, blocks, commands, figures, find_figure, run_tutorial, tiny
+from kdzoo.docgen.tutorial import (
+    CHECK,
+    OUTPUT,
+    RUN,
+    blocks,
+    commands,
+    figures,
+    find_figure,
+    key,
+    regenerate,
+    run_tutorial,
+    shown_by,
+    tiny,
+)
+from kdzoo.methods import list_methods
 from test_realdata import _have_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+TEXT_ZH = (ROOT / "docs" / "zh-CN" / "tutorial.md").read_text(encoding="utf-8")
 
 
 def test_every_figure_is_checked_in_and_every_output_block_filled():
@@ -19,9 +36,27 @@ def test_every_figure_is_checked_in_and_every_output_block_filled():
     assert sorted(p.name for p in (ROOT / "docs" / "img").iterdir()) == sorted(names)
     found = blocks(TEXT)
     assert [b.kind for b in found].count(RUN) >= 6 and all(b.text.strip() for b in found)
-    assert found[0].kind == RUN  # every output block follows the run block it shows
+    assert found[0].kind == RUN and shown_by(TEXT)  # every output block follows the run block it shows
+    assert "filled by" not in TEXT
     assert {argv[0] for b in found if b.kind == RUN for argv in commands(b)} >= {"train", "distill", "bench", "report",
-                                                                                 "temperature", "plot"}
+                                                                                 "temperature", "plot", "maps", "eval"}
+
+
+def test_the_tour_names_every_method():
+    ran = {argv[argv.index("--method") + 1] for b in blocks(TEXT) if b.kind in (RUN, CHECK) for argv in commands(b)
+           if "--method" in argv}
+    assert ran | {"kd"} == set(list_methods())  # KD: the grids of steps 3 and 4
+
+
+def test_the_chinese_tutorial_has_the_same_blocks_commands_outputs_and_figures():
+    en, zh = blocks(TEXT), blocks(TEXT_ZH)
+    assert [b.kind for b in zh] == [b.kind for b in en]
+    for b_en, b_zh in zip(en, zh, strict=True):
+        if b_en.kind in (RUN, CHECK):
+            assert key(b_zh) == key(b_en)  # comments may differ
+        else:
+            assert b_zh.text == b_en.text, "regenerate: python -m kdzoo.docgen.tutorial"
+    assert figures(TEXT_ZH) == figures(TEXT)
 
 
 def test_tiny_budget_replaces_the_training_flags():
@@ -32,18 +67,55 @@ def test_tiny_budget_replaces_the_training_flags():
     assert tiny(["report", "runs"]) == ["report", "runs"]
 
 
+PAGE = """# A page
+
+## 1. One step
+
+<!-- run -->
+```bash
+kdzoo list methods  # COMMENT
+```
+
+<!-- output -->
+```text
+old
+```
+
+## 2. Not run by the regeneration
+
+<!-- check -->
+```bash
+kdzoo list grids
+```
+"""
+
+
+def test_regenerate_fills_both_pages_from_one_run_and_runs_each_block_once(tmp_path, monkeypatch):
+    pages = (tmp_path / "en.md", tmp_path / "zh.md")
+    pages[0].write_text(PAGE.replace("COMMENT", "a comment"), encoding="utf-8")
+    pages[1].write_text(PAGE.replace("COMMENT", "注释"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    monkeypatch.setattr(tutorial, "run", lambda argv: ran.append(argv) or f"printed by {argv[0]}\n")
+    for sections in ([2], None, None):  # section 2 has no run block; the second full run finds it done
+        regenerate(pages, tmp_path / "img", tmp_path / "done.json", sections)
+    assert ran == [["list", "methods"]]  # check blocks are the test's alone
+    for page, comment in zip(pages, ("a comment", "注释"), strict=True):
+        assert page.read_text(encoding="utf-8") == PAGE.replace("COMMENT", comment).replace(
+            "```text\nold\n```", "```text\nprinted by list\n```")
+
+
 @pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not _have_fashion_mnist(),
                     reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)")
 def test_the_tutorial_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    outputs = run_tutorial(TEXT, tiny)
+    outputs = run_tutorial(TEXT, tiny)  # the run blocks and the check blocks
     assert (tmp_path / TUTORIAL_TEACHER).is_dir()  # the method pages' commands start from this teacher
     for pattern, _ in figures(TEXT):
         assert find_figure(pattern, tmp_path).read_bytes().startswith(b"\x89PNG")
     found = blocks(TEXT)
-    for number, block in enumerate(found):
-        if block.kind == OUTPUT:
-            source = max(i for i in range(number) if found[i].kind == RUN)
-            assert block.text == outputs[source], "regenerate: python -m kdzoo.docgen.tutorial"
+    for number, source in shown_by(TEXT).items():
+        if found[number].kind == OUTPUT:
+            assert found[number].text == outputs[key(source)], "regenerate: python -m kdzoo.docgen.tutorial"

@@ -10,8 +10,12 @@ import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .run_folder import read_metrics
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 #: label -> (x values, y values, error bars or None)
 Series = dict[str, tuple[Sequence[float], Sequence[float], Sequence[float] | None]]
@@ -172,3 +176,29 @@ def plot_run_columns(run_dirs: Sequence[Path], columns: Sequence[str], path: Pat
               (*mean_curve([Path(run)], column), None) for run in run_dirs for column in columns}
     ylabel = columns[0] if len(columns) == 1 else "value"
     return plot_lines(series, path, "epoch", ylabel, title)
+
+
+def plot_attention_maps(image: Tensor, rows: dict[str, list[Tensor]], path: Path, title: str) -> Path:
+    """One row per network (label -> its H x W maps, stage by stage): the C x H x W image, then each stage's map,
+    each scaled to its own range."""
+    plt = _pyplot()
+    columns = 1 + max(len(maps) for maps in rows.values())
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.1 * columns, 2.2 * len(rows) + 0.4), dpi=120,
+                             squeeze=False)
+    picture = image.detach().float().cpu()
+    picture = ((picture - picture.min()) / (picture.max() - picture.min() + 1e-12)).permute(1, 2, 0)
+    gray = picture.shape[-1] == 1
+    for r, (label, maps) in enumerate(rows.items()):
+        axes[r][0].imshow(picture[..., 0] if gray else picture, cmap="gray" if gray else None)
+        axes[r][0].set_ylabel(label)
+        for c, attention in enumerate(maps, start=1):
+            axes[r][c].imshow(attention.detach().float().cpu(), cmap="jet")
+            axes[r][c].set_title(f"stage {c} ({attention.shape[0]}x{attention.shape[1]})", fontsize="small")
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in axes[r][1 + len(maps):]:
+            ax.axis("off")
+    axes[0][0].set_title("image", fontsize="small")
+    fig.suptitle(title, fontsize="medium")
+    return _save(fig, path)

@@ -18,7 +18,8 @@ from ..errors import KdzooError
 from .parser import Parser
 
 #: The commands, in the order ``kdzoo --help`` lists them; each is the module of that name.
-COMMANDS = ("train", "distill", "eval", "list", "demo", "bench", "report", "temperature", "plot", "teachers")
+COMMANDS = ("train", "distill", "eval", "list", "demo", "bench", "report", "temperature", "maps", "plot",
+            "teachers")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--published", help="published tables to compare with: all (default), none, or comma-separated "
                                        "names from the package's published.yaml")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--no-cost", action="store_true", help="leave out the training-cost table and plot (times measured "
+                                                         "on a busy machine are noise)")
     p.set_defaults(func=run)
 
 
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..grid import write_report
 
     text, written = write_report(args.runs_dir, out=args.out, metric=args.metric, published=args.published,
-                                 make_plots=not args.no_plots)
+                                 make_plots=not args.no_plots, cost=not args.no_cost)
     print(text)
     print("\nwritten: " + ", ".join(str(p) for p in written))
     return 0

@@ -46,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
                               "RepDistiller file).")
         print(logits_report(args.logits, args.classes, args.temperatures, Path(args.out)))
         return 0
-    if args.index is not None and args.class_name:
-        raise ConfigError("Give --index N or --class NAME, not both.")
     sample = load_sample(args.teacher, args.student, dataset=args.dataset, data_root=args.data_root,
                          download=args.download, index=args.index, class_name=args.class_name,
                          batch_size=args.batch_size, device=args.device)

@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..config import upgrade_saved_config
 from ..errors import ConfigError
 from ..plots import plot_distributions, plot_heatmap, plot_lines
 from ..temperature import entropy, kl_divergence, kl_matrix, soften, standardized
 from ..text_table import text_table
+from .test_image import find_test_image
 
 
 def distribution_table(logits: Tensor, classes: list[str], temperatures: list[float],
@@ -66,46 +66,11 @@ class Sample:
 def load_sample(teacher: str, student: str | None, dataset: str | None, data_root: str | None, download: bool,
                 index: int | None, class_name: str | None, batch_size: int, device: str) -> Sample:
     """Logits of the test batch holding image ``index`` (or the first image of ``class_name``)."""
-    from ..data import build_data
-    from ..engine import load_model
-    from ..engine.evaluate import check_fits
-    from ..engine.runtime import resolve_device
-
-    device = resolve_device(device)
-    model_t, saved = load_model(teacher, device=device)
-    config = upgrade_saved_config(saved.get("config") or {})[0]
-    dataset = dataset or config.get("dataset")
-    if dataset is None:
-        raise ConfigError(f"{teacher} does not say which dataset it was trained on: pass --dataset NAME.")
-    same = config.get("dataset") == dataset
-    data = build_data(dataset, root=data_root or (config.get("data_root") if same else None), download=download,
-                      eval_batch_size=batch_size, device=device, seed=config.get("seed", 0) if same else 0,
-                      **(config.get("dataset_options", {}) if same else {}))
-    check_fits(model_t, data, "teacher")
-    model_s = None
-    if student is not None:
-        model_s, _ = load_model(student, device=device)
-        check_fits(model_s, data, "student")
-        model_s.eval()
-    model_t.eval()
-    classes = list(data.class_names)
-    target = None
-    if class_name is not None:
-        if class_name not in classes:
-            raise ConfigError(f"--class {class_name!r} is not a class of {dataset}; its classes: {', '.join(classes)}.")
-        target = classes.index(class_name)
-    index = 0 if index is None and target is None else index
-    for batch in data.test.epoch(0):
-        hits = (batch.index == index) if index is not None else (batch.labels == target)
-        if bool(hits.any()):
-            pos = int(hits.nonzero()[0])
-            label = int(batch.labels[pos])
-            student_logits = model_s(batch.images).double().cpu() if model_s else None
-            return Sample(model_t(batch.images).double().cpu(), student_logits, pos, label, classes,
-                          f"{dataset} test image {int(batch.index[pos])} (class {classes[label]})")
-    what = f"image {index}" if index is not None else f"an image of class {class_name!r}"
-    raise ConfigError(f"The {dataset} test split ({data.test.num_samples} images) has no {what}: pick --index between "
-                      f"0 and {data.test.num_samples - 1}.")
+    found = find_test_image(teacher, [student] if student else [], dataset, data_root, download, index, class_name,
+                            batch_size, device)
+    logits = [model(found.images).double().cpu() for model in found.models]
+    return Sample(logits[0], logits[1] if student else None, found.position, found.label, found.classes,
+                  found.description)
 
 
 def model_report(sample: Sample, temperatures: list[float], top: int, out: Path) -> str:

@@ -30,7 +30,7 @@ def _fmt(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
 
 
-def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], title: str) -> str:
+def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], title: str, cost: bool = True) -> str:
     used: dict[str, PublishedTable] = {}
     metrics: set[str] = set()   # the epochs of the published numbers printed
     typical = statistics.mode(len(c.values(metric)) for c in table.cells.values())
@@ -58,12 +58,13 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
     lines = [f"## {title}: {table.name} test top-1 (%), {metric} epoch",
              "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...{brackets}.", "",
              "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|", *rows,
-             *paired_markdown(table, metric),
-             "", "### Training cost: training time, images/s (mean over runs)", "",
-             *(["The time includes the init stage of AB, FT and FSP, shown in brackets (`init_time_s` in the CSV).",
-                ""] if init else []),
-             "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
-    lines += [f"| {row} | " + " | ".join(cells) + " |" for row, cells in zip(table.rows, costs, strict=True)]
+             *paired_markdown(table, metric)]
+    if cost:
+        lines += ["", "### Training cost: training time, images/s (mean over runs)", "",
+                  *(["The time includes the init stage of AB, FT and FSP, shown in brackets (`init_time_s` in the "
+                     "CSV).", ""] if init else []),
+                  "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|"]
+        lines += [f"| {row} | " + " | ".join(cells) + " |" for row, cells in zip(table.rows, costs, strict=True)]
     if used:
         lines += ["", "Published numbers:"] + [f"- {t.name}: {t.title}; {t.runs}. Source: {t.source}"
                                                for t in used.values()]
@@ -184,9 +185,10 @@ def split_notes(datasets: list[DatasetTable]) -> list[str]:
 
 
 def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", published: str | None = None,
-                 make_plots: bool = True) -> tuple[str, list[Path]]:
+                 make_plots: bool = True, cost: bool = True) -> tuple[str, list[Path]]:
     """Write ``report.md``, ``report.csv`` and ``plots/`` for the runs under ``runs_dir``; returns the
-    Markdown and the paths written."""
+    Markdown and the paths written. Without ``cost``, the training-cost table and plot are left out (times from a
+    busy machine are noise, not measurements); the CSV keeps the recorded times."""
     if metric not in METRICS:
         raise ConfigError(f"--metric must be best or last, got {metric!r}.")
     runs_dir = Path(runs_dir)
@@ -202,7 +204,7 @@ def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", 
     out = Path(out) if out else runs_dir
     out.mkdir(parents=True, exist_ok=True)
     datasets = build_tables(records)
-    text = "\n\n".join([*split_notes(datasets), *(markdown(t, metric, tables, runs_dir.name) for t in datasets)])
+    text = "\n\n".join([*split_notes(datasets), *(markdown(t, metric, tables, runs_dir.name, cost) for t in datasets)])
     if unfinished:
         text += f"\n\n{len(unfinished)} unfinished run(s) left out: " + ", ".join(p.name for p in unfinished)
     (out / "report.md").write_text(text + "\n", encoding="utf-8")
@@ -212,5 +214,5 @@ def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", 
     written = [out / "report.md", out / "report.csv"]
     if make_plots:
         for t in datasets:
-            written += report_plots(t, metric, out / "plots")
+            written += report_plots(t, metric, out / "plots", cost)
     return text, written

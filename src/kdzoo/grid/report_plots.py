@@ -89,8 +89,9 @@ def stats(table: DatasetTable, out: Path, tag: str) -> list[Path]:
     return written
 
 
-def report_plots(table: DatasetTable, metric: str, out: Path) -> list[Path]:
-    """Every plot of one table, as PNG files in ``out``."""
+def report_plots(table: DatasetTable, metric: str, out: Path, with_cost: bool = True) -> list[Path]:
+    """Every plot of one table, as PNG files in ``out`` (the cost plot only ``with_cost``)."""
     tag = table.tag
-    return (curves(table, out, tag) + gains(table, metric, out, tag) + cost(table, metric, out, tag)
+    return (curves(table, out, tag) + gains(table, metric, out, tag)
+            + (cost(table, metric, out, tag) if with_cost else [])
             + temperature(table, metric, out, tag) + stats(table, out, tag))

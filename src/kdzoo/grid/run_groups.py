@@ -39,5 +39,11 @@ def split_rows(label: str, records: list[Record]) -> list[tuple[str, list[Record
     values = [settings(members[0]) for members in groups.values()]
     names = sorted({k for v in values for k in v})
     differ = [k for k in names if len({_key({k: v.get(k)}) for v in values}) > 1]
-    return [(f"{label} ({', '.join(f'{k}={v.get(k)}' for k in differ)})", members)
+    return [(f"{label} ({', '.join(f'{k}={_shown(v.get(k))}' for k in differ)})", members)
             for v, members in zip(values, groups.values(), strict=True)]
+
+
+def _shown(value: Any) -> Any:
+    """A setting as a row label shows it: an unset one (None: the method's default weight, the dataset's
+    default, ...) as ``default``."""
+    return "default" if value is None else value
