@@ -9,7 +9,7 @@ printed when the figures were made; ``<!-- figure: PATH -->`` before each image,
 file) being where the commands write it. The Chinese page has the same blocks with the same commands (its comments
 in Chinese) and the same figures. Regenerate everything, from the repository root::
 
-    python -m kdzoo.docgen.tutorial     # runs the tutorial (about 30 min on an idle 2-core CPU) in ./runs
+    python -m kdzoo.docgen.tutorial     # runs the tutorial (21 training runs) in ./runs
 
 which runs every run block as written and, after each one, rewrites the output blocks that show it in both pages
 and copies the figures made so far into ``docs/img/``: the two pages cannot show different numbers. What each block
