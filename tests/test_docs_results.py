@@ -3,7 +3,6 @@ what the intervals support, the published numbers labelled, the excerpts in READ
 page in the repository is the one its committed runs give."""
 
 import math
-import statistics
 from pathlib import Path
 
 import pytest
@@ -61,6 +60,14 @@ def test_methods_are_grouped_by_their_paired_interval(grid):
     assert kd.unpaired_half / kd.over_vanilla.half_width > 10
 
 
+def test_the_page_says_whether_pairing_narrowed_the_intervals_as_the_ratios_say():
+    narrower = docgen.pairing_note([0.9, 1.6, 2.4], seeds=5)
+    assert narrower.startswith("Pairing narrows the intervals") and "a median 1.6x, from 0.9x to 2.4x" in narrower
+    wider = docgen.pairing_note([0.5, 0.7, 1.3], seeds=5)
+    assert wider.startswith("At this budget pairing does not narrow the intervals") and "a median 0.7x" in wider
+    assert "n - 1 = 4 degrees of freedom against the unpaired one's 8" in wider
+
+
 def test_regenerate_writes_the_page_the_plot_and_both_excerpts(grid, tmp_path):
     readme, chinese = tmp_path / "README.md", tmp_path / "README.zh-CN.md"
     readme.write_text(f"intro\n{docgen.BEGIN}\nOLD TABLE\n{docgen.END}\nrest\n", encoding="utf-8")
@@ -74,7 +81,9 @@ def test_regenerate_writes_the_page_the_plot_and_both_excerpts(grid, tmp_path):
     below = page.index("### Below the vanilla student, interval below 0 (1)")
     assert above < page.index("| byot |") < page.index("| kd |") < unclear < page.index("| dkd |") < below
     assert "| kd | 76.00 ± 5.10 | +1.00 [+0.75, +1.25] * |" in page
+    assert "| teacher | 84.00 (n=1) |" in page   # one run: no spread to show
     assert "2 methods gain with an interval above 0,\n1 cannot be told apart" in page
+    assert "Pairing narrows the intervals" in page   # seeds 5 points apart, gains steady
     assert (tmp_path / "img" / docgen.FIGURE).stat().st_size > 0 and (grid / "report.md").is_file()
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("intro\n" + docgen.BEGIN) and text.endswith(docgen.END + "\nrest\n")
@@ -126,4 +135,27 @@ def test_the_page_and_the_excerpts_are_those_of_the_committed_runs():
     for name, excerpt in (("README.md", docgen.readme_excerpt), ("README.zh-CN.md", docgen.readme_excerpt_zh)):
         text = (ROOT / name).read_text(encoding="utf-8")
         assert text[text.index(docgen.BEGIN):text.index(docgen.END) + len(docgen.END)] == excerpt(table, results)
-    assert statistics.median(docgen.narrowing(results)) > 1
+
+
+def strings_in(value):
+    """Every string inside a JSON/YAML value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def test_the_committed_runs_name_no_folder_of_the_machine_that_ran_them():
+    """Run folders, data and the teacher cache are named as the grid named them (relative), so the committed
+    summaries and configs say nothing of the machine they ran on."""
+    runs = ROOT / docgen.RUNS
+    files = [*runs.glob("*/summary.json"), *runs.glob("*/config.yaml")]
+    assert files
+    for path in files:
+        absolute = [s for s in strings_in(yaml.safe_load(path.read_text(encoding="utf-8")))
+                    if s.startswith(("/", "~")) or (len(s) > 2 and s[1:3] in (":\\", ":/"))]
+        assert not absolute, f"{path.relative_to(ROOT)} names {absolute}"

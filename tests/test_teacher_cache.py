@@ -20,6 +20,7 @@ from kdzoo.engine.checkpoint import BEST, LAST
 from kdzoo.engine.teacher_cache import (
     FORMAT,
     KEY_OPTIONS,
+    TeacherCache,
     cache_bytes_per_epoch,
     cache_key,
     check_cache_allowed,
@@ -105,6 +106,15 @@ def test_a_run_that_fills_and_one_that_reads_the_cache_give_the_uncached_result(
     assert json.loads((folder / "key.json").read_text())["teacher_sha256"]
     same_result(plain, filled)
     same_result(plain, read)
+
+
+def test_the_summary_names_the_cache_folder_as_the_run_does(tmp_path, monkeypatch):
+    """A relative --teacher-cache stays relative in summary.json (a committed run names no folder of its machine)."""
+    monkeypatch.chdir(tmp_path)
+    cache = TeacherCache("cache", {"teacher_sha256": "0" * 64, "views": 1}, verify="batch", exact=True,
+                         device=torch.device("cpu"), log=lambda _: None)
+    assert cache.summary()["folder"] == f"cache/{cache.key}"
+    assert cache.folder == tmp_path.resolve() / "cache" / cache.key and (cache.folder / "key.json").is_file()
 
 
 def test_a_different_seed_teacher_or_batch_size_is_a_miss_with_the_uncached_result(distill, tmp_path, tiny_teacher):

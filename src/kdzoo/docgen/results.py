@@ -9,7 +9,7 @@ checkpoint are committed (``docs/results/runs/.gitignore``), so the page regener
 again skips what is finished. The page groups the methods by what the paired 95 % intervals support (gain above 0,
 not told apart from 0, below 0), alphabetically inside a group: no ranking the intervals do not support. Beside each
 method: its mean ± std, the published CIFAR-100 number on :data:`PUBLISHED_PAIR` (labelled best or last epoch), and
-how much narrower the paired interval is than the one the two mean ± std cells give.
+the paired interval's half width against the one the two mean ± std cells give.
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ def narrowing(results: list[MethodResult]) -> list[float]:
 
 
 def mean_std_cell(values: list[float]) -> str:
-    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.2f}"
+    """``mean ± std``, or the one value with ``(n=1)`` (one run has no spread)."""
+    if len(values) == 1:
+        return f"{values[0]:.2f} (n=1)"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def published_cell(row: str, tables: list[PublishedTable]) -> str:
@@ -157,21 +160,31 @@ def sources() -> str:
     return "\n".join(f"- {t.name} ({t.metric} epoch; {t.runs}): {t.source}" for t in used)
 
 
+def students(table: DatasetTable) -> list:
+    """The grid's student runs (every run but the teacher's)."""
+    return [r for r in table.records if r.role != "teacher"]
+
+
+def median_student_seconds(table: DatasetTable) -> float:
+    """The median time of a student's training loop, from the runs' summaries."""
+    return statistics.median(r.summary["train_time_s"] for r in students(table))
+
+
 def size_note(table: DatasetTable) -> str:
     """What the grid trained and how long its training loops took, from the runs' summaries and configs."""
-    students = [r for r in table.records if r.role != "teacher"]
+    runs = students(table)
     teachers = [r for r in table.records if r.role == "teacher"]
-    first = students[0].config
+    first = runs[0].config
     steps = first["epochs"] * math.ceil(first["train_subset"] / first["batch_size"])
-    seeds = sorted({r.config["seed"] for r in students})
+    seeds = sorted({r.config["seed"] for r in runs})
     hours = sum(r.summary["train_time_s"] for r in table.records) / 3600
     teacher = (f"; the teacher ({teachers[0].config['model']}, {teachers[0].config['epochs']} epochs on the same "
                f"images) is trained first, once" if teachers else "")
-    return (f"{len(table.records)} runs: {len(students)} students ({len(seeds)} seeds: "
+    return (f"{len(table.records)} runs: {len(runs)} students ({len(seeds)} seeds: "
             f"{', '.join(map(str, seeds))}) and {len(teachers)} teacher. Each student trains {first['epochs']} "
             f"epochs on {first['train_subset']} training images ({steps} SGD steps of {first['batch_size']}) and is "
-            f"tested on {first['test_subset']}{teacher}. Their training loops took {hours:.1f} hours in all on a "
-            f"2-core CPU (evaluation not counted).")
+            f"tested on {first['test_subset']}{teacher}. Their training loops add up to {hours:.1f} hours on a "
+            f"2-core CPU (evaluation not counted; runs that shared the CPU each counted whole).")
 
 
 def first_seed_note(results: list[MethodResult]) -> str:
@@ -182,14 +195,30 @@ def first_seed_note(results: list[MethodResult]) -> str:
     return f"on seed {kd.over_vanilla.seeds[0]}, KD beat the vanilla student by {kd.over_vanilla.diffs[0]:+.2f} points."
 
 
+def pairing_note(ratios: list[float], seeds: int) -> str:
+    """What pairing by seed did to the intervals: the unpaired half width over the paired one, said as it is."""
+    median = statistics.median(ratios)
+    span = (f"the unpaired half width over the paired one is a median {median:.1f}x, from {ratios[0]:.1f}x to "
+            f"{ratios[-1]:.1f}x over the methods (column \"unpaired CI half width / paired\")")
+    unpaired = ("the interval that two `mean ± std` cells give for the same difference (independent samples, t with "
+                "2n - 2 degrees of freedom)")
+    if median > 1:
+        return f"Pairing narrows the intervals: against {unpaired}, {span}."
+    return (f"At this budget pairing does not narrow the intervals: against {unpaired}, {span}. The methods share "
+            f"little of a seed's luck by the last epoch, and a paired interval's t has n - 1 = {seeds - 1} degrees "
+            f"of freedom against the unpaired one's {2 * seeds - 2}. The paired interval stays the one to read: it "
+            f"holds whatever the correlation between the runs of a seed, where the unpaired one assumes there is none.")
+
+
 def results_page(table: DatasetTable, results: list[MethodResult], plot: str) -> str:
-    pair, ratios = table.pairs[0], narrowing(results)
+    pair = table.pairs[0]
+    seeds = len(table.cells[("vanilla", pair)].values(METRIC))
     counts = {g: sum(r.group == g for r in results) for g in GROUP_TITLES}
     kd = next((r for r in results if r.row == "kd"), None)
     kd_text = f"KD's gain over the vanilla student is {kd.over_vanilla.cell()}; " if kd else ""
     return f"""# Every method, measured
 
-Every method of `kdzoo list methods` on Fashion-MNIST, on one pair ({pair}), at the tutorial's budget, with three
+Every method of `kdzoo list methods` on Fashion-MNIST, on one pair ({pair}), at the tutorial's budget, with {seeds}
 seeds. The run folders' small files are in the repository, so this page regenerates from a clone, and the
 grid, run again, continues where it stopped (finished runs are skipped):
 
@@ -200,29 +229,27 @@ python -m kdzoo.docgen.results    # rewrites this page and the README's excerpt
 
 {size_note(table)}
 
-**Why this budget.** The [tutorial](tutorial.md)'s: a student run takes about a minute on a 2-core CPU and the
-vanilla student reaches {mean_std_cell(table.cells[('vanilla', pair)].values(METRIC))} %. Shorter runs (64 SGD
-steps, an earlier version of this page) left the students near half their accuracy, where the seeds disagreed by up
-to 21 points and hid every difference. It was checked on the first seed before the others ran:
-{first_seed_note(results)}
+**Why this budget.** The [tutorial](tutorial.md)'s: a student's training loop took a median
+{median_student_seconds(table):.0f} s in this grid and the vanilla student reaches
+{mean_std_cell(table.cells[('vanilla', pair)].values(METRIC))} %. Shorter runs (64 SGD steps, an earlier version
+of this page) left the students near half their accuracy, where the seeds disagreed by up to 21 points and hid
+every difference. The first seed alone already shows KD's gain: {first_seed_note(results)}
 
 **How to read it.** For one seed every run starts from the same student weights and sees the same batches
 (`kdzoo report` pairs runs by seed), so a method's gain over the vanilla student is measured seed by seed: the
-seed's luck cancels. Each gain is the mean of the {len(table.cells[('vanilla', pair)].values(METRIC))} per-seed
-differences (last epoch, points of top-1) with its 95 % confidence interval (t distribution, n - 1 degrees of
-freedom); `*` marks an interval that excludes 0. {kd_text}{counts[ABOVE]} methods gain with an interval above 0,
-{counts[UNCLEAR]} cannot be told apart from the vanilla student at this budget, and {counts[BELOW]} are below it
-with an interval below 0.
-Inside each group the methods are in alphabetical order: the intervals overlap too much to rank them. The paired
-intervals are narrower than the intervals that two `mean ± std` cells give for the same difference (independent
-samples, t with 2n - 2 degrees of freedom) by a median {statistics.median(ratios):.1f}x (from {ratios[0]:.1f}x to
-{ratios[-1]:.1f}x) over the methods, column "unpaired CI half width / paired".
+luck that the methods share on a seed cancels. Each gain is the mean of the {seeds} per-seed differences (last
+epoch, points of top-1) with its 95 % confidence interval (t distribution, n - 1 degrees of freedom); `*` marks
+an interval that excludes 0. {kd_text}{counts[ABOVE]} methods gain with an interval above 0,
+{counts[UNCLEAR]} cannot be told apart from the vanilla student at this budget, and {counts[BELOW]}
+{"is" if counts[BELOW] == 1 else "are"} below it with an interval below 0.
+Inside each group the methods are in alphabetical order: the intervals overlap too much to rank them.
+{pairing_note(narrowing(results), seeds)}
 
-These are 5-epoch runs on an easy dataset, the first stretch of a training run. Methods that ramp their loss in
-(DKD's warm-up, CTKD's curriculum) or train extra modules from scratch are at a disadvantage here; the published
-CIFAR-100 numbers (240 epochs, RepDistiller's recipe) are beside each method for that reason, with the epoch they
-report (last or best) and their gain over the same table's vanilla student. They come from different code bases
-and protocols:
+These are {students(table)[0].config['epochs']}-epoch runs on an easy dataset, the first stretch of a training run.
+Methods that ramp their loss in (DKD's warm-up, CTKD's curriculum) or train extra modules from scratch are at a
+disadvantage here; the published CIFAR-100 numbers (240 epochs, RepDistiller's recipe) are beside each method for
+that reason, with the epoch they report (last or best) and their gain over the same table's vanilla student. They
+come from different code bases and protocols:
 
 {sources()}
 
@@ -231,8 +258,9 @@ and protocols:
 ![gain of each method over the vanilla student, paired by seed, with 95 % intervals]({plot})
 
 `kdzoo report {RUNS.as_posix()}` prints the full report of these runs (best and last epoch, curves, the paired
-gains over KD). Training time and images/s are not compared here: the grid ran beside other work on a busy
-machine; [the speed guide](guide/speed.md) measures them.
+gains over KD). Training time and images/s are not compared here: a grid's runs share the machine with each
+other and with whatever else runs, so their times measure no method's cost; [the speed guide](guide/speed.md)
+measures them side by side.
 """
 
 

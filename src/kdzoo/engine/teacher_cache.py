@@ -166,7 +166,8 @@ class TeacherCache:
     def __init__(self, root: str | Path, fields: dict[str, Any], verify: str, exact: bool, device: torch.device,
                  log: Callable[[str], None] = print):
         self.fields, self.key = fields, cache_key(fields)
-        self.folder = Path(root).expanduser().resolve() / self.key
+        self.named = Path(root).expanduser() / self.key  # as the run names it (summary.json: no absolute path)
+        self.folder = self.named.resolve()
         self.verify, self.exact, self.device, self.log = verify, exact, device, log
         self.hits = self.misses = 0
         self.saved_s = 0.0
@@ -328,10 +329,10 @@ class TeacherCache:
         self.hits, self.misses, self.saved_s = int(state["hits"]), int(state["misses"]), float(state["saved_s"])
 
     def summary(self) -> dict[str, Any]:
-        """``summary.json``'s ``teacher_cache``: the folder, the batches read (hits) and computed (misses), the
-        teacher seconds the hits saved (as measured when their epochs were computed), the size on disk, and the
-        write that failed (None when none did)."""
-        return {"folder": str(self.folder), "key": self.key, "hits": self.hits, "misses": self.misses,
+        """``summary.json``'s ``teacher_cache``: the folder (as the run names it), the batches read (hits) and
+        computed (misses), the teacher seconds the hits saved (as measured when their epochs were computed), the size
+        on disk, and the write that failed (None when none did)."""
+        return {"folder": self.named.as_posix(), "key": self.key, "hits": self.hits, "misses": self.misses,
                 "teacher_time_saved_s": round(self.saved_s, 3), "size_bytes": self.size_on_disk(),
                 "write_error": self.write_error}
 
