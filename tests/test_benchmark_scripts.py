@@ -28,17 +28,21 @@ def test_the_speed_benchmark_runs_every_eager_variant():
 
 @pytest.mark.slow
 def test_the_speed_benchmark_fills_and_reads_the_teacher_cache_on_fashion_mnist_shaped_data():
-    """cache-fill computes every timed batch, cache-read reads every one back (KD: a logit method)."""
+    """cache-fill computes every timed batch, cache-read and cache-unverified read every one back (KD: a logit
+    method), the first verifying one batch, the second none."""
     done = subprocess.run([sys.executable, str(BENCHMARKS / "speed.py"), "--dry", "--device", "cpu",
                            "--dataset-shape", "fashion_mnist", "--variants", "baseline", "kdzoo", "cache-fill",
-                           "cache-read"], capture_output=True, text=True, timeout=600, env={**os.environ, **ONE_THREAD})
+                           "cache-read", "cache-unverified"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **ONE_THREAD})
     assert done.returncode == 0, done.stderr
     table = done.stdout.splitlines()
     assert "fashion_mnist-shaped data (10 classes, 1 x 32 x 32)" in table[0]
-    for variant in ("baseline", "kdzoo", "cache-fill", "cache-read"):
+    for variant in ("baseline", "kdzoo", "cache-fill", "cache-read", "cache-unverified"):
         assert any(line.startswith(variant + " ") for line in table), done.stdout
     assert "cache-fill: 0 batches read from the teacher cache (hits), 2 computed" in done.stdout
     assert "cache-read: 2 batches read from the teacher cache (hits), 0 computed" in done.stdout
+    assert "cache-unverified: 2 batches read from the teacher cache (hits), 0 computed and written (misses) in the " \
+           "timed epochs (--teacher-cache-verify none)" in done.stdout
 
 
 @pytest.mark.slow
