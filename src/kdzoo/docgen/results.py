@@ -88,7 +88,7 @@ def unpaired_half_width(method: list[float], vanilla: list[float]) -> float | No
 def method_results(table: DatasetTable) -> list[MethodResult]:
     pair = table.pairs[0]
     gains = paired_gains(table, METRIC)
-    vanilla = table.cells[("vanilla", pair)].values(METRIC)
+    vanilla = vanilla_values(table)
     out = []
     for row in table.rows:
         if row in FIXED_ROWS or (row, pair, "vanilla") not in gains:
@@ -160,6 +160,11 @@ def sources() -> str:
     return "\n".join(f"- {t.name} ({t.metric} epoch; {t.runs}): {t.source}" for t in used)
 
 
+def vanilla_values(table: DatasetTable) -> list[float]:
+    """The vanilla student's top-1 per seed (one value per seed the grid ran)."""
+    return table.cells[("vanilla", table.pairs[0])].values(METRIC)
+
+
 def students(table: DatasetTable) -> list:
     """The grid's student runs (every run but the teacher's)."""
     return [r for r in table.records if r.role != "teacher"]
@@ -212,7 +217,7 @@ def pairing_note(ratios: list[float], seeds: int) -> str:
 
 def results_page(table: DatasetTable, results: list[MethodResult], plot: str) -> str:
     pair = table.pairs[0]
-    seeds = len(table.cells[("vanilla", pair)].values(METRIC))
+    seeds = len(vanilla_values(table))
     counts = {g: sum(r.group == g for r in results) for g in GROUP_TITLES}
     kd = next((r for r in results if r.row == "kd"), None)
     kd_text = f"KD's gain over the vanilla student is {kd.over_vanilla.cell()}; " if kd else ""
@@ -231,7 +236,7 @@ python -m kdzoo.docgen.results    # rewrites this page and the README's excerpt
 
 **Why this budget.** The [tutorial](tutorial.md)'s: a student's training loop took a median
 {median_student_seconds(table):.0f} s in this grid and the vanilla student reaches
-{mean_std_cell(table.cells[('vanilla', pair)].values(METRIC))} %. Shorter runs (64 SGD steps, an earlier version
+{mean_std_cell(vanilla_values(table))} %. Shorter runs (64 SGD steps, an earlier version
 of this page) left the students near half their accuracy, where the seeds disagreed by up to 21 points and hid
 every difference. The first seed alone already shows KD's gain: {first_seed_note(results)}
 
@@ -277,7 +282,7 @@ def excerpt_facts(table: DatasetTable, results: list[MethodResult], join: str, n
     """The excerpt's lists of methods by group (names joined by ``join``, ``none`` for an empty group) and the
     number of seeds."""
     groups = {g: join.join(sorted(r.row for r in results if r.group == g)) or none for g in GROUP_TITLES}
-    return groups, len(table.cells[("vanilla", table.pairs[0])].values(METRIC))
+    return groups, len(vanilla_values(table))
 
 
 def readme_excerpt(table: DatasetTable, results: list[MethodResult]) -> str:
