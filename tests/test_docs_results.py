@@ -3,6 +3,7 @@ what the intervals support, the published numbers labelled, the excerpts in READ
 page in the repository is the one its committed runs give."""
 
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -61,11 +62,22 @@ def test_methods_are_grouped_by_their_paired_interval(grid):
 
 
 def test_the_page_says_whether_pairing_narrowed_the_intervals_as_the_ratios_say():
-    narrower = docgen.pairing_note([0.9, 1.6, 2.4], seeds=5)
+    narrower = docgen.pairing_note([0.9, 1.6, 2.4], seeds=5, correlation=0.8)
     assert narrower.startswith("Pairing narrows the intervals") and "a median 1.6x, from 0.9x to 2.4x" in narrower
-    wider = docgen.pairing_note([0.5, 0.7, 1.3], seeds=5)
+    assert "median r = +0.80 over the methods" in narrower
+    wider = docgen.pairing_note([0.5, 0.7, 1.3], seeds=5, correlation=-0.2)
     assert wider.startswith("At this budget pairing does not narrow the intervals") and "a median 0.7x" in wider
-    assert "n - 1 = 4 degrees of freedom against the unpaired one's 8" in wider
+    assert "median r = -0.20" in wider and "n - 1 = 4 degrees of freedom against the unpaired one's 8" in wider
+    assert "correlate" not in docgen.pairing_note([2.0], seeds=3, correlation=None)
+
+
+def test_the_seed_correlation_is_pearsons_r_of_the_paired_values(grid):
+    table = docgen.the_table(grid)
+    vanilla = docgen.vanilla_values(table)
+    for result in docgen.method_results(table):
+        method = [v + d for v, d in zip(vanilla, GAINS[result.row], strict=True)]
+        expected = statistics.correlation(vanilla, method)
+        assert docgen.seed_correlation(result, vanilla) == pytest.approx(expected, abs=1e-9), result.row
 
 
 def test_regenerate_writes_the_page_the_plot_and_both_excerpts(grid, tmp_path):

@@ -105,6 +105,25 @@ def narrowing(results: list[MethodResult]) -> list[float]:
                   if r.unpaired_half and r.over_vanilla.half_width)
 
 
+def seed_correlation(result: MethodResult, vanilla: list[float]) -> float | None:
+    """Pearson's r between a method's and the vanilla student's top-1 over the seeds, from the variances:
+    var(m - v) = var(m) + var(v) - 2 r sd(m) sd(v), so r = (var(m) + var(v) - var(m - v)) / (2 sd(m) sd(v)).
+    None unless every seed is paired (and neither side is constant)."""
+    method, diffs = result.cell.values(METRIC), result.over_vanilla.diffs
+    if len(diffs) < 2 or len(diffs) != len(method) or len(diffs) != len(vanilla):
+        return None
+    var_m, var_v = statistics.variance(method), statistics.variance(vanilla)
+    if var_m == 0 or var_v == 0:
+        return None
+    return (var_m + var_v - statistics.variance(diffs)) / (2 * math.sqrt(var_m * var_v))
+
+
+def median_correlation(table: DatasetTable, results: list[MethodResult]) -> float | None:
+    """The median over the methods of :func:`seed_correlation`."""
+    found = [r for result in results if (r := seed_correlation(result, vanilla_values(table))) is not None]
+    return statistics.median(found) if found else None
+
+
 def mean_std_cell(values: list[float]) -> str:
     """``mean ± std``, or the one value with ``(n=1)`` (one run has no spread)."""
     if len(values) == 1:
@@ -200,19 +219,22 @@ def first_seed_note(results: list[MethodResult]) -> str:
     return f"on seed {kd.over_vanilla.seeds[0]}, KD beat the vanilla student by {kd.over_vanilla.diffs[0]:+.2f} points."
 
 
-def pairing_note(ratios: list[float], seeds: int) -> str:
-    """What pairing by seed did to the intervals: the unpaired half width over the paired one, said as it is."""
+def pairing_note(ratios: list[float], seeds: int, correlation: float | None) -> str:
+    """What pairing by seed did to the intervals (the unpaired half width over the paired one), said as it is, and
+    why (the median correlation between a method's and the vanilla student's top-1 over the seeds)."""
     median = statistics.median(ratios)
     span = (f"the unpaired half width over the paired one is a median {median:.1f}x, from {ratios[0]:.1f}x to "
             f"{ratios[-1]:.1f}x over the methods (column \"unpaired CI half width / paired\")")
     unpaired = ("the interval that two `mean ± std` cells give for the same difference (independent samples, t with "
                 "2n - 2 degrees of freedom)")
+    shared = ("" if correlation is None else f" A method's top-1 and the vanilla student's correlate over the seeds "
+              f"with a median r = {correlation:+.2f} over the methods (pairing pays as r nears 1).")
     if median > 1:
-        return f"Pairing narrows the intervals: against {unpaired}, {span}."
-    return (f"At this budget pairing does not narrow the intervals: against {unpaired}, {span}. The methods share "
-            f"little of a seed's luck by the last epoch, and a paired interval's t has n - 1 = {seeds - 1} degrees "
-            f"of freedom against the unpaired one's {2 * seeds - 2}. The paired interval stays the one to read: it "
-            f"holds whatever the correlation between the runs of a seed, where the unpaired one assumes there is none.")
+        return f"Pairing narrows the intervals: against {unpaired}, {span}.{shared}"
+    return (f"At this budget pairing does not narrow the intervals: against {unpaired}, {span}.{shared} The "
+            f"paired interval's t also has n - 1 = {seeds - 1} degrees of freedom against the unpaired one's "
+            f"{2 * seeds - 2}. The paired interval stays the one to read: it holds whatever the correlation between "
+            f"the runs of a seed, where the unpaired one assumes there is none.")
 
 
 def results_page(table: DatasetTable, results: list[MethodResult], plot: str) -> str:
@@ -248,7 +270,7 @@ an interval that excludes 0. {kd_text}{counts[ABOVE]} methods gain with an inter
 {counts[UNCLEAR]} cannot be told apart from the vanilla student at this budget, and {counts[BELOW]}
 {"is" if counts[BELOW] == 1 else "are"} below it with an interval below 0.
 Inside each group the methods are in alphabetical order: the intervals overlap too much to rank them.
-{pairing_note(narrowing(results), seeds)}
+{pairing_note(narrowing(results), seeds, median_correlation(table, results))}
 
 These are {students(table)[0].config['epochs']}-epoch runs on an easy dataset, the first stretch of a training run.
 Methods that ramp their loss in (DKD's warm-up, CTKD's curriculum) or train extra modules from scratch are at a
