@@ -2,12 +2,13 @@
 
 For one seed every run starts from the same student weights and sees the same batches whatever the method
 (the Distiller builds the method on random numbers of its own: ``distiller.own_rng``), so "method minus vanilla"
-of one seed is a paired difference: the seed's luck, shared by both runs, cancels, and the differences spread less
-than either run's accuracy. A run's partner is the run of the baseline (the vanilla student; plain KD) with the
-same dataset and images, student (and teacher, for KD), seed and every other setting but the method's own
-(method, its options and weights, temperatures, the teacher; DOT counts as SGD). The gain is the mean of the n
-differences with its 95 % confidence interval from the t distribution with n - 1 degrees of freedom; one pair
-gives no interval. Runs without a partner, or with several, are left out and named.
+of one seed is a paired difference: the part of the seed's luck that both runs share cancels, and the differences
+spread less than either run's accuracy as far as the two runs' accuracies are correlated over the seeds (not at all
+when they are not: docs/results.md measures it). A run's partner is the run of the baseline (the vanilla student;
+plain KD) with the same dataset and images, student (and teacher, for KD), seed and every other setting but the
+method's own (method, its options and weights, temperatures, the teacher; DOT counts as SGD). The gain is the mean
+of the n differences with its 95 % confidence interval from the t distribution with n - 1 degrees of freedom; one
+pair gives no interval. Runs without a partner, or with several, are left out and named.
 """
 
 from __future__ import annotations

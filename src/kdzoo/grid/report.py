@@ -76,7 +76,8 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
 
 PAIRED_HEADER = ("Each run minus the run of the same seed with the vanilla student (or with KD) and otherwise the "
                  "same settings: for one seed both start from the same student weights and see the same batches, so "
-                 "the seed's luck cancels and the gain is measured more tightly than by comparing the means above. "
+                 "the part of the seed's luck that both runs share cancels, and the interval holds however large "
+                 "that part is. "
                  "Cell: mean gain over the n pairs (points of top-1) [95 % confidence interval, t distribution with "
                  "n - 1 degrees of freedom]; * marks an interval that excludes 0 (one pair gives no interval).")
 BASELINE_NAMES = {"vanilla": "vanilla", "kd": "KD"}
