@@ -120,7 +120,8 @@ def seed_correlation(result: MethodResult, vanilla: list[float]) -> float | None
 
 def median_correlation(table: DatasetTable, results: list[MethodResult]) -> float | None:
     """The median over the methods of :func:`seed_correlation`."""
-    found = [r for result in results if (r := seed_correlation(result, vanilla_values(table))) is not None]
+    vanilla = vanilla_values(table)
+    found = [r for result in results if (r := seed_correlation(result, vanilla)) is not None]
     return statistics.median(found) if found else None
 
 
