@@ -213,12 +213,20 @@ def load_teacher(path: str | Path, arch: str | None = None, num_classes: int | N
     """A frozen teacher in eval mode from a kdzoo run folder/checkpoint, a RepDistiller/mdistiller
     file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``), a published teacher
     (``pretrained:NAME``) or a timm/torchvision state dict (with ``arch="timm/NAME"`` or ``"torchvision/NAME"``)."""
+    return read_teacher(path, arch=arch, num_classes=num_classes, device=device, options=options,
+                        feature_layers=feature_layers)[0]
+
+
+def read_teacher(path: str | Path, arch: str | None = None, num_classes: int | None = None,
+                 device: str | torch.device = "cpu", options: dict[str, Any] | None = None,
+                 feature_layers: list[str] | None = None) -> tuple[nn.Module, dict]:
+    """:func:`load_teacher`, and the checkpoint dict it came from (what it records: a kdzoo run's config)."""
     # Building the architecture draws its (then overwritten) initial weights from the global RNG: under a fork, so
     # that a distillation run creates its student from the same random numbers as the vanilla run of its seed
     # (`kdzoo train`, no teacher), which `kdzoo report`'s paired gains rely on.
     with torch.random.fork_rng(devices=[]):
-        model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None,
-                              feature_layers=feature_layers)
+        model, data = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None,
+                                 feature_layers=feature_layers)
     model.eval()
     model.requires_grad_(False)
-    return model
+    return model, data
