@@ -19,7 +19,7 @@ from kdzoo.teachers import catalog
 from kdzoo.teachers.catalog import KNOWN_TEACHERS, Known
 from kdzoo.teachers.download import download
 from kdzoo.teachers.safe_tar import unpack_teachers
-from test_teachers import MEMBER, entry, fetch, nothing_cached, tar_bytes
+from test_teachers import MEMBER, entry, fake_cifar100, fetch, nothing_cached, tar_bytes
 
 #: test_teachers' fixtures: the loopback server (it counts requests), the archive it serves and its teacher.
 server, archive, teacher_file = test_teachers.server, test_teachers.archive, test_teachers.teacher_file
@@ -139,7 +139,7 @@ def test_a_published_teacher_used_at_another_image_size_is_named_with_both_sizes
                "pooling adapts) but on images of a size it never learnt")
     assert [c for c in build(run_config("pretrained:resnet56", 64)).caveats if "was trained on" in c] == [
         warning + ", so expect it to do worse. Use 32x32 images (the dataset it was trained on, or --dataset-opt "
-                  "image_size=32 where the dataset has that option) or one trained at 64x64."]
+                  "image_size=32 where the dataset has that option) or a teacher trained at 64x64."]
     assert not any("was trained on" in c for c in build(run_config("pretrained:resnet56", 32)).caveats)
 
 
@@ -148,3 +148,16 @@ def test_a_kdzoo_teacher_used_at_another_image_size_is_named_with_both_sizes(tin
     assert len(notes) == 1
     assert f"the teacher {tiny_teacher} was trained on 32x32 images and is used on 48x48 ones" in notes[0]
     assert not any("was trained on" in c for c in build(run_config(tiny_teacher, 32)).caveats)
+
+
+def test_eval_on_images_of_another_size_than_the_run_was_trained_on_warns(cli, tmp_path, monkeypatch, one_thread):
+    code, _, err = cli("train", "--model", "resnet8", *TINY, "--dataset-opt", "image_size=48", "--dataset-opt",
+                       "num_classes=100", "--epochs", "1", "--output-dir", tmp_path / "runs", "--name", "r")
+    assert code == 0, err
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
+    fake_cifar100(tmp_path / "data")
+    code, out, err = cli("eval", tmp_path / "runs" / "r", "--dataset", "cifar100", "--data-root", tmp_path / "data",
+                         "--device", "cpu")
+    assert code == 0, err
+    assert (f"warning: the model in {tmp_path / 'runs' / 'r'} was trained on 48x48 images and is used on 32x32 ones"
+            in out) and "Evaluate it on the dataset it was trained on (leave out --dataset)." in out

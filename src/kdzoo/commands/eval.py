@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
                         eval_batch_size=args.batch_size, device=device, seed=saved.get("seed", 0), data_seed=data_seed,
                         test_subset=test_subset, **saved.get("dataset_options", {}))
     check_fits(model, bundle, "checkpoint's model")
-    if note := size_warning("the model in", args.checkpoint, data, bundle.image_size):
+    if note := size_warning("the model in", args.checkpoint, data, bundle.image_size,
+                            fix="Evaluate it on the dataset it was trained on (leave out --dataset)."):
         print(f"warning: {note}")
     result = evaluate(model, bundle.test, device)
     images = f"test subset of {test_subset} images, data seed {data_seed}" if test_subset else "whole test split"

@@ -63,14 +63,19 @@ def trained_size(spec: object, checkpoint: dict[str, Any]) -> tuple[int, int] | 
         return None
 
 
-def size_warning(what: str, spec: object, checkpoint: dict[str, Any], size: tuple[int, int]) -> str | None:
-    """A warning when ``what`` (the teacher, the model) ``spec``, already checked to run at ``size``, was trained at
-    another size."""
+#: The fix :func:`size_warning` names for a run (``{old}``/``{new}``: the sizes, ``{side}``: the trained height).
+RUN_FIX = ("Use {old} images (the dataset it was trained on, or --dataset-opt image_size={side} where the dataset has "
+           "that option) or a teacher trained at {new}.")
+
+
+def size_warning(what: str, spec: object, checkpoint: dict[str, Any], size: tuple[int, int],
+                 fix: str = RUN_FIX) -> str | None:
+    """A warning when ``what`` (the teacher, the model in) ``spec``, already checked to run at ``size``, was trained
+    at another size; ``fix`` (see :data:`RUN_FIX`) says what to do."""
     trained = trained_size(spec, checkpoint)
     if trained is None or tuple(trained) == tuple(size):
         return None
     old, new = (f"{s[0]}x{s[1]}" for s in (trained, size))
     return (f"{what} {spec} was trained on {old} images and is used on {new} ones: it runs (its pooling adapts) but "
-            f"on images of a size it never learnt, so expect it to do worse. Use {old} images (the dataset it was "
-            f"trained on, or --dataset-opt image_size={trained[0]} where the dataset has that option) or one trained "
-            f"at {new}.")
+            f"on images of a size it never learnt, so expect it to do worse. "
+            + fix.format(old=old, new=new, side=trained[0]))
