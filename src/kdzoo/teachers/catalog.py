@@ -34,7 +34,7 @@ MIB = 2**20
 class Known:
     """SHA-256 (hex) and size in bytes of a published file; empty where not known yet: the first download is then
     trusted on TLS alone, and what it brought is recorded and checked from then on. ``cap``: the most bytes kdzoo
-    accepts for the file while its size is not known."""
+    accepts for the file while its size is not known (0, the default: none)."""
 
     sha256: str = ""
     size: int | None = None

@@ -22,7 +22,7 @@ from typing import IO
 
 from ..errors import TeacherError
 from . import catalog
-from .catalog import ARCHIVE, KNOWN_TEACHERS, MEMBER, member_path
+from .catalog import ARCHIVE, KNOWN_TEACHERS, MEMBER, Known, member_path
 
 #: The compressions ``tarfile`` reads, by their first bytes.
 COMPRESSIONS = {b"\x1f\x8b": gzip.GzipFile, b"BZh": bz2.BZ2File, b"\xfd7zXZ\x00": lzma.LZMAFile}
@@ -32,15 +32,15 @@ DAMAGED = (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAEr
 
 class BoundedInflate:
     """A decompressed stream that raises :class:`~kdzoo.errors.TeacherError` as soon as a read or a seek passes
-    ``limit`` inflated bytes: the archive is never inflated further (``tarfile`` reads it through this)."""
+    ``known.limit`` inflated bytes: the archive is never inflated further (``tarfile`` reads it through this)."""
 
-    def __init__(self, stream: IO[bytes], limit: int, archive: Path):
-        self.stream, self.limit, self.archive = stream, limit, archive
+    def __init__(self, stream: IO[bytes], known: Known, archive: Path):
+        self.stream, self.limit, self.known, self.archive = stream, known.limit, known, archive
 
     def _over(self) -> TeacherError:
-        return TeacherError(f"{self.archive} inflates to more than {ARCHIVE} can be "
-                            f"({catalog.KNOWN_ARCHIVE.limit_text}): kdzoo stopped inflating it there and unpacked "
-                            f"nothing. It is not the published {ARCHIVE} (a compression bomb?); download that again.")
+        return TeacherError(f"{self.archive} inflates to more than {ARCHIVE} can be ({self.known.limit_text}): kdzoo "
+                            f"stopped inflating it there and unpacked nothing. It is not the published {ARCHIVE} (a "
+                            f"compression bomb?); download that again.")
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -70,7 +70,7 @@ def open_archive(archive: Path) -> Iterator[tarfile.TarFile]:
             yield tar
         return
     with inflate(archive) as stream, tarfile.open(
-            fileobj=BoundedInflate(stream, catalog.KNOWN_ARCHIVE.limit, archive), mode="r:") as tar:
+            fileobj=BoundedInflate(stream, catalog.KNOWN_ARCHIVE, archive), mode="r:") as tar:
         yield tar
 
 
