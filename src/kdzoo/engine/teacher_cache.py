@@ -2,22 +2,28 @@
 computed once and read back by every later run that would compute exactly the same ones.
 
 - **Key.** Everything that determines the outputs (:func:`key_fields`): the teacher's weights (SHA-256 of its state
-  dict), architecture and options; the dataset, its options, root, subsets and data seed; the seed, batch size and
-  views (MLKD's strong view); rank and world size; device (and a CPU's thread count), precision, the teacher's memory
-  format, compile and determinism; the kdzoo and torch versions. ``key`` = SHA-256 of their canonical JSON; the
-  cache of a key is the folder ``DIR/<key>/`` (``key.json`` lists the fields), so any difference is a miss, never a
-  wrong hit. The epoch names the file: ``epoch_<e>.pt``.
+  dict), architecture and options; the dataset, its options, root, subsets and data seed; the files the training
+  images are read from (``DataBundle.fingerprint()``: each one's path, size, modification and change times, which
+  every dataset read from files declares; ``stat`` only, never the contents, whose hash would read the whole data
+  set at every run); the seed, batch size and views (MLKD's strong view); rank and world size; device (and a CPU's
+  thread count), precision, the teacher's memory format, compile and determinism; the kdzoo and torch versions.
+  ``key`` = SHA-256 of their canonical JSON; the cache of a key is the folder ``DIR/<key>/`` (``key.json`` lists
+  the fields), so any difference is a miss, never a wrong hit. The epoch names the file: ``epoch_<e>.pt``.
 - **Files.** One per epoch, written whole at the end of its training loop with
   :func:`~kdzoo.engine.checkpoint.save_whole` (a killed run leaves no partial epoch; a resumed one reuses the
   finished epochs): ``{format, version, key, epoch, steps, views, dtype, teacher_time_s, logits}``, ``logits`` the
   list of each step's teacher logits (``[weak; strong]`` rows with two views) in the dtype the teacher produced,
-  on the CPU. Read with ``weights_only=True``; a file that does not load or whose header does not fit (truncated,
-  another key, epoch or step count) is a miss: the epoch is recomputed and the file written again. A write that
-  fails (disk full) leaves no file; the run warns once and goes on without writing to the cache (its results are
-  those of a run without one), and ``summary.json`` records the error.
+  on the CPU. Read with ``weights_only=True``, as a regular file only (:func:`load_regular`: a symbolic link is
+  never followed); a file that does not load or whose header does not fit (truncated, another key, epoch or step
+  count) is a miss: the epoch is recomputed and the file written again. The run header counts as held only the
+  files whose header fits (read memory-mapped, without the logits). A write that fails (disk full, a read-only
+  folder) leaves no file; the run warns once and goes on without writing to the cache (its results are those of a
+  run without one), and ``summary.json`` records the error. Files get the umask's mode, and the temporary files of
+  killed writers are removed when a run opens the folder (:mod:`kdzoo.atomic_text`: a live writer holds its lock).
 - **Verified.** On an epoch read from the cache, ``--teacher-cache-verify batch`` (the default) recomputes one
   batch, drawn by a generator of its own seeded from the key and the epoch (never the global RNG), ``all`` every
-  batch, ``none`` none; a difference stops the run (:class:`TeacherCacheError`, naming the key and the folder).
+  batch, ``none`` none; a difference stops the run (:class:`TeacherCacheError`, naming the key, the folder and the
+  three things that can differ: the teacher's inputs, the numerics, the file).
   Compared bit for bit where the numerics are deterministic (CPU, or ``--deterministic``), else within
   :data:`TOLERANCE`.
 - **Teacher time saved**: each epoch file records the seconds its teacher forwards took when it was computed
