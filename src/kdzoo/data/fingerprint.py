@@ -11,8 +11,9 @@ from collections.abc import Sequence
 def files_fingerprint(paths: Sequence[str | os.PathLike]) -> str | None:
     """SHA-256 of each file's path, size, modification and change times in nanoseconds, in order (None for no
     files: a dataset generated in memory). Rewriting a file changes its times (the change time even when the
-    modification time is set back); a missing file is recorded as missing. Only ``stat`` is read, never the
-    contents: a file rewritten with the same size within the file system's clock tick keeps its fingerprint."""
+    modification time is set back); a file that cannot be read is recorded with its error. Only ``stat`` is read,
+    never the contents: a file rewritten with the same size within the file system's clock tick keeps its
+    fingerprint."""
     if not paths:
         return None
     digest = hashlib.sha256()
