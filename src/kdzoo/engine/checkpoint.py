@@ -9,8 +9,6 @@ Files are written atomically (temporary file + rename), so a crash never leaves 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_text import write_atomic
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
 from ..teachers import TeacherFile, is_pretrained, name_of, resolve
@@ -30,20 +29,11 @@ BEST = "checkpoint_best.pt"   # best test top-1 so far: model only
 
 
 def save_whole(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``; Ctrl-C and SIGTERM wait
-    until it is done. A failed write leaves ``path`` as it was, removes the temporary file and raises its error."""
-    path = Path(path)
+    """``torch.save`` into ``path`` written whole (:func:`~kdzoo.atomic_text.write_atomic`: a temporary file in the
+    same folder, created with the umask's mode, renamed over ``path``); Ctrl-C and SIGTERM wait until it is done. A
+    failed write leaves ``path`` as it was, removes the temporary file and raises its error."""
     with uninterrupted():
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                torch.save(obj, f)
-            os.replace(tmp, path)
-        except BaseException:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def save_atomic(obj: Any, path: Path) -> None:
