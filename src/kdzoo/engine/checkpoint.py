@@ -10,7 +10,6 @@ Files are written atomically (temporary file + rename), so a crash never leaves 
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_text import temporary_file
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
 from ..teachers import TeacherFile, is_pretrained, name_of, resolve
+from ..teachers.cache import sha256_of
 from .checkpoint_errors import unreadable_checkpoint
 from .interrupts import uninterrupted
 
@@ -36,7 +37,7 @@ def save_whole(obj: Any, path: Path) -> None:
     with uninterrupted():
         tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            fd, tmp = temporary_file(path)
             with os.fdopen(fd, "wb") as f:
                 torch.save(obj, f)
             os.replace(tmp, path)
@@ -147,6 +148,13 @@ def _infer_io(state_dict: dict[str, torch.Tensor]) -> tuple[int, int]:
 def check_teacher_file(path: Path, name: str) -> None:
     """A published teacher's file loads weights-only into its zoo architecture ``name`` (keys and shapes checked)."""
     load_model(path, arch=name)
+
+
+def file_record(path: str | Path) -> dict[str, str]:
+    """What a run records of a teacher given as a file or run folder: the file loaded and its SHA-256 (a resumed run
+    must load the same bytes)."""
+    path = resolve_checkpoint_path(path)
+    return {"file": str(path), "sha256": sha256_of(path)}
 
 
 def pretrained_file(spec: str) -> TeacherFile:
