@@ -4,7 +4,8 @@ A run continues with the settings it started with: its ``config.yaml`` plus the 
 match the config recorded in ``checkpoint_last.pt``, except for the options that do not change what
 is computed (:data:`RESUMABLE`: the output folder, device, logging, and ``epochs``). The teacher and the data are
 part of a run's identity: ``--teacher`` and ``--data-root`` may not change, and the teacher's file must be the one
-the run was trained with, byte for byte (its SHA-256, :func:`check_teacher_file`). The learning-rate schedule stays
+the run was trained with, byte for byte (its SHA-256, :func:`check_same_teacher`, once the run is built: still
+before anything is written). The learning-rate schedule stays
 the one the run started with; epochs beyond it run at its last epoch's rate. A finished run is continued
 only with ``extend`` (``--extend``). A hand-edited ``config.yaml``, a folder without a finished epoch, a
 folder of another command and a resume file that is not kdzoo's each get an error that says what to do
@@ -46,7 +47,7 @@ def resume_config(run_dir: Path, overrides: dict[str, Any],
                   extend: bool = False) -> tuple[RunConfig, str | None, dict[str, Any] | None]:
     """The config that continues ``run_dir``: its ``config.yaml`` plus ``overrides``, checked against the checkpoint;
     the note on how an older kdzoo's config was completed (:func:`~kdzoo.run_folder.saved_options`); and the
-    checkpoint's record of the teacher's file (for :func:`check_teacher_file`; None before kdzoo recorded it).
+    checkpoint's record of the teacher's file (for :func:`check_same_teacher`; None before kdzoo recorded it).
     ``extend``: train a finished run for more epochs (``overrides["epochs"]`` in all)."""
     options, note = saved_options(run_dir)
     if not (run_dir / LAST).is_file():
@@ -73,7 +74,7 @@ def resume_config(run_dir: Path, overrides: dict[str, Any],
     return cfg, note, saved.get("teacher_file")
 
 
-def check_teacher_file(run_dir: Path, recorded: dict[str, Any] | None, now: dict[str, Any] | None) -> None:
+def check_same_teacher(run_dir: Path, recorded: dict[str, Any] | None, now: dict[str, Any] | None) -> None:
     """The teacher file a resumed run loads (``now``: :attr:`Setup.teacher_file <kdzoo.engine.build.Setup>`) is the
     one its checkpoint recorded: same SHA-256."""
     if recorded and now and recorded.get("sha256") != now.get("sha256"):

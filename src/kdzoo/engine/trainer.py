@@ -31,7 +31,7 @@ from .interrupts import Interrupted
 from .logger import RunLogger, rewrite_metrics
 from .optim import beyond_schedule_note, build_optimizer, build_scheduler, hold_lr
 from .progress import LOG_EVERY, EpochProgress
-from .resume import check_teacher_file, resume_config
+from .resume import check_same_teacher, resume_config
 from .run_header import header_notes, run_description
 from .run_lock import RunLock
 from .runtime import rng_state, set_rng_state
@@ -54,7 +54,7 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     main = distributed.is_main()
     if resume is not None:
         run_dir = Path(resume)
-        check_teacher_file(run_dir, recorded_teacher, setup.teacher_file)
+        check_same_teacher(run_dir, recorded_teacher, setup.teacher_file)
     else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
         run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
     lock = RunLock.claim(run_dir, new=resume is None) if main else None
