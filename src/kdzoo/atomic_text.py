@@ -12,6 +12,7 @@ epochs, through :func:`kdzoo.engine.checkpoint.save_whole`).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -70,6 +71,13 @@ def locked_temporary(path: Path) -> tuple[int, Path]:
         if os.fstat(fd).st_nlink:
             return fd, tmp
         os.close(fd)
+
+
+def leftover_temporaries(path: Path) -> list[Path]:
+    """The temporary files of ``path`` in its folder: :func:`write_atomic`'s ``<name>.<random>.tmp`` and the
+    ``<name><random>.tmp`` of kdzoo versions before it."""
+    pattern = re.compile(re.escape(path.name) + r"\.?[A-Za-z0-9_]+\.tmp")
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name) and p.is_file())
 
 
 def remove_dead_temporaries(paths: Iterable[Path]) -> list[Path]:

@@ -2,7 +2,8 @@
 
 The holder keeps an OS lock on the file (``fcntl.flock``; byte-range ``msvcrt.locking`` on Windows) and writes its
 process id into it. The OS drops the lock when the holder ends, however it ends (``kill -9`` too), so a lock file
-left behind never blocks anyone; the file itself stays (it only records the last holder).
+left behind never blocks anyone; the file itself stays (it only records the last holder), unless the holder that
+created it could not write its id (a full disk): then it is removed at once.
 """
 
 from __future__ import annotations
@@ -45,17 +46,29 @@ class FileLock:
 
     @classmethod
     def try_acquire(cls, path: str | Path) -> FileLock:
-        """Take the lock on ``path`` (created if missing) now, or raise :class:`LockBusy`."""
+        """Take the lock on ``path`` (created if missing) now, or raise :class:`LockBusy`. When the process id cannot
+        be written (a full disk), the file is removed again if this call created it, and the ``OSError`` names
+        ``path``."""
         path = Path(path)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        while True:
+            fd, created = _open(path)
+            try:
+                _try_lock(fd)
+            except OSError:
+                owner = _read_owner(fd)
+                os.close(fd)
+                raise LockBusy(path, owner) from None
+            if _still_named(fd, path):
+                break
+            os.close(fd)  # its creator removed the file after a failed write: lock the one the path names now
         try:
-            _try_lock(fd)
-        except OSError:
-            owner = _read_owner(fd)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"pid {os.getpid()}".encode().ljust(OWNER_BYTES))  # fixed width: no truncation needed
+        except OSError as exc:
+            if created:  # removed while still held, so no other process took it meanwhile (see _still_named)
+                path.unlink(missing_ok=True)
             os.close(fd)
-            raise LockBusy(path, owner) from None
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"pid {os.getpid()}".encode().ljust(OWNER_BYTES))  # fixed width: no truncation needed
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         return cls(path, fd)
 
     @classmethod
@@ -83,6 +96,31 @@ class FileLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _open(path: Path) -> tuple[int, bool]:
+    """``path`` opened for reading and writing, created if missing; and whether this call created it."""
+    while True:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            try:
+                return os.open(path, os.O_RDWR), False
+            except FileNotFoundError:  # removed in between: create it
+                continue
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``: a lock taken on a file removed after it was opened
+    guards nothing. (Windows cannot remove an open file.)"""
+    if os.name == "nt":
+        return True
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _read_owner(fd: int) -> str:

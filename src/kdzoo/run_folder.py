@@ -7,6 +7,7 @@ alone, without loading the engine."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import time
@@ -17,13 +18,14 @@ import yaml
 
 from .atomic_text import write_text_atomic
 from .config import RunConfig, read_yaml, upgrade_saved_config
-from .errors import ConfigError
+from .errors import ConfigError, KdzooError
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 METRICS = "metrics"            # <METRICS>.csv: one row per main epoch
 INIT_METRICS = "init_metrics"  # <INIT_METRICS>.csv: one row per init-stage epoch (AB, FT, FSP)
-#: Options that may differ between a run on disk and the config that continues or reuses it.
+#: Options that may differ between a run on disk and the config that reuses it (a grid's runner, the report's groups);
+#: a resumed run may change fewer of them (:data:`kdzoo.engine.resume.RESUMABLE`: not its teacher or data).
 RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
                    "num_workers", "channels_last", "compile", "compile_mode", "eval_teacher",
                    "teacher_cache", "teacher_cache_verify"}
@@ -46,19 +48,46 @@ def default_run_name(cfg: RunConfig, teacher_arch: str | None) -> str:
 
 
 def create_run_dir(cfg: RunConfig, teacher_arch: str | None) -> Path:
-    """The run's folder, created if missing; :meth:`RunLock.claim <kdzoo.engine.run_lock.RunLock.claim>`
-    then refuses it if it already holds a run."""
-    name = safe_name(cfg.name) if cfg.name else default_run_name(cfg, teacher_arch)
-    run_dir = Path(cfg.output_dir) / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    """The run's folder: ``--name``'s, created if missing (:meth:`RunLock.claim
+    <kdzoo.engine.run_lock.RunLock.claim>` then refuses it if it already holds a run); or a new one named by
+    :func:`default_run_name`, with ``-2``, ``-3``, ... added when that name is taken (two runs started in the same
+    second), created exclusively so that two processes never get the same one."""
+    out = Path(cfg.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if cfg.name:
+            run_dir = out / safe_name(cfg.name)
+            run_dir.mkdir(exist_ok=True)
+            return run_dir
+        name = default_run_name(cfg, teacher_arch)
+        for n in itertools.count(1):
+            run_dir = out / (name if n == 1 else f"{name}-{n}")
+            try:
+                run_dir.mkdir()
+                return run_dir
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise write_refused(Path(exc.filename or out), exc) from None
+
+
+def write_refused(path: Path, exc: OSError) -> KdzooError:
+    """The error for a file or folder of a run that could not be written (a full disk, a read-only folder): the
+    path, the reason and what to do."""
+    return KdzooError(f"Could not write {path} ({exc.strerror or exc}). Free some space on that disk (or fix its "
+                      f"permissions), or write the run to another folder (--output-dir; `kdzoo bench --out`).")
 
 
 def save_config(run_dir: Path, cfg: RunConfig, teacher_file: dict[str, Any] | None = None) -> None:
-    """The run's options as ``config.yaml``, with the record of its published teacher's file (name, SHA-256,
-    source) when it has one (a :data:`~kdzoo.config.RECORDS` key: not an option)."""
+    """The run's options as ``config.yaml`` (written whole or not at all), with the record of its teacher's file
+    (its path and SHA-256; a published teacher's name and source too) when it has one (a
+    :data:`~kdzoo.config.RECORDS` key: not an option)."""
     records = {"teacher_file": teacher_file} if teacher_file else {}
-    (run_dir / CONFIG).write_text(yaml.safe_dump({**cfg.to_dict(), **records}, sort_keys=False), encoding="utf-8")
+    path = run_dir / CONFIG
+    try:
+        write_text_atomic(path, yaml.safe_dump({**cfg.to_dict(), **records}, sort_keys=False))
+    except OSError as exc:
+        raise write_refused(path, exc) from None
 
 
 def saved_options(run_dir: Path) -> tuple[dict[str, Any], str | None]:

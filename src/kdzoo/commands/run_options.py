@@ -30,7 +30,8 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
     parser.add_argument("--config", help="YAML file (or packaged config name, see `kdzoo list configs`); "
                         "flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch, "
-                        "with its own settings (only --epochs and paths, device, logging options may change)")
+                        "with its own settings, teacher and data (only --epochs, the output folder, device and logging "
+                        "options may change)")
     parser.add_argument("--extend", action="store_true", help="with --resume and --epochs N: train a finished run on "
                         "to N epochs; the extra epochs keep the lr of its last epoch (the schedule is not restarted)")
     for f in dataclasses.fields(RunConfig):

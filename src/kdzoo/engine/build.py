@@ -31,8 +31,8 @@ from .teacher_fit import check_published_fits, size_warning
 class Setup:
     """Everything built from a config before the first step. ``distiller`` is the run: its student, frozen
     teacher, method and objective (plain training: the ``vanilla`` method), laid out, compiled and set to run as
-    the speed plan says; ``teacher_file`` what the run records of a published teacher (``pretrained:NAME``: its
-    name, SHA-256 and source)."""
+    the speed plan says; ``teacher_file`` what the run records of its teacher's file: its path and SHA-256 (a
+    published teacher's, ``pretrained:NAME``, its name and source too)."""
 
     cfg: RunConfig
     device: torch.device
@@ -108,8 +108,9 @@ def build(cfg: RunConfig) -> Setup:
         teacher.to(memory_format=torch.channels_last)
     compile_networks(speed, distiller.student, teacher, distiller.objective)
     distiller.runtime = Runtime(amp_dtype(device, speed.amp), speed.channels_last, speed.teacher_channels_last)
+    record = teacher_file.record() if teacher_file else ckpt.file_record(cfg.teacher) if cfg.teacher else None
     return Setup(cfg=cfg, device=device, data=data, distiller=distiller, lr=lr, caveats=caveats, speed=speed,
-                 teacher_file=teacher_file.record() if teacher_file else None)
+                 teacher_file=record)
 
 
 def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:

@@ -20,6 +20,7 @@ from ..atomic_text import write_atomic
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
 from ..teachers import TeacherFile, is_pretrained, name_of, resolve
+from ..teachers.cache import sha256_of
 from .checkpoint_errors import unreadable_checkpoint
 from .interrupts import uninterrupted
 
@@ -137,6 +138,13 @@ def _infer_io(state_dict: dict[str, torch.Tensor]) -> tuple[int, int]:
 def check_teacher_file(path: Path, name: str) -> None:
     """A published teacher's file loads weights-only into its zoo architecture ``name`` (keys and shapes checked)."""
     load_model(path, arch=name)
+
+
+def file_record(path: str | Path) -> dict[str, str]:
+    """What a run records of a teacher given as a file or run folder: the file loaded and its SHA-256 (a resumed run
+    must load the same bytes)."""
+    path = resolve_checkpoint_path(path)
+    return {"file": str(path), "sha256": sha256_of(path)}
 
 
 def pretrained_file(spec: str) -> TeacherFile:

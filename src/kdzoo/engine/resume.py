@@ -2,7 +2,10 @@
 
 A run continues with the settings it started with: its ``config.yaml`` plus the given flags must
 match the config recorded in ``checkpoint_last.pt``, except for the options that do not change what
-is computed (:data:`RESUMABLE`: paths, device, logging, and ``epochs``). The learning-rate schedule stays
+is computed (:data:`RESUMABLE`: the output folder, device, logging, and ``epochs``). The teacher and the data are
+part of a run's identity: ``--teacher`` and ``--data-root`` may not change, and the teacher's file must be the one
+the run was trained with, byte for byte (its SHA-256, :func:`check_same_teacher`, once the run is built: still
+before anything is written). The learning-rate schedule stays
 the one the run started with; epochs beyond it run at its last epoch's rate. A finished run is continued
 only with ``extend`` (``--extend``). A hand-edited ``config.yaml``, a folder without a finished epoch, a
 folder of another command and a resume file that is not kdzoo's each get an error that says what to do
@@ -19,8 +22,10 @@ from ..errors import CheckpointError, ConfigError
 from ..run_folder import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
 from .checkpoint import LAST, read_checkpoint
 
+#: Runtime options that a resumed run still may not change: what it learns from.
+IDENTITY = {"teacher", "data_root"}
 #: Options a resumed run may change.
-RESUMABLE = RUNTIME_OPTIONS | {"epochs", "eval_batch_size"}
+RESUMABLE = (RUNTIME_OPTIONS - IDENTITY) | {"epochs", "eval_batch_size"}
 #: What a kdzoo resume checkpoint holds besides the model.
 RESUME_ENTRIES = ("config", "epoch", "objective", "optimizer", "scheduler", "scaler", "rng", "history", "best")
 
@@ -38,9 +43,11 @@ def check_command(run_dir: str | Path, command: str) -> None:
                           f"`kdzoo {made_by} --resume {run_dir}`.")
 
 
-def resume_config(run_dir: Path, overrides: dict[str, Any], extend: bool = False) -> tuple[RunConfig, str | None]:
+def resume_config(run_dir: Path, overrides: dict[str, Any],
+                  extend: bool = False) -> tuple[RunConfig, str | None, dict[str, Any] | None]:
     """The config that continues ``run_dir``: its ``config.yaml`` plus ``overrides``, checked against the checkpoint;
-    and the note on how an older kdzoo's config was completed (:func:`~kdzoo.run_folder.saved_options`).
+    the note on how an older kdzoo's config was completed (:func:`~kdzoo.run_folder.saved_options`); and the
+    checkpoint's record of the teacher's file (for :func:`check_same_teacher`; None before kdzoo recorded it).
     ``extend``: train a finished run for more epochs (``overrides["epochs"]`` in all)."""
     options, note = saved_options(run_dir)
     if not (run_dir / LAST).is_file():
@@ -64,7 +71,17 @@ def resume_config(run_dir: Path, overrides: dict[str, Any], extend: bool = False
                           f"continues with its own settings; only {', '.join(sorted(RESUMABLE))} may change. Undo the "
                           f"edit to its config.yaml (or drop the flag), or start a new run with the new settings.")
     check_epochs(run_dir, saved, cfg.epochs, extend)
-    return cfg, note
+    return cfg, note, saved.get("teacher_file")
+
+
+def check_same_teacher(run_dir: Path, recorded: dict[str, Any] | None, now: dict[str, Any] | None) -> None:
+    """The teacher file a resumed run loads (``now``: :attr:`Setup.teacher_file <kdzoo.engine.build.Setup>`) is the
+    one its checkpoint recorded: same SHA-256."""
+    if recorded and now and recorded.get("sha256") != now.get("sha256"):
+        raise ConfigError(f"--resume {run_dir} would change the teacher the run was trained with: its file "
+                          f"{recorded['file']} had SHA-256 {recorded['sha256']} in the checkpoint, {now['file']} has "
+                          f"SHA-256 {now['sha256']} now. A run continues with its own teacher: put that file back, or "
+                          f"start a new run with this teacher.")
 
 
 def check_epochs(run_dir: Path, saved: dict[str, Any], epochs: int, extend: bool) -> None:

@@ -32,10 +32,12 @@ def run_description(setup: Setup, run_dir: Path) -> str:
     if cfg.has_method:
         lines.append(extra_parameters_line(cfg.method, cfg.model, distiller.extra_parameters(),
                                            distiller.student_params))
-    if setup.teacher_file:
-        record = setup.teacher_file
+    record = setup.teacher_file
+    if record and "name" in record:  # a published teacher
         lines.append(f"teacher: {record['name']} = {record['file']} (SHA-256 {record['sha256']}, from "
                      f"{record['source']})")
+    elif record:
+        lines.append(f"teacher: {record['file']} (SHA-256 {record['sha256']})")
     lines.append(f"run folder: {run_dir}")
     return "\n".join(lines + [f"warning: {note}" for note in setup.caveats])
 

@@ -3,18 +3,23 @@
 The process that writes a run folder holds the OS lock on ``run.lock`` (:class:`~kdzoo.file_lock.FileLock`) with
 its process id in it. A second process started on the same folder (``--resume`` twice, or a reused ``--name``)
 finds the lock taken and is refused with that id. The OS drops the lock when the owner ends, however it ends, so a
-``run.lock`` left behind never blocks a later ``--resume``.
+``run.lock`` left behind never blocks a later ``--resume``. Holding it also proves that no other writer of the
+folder is alive: claiming it removes the temporary files a killed writer left (:data:`ATOMIC_FILES`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic_text import leftover_temporaries, remove_dead_temporaries
 from ..errors import ConfigError
 from ..file_lock import FileLock, LockBusy
-from ..run_folder import CONFIG
+from ..run_folder import CONFIG, SUMMARY, write_refused
+from .checkpoint import BEST, LAST
 
 LOCK = "run.lock"
+#: The run folder's files written through a temporary file (``checkpoint_last.pt<random>.tmp``, ...).
+ATOMIC_FILES = (LAST, BEST, CONFIG, SUMMARY)
 
 
 class RunLock:
@@ -27,10 +32,12 @@ class RunLock:
     @classmethod
     def claim(cls, run_dir: str | Path, new: bool) -> RunLock:
         """Lock ``run_dir`` for this process. ``new``: the folder must not hold a run yet (a fresh start);
-        otherwise it is being resumed."""
+        otherwise it is being resumed. The temporary files of writers that were killed are removed."""
         run_dir = Path(run_dir)
         try:
             lock = cls(run_dir, FileLock.try_acquire(run_dir / LOCK))
+        except OSError as exc:  # a full disk or a read-only folder, before anything of the run is written
+            raise write_refused(run_dir / LOCK, exc) from None
         except LockBusy as busy:
             raise ConfigError(f"Run folder {run_dir} is in use by another kdzoo process ({busy.owner}, recorded in "
                               f"{busy.path}); two processes never write to one run folder. Wait for it to end, or "
@@ -40,7 +47,13 @@ class RunLock:
             lock.release()
             raise ConfigError(f"Run folder {run_dir} already holds a run. Continue it with --resume {run_dir}, or "
                               f"choose another --name.")
+        lock.remove_leftovers()
         return lock
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove (and return) the temporary files of :data:`ATOMIC_FILES` in the folder: only the holder of the
+        lock may, as no writer of the folder can be alive then."""
+        return remove_dead_temporaries(p for name in ATOMIC_FILES for p in leftover_temporaries(self.run_dir / name))
 
     def release(self) -> None:
         """Free the lock (idempotent)."""

@@ -31,7 +31,7 @@ from .interrupts import Interrupted
 from .logger import RunLogger, rewrite_metrics
 from .optim import beyond_schedule_note, build_optimizer, build_scheduler, hold_lr
 from .progress import LOG_EVERY, EpochProgress
-from .resume import resume_config
+from .resume import check_same_teacher, resume_config
 from .run_header import header_notes, run_description
 from .run_lock import RunLock
 from .runtime import rng_state, set_rng_state
@@ -45,15 +45,16 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     finished run, for ``overrides["epochs"]`` epochs in all, the extra ones at its last lr).
 
     Returns the summary also written to ``summary.json``."""
-    note = None
+    note = recorded_teacher = None
     if resume is not None:
-        cfg, note = resume_config(Path(resume), overrides or {}, extend)
+        cfg, note, recorded_teacher = resume_config(Path(resume), overrides or {}, extend)
     setup = build(cfg)
     cfg = setup.cfg
     teacher_arch = getattr(setup.distiller.teacher, "kdzoo_arch", None)
     main = distributed.is_main()
     if resume is not None:
         run_dir = Path(resume)
+        check_same_teacher(run_dir, recorded_teacher, setup.teacher_file)
     else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
         run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
     lock = RunLock.claim(run_dir, new=resume is None) if main else None
@@ -120,7 +121,8 @@ class Trainer:
         cfg, data = self.setup.cfg, self.setup.data
         return {"format": ckpt.FORMAT, "kdzoo_version": __version__, "arch": cfg.model,
                 "num_classes": data.num_classes, "in_channels": data.in_channels, "dataset": cfg.dataset,
-                "arch_options": cfg.model_options, "feature_layers": cfg.feature_layers, "config": cfg.to_dict()}
+                "arch_options": cfg.model_options, "feature_layers": cfg.feature_layers, "config": cfg.to_dict(),
+                "teacher_file": self.setup.teacher_file}
 
     def save(self, top1: float | None, improved: bool) -> None:
         """Write ``checkpoint_last.pt`` (everything ``--resume`` needs) and, when ``improved``,
