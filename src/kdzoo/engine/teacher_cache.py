@@ -47,6 +47,7 @@ from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
 from ..methods import method_needs
 from ..models import LOGITS, Features, unwrap
+from ..text_table import plural
 from .checkpoint import save_whole
 
 FORMAT = "kdzoo-teacher-cache"
@@ -203,8 +204,8 @@ class TeacherCache:
         """The run header's line: the folder, how many of the run's epochs it holds (hits) or not (misses), its
         size, the verification."""
         held = len([e for e in self.cached_epochs() if 1 <= e <= epochs])
-        return (f"teacher cache: {self.folder} holds {held} of the {epochs} epochs (hits; {epochs - held} to compute "
-                f"and write: misses), {human_size(self.size_on_disk())} on disk; verify "
+        return (f"teacher cache: {self.folder} holds {held} of the {plural(epochs, 'epoch')} (hits; "
+                f"{epochs - held} to compute and write: misses), {human_size(self.size_on_disk())} on disk; verify "
                 f"{self.verify}{'' if self.verify == 'none' else ', bitwise' if self.exact else ' (tolerance)'}")
 
     # -- one epoch -------------------------------------------------------------------------------------------------
