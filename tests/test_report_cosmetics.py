@@ -3,7 +3,9 @@ significant, tables and plots that do not say how long the runs trained, "n=....
 plain training, a trivial top-5, an unexplained cost plot, and no word on how to get the ``kdzoo`` command after
 ``make demo``."""
 
+import contextlib
 import csv
+import io
 import json
 import re
 import sys
@@ -14,6 +16,7 @@ import pytest
 from matplotlib.container import BarContainer
 
 from conftest import TINY
+from kdzoo.commands import main
 from kdzoo.commands.demo import command_hint
 from kdzoo.grid.paired import Gain
 from kdzoo.text_table import plural
@@ -155,28 +158,50 @@ def test_plural(count, text):
     assert plural(count, "epoch") == text
 
 
-def test_a_one_epoch_plain_run_on_two_classes(cli, tmp_path):
-    """Today: "..., 1 epochs, lr ...", "teacher under inference_mode" without a teacher, and top-5 = 100 % printed
-    and summarised on a 2-class dataset. metrics.csv keeps its test_top5 column (every run folder has the same
-    columns for resume, report and plot)."""
-    two = ["--dataset-opt", "num_classes=2"]
-    code, out, err = cli("train", "--model", "resnet8", *TINY, *two, "--epochs", "1", "--output-dir", tmp_path,
-                         "--name", "plain")
-    assert code == 0, err
-    header = out.splitlines()[0]
-    assert "), 1 epoch, lr " in header and "1 epochs" not in out, header
-    speed = next(line for line in out.splitlines() if line.startswith("speed:"))
-    assert speed.endswith("for-loop optimizer step") and "teacher" not in speed
-    summary = json.loads((tmp_path / "plain" / "summary.json").read_text())
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory) -> tuple[Path, str]:
+    """`kdzoo train` for 1 epoch on a 2-class synthetic dataset: its run folder and what it printed."""
+    out = tmp_path_factory.mktemp("plain")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["train", "--model", "resnet8", *TINY, "--dataset-opt", "num_classes=2", "--epochs", "1",
+                     "--output-dir", str(out), "--name", "plain"]) == 0
+    return out / "plain", printed.getvalue()
+
+
+@pytest.mark.slow
+def test_the_run_header_says_1_epoch(plain_run):
+    """Today: "..., 1 epochs, lr ..."."""
+    header = plain_run[1].splitlines()[0]
+    assert "), 1 epoch, lr " in header and "1 epochs" not in plain_run[1], header
+
+
+@pytest.mark.slow
+def test_plain_training_prints_no_teacher_in_its_speed_line(plain_run):
+    """Today: "teacher under inference_mode" for a run without a teacher."""
+    speed = next(line for line in plain_run[1].splitlines() if line.startswith("speed:"))
+    assert speed.endswith("for-loop optimizer step") and "teacher" not in speed, speed
+
+
+@pytest.mark.slow
+def test_two_classes_print_and_summarise_no_top5(cli, plain_run):
+    """Today top-5 = 100 % (every label is among 2 logits) in summary.json and `kdzoo eval`; metrics.csv keeps its
+    test_top5 column (every run folder has the same columns for resume, report and plot)."""
+    run_dir = plain_run[0]
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert "best_top5" not in summary and "last_top5" not in summary and "last_top1" in summary
-    with open(tmp_path / "plain" / "metrics.csv", newline="") as f:
+    with open(run_dir / "metrics.csv", newline="") as f:
         assert "test_top5" in next(csv.reader(f))
-    code, out, err = cli("eval", tmp_path / "plain" / "checkpoint_best.pt", "--device", "cpu")
+    code, out, err = cli("eval", run_dir / "checkpoint_best.pt", "--device", "cpu")
     assert code == 0, err
     assert "top-1 " in out and "top-5" not in out
+
+
+def test_the_bench_dry_run_says_1_epoch(cli, tmp_path):
+    """Today: "teacher_resnet14_seed0: new, 1 epochs"."""
     code, out, err = cli("bench", "--grid", write_grid(tmp_path), "--out", tmp_path / "grid", "--dry-run")
     assert code == 0, err
-    assert ", 1 epoch" in out and "1 epochs" not in out
+    assert "teacher_resnet14_seed0: new, 1 epoch\n" in out and "1 epochs" not in out
 
 
 def test_ten_classes_keep_top5(cli, tmp_path):
