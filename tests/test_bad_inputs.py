@@ -332,7 +332,7 @@ CASES = {
                                             ["nothing finished yet", "no checkpoint_last.pt",
                                              "`kdzoo train --config ", "config.yaml --name no_epoch-restart`"]),
     "resume of a finished run for more epochs": (lambda p: ["train", "--resume", p.finished, "--epochs", "3"],
-                                                 ["already finished its 1 epochs", "add --extend",
+                                                 ["already finished its 1 epoch (", "add --extend",
                                                   "lr of its last epoch"]),
     "extend of an unfinished run": (lambda p: ["train", "--resume", p.resumable, "--epochs", "3", "--extend"],
                                     ["has not finished", "drop --extend"]),

@@ -109,7 +109,7 @@ def test_the_runs_a_teacher_cache_serves_share_one_and_wait_for_the_run_that_fil
     assert "teacher cache: not used by teacher, vanilla, byot: the run has no teacher\n" in text
     assert "teacher cache: not used by fitnet: fitnet reads the teacher's feature maps, not only its logits\n" in text
     assert "teacher cache: not used by ofd: ofd runs the teacher in batch statistics" in text
-    assert "resnet14-resnet8_dkd_seed0: new, 1 epochs, after teacher_resnet14_seed0, resnet14-resnet8_kd_seed0" in text
+    assert "resnet14-resnet8_dkd_seed0: new, 1 epoch, after teacher_resnet14_seed0, resnet14-resnet8_kd_seed0" in text
     code, text, err = cli("bench", "--grid", tmp_path / "grid.yaml", "--out", out, "--dry-run", "--no-teacher-cache")
     assert code == 0, err
     assert "teacher cache: off (--no-teacher-cache)\n" in text and "not used" not in text

@@ -96,11 +96,12 @@ def test_report_numbers_equal_the_summaries(cli, runs):
     assert "| kd | 73.50 ± 0.71 (73.33, +0.17) |" in out
     assert "| vanilla | 72.50 ± 0.71 (72.50, +0.00) |" in out
     assert "| teacher | 79.00 (79.42, -0.42) (n=1) |" in out
-    assert "unless marked n=...; in brackets the published number and our difference.\n" in out
+    assert "unless marked (n=N); in brackets the published number and our difference.\n" in out
     assert "init stage" not in out  # no init stage ran, so no time in brackets
     assert "200 s, 1000 img/s" in out and "repdistiller_same_family: RepDistiller" in out
-    assert "1 unfinished run(s) left out: killed" in out
-    assert (runs / "report.md").read_text(encoding="utf-8").startswith("## runs: cifar100 test top-1 (%), last epoch")
+    assert "1 unfinished run left out: killed" in out
+    title = (runs / "report.md").read_text(encoding="utf-8").splitlines()[0]
+    assert title == "## runs: cifar100, trained 2 epochs: test top-1 (%), last epoch"
 
 
 def test_report_metric_and_published_options(cli, runs, tmp_path):
@@ -108,7 +109,7 @@ def test_report_metric_and_published_options(cli, runs, tmp_path):
                          "--no-plots")
     assert code == 0, err
     assert "| kd | 74.00 ± 0.71 |" in out and "(73.33" not in out
-    assert "unless marked n=....\n" in out and "in brackets" not in out  # the header promises only what is printed
+    assert "unless marked (n=N).\n" in out and "in brackets" not in out  # the header promises only what is printed
     assert not (tmp_path / "rep" / "plots").exists() and (tmp_path / "rep" / "report.csv").exists()
     code, _, err = cli("report", runs, "--published", "repdistiller_typo")
     assert code == 2 and "Unknown published table 'repdistiller_typo'" in err
@@ -179,7 +180,7 @@ def test_runs_that_saw_other_images_are_not_pooled(cli, tmp_path):
     assert code == 0, err
     assert out.startswith("Note: the fashion_mnist runs saw 2 different sets of images")
     first, second = out.split("## runs: fashion_mnist (4000 train / 1000 test images, data seed ")[1:]
-    assert first.startswith("0) test top-1 (%)") and second.startswith("1) test top-1 (%)")
+    assert first.startswith("0), trained 2 epochs: test top-1 (%)") and second.startswith("1), trained 2 epochs: test")
     assert "| kd | 80.50 ± 0.71 (n=2) |" in first and "| dkd | 70.00 |" in first  # data seed 0: pooled
     assert "| dkd | 71.00 |" in second and "| kd |" not in second  # the old seed-1 run drew other subsets
     with open(root / "report.csv", newline="", encoding="utf-8") as f:

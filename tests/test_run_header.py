@@ -56,7 +56,7 @@ def test_init_stage_in_the_header_and_its_time_in_the_summary(cli, tiny_teacher,
                          "--method-opt", "init_epochs=2", *TINY, "--epochs", "1", "--output-dir", tmp_path,
                          "--name", "ft")
     assert code == 0, err
-    assert "init stage: 2 epochs of ft's init training (lr 0.01) before the 1 main epochs" in out
+    assert "init stage: 2 epochs of ft's init training (lr 0.01) before the 1 main epoch;" in out
     run = tmp_path / "ft"
     summary = json.loads((run / "summary.json").read_text())
     init = [float(r["epoch_time_s"]) for r in csv.DictReader((run / "init_metrics.csv").open())]

@@ -104,8 +104,10 @@ def plot_accuracy_curves(runs: dict[str, Path | Sequence[Path]], path: Path,
     return plot_lines(series, path, "epoch", "test top-1 (%)", title)
 
 
-def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: Path, ylabel: str, title: str) -> Path:
-    """Bars of (value, error) per label, grouped by the outer key (e.g. gains per method per pair)."""
+def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float | None]]], path: Path, ylabel: str, title: str,
+                      xlabel: str | None = None) -> Path:
+    """Bars of (value, error) per label, grouped by the outer key (e.g. gains per method per pair), the groups in the
+    order given; an error of None draws no error bar."""
     plt = _pyplot()
     labels = list(dict.fromkeys(label for bars in groups.values() for label in bars))
     width = 0.8 / max(len(labels), 1)
@@ -113,13 +115,15 @@ def plot_grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: P
     for i, label in enumerate(labels):
         xs = [g for g, bars in enumerate(groups.values()) if label in bars]
         values = [bars[label] for bars in groups.values() if label in bars]
-        errors = [e for _, e in values]
+        errors = [math.nan if e is None else e for _, e in values]  # NaN: no bar, no caps
         ax.bar([x + (i - (len(labels) - 1) / 2) * width for x in xs], [v for v, _ in values], width,
-               yerr=errors if any(errors) else None, capsize=2, label=label)
+               yerr=errors if any(e for _, e in values) else None, capsize=2, label=label)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(groups)), list(groups), rotation=30 if len(groups) > 6 else 20, ha="right",
                   fontsize="small")
     ax.set_xlim(-0.6, len(groups) - 0.4)
+    if xlabel:
+        ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")

@@ -1,5 +1,5 @@
-"""Plain-text tables: left-aligned columns under a header and a rule (``kdzoo list``, the demo, ``kdzoo
-temperature``), and Markdown tables (``kdzoo report``'s paired gains)."""
+"""Plain text: tables of left-aligned columns under a header and a rule (``kdzoo list``, the demo, ``kdzoo
+temperature``), Markdown tables (``kdzoo report``'s paired gains), and counts with their noun (``1 epoch``)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return "\n".join([line(header), "|---" * len(header) + "|", *map(line, rows)])
+
+
+def plural(count: int | float, noun: str) -> str:
+    """``count`` and ``noun``, the noun plural (an added ``s``) unless the count is 1: ``1 epoch``, ``4 epochs``."""
+    number = str(count) if isinstance(count, int) else f"{count:g}"
+    return f"{number} {noun}" + ("" if count == 1 else "s")

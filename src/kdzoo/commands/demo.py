@@ -2,12 +2,18 @@
 
 Trains a teacher, then the same student twice -- plain cross-entropy and Hinton KD from that
 teacher -- and prints a table (best/last top-1, wall time, images/s) plus an accuracy plot.
-Finished runs are reused and interrupted ones resumed, so re-running it is cheap.
+Finished runs are reused and interrupted ones resumed, so re-running it is cheap. Run as ``make demo`` runs it
+(``.venv/bin/kdzoo demo``, the virtual environment not activated), it ends by saying how to get the ``kdzoo``
+command that the README's and the tutorial's next commands type.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,4 +94,26 @@ def run_demo(output_dir: str = "runs/demo", data_root: str | None = None, quick:
     print(f"\nrun folders (config.yaml, metrics.csv, log.txt, tensorboard/, checkpoints): {out}/teacher, "
           f"{out}/student_vanilla, {out}/student_kd\naccuracy curves: {plot}\n"
           f"TensorBoard: tensorboard --logdir {out}")
+    if hint := command_hint():
+        print(f"\n{hint}")
     return [s for _, s in summaries]
+
+
+def command_hint() -> str | None:
+    """How to type ``kdzoo`` in this shell when the ``kdzoo`` on the PATH is not this installation's (``make demo``
+    runs ``.venv/bin/kdzoo`` without activating the virtual environment): activate it, or call the script by its
+    path; None when ``kdzoo`` already finds this installation."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    found = shutil.which("kdzoo")
+    if found and Path(found).resolve().parent == scripts.resolve():
+        return None
+    try:
+        where = scripts.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:  # installed outside this folder
+        where = scripts
+    kdzoo = where / ("kdzoo.exe" if os.name == "nt" else "kdzoo")
+    if sys.prefix == sys.base_prefix:  # not a virtual environment: nothing to activate
+        return f"The kdzoo command is not on your PATH: call `{kdzoo}`, or add {where} to PATH."
+    activate = str(where / "activate") if os.name == "nt" else f"source {where / 'activate'}"
+    return (f"The kdzoo command of the next steps (README, tutorial) is not on your PATH yet: run `{activate}` in "
+            f"this shell (it activates the virtual environment), or call `{kdzoo}`.")

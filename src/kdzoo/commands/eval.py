@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import teachers
     from ..data import build_data
     from ..engine import evaluate, load_model
-    from ..engine.evaluate import absurd_loss_warning, check_fits
+    from ..engine.evaluate import absurd_loss_warning, accuracy_text, check_fits
     from ..engine.runtime import resolve_device
     from ..engine.teacher_fit import check_published_fits, size_warning
     from ..models import MultiExitNet
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {note}")
     result = evaluate(model, bundle.test, device)
     images = f"test subset of {test_subset} images, data seed {data_seed}" if test_subset else "whole test split"
-    print(f"{model.kdzoo_arch} on {dataset} ({images}): "
-          f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
+    print(f"{model.kdzoo_arch} on {dataset} ({images}): {accuracy_text(result, bundle.num_classes)}")
     if warning := absurd_loss_warning(result["loss"], bundle.num_classes):
         print(warning)
     if exits:

@@ -1,4 +1,5 @@
-"""Evaluation: top-1/top-5 accuracy and loss over a loader, and a warning when the loss is absurd."""
+"""Evaluation: top-1/top-5 accuracy and loss over a loader, how they are printed, and a warning when the loss is
+absurd."""
 
 from __future__ import annotations
 
@@ -45,6 +46,24 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str = "none", 
     n, correct1, correct5, loss_sum = all_reduce_sum(totals).tolist()
     n = max(n, 1)
     return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "loss": loss_sum / n}
+
+
+#: The fewest classes whose top-5 says something: with five or fewer, every label is among the five highest logits
+#: and top-5 is 100 %. Such runs print and summarise top-1 alone; their metrics.csv keeps its ``test_top5`` column,
+#: so every run folder has the same columns (resume, ``kdzoo report`` and ``kdzoo plot`` read them).
+TOP5_MIN_CLASSES = 6
+
+
+def reports_top5(num_classes: int) -> bool:
+    """Whether top-5 is worth printing for ``num_classes`` classes (:data:`TOP5_MIN_CLASSES`)."""
+    return num_classes >= TOP5_MIN_CLASSES
+
+
+def accuracy_text(result: dict[str, float], num_classes: int) -> str:
+    """``top-1 73.80%  top-5 99.40%  loss 0.6579`` for an :func:`evaluate` result; top-5 left out where it is 100 %
+    by definition (:func:`reports_top5`)."""
+    top5 = f"  top-5 {result['top5']:.2f}%" if reports_top5(num_classes) else ""
+    return f"top-1 {result['top1']:.2f}%{top5}  loss {result['loss']:.4f}"
 
 
 #: An evaluation loss above this many times ln(C) (the loss of a uniform guess over C classes) is absurd: the

@@ -20,6 +20,7 @@ from typing import Any
 from ..config import RunConfig, upgrade_saved_config, validate
 from ..errors import CheckpointError, ConfigError
 from ..run_folder import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
+from ..text_table import plural
 from .checkpoint import LAST, read_checkpoint
 
 #: Runtime options that a resumed run still may not change: what it learns from.
@@ -93,13 +94,14 @@ def check_epochs(run_dir: Path, saved: dict[str, Any], epochs: int, extend: bool
         raise ConfigError(f"--resume {run_dir} --epochs {epochs}: the run has already trained {done} epochs. Pass "
                           f"--epochs {done} or more (or test it as it is with `kdzoo eval {run_dir}`).")
     if finished and epochs == done:
-        raise ConfigError(f"--resume {run_dir}: the run already finished its {done} epochs ({SUMMARY} is there). "
-                          f"To test it run `kdzoo eval {run_dir}`; to train it longer, pass --extend --epochs N "
-                          f"with N > {done}.")
+        raise ConfigError(f"--resume {run_dir}: the run already finished its {plural(done, 'epoch')} ({SUMMARY} is "
+                          f"there). To test it run `kdzoo eval {run_dir}`; to train it longer, pass --extend "
+                          f"--epochs N with N > {done}.")
     if finished and not extend:
         lr = saved["history"][-1]["lr"]
-        raise ConfigError(f"--resume {run_dir} --epochs {epochs}: the run already finished its {done} epochs "
-                          f"({SUMMARY} is there). To train it {epochs - done} more epoch(s) add --extend: they run at "
+        raise ConfigError(f"--resume {run_dir} --epochs {epochs}: the run already finished its "
+                          f"{plural(done, 'epoch')} ({SUMMARY} is there). To train it "
+                          f"{plural(epochs - done, 'more epoch')} add --extend: they run at "
                           f"the lr of its last epoch ({lr:.4g}), the schedule is not restarted, and its summary is "
                           f"rewritten. Or start a new run with --epochs {epochs} for a full schedule.")
     if extend and not finished:

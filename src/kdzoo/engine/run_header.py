@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import __version__, distributed
 from ..config import RunConfig, dataset_recipe, option_text, recipe_values
 from ..data import dataset_info
+from ..text_table import plural
 from .build import Setup
 
 
@@ -28,7 +29,8 @@ def run_description(setup: Setup, run_dir: Path) -> str:
     procs = f" per process x {distributed.world_size()} processes" if distributed.is_distributed() else ""
     data = setup.data
     lines = [f"{head} on {data.name} ({data.num_train} train images, {len(data.train)} batches of "
-             f"{cfg.batch_size}{procs}), {cfg.epochs} epochs, lr {setup.lr:g} ({cfg.schedule}), device {setup.device}"]
+             f"{cfg.batch_size}{procs}), {plural(cfg.epochs, 'epoch')}, lr {setup.lr:g} ({cfg.schedule}), "
+             f"device {setup.device}"]
     if cfg.has_method:
         lines.append(extra_parameters_line(cfg.method, cfg.model, distiller.extra_parameters(),
                                            distiller.student_params))
@@ -76,8 +78,8 @@ def dataset_options_line(cfg: RunConfig) -> str | None:
 
 def init_stage_line(cfg: RunConfig, epochs: int, lr: float) -> str:
     """The init stage of AB, FT and FSP, which trains before the run's main epochs."""
-    return (f"init stage: {epochs} epochs of {cfg.method}'s init training (lr {lr:g}) before the {cfg.epochs} main "
-            f"epochs; --method-opt init_epochs=N changes it")
+    return (f"init stage: {plural(epochs, 'epoch')} of {cfg.method}'s init training (lr {lr:g}) before the "
+            f"{plural(cfg.epochs, 'main epoch')}; --method-opt init_epochs=N changes it")
 
 
 def header_notes(cfg: RunConfig, init_epochs: int, init_lr: float) -> list[str]:

@@ -84,7 +84,8 @@ def compile_networks(plan: SpeedPlan, *modules: nn.Module | None) -> None:
 
 
 def describe_speed(plan: SpeedPlan, cfg: RunConfig) -> str:
-    """The header line that says how the run computes, and which choices were the device's defaults."""
+    """The header line that says how the run computes, and which choices were the device's defaults; the teacher's
+    part only when the run has a teacher."""
 
     def chosen(value: str, given: bool) -> str:
         return value if given else f"{value} (default)"
@@ -93,6 +94,7 @@ def describe_speed(plan: SpeedPlan, cfg: RunConfig) -> str:
     compiled = f"torch.compile mode {plan.compile}" if plan.compile else "eager (no --compile)"
     layouts = {(True, True): "on", (False, False): "off", (False, True): "teacher only", (True, False): "student only"}
     layout = layouts[plan.channels_last, plan.teacher_channels_last]
+    teacher = ", teacher under inference_mode" if cfg.distilling else ""
     return (f"speed: {threads}amp {chosen(plan.amp, cfg.amp != 'auto')}, "
             f"channels_last {chosen(layout, cfg.channels_last is not None)}, "
-            f"{compiled}, {plan.optimizer_impl} optimizer step, teacher under inference_mode")
+            f"{compiled}, {plan.optimizer_impl} optimizer step{teacher}")

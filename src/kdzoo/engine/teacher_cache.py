@@ -56,6 +56,7 @@ from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
 from ..methods import method_needs
 from ..models import LOGITS, Features, unwrap
+from ..text_table import plural
 from .checkpoint import save_whole
 
 FORMAT = "kdzoo-teacher-cache"
@@ -249,8 +250,8 @@ class TeacherCache:
         """The run header's line: the folder, how many of the run's epochs it holds in files whose header fits
         ``steps`` steps (hits) or not (misses: missing, unusable, symbolic links), its size, the verification."""
         held = sum(self.usable(epoch, steps) for epoch in range(1, epochs + 1))
-        return (f"teacher cache: {self.folder} holds {held} of the {epochs} epochs (hits; {epochs - held} to compute "
-                f"and write: misses), {human_size(self.size_on_disk())} on disk; verify "
+        return (f"teacher cache: {self.folder} holds {held} of the {plural(epochs, 'epoch')} (hits; {epochs - held} "
+                f"to compute and write: misses), {human_size(self.size_on_disk())} on disk; verify "
                 f"{self.verify}{'' if self.verify == 'none' else ', bitwise' if self.exact else ' (tolerance)'}")
 
     # -- one epoch -------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from .build import Setup, build
 from .checkpoint_errors import reason
 from .dot import DOT
 from .epoch_sums import EpochSums
-from .evaluate import absurd_loss_warning, evaluate
+from .evaluate import absurd_loss_warning, evaluate, reports_top5
 from .finite_watch import NonFiniteWatch, non_finite_message
 from .interrupts import Interrupted
 from .logger import RunLogger, rewrite_metrics
@@ -393,9 +393,9 @@ class Trainer:
             "seed": cfg.seed, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
             "test_subset": cfg.test_subset, "epochs": cfg.epochs, "schedule_epochs": self.schedule_epochs,
             "init_epochs": self.init.epochs if self.init else 0,
-            "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
-            "best_top5": max(r["test_top5"] for r in self.history),
-            "last_top1": last["test_top1"], "last_top5": last["test_top5"],
+            "best_top1": self.best["top1"], "best_epoch": self.best["epoch"], "last_top1": last["test_top1"],
+            **({"best_top5": max(r["test_top5"] for r in self.history), "last_top5": last["test_top5"]}
+               if reports_top5(setup.data.num_classes) else {}),
             "train_time_s": init_time + last["train_time_s"], "init_time_s": init_time,
             "images_per_s": sum(r["images_per_s"] for r in self.history) / len(self.history),
             "device": str(setup.device), "kdzoo_version": __version__,

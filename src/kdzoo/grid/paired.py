@@ -7,8 +7,10 @@ spread less than either run's accuracy as far as the two runs' accuracies are co
 when they are not: docs/results.md measures it). A run's partner is the run of the baseline (the vanilla student;
 plain KD) with the same dataset and images, student (and teacher, for KD), seed and every other setting but the
 method's own (method, its options and weights, temperatures, the teacher; DOT counts as SGD). The gain is the mean
-of the n differences with its 95 % confidence interval from the t distribution with n - 1 degrees of freedom; one
-pair gives no interval. Runs without a partner, or with several, are left out and named.
+of the n differences with its 95 % confidence interval from the t distribution with n - 1 degrees of freedom. Fewer
+than :data:`MIN_PAIRS` pairs give no interval, nor do differences that are all equal: their standard deviation of 0
+would make a zero-width interval, a certainty that a few seeds never give. Runs without a partner, or with several, are
+left out and named.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ Z_975 = 1.959963984540054
 METHOD_SETTINGS = {"method", "method_options", "teacher", "teacher_arch", "teacher_options", "teacher_feature_layers",
                    "teacher_pretrained", "gamma", "alpha", "beta", "t_student", "t_teacher", "logit_std", "dot_delta"}
 BASELINES = ("vanilla", "kd")
+#: The fewest pairs that give an interval (with two, t_{0.975, 1} = 12.7 times a standard deviation of two values).
+MIN_PAIRS = 3
+#: Differences (points of top-1) closer than this are equal: a float's rounding, never a test set's resolution.
+EQUAL_DIFFERENCES = 1e-9
 DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(RunConfig)
             if f.default is not MISSING or f.default_factory is not MISSING}
 
@@ -76,9 +82,18 @@ class Gain:
         return statistics.fmean(self.diffs) if self.diffs else None
 
     @property
+    def no_interval(self) -> str | None:
+        """Why the gain has no interval (fewer than :data:`MIN_PAIRS` pairs; differences all equal), or None."""
+        if self.n < MIN_PAIRS:
+            return f"n={self.n}: no interval"
+        if max(self.diffs) - min(self.diffs) <= EQUAL_DIFFERENCES:
+            return "all differences equal: no interval"
+        return None
+
+    @property
     def half_width(self) -> float | None:
-        """Half the 95 % interval: t_{0.975, n-1} * sd / sqrt(n); None with fewer than two pairs."""
-        if self.n < 2:
+        """Half the 95 % interval: t_{0.975, n-1} * sd / sqrt(n); None without an interval (:attr:`no_interval`)."""
+        if self.no_interval:
             return None
         return t_quantile_975(self.n - 1) * statistics.stdev(self.diffs) / math.sqrt(self.n)
 
@@ -94,11 +109,12 @@ class Gain:
         return None if interval is None else interval[0] > 0 or interval[1] < 0
 
     def cell(self) -> str:
-        """``+1.23 [+0.45, +2.01] *`` (``*``: the interval excludes 0), or ``+1.23 (1 pair, no interval)``."""
+        """``+1.23 [+0.45, +2.01] *`` (``*``: the interval excludes 0), or the mean and why it has no interval:
+        ``+1.23 (n=2: no interval)``."""
         if not self.n:
             return "–"
-        if self.interval is None:
-            return f"{self.mean:+.2f} (1 pair, no interval)"
+        if self.no_interval:
+            return f"{self.mean:+.2f} ({self.no_interval})"
         low, high = self.interval
         return f"{self.mean:+.2f} [{low:+.2f}, {high:+.2f}]" + (" *" if self.excludes_zero else "")
 

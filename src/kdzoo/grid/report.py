@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..published import PublishedTable, select_tables
-from ..text_table import markdown_table
-from .paired import BASELINES, Gain, paired_gains
+from ..text_table import markdown_table, plural
+from .paired import BASELINES, MIN_PAIRS, Gain, paired_gains
 from .records import load_records
 from .report_plots import report_plots
 from .tables import Cell, DatasetTable, build_tables, mean_std
@@ -55,8 +55,9 @@ def markdown(table: DatasetTable, metric: str, tables: list[PublishedTable], tit
     brackets = "; in brackets the published number and our difference" if used else ""
     costs = [[cost_cell(table.cells.get((row, p))) for p in table.pairs] for row in table.rows]
     init = any(" init)" in cell for cells in costs for cell in cells)
-    lines = [f"## {title}: {table.name} test top-1 (%), {metric} epoch",
-             "", f"Cell: mean ± std over {typical} run(s) (seeds) unless marked n=...{brackets}.", "",
+    runs = plural(typical, "run") + (" (seed)" if typical == 1 else " (seeds)")
+    lines = [f"## {title}: {table.headline}: test top-1 (%), {metric} epoch",
+             "", f"Cell: mean ± std over {runs} unless marked (n=N){brackets}.", "",
              "| method | " + " | ".join(table.pairs) + " |", "|---" * (len(table.pairs) + 1) + "|", *rows,
              *paired_markdown(table, metric)]
     if cost:
@@ -79,7 +80,9 @@ PAIRED_HEADER = ("Each run minus the run of the same seed with the vanilla stude
                  "the part of the seed's luck that both runs share cancels, and the interval holds however large "
                  "that part is. "
                  "Cell: mean gain over the n pairs (points of top-1) [95 % confidence interval, t distribution with "
-                 "n - 1 degrees of freedom]; * marks an interval that excludes 0 (one pair gives no interval).")
+                 f"n - 1 degrees of freedom]; * marks an interval that excludes 0. Fewer than {MIN_PAIRS} pairs give "
+                 "no interval, nor do differences that are all equal (a zero-width interval would claim a certainty "
+                 "that a few seeds never give).")
 BASELINE_NAMES = {"vanilla": "vanilla", "kd": "KD"}
 
 
@@ -156,7 +159,8 @@ def csv_rows(table: DatasetTable, tables: list[PublishedTable], pairs: list[str]
 
 
 def paired_csv(gains: dict[str, dict[tuple[str, str, str], Gain]], row: str, pair: str) -> list[object]:
-    """The :data:`PAIRED_FIELDS` of one cell: blanks where nothing pairs; the interval blank for one pair."""
+    """The :data:`PAIRED_FIELDS` of one cell: blanks where nothing pairs; the interval and its mark blank where the
+    gain has none (:attr:`Gain.no_interval`)."""
     values: list[object] = []
     for b in BASELINES:
         first = gains[METRICS[0]].get((row, pair, b))
@@ -207,7 +211,7 @@ def write_report(runs_dir: Path, out: Path | None = None, metric: str = "last", 
     datasets = build_tables(records)
     text = "\n\n".join([*split_notes(datasets), *(markdown(t, metric, tables, runs_dir.name, cost) for t in datasets)])
     if unfinished:
-        text += f"\n\n{len(unfinished)} unfinished run(s) left out: " + ", ".join(p.name for p in unfinished)
+        text += f"\n\n{plural(len(unfinished), 'unfinished run')} left out: " + ", ".join(p.name for p in unfinished)
     (out / "report.md").write_text(text + "\n", encoding="utf-8")
     with open(out / "report.csv", "w", newline="", encoding="utf-8") as f:
         pairs = list(dict.fromkeys(p for t in datasets for p in t.pairs))

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..plots import mean_curve, plot_accuracy_curves, plot_grouped_bars, plot_lines, plot_scatter
 from ..published import pair_key
 from ..run_folder import read_metrics, safe_name
-from .paired import paired_gains
+from .paired import MIN_PAIRS, paired_gains
 from .tables import DatasetTable, mean_std
 
 
@@ -22,26 +22,27 @@ def curves(table: DatasetTable, out: Path, tag: str) -> list[Path]:
         if runs:
             name = safe_name(pair.replace(" -> ", "-"))
             written.append(plot_accuracy_curves(runs, out / f"curves_{tag}_{name}.png",
-                                                f"{table.name}, {pair}: test top-1 per epoch"))
+                                                f"{table.headline}, {pair}: test top-1 per epoch"))
     return written
 
 
 def gains(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
     """Each method's gain over the vanilla student, paired by seed (:mod:`kdzoo.grid.paired`), one bar per pair,
-    grouped by method (readable with every method of the zoo in one grid); the error bars are the 95 % confidence
-    intervals (none for a single pair)."""
-    groups: dict[str, dict[str, tuple[float, float]]] = {}
+    grouped by method in the report's row order (readable with every method of the zoo in one grid); the error bars
+    are the 95 % confidence intervals, none where a gain has no interval (:attr:`~kdzoo.grid.paired.Gain.no_interval`:
+    the title says so)."""
+    groups: dict[str, dict[str, tuple[float, float | None]]] = {}
     found = paired_gains(table, metric)
-    for row in table.rows:
-        for pair in table.pairs:
-            gain = found.get((row, pair, "vanilla"))
-            if gain is not None and gain.n:
-                groups.setdefault(row, {})[pair] = (gain.mean, gain.half_width or 0.0)
+    gains = [g for row in table.rows for pair in table.pairs if (g := found.get((row, pair, "vanilla"))) and g.n]
+    for gain in gains:
+        groups.setdefault(gain.row, {})[gain.pair] = (gain.mean, gain.half_width)
     if not groups:
         return []
-    return [plot_grouped_bars(groups, out / f"gains_{tag}.png",
-                              f"{metric} top-1 gain (points), 95 % CI",
-                              f"{table.name}: gain over the vanilla student, paired by seed")]
+    bare = (f"; no error bar: no interval (n < {MIN_PAIRS} or all differences equal)"
+            if any(g.no_interval for g in gains) else "")
+    return [plot_grouped_bars(groups, out / f"gains_{tag}.png", f"{metric} top-1 gain (points), 95 % CI",
+                              f"{table.headline}: gain over the vanilla student, paired by seed{bare}",
+                              xlabel="method, in the report's row order")]
 
 
 def cost(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
@@ -50,8 +51,9 @@ def cost(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
     points = {pair: items for pair, items in points.items() if items}
     if not points:
         return []
-    return [plot_scatter(points, out / f"cost_{tag}.png", "training time (s)", f"{metric} top-1 (%)",
-                         f"{table.name}: accuracy against training cost")]
+    return [plot_scatter(points, out / f"cost_{tag}.png",
+                         "training time (s, mean over seeds, init stage included): cheaper to the left",
+                         f"{metric} top-1 (%), mean over seeds", f"{table.headline}: accuracy against training cost")]
 
 
 def temperature(table: DatasetTable, metric: str, out: Path, tag: str) -> list[Path]:
@@ -69,7 +71,7 @@ def temperature(table: DatasetTable, metric: str, out: Path, tag: str) -> list[P
     if not series:
         return []
     return [plot_lines(series, out / f"temperature_{tag}.png", "temperature T (student = teacher)",
-                       f"{metric} top-1 (%)", f"{table.name}: accuracy against the KD temperature", logx=True)]
+                       f"{metric} top-1 (%)", f"{table.headline}: accuracy against the KD temperature", logx=True)]
 
 
 def stats(table: DatasetTable, out: Path, tag: str) -> list[Path]:
@@ -85,7 +87,7 @@ def stats(table: DatasetTable, out: Path, tag: str) -> list[Path]:
                 series[f"{row}, {pair}"] = (x, y, None)
         label = stat.removeprefix("stat_")
         written.append(plot_lines(series, out / f"{safe_name(stat)}_{tag}.png", "epoch", label,
-                                  f"{table.name}: {label} per epoch"))
+                                  f"{table.headline}: {label} per epoch"))
     return written
 
 

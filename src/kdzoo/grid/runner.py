@@ -26,6 +26,7 @@ from ..engine import train
 from ..engine.checkpoint import BEST, LAST
 from ..errors import ConfigError, KdzooError
 from ..run_folder import CONFIG, INIT_METRICS, METRICS, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
+from ..text_table import plural
 from .grid_file import load_grid
 from .job import TEACHER, Job
 from .plan import plan
@@ -255,7 +256,7 @@ def run_grid(grid_spec: str, out: str | None = None, budget: float | None = None
     if dry_run:
         for job in job_list:
             after = f", after {', '.join(job.after)}" if job.after else ""
-            print(f"  {job.name}: {run_state(out_dir / job.name)}, {job.cfg.epochs} epochs{after}")
+            print(f"  {job.name}: {run_state(out_dir / job.name)}, {plural(job.cfg.epochs, 'epoch')}{after}")
         return []
     outcomes = Runner(job_list, out_dir, {j.name: j.info(grid) for j in job_list}, slots).run()
     failed = [o for o in outcomes if not o.ok]

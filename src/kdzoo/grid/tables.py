@@ -1,5 +1,6 @@
 """The report's cells: finished runs grouped per dataset and images seen (subsets, data seed) into
-(row, pair) cells, one value per run; a cell pools only runs whose settings differ in the seed alone."""
+(row, pair) cells, one value per run; a cell pools only runs whose settings differ in the seed alone. Each table
+also says how long its runs trained (:func:`budget`), for its titles."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from ..published import PublishedTable, lookup, pair_key
 from ..run_folder import safe_name
+from ..text_table import plural
 from .records import Images, Record
 from .run_groups import split_rows
 
@@ -59,12 +61,54 @@ class DatasetTable:
         return self.dataset if self.images.data_seed is None else f"{self.dataset} ({self.images})"
 
     @property
+    def headline(self) -> str:
+        """:attr:`name` with the training budget (:func:`budget`): what the report's tables and plots are titled."""
+        trained = budget(self.records)
+        return f"{self.name}, trained {trained}" if trained else self.name
+
+    @property
     def tag(self) -> str:
         """:attr:`name` as a file-name part."""
         return safe_name("_".join(filter(None, (self.dataset, self.images.tag))))
 
     def published(self, tables: list[PublishedTable], row: str, pair: str) -> tuple[float, PublishedTable] | None:
         return lookup(tables, self.dataset, row, pair)
+
+
+def _epochs(record: Record) -> int | None:
+    """The epochs a run trained (its saved config's; its summary's for a config without them)."""
+    return record.config.get("epochs", record.summary.get("epochs"))
+
+
+def _counts(values: list[int]) -> str:
+    """``4 epochs``, or for several values ``2 or 4 epochs``."""
+    if len(values) == 1:
+        return plural(values[0], "epoch")
+    return f"{', '.join(map(str, values[:-1]))} or {values[-1]} epochs"
+
+
+def budget(records: list[Record]) -> str | None:
+    """How long ``records`` trained, e.g. ``4 epochs (teacher 8 epochs; init stage: ft 2 epochs)``: the students'
+    epochs (every run but the teachers'), said to differ when they do, the teachers' when they are not the students',
+    and the init stage of each method that ran one (AB, FT, FSP: it trains before the main epochs); None when no run
+    says."""
+    students = sorted({e for r in records if r.role != "teacher" and (e := _epochs(r)) is not None})
+    teachers = sorted({e for r in records if r.role == "teacher" and (e := _epochs(r)) is not None})
+    main = students or teachers
+    if not main:
+        return None
+    notes = ["the runs differ"] if len(main) > 1 else []
+    if students and teachers and teachers != students:
+        notes.append(f"teacher {_counts(teachers)}")
+    init: dict[int, list[str]] = defaultdict(list)
+    for r in records:
+        epochs = r.summary.get("init_epochs")
+        if epochs and r.variant not in init[epochs]:
+            init[epochs].append(r.variant)
+    if init:
+        notes.append("init stage: " + ", ".join(f"{', '.join(sorted(m))} {plural(e, 'epoch')}"
+                                                for e, m in sorted(init.items())))
+    return _counts(main) + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def build_tables(records: list[Record]) -> list[DatasetTable]:
