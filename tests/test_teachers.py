@@ -2,6 +2,7 @@
 wrong and truncated archives), integrity records, two processes at once, and the name used by distill, eval and
 bench. Nothing reaches the internet: a loopback HTTP server started here serves an archive built here."""
 
+import contextlib
 import hashlib
 import io
 import json
@@ -72,13 +73,27 @@ def archive(teacher_file) -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     """Serves ``state.files`` (with ``Range``), or misbehaves as ``state.mode`` says: ``drop`` (half the file, then
-    the connection closes; once), ``hang`` (never answers)."""
+    the connection closes; once), ``hang`` (never answers), ``endless`` (zeros without a Content-Length, until the
+    client stops reading or ``state.endless`` bytes are sent), ``announce`` (a Content-Length of ``state.announce``
+    bytes, then no body)."""
 
     def do_GET(self):
         state = self.server.state
         state.requests.append((self.path, self.headers.get("Range")))
         if state.mode == "hang":
             state.release.wait(10)
+            return
+        if state.mode in ("endless", "announce"):
+            self.send_response(200)
+            if state.mode == "announce":
+                self.send_header("Content-Length", str(state.announce))
+            self.end_headers()
+            if state.mode == "announce":
+                state.release.wait(10)
+                return
+            with contextlib.suppress(ConnectionError):
+                for _ in range(state.endless // (64 << 10)):
+                    self.wfile.write(bytes(64 << 10))
             return
         time.sleep(state.delay)
         body = state.files.get(self.path)
@@ -109,6 +124,7 @@ def server(monkeypatch, tmp_path, archive):
     httpd.daemon_threads = True
     httpd.state = state = type("State", (), {})()
     state.files, state.mode, state.delay, state.requests = {"/cifar_teachers.tar": archive}, "ok", 0.0, []
+    state.endless, state.announce = 0, 0
     state.release = threading.Event()
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -156,7 +172,8 @@ def test_a_dropped_connection_resumes_with_range_byte_identical(server, archive,
 def test_a_partial_download_left_by_an_interruption_is_resumed(server, archive, tmp_path):
     target = tmp_path / "cifar_teachers.tar"
     target.with_name(target.name + ".part").write_bytes(archive[:1000])
-    assert download(f"{server.url}/cifar_teachers.tar", target, "test").read_bytes() == archive
+    assert download(f"{server.url}/cifar_teachers.tar", target, "test", teachers.catalog.KNOWN_ARCHIVE
+                    ).read_bytes() == archive
     assert server.requests == [("/cifar_teachers.tar", "bytes=1000-")]
 
 

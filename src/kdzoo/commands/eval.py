@@ -40,9 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import evaluate, load_model
     from ..engine.evaluate import absurd_loss_warning, check_fits
     from ..engine.runtime import resolve_device
+    from ..engine.teacher_fit import check_published_fits, size_warning
     from ..models import MultiExitNet
 
     device = resolve_device(args.device)
+    if teachers.is_pretrained(args.checkpoint):  # before it is downloaded
+        check_published_fits(args.checkpoint, args.dataset or teachers.DATASET, {})
     model, data = load_model(args.checkpoint, arch=args.arch, device=device)
     exits = isinstance(model, MultiExitNet)
     if not exits and (args.thresholds or args.plot):
@@ -60,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                         eval_batch_size=args.batch_size, device=device, seed=saved.get("seed", 0), data_seed=data_seed,
                         test_subset=test_subset, **saved.get("dataset_options", {}))
     check_fits(model, bundle, "checkpoint's model")
+    if note := size_warning("the model in", args.checkpoint, data, bundle.image_size,
+                            fix="Evaluate it on the dataset it was trained on (leave out --dataset)."):
+        print(f"warning: {note}")
     result = evaluate(model, bundle.test, device)
     images = f"test subset of {test_subset} images, data seed {data_seed}" if test_subset else "whole test split"
     print(f"{model.kdzoo_arch} on {dataset} ({images}): "

@@ -34,7 +34,8 @@ def load(name: str, root, download: bool) -> TensorSplits:
     except OSError as exc:
         raise KdzooError(f"Downloading {name} into {root} failed: {exc}. Check the connection, or copy "
                          f"{folder}/ there by hand and drop --download.") from None
-    return TensorSplits(*_tensors(train), *_tensors(test), mean, std, tuple(train.classes))
+    files = tuple(str(root / train.base_folder / name) for name, _ in train.train_list)  # the split's pickles
+    return TensorSplits(*_tensors(train), *_tensors(test), mean, std, tuple(train.classes), train_files=files)
 
 
 @DATASETS.register("cifar10", description="CIFAR-10, 32x32 colour images of 10 classes (50k/10k)",

@@ -79,7 +79,7 @@ def load(root, download: bool) -> TensorSplits:
     arrays = {key: torch.from_numpy(read_idx(path).copy()) for key, path in files.items()}
     images = {split: F.pad(arrays[f"{split}_images"].unsqueeze(1), (2, 2, 2, 2)) for split in ("train", "test")}
     return TensorSplits(images["train"], arrays["train_labels"].long(), images["test"], arrays["test_labels"].long(),
-                        MEAN, STD, CLASSES)
+                        MEAN, STD, CLASSES, train_files=(str(files["train_images"]), str(files["train_labels"])))
 
 
 @DATASETS.register("fashion_mnist",

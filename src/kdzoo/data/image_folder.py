@@ -156,4 +156,5 @@ def imagefolder(spec: DataSpec, image_size: Annotated[int, Range(ge=8)] = 224,
     test_loader = ImageFolderLoader(test_files, spec.test_order(len(test_files)), spec.eval_batch_size, MEAN, STD,
                                     spec.device, (workers + 1) // 2, unreadable=unreadable, split="val")
     return DataBundle("imagefolder", train_loader, test_loader, num_classes=len(train.classes), in_channels=3,
-                      image_size=(image_size, image_size), mean=MEAN, std=STD, class_names=tuple(train.classes))
+                      image_size=(image_size, image_size), mean=MEAN, std=STD, class_names=tuple(train.classes),
+                      train_files=tuple(path for path, _ in train_files.samples))

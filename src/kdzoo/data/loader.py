@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..batch import Batch
 from .augment import BatchAugment, StrongAugment, normalize
+from .fingerprint import files_fingerprint
 from .sampling import EpochOrder, seeded_generator
 
 
@@ -78,6 +79,13 @@ class DataBundle:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     class_names: tuple[str, ...]
+    #: The files the training images are read from (the order they are listed in): none for data made in memory.
+    train_files: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str | None:
+        """The digest of :attr:`train_files` as they are now (:func:`~kdzoo.data.fingerprint.files_fingerprint`):
+        what the teacher cache's key knows of the training images beyond the run's options."""
+        return files_fingerprint(self.train_files)
 
     @property
     def num_train(self) -> int:

@@ -24,6 +24,7 @@ class TensorSplits:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     class_names: tuple[str, ...]
+    train_files: tuple[str, ...] = ()  # the files the training split was read from (DataBundle.train_files)
 
 
 class TensorLoader(BatchLoader):
@@ -54,4 +55,4 @@ def tensor_bundle(name: str, splits: TensorSplits, spec: DataSpec) -> DataBundle
     test = TensorLoader(test_x, test_y, spec.test_order(len(test_y)), spec.eval_batch_size, splits.mean, splits.std)
     return DataBundle(name, train, test, num_classes=len(splits.class_names), in_channels=train_x.shape[1],
                       image_size=tuple(train_x.shape[2:]), mean=splits.mean, std=splits.std,
-                      class_names=splits.class_names)
+                      class_names=splits.class_names, train_files=splits.train_files)

@@ -24,6 +24,7 @@ from .runtime import amp_dtype, resolve_device, seed_everything
 from .short_runs import short_run_warnings
 from .speed import SpeedPlan, compile_networks, plan_speed
 from .teacher_cache import check_cache_allowed
+from .teacher_fit import check_published_fits, size_warning
 
 
 @dataclass
@@ -63,6 +64,7 @@ def check_names(cfg: RunConfig) -> None:
         if cfg.teacher_arch not in (None, name):
             raise ConfigError(f"--teacher {cfg.teacher} is a {name}, not a {cfg.teacher_arch}: drop --teacher-arch "
                               f"(a published teacher's name is its architecture).")
+        check_published_fits(cfg.teacher, cfg.dataset, cfg.dataset_options)  # before it is downloaded
     if cfg.teacher_pretrained and (cfg.teacher or not cfg.teacher_arch or not is_external(cfg.teacher_arch)):
         raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights instead of a file: give the "
                           "teacher as --teacher-arch timm/NAME or torchvision/NAME without --teacher (zoo teachers "
@@ -82,9 +84,9 @@ def build(cfg: RunConfig) -> Setup:
     speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
     seed_everything(cfg.seed, cfg.deterministic)
     teacher_file = ckpt.pretrained_file(cfg.teacher) if is_pretrained(cfg.teacher) else None
-    teacher = ckpt.load_teacher(teacher_file.path if teacher_file else cfg.teacher, arch=cfg.teacher_arch,
-                                device=device, options=cfg.teacher_options,
-                                feature_layers=cfg.teacher_feature_layers) if cfg.teacher else None
+    teacher, saved = ckpt.read_teacher(teacher_file.path if teacher_file else cfg.teacher, arch=cfg.teacher_arch,
+                                       device=device, options=cfg.teacher_options,
+                                       feature_layers=cfg.teacher_feature_layers) if cfg.teacher else (None, {})
     data = run_data(cfg, device)
     if cfg.teacher_pretrained:
         teacher = pretrained_teacher(cfg, data, device)
@@ -96,6 +98,8 @@ def build(cfg: RunConfig) -> Setup:
     distiller = run_distiller(cfg, student, teacher, data, device)
     caveats = (distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
                + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr))
+    if cfg.teacher and (note := size_warning("the teacher", cfg.teacher, saved, data.image_size)):
+        caveats.append(note)
     if cfg.sync_bn:
         distiller.student = nn.SyncBatchNorm.convert_sync_batchnorm(distiller.student)
     if speed.channels_last:

@@ -9,8 +9,6 @@ Files are written atomically (temporary file + rename), so a crash never leaves 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_text import write_atomic
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
 from ..teachers import TeacherFile, is_pretrained, name_of, resolve
@@ -30,20 +29,11 @@ BEST = "checkpoint_best.pt"   # best test top-1 so far: model only
 
 
 def save_whole(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``; Ctrl-C and SIGTERM wait
-    until it is done. A failed write leaves ``path`` as it was, removes the temporary file and raises its error."""
-    path = Path(path)
+    """``torch.save`` into ``path`` written whole (:func:`~kdzoo.atomic_text.write_atomic`: a temporary file in the
+    same folder, created with the umask's mode, renamed over ``path``); Ctrl-C and SIGTERM wait until it is done. A
+    failed write leaves ``path`` as it was, removes the temporary file and raises its error."""
     with uninterrupted():
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                torch.save(obj, f)
-            os.replace(tmp, path)
-        except BaseException:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -213,12 +203,20 @@ def load_teacher(path: str | Path, arch: str | None = None, num_classes: int | N
     """A frozen teacher in eval mode from a kdzoo run folder/checkpoint, a RepDistiller/mdistiller
     file (``<arch>_vanilla/ckpt_epoch_240.pth``, weights under ``'model'``), a published teacher
     (``pretrained:NAME``) or a timm/torchvision state dict (with ``arch="timm/NAME"`` or ``"torchvision/NAME"``)."""
+    return read_teacher(path, arch=arch, num_classes=num_classes, device=device, options=options,
+                        feature_layers=feature_layers)[0]
+
+
+def read_teacher(path: str | Path, arch: str | None = None, num_classes: int | None = None,
+                 device: str | torch.device = "cpu", options: dict[str, Any] | None = None,
+                 feature_layers: list[str] | None = None) -> tuple[nn.Module, dict]:
+    """:func:`load_teacher`, and the checkpoint dict it came from (what it records: a kdzoo run's config)."""
     # Building the architecture draws its (then overwritten) initial weights from the global RNG: under a fork, so
     # that a distillation run creates its student from the same random numbers as the vanilla run of its seed
     # (`kdzoo train`, no teacher), which `kdzoo report`'s paired gains rely on.
     with torch.random.fork_rng(devices=[]):
-        model, _ = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None,
-                              feature_layers=feature_layers)
+        model, data = load_model(path, arch=arch, num_classes=num_classes, device=device, options=options or None,
+                                 feature_layers=feature_layers)
     model.eval()
     model.requires_grad_(False)
-    return model
+    return model, data

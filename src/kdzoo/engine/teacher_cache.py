@@ -2,22 +2,28 @@
 computed once and read back by every later run that would compute exactly the same ones.
 
 - **Key.** Everything that determines the outputs (:func:`key_fields`): the teacher's weights (SHA-256 of its state
-  dict), architecture and options; the dataset, its options, root, subsets and data seed; the seed, batch size and
-  views (MLKD's strong view); rank and world size; device (and a CPU's thread count), precision, the teacher's memory
-  format, compile and determinism; the kdzoo and torch versions. ``key`` = SHA-256 of their canonical JSON; the
-  cache of a key is the folder ``DIR/<key>/`` (``key.json`` lists the fields), so any difference is a miss, never a
-  wrong hit. The epoch names the file: ``epoch_<e>.pt``.
+  dict), architecture and options; the dataset, its options, root, subsets and data seed; the files the training
+  images are read from (``DataBundle.fingerprint()``: each one's path, size, modification and change times, which
+  every dataset read from files declares; ``stat`` only, never the contents, whose hash would read the whole data
+  set at every run); the seed, batch size and views (MLKD's strong view); rank and world size; device (and a CPU's
+  thread count), precision, the teacher's memory format, compile and determinism; the kdzoo and torch versions.
+  ``key`` = SHA-256 of their canonical JSON; the cache of a key is the folder ``DIR/<key>/`` (``key.json`` lists
+  the fields), so any difference is a miss, never a wrong hit. The epoch names the file: ``epoch_<e>.pt``.
 - **Files.** One per epoch, written whole at the end of its training loop with
   :func:`~kdzoo.engine.checkpoint.save_whole` (a killed run leaves no partial epoch; a resumed one reuses the
   finished epochs): ``{format, version, key, epoch, steps, views, dtype, teacher_time_s, logits}``, ``logits`` the
   list of each step's teacher logits (``[weak; strong]`` rows with two views) in the dtype the teacher produced,
-  on the CPU. Read with ``weights_only=True``; a file that does not load or whose header does not fit (truncated,
-  another key, epoch or step count) is a miss: the epoch is recomputed and the file written again. A write that
-  fails (disk full) leaves no file; the run warns once and goes on without writing to the cache (its results are
-  those of a run without one), and ``summary.json`` records the error.
+  on the CPU. Read with ``weights_only=True``, as a regular file only (:func:`load_regular`: a symbolic link is
+  never followed); a file that does not load or whose header does not fit (truncated, another key, epoch or step
+  count) is a miss: the epoch is recomputed and the file written again. The run header counts as held only the
+  files whose header fits (read memory-mapped, without the logits). A write that fails (disk full, a read-only
+  folder) leaves no file; the run warns once and goes on without writing to the cache (its results are those of a
+  run without one), and ``summary.json`` records the error. Files get the umask's mode, and the temporary files of
+  killed writers are removed when a run opens the folder (:mod:`kdzoo.atomic_text`: a live writer holds its lock).
 - **Verified.** On an epoch read from the cache, ``--teacher-cache-verify batch`` (the default) recomputes one
   batch, drawn by a generator of its own seeded from the key and the epoch (never the global RNG), ``all`` every
-  batch, ``none`` none; a difference stops the run (:class:`TeacherCacheError`, naming the key and the folder).
+  batch, ``none`` none; a difference stops the run (:class:`TeacherCacheError`, naming the key, the folder and the
+  three things that can differ: the teacher's inputs, the numerics, the file).
   Compared bit for bit where the numerics are deterministic (CPU, or ``--deterministic``), else within
   :data:`TOLERANCE`.
 - **Teacher time saved**: each epoch file records the seconds its teacher forwards took when it was computed
@@ -29,8 +35,11 @@ Only for methods whose teacher reads are its logits alone (:func:`cache_refusal`
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
 import time
 import warnings
 from collections.abc import Callable
@@ -41,7 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__, distributed
-from ..atomic_text import write_text_atomic
+from ..atomic_text import remove_dead_temporaries, write_text_atomic
 from ..config import RunConfig
 from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
@@ -54,6 +63,8 @@ VERSION = 1
 #: (rtol, atol) of the comparison on CUDA without ``--deterministic``: ``|cached - recomputed| <= atol + rtol *
 #: |recomputed|`` elementwise, in float32 (bf16 logits carry about 3 significant digits).
 TOLERANCE = (1e-2, 1e-2)
+#: How an epoch file is opened to be read: never through a symbolic link, never blocking on a FIFO.
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 class TeacherCacheError(KdzooError):
@@ -97,8 +108,10 @@ def state_digest(model: nn.Module) -> str:
 
 
 def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: torch.dtype | None,
-               teacher_channels_last: bool, compile_mode: str | None, views: int, num_train: int) -> dict[str, Any]:
-    """Everything that determines the teacher's outputs for the batches of a run."""
+               teacher_channels_last: bool, compile_mode: str | None, views: int, num_train: int,
+               train_files: str | None = None) -> dict[str, Any]:
+    """Everything that determines the teacher's outputs for the batches of a run; ``train_files``: the digest of
+    the files its training images are read from (``DataBundle.fingerprint()``, None for data made in memory)."""
     return {
         "format": FORMAT, "version": VERSION, "kdzoo": __version__, "torch": torch.__version__,
         "teacher_sha256": state_digest(teacher),
@@ -106,7 +119,7 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
         "teacher_class": f"{type(unwrap(teacher)).__module__}.{type(unwrap(teacher)).__qualname__}",
         "teacher_options": cfg.teacher_options, "teacher_pretrained": cfg.teacher_pretrained,
         "dataset": cfg.dataset, "dataset_options": cfg.dataset_options,
-        "data_root": str(data_root(cfg.data_root).resolve()), "num_train": num_train,
+        "data_root": str(data_root(cfg.data_root).resolve()), "num_train": num_train, "train_files": train_files,
         "train_subset": cfg.train_subset, "test_subset": cfg.test_subset, "data_seed": cfg.data_seed,
         "augment": cfg.augment, "seed": cfg.seed, "batch_size": cfg.batch_size, "views": views,
         "rank": distributed.rank(), "world_size": distributed.world_size(),
@@ -156,7 +169,29 @@ def human_size(size: int) -> str:
 
 
 class Unusable(Exception):
-    """An epoch file that cannot be trusted (unreadable, or its header does not fit): recompute it."""
+    """An epoch file that cannot be trusted (unreadable, not a regular file, or its header does not fit): recompute
+    it."""
+
+
+def load_regular(path: Path, peek: bool = False) -> Any:
+    """``torch.load`` of ``path`` (``weights_only``) when it is a regular file: a symbolic link (which may point
+    anywhere, another key's file too), a FIFO or a device is :class:`Unusable`, as is a file that does not load.
+    ``peek``: memory-mapped, so only the header and the tensors' shapes are read, not their values."""
+    if path.is_symlink():
+        raise Unusable("it is a symbolic link; the cache reads only the regular files it writes")
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except OSError as exc:
+        raise Unusable(f"unreadable: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unusable("it is not a regular file")
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                return torch.load(path if peek else f, map_location="cpu", weights_only=True, mmap=peek)
+        except Exception as exc:  # truncated or not a torch file: torch.load fails in many ways
+            raise Unusable(f"unreadable: {type(exc).__name__}") from None
 
 
 class TeacherCache:
@@ -172,13 +207,17 @@ class TeacherCache:
         self.hits = self.misses = 0
         self.saved_s = 0.0
         self.write_error: str | None = None  # set by a failed write: the run then writes no more
-        self.folder.mkdir(parents=True, exist_ok=True)
         key_file = self.folder / "key.json"
-        if not key_file.is_file():
-            try:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not key_file.is_file():
                 write_text_atomic(key_file, json.dumps(fields, indent=2, sort_keys=True, default=str))
-            except OSError as exc:
-                self.write_failed(key_file, exc)
+        except OSError as exc:  # a read-only folder or a full disk: the run reads what is there, writes nothing
+            self.write_failed(key_file if self.folder.is_dir() else self.folder, exc)
+        removed = remove_dead_temporaries(self.folder.glob("*.tmp"))  # killed writers' (live ones hold a lock)
+        if removed:
+            self.log(f"note: removed {len(removed)} temporary file(s) of killed writers from {self.folder}, e.g. "
+                     f"{removed[0].name}.")
         self.epoch = 0
         self.cached: list[Tensor] | None = None
         self.fresh: list[Tensor] = []
@@ -191,18 +230,25 @@ class TeacherCache:
     def epoch_path(self, epoch: int) -> Path:
         return self.folder / f"epoch_{epoch}.pt"
 
-    def cached_epochs(self) -> list[int]:
-        """The epochs with a file in the folder (not yet checked)."""
-        return sorted(int(p.stem[6:]) for p in self.folder.glob("epoch_*.pt") if p.stem[6:].isdigit())
+    def usable(self, epoch: int, steps: int) -> bool:
+        """Whether ``epoch``'s file is there and its header fits (read without its logits' values)."""
+        try:
+            self.read_epoch(self.epoch_path(epoch), epoch, steps, peek=True)
+        except Unusable:
+            return False
+        return True
 
     def size_on_disk(self) -> int:
-        """Bytes of the folder's files."""
-        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        """Bytes of the folder's regular files (a symbolic link's target is not the cache's)."""
+        if not self.folder.is_dir():
+            return 0
+        sizes = (p.lstat() for p in self.folder.iterdir())
+        return sum(st.st_size for st in sizes if stat.S_ISREG(st.st_mode))
 
-    def describe(self, epochs: int) -> str:
-        """The run header's line: the folder, how many of the run's epochs it holds (hits) or not (misses), its
-        size, the verification."""
-        held = len([e for e in self.cached_epochs() if 1 <= e <= epochs])
+    def describe(self, epochs: int, steps: int) -> str:
+        """The run header's line: the folder, how many of the run's epochs it holds in files whose header fits
+        ``steps`` steps (hits) or not (misses: missing, unusable, symbolic links), its size, the verification."""
+        held = sum(self.usable(epoch, steps) for epoch in range(1, epochs + 1))
         return (f"teacher cache: {self.folder} holds {held} of the {epochs} epochs (hits; {epochs - held} to compute "
                 f"and write: misses), {human_size(self.size_on_disk())} on disk; verify "
                 f"{self.verify}{'' if self.verify == 'none' else ', bitwise' if self.exact else ' (tolerance)'}")
@@ -214,7 +260,7 @@ class TeacherCache:
         self.fresh, self.teacher_time, self.check = [], 0.0, set()
         self.cached = None
         path = self.epoch_path(epoch)
-        if not path.is_file():
+        if not os.path.lexists(path):
             return
         try:
             self.cached, self.time_per_step = self.read_epoch(path, epoch, steps)
@@ -228,15 +274,10 @@ class TeacherCache:
             generator = torch.Generator().manual_seed((int(self.key[:15], 16) + epoch) % 2**63)
             self.check = {int(torch.randint(steps, (1,), generator=generator))}
 
-    def read_epoch(self, path: Path, epoch: int, steps: int) -> tuple[list[Tensor], float]:
+    def read_epoch(self, path: Path, epoch: int, steps: int, peek: bool = False) -> tuple[list[Tensor], float]:
         """The logits of each step in ``path`` and the teacher seconds per step it recorded; :class:`Unusable`
-        when it does not load or does not fit."""
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Detected pickle protocol")
-                data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # truncated or not a torch file: torch.load fails in many ways
-            raise Unusable(f"unreadable: {type(exc).__name__}") from None
+        when it is not a regular file, does not load or does not fit (``peek``: :func:`load_regular`'s)."""
+        data = load_regular(path, peek)
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
             raise Unusable("not a kdzoo teacher-cache file of this version")
         expected = {"key": self.key, "epoch": epoch, "steps": steps, "views": self.fields["views"]}
@@ -294,9 +335,12 @@ class TeacherCache:
             detail = f"compared {rule}: largest difference {diff:.3g}"
         raise TeacherCacheError(
             f"The teacher cache {self.folder} (key {self.key}) does not match this run: the cached teacher logits of "
-            f"epoch {self.epoch}, batch {step + 1} differ from the ones the teacher gives now ({detail}). The file "
-            f"{self.epoch_path(self.epoch)} was altered, or written with other numerics. Delete {self.folder} (it is "
-            f"recomputed) and run again (--resume RUN_DIR continues this run).")
+            f"epoch {self.epoch}, batch {step + 1} differ from the ones the teacher gives now ({detail}). One of three "
+            f"things differs from when {self.epoch_path(self.epoch)} was written: the teacher's inputs (a data file "
+            f"changed in a way its size and times, which the key reads, do not show), the numerics (another GPU "
+            f"model, driver or CUDA/cuDNN/BLAS build: the key holds the device's name and torch's version only), or "
+            f"the file itself (altered or replaced). Delete {self.folder} (it is recomputed) and run again "
+            f"(--resume RUN_DIR continues this run).")
 
     def finish_epoch(self) -> None:
         """Write the epoch's file when it was computed here, every step of it; after a failed write (disk full)
@@ -316,10 +360,12 @@ class TeacherCache:
     def write_failed(self, path: Path, exc: OSError) -> None:
         """Stop writing to the cache after ``path`` could not be written, and say so once."""
         self.write_error = f"{path}: {exc.strerror or exc}"
+        fix = ("Free some space on that disk (or give --teacher-cache a folder on a disk with room)"
+               if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) else
+               "Make that folder writable for this user (or give --teacher-cache a folder it can write)")
         self.log(f"warning: could not write the teacher cache file {path} ({exc.strerror or exc}): this run writes "
                  f"nothing more to the teacher cache {self.folder} and goes on, its results the same as without a "
-                 f"cache. Free some space on that disk (or give --teacher-cache a folder on a disk with room) for "
-                 f"later runs to fill and use it.")
+                 f"cache. {fix} for later runs to fill and use it.")
 
     # -- the run's record -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -193,7 +193,7 @@ class Trainer:
                 self.log.info(line)
         self.log.info(describe_speed(setup.speed, cfg))
         if self.teacher_cache is not None:
-            self.log.info(self.teacher_cache.describe(cfg.epochs))
+            self.log.info(self.teacher_cache.describe(cfg.epochs, len(self.setup.data.train)))
         if self.distiller.teacher is not None and cfg.eval_teacher and self.teacher_eval is None:
             self.evaluate_teacher()
         if self.init is not None:
@@ -414,6 +414,7 @@ def open_teacher_cache(setup: Setup, log: RunLogger) -> TeacherCache | None:
         return None
     fields = key_fields(cfg, distiller.teacher, setup.device, distiller.runtime.amp,
                         setup.speed.teacher_channels_last, setup.speed.compile,
-                        views=2 if distiller.reads.strong_view else 1, num_train=setup.data.num_train)
+                        views=2 if distiller.reads.strong_view else 1, num_train=setup.data.num_train,
+                        train_files=setup.data.fingerprint())
     exact = setup.device.type == "cpu" or cfg.deterministic  # deterministic numerics: compared bit for bit
     return TeacherCache(cfg.teacher_cache, fields, cfg.teacher_cache_verify, exact, setup.device, log.info)

@@ -24,9 +24,9 @@ from typing import Any
 from ..atomic_text import write_text_atomic
 from ..errors import KdzooError, TeacherError
 from ..file_lock import FileLock
+from . import catalog
 from .catalog import (
     ARCHIVE,
-    KNOWN_ARCHIVE,
     KNOWN_TEACHERS,
     PREFIX,
     Known,
@@ -147,7 +147,7 @@ def fetch(names: list[str], force: bool = False, check: Check | None = None,
                 say(f"Unpacking {archive}, downloaded before")
             else:
                 say(f"Fetching {url} into {cache_dir()}")
-                download(url, archive, desc=ARCHIVE)
+                download(url, archive, desc=ARCHIVE, known=catalog.KNOWN_ARCHIVE)
             try:
                 _install_archive(archive, url, wanted, manifest, check)
             except KdzooError:
@@ -205,7 +205,7 @@ def _install_archive(archive: Path, source: str, wanted: list[str], manifest: di
                      check: Check | None) -> list[str]:
     """Check ``archive`` (it must hold ``wanted``), unpack its teachers and cache them; returns their names."""
     size, digest = archive.stat().st_size, sha256_of(archive)
-    _check_known(KNOWN_ARCHIVE, size, digest, f"{ARCHIVE} from {source.removeprefix('added from ')}")
+    _check_known(catalog.KNOWN_ARCHIVE, size, digest, f"{ARCHIVE} from {source.removeprefix('added from ')}")
     with _staging() as staging:
         paths = unpack_teachers(archive, staging)
         missing = [n for n in wanted if n not in paths]

@@ -2,7 +2,9 @@
 download (HTTP ``Range``), a timeout, and errors that say what to do on a slow, filtered or absent network.
 
 The bytes go to ``<target>.part``, renamed to ``target`` only when complete; a ``.part`` left by an interruption is
-resumed by the next call.
+resumed by the next call. A file larger than its bound (:attr:`~kdzoo.teachers.catalog.Known.limit`) is refused from
+its announced size before a byte is written, and a stream that does not announce it is stopped at the bound and
+deleted, so no server can fill the disk.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import TeacherError
-from .catalog import ARCHIVE, URL_ENV
+from .catalog import ARCHIVE, URL_ENV, Known
 
 #: Seconds without an answer (to connect, or between two reads) before a download gives up.
 TIMEOUT_ENV = "KDZOO_DOWNLOAD_TIMEOUT"
@@ -50,14 +52,17 @@ def ways_out(url: str) -> str:
             f"another machine) and run `kdzoo teachers add {ARCHIVE}`.")
 
 
-def download(url: str, target: Path, desc: str) -> Path:
-    """Download ``url`` to ``target`` (resuming ``target.part`` if present) and return ``target``."""
+def download(url: str, target: Path, desc: str, known: Known) -> Path:
+    """Download ``url`` to ``target`` (resuming ``target.part`` if present) and return ``target``; never more bytes
+    than ``known.limit``."""
     part = target.with_name(target.name + ".part")
+    if part.exists() and part.stat().st_size > known.limit:  # not a part of this file: start again
+        part.unlink()
     seconds = timeout_s()
     for _ in range(ATTEMPTS):
         before = part.stat().st_size if part.exists() else 0
         try:
-            if _attempt(url, part, seconds, desc):
+            if _attempt(url, part, seconds, desc, known):
                 os.replace(part, target)
                 return target
             reason = "the connection closed before the end of the file"
@@ -92,8 +97,17 @@ def _failure(url: str, part: Path, reason: str, seconds: float) -> TeacherError:
                         f"taken from HTTPS_PROXY/HTTP_PROXY.) {ways_out(url)}")
 
 
-def _attempt(url: str, part: Path, seconds: float, desc: str) -> bool:
-    """One request, appended to ``part`` (from its end when the server honours ``Range``); True when complete."""
+def _too_large(url: str, part: Path, what: str, desc: str, known: Known) -> TeacherError:
+    """The error for a file over its bound, once ``part`` is deleted (none of it is kept to resume)."""
+    part.unlink(missing_ok=True)
+    return TeacherError(f"{url} {what} more than {desc} can be ({known.limit_text}): kdzoo stopped and kept nothing. "
+                        f"It is not the published file (a wrong mirror, or another file in its place?). "
+                        f"{ways_out(url)}")
+
+
+def _attempt(url: str, part: Path, seconds: float, desc: str, known: Known) -> bool:
+    """One request, appended to ``part`` (from its end when the server honours ``Range``); True when complete.
+    Refused before writing when the announced size is over ``known.limit``, stopped at the limit otherwise."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "kdzoo", **({"Range": f"bytes={have}-"}
                                                                              if have else {})})
@@ -105,10 +119,17 @@ def _attempt(url: str, part: Path, seconds: float, desc: str) -> bool:
             raise http.client.HTTPException(f"the server resumed at byte {start if found else '?'}, not {have}")
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
+        if total is not None and total > known.limit:
+            raise _too_large(url, part, f"announces {total:,} bytes,", desc, known)
         with open(part, "ab" if resumed else "wb") as f, tqdm(
                 total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
                 file=sys.stderr, dynamic_ncols=True, disable=None) as bar:
+            received = start
             while chunk := response.read(CHUNK):
+                received += len(chunk)
+                if received > known.limit:
+                    f.close()
+                    raise _too_large(url, part, "sends more bytes, without announcing how many,", desc, known)
                 f.write(chunk)
                 bar.update(len(chunk))
     return total is None or part.stat().st_size == total
