@@ -2,7 +2,8 @@
 terms it gives, the pair) drawn from all the families; the families' own files pin their losses and modules.
 
 - two optimisation steps through the :class:`kdzoo.Distiller` give the expected finite terms and move the student
-  (and, for the methods whose modules all train in the main stage, every parameter the method adds);
+  (and, for the methods whose modules all train in the main stage, every parameter the method adds), for every
+  registered method (``list_methods()``);
 - the loss (and an init stage's loss) is finite on the 2-sample batch a method is sized on and on a short last batch
   of 3, with the networks run as the engine runs them."""
 
@@ -12,7 +13,7 @@ import torch
 from conftest import batch_of, images, models, two_steps
 from kdzoo import Distiller
 from kdzoo.distiller import run_networks
-from kdzoo.methods import Method, create_method
+from kdzoo.methods import Method, create_method, list_methods, method_needs
 
 #: (teacher, student): the same family, and other families (feature maps of other sizes and channel counts).
 RESNETS = ("resnet14", "resnet8")
@@ -66,13 +67,26 @@ TWO_STEPS = [
     # CRD, alone and with KD (test_methods_crd.py)
     steps("crd", {**CRD, "alpha": 0.0}, {"ce", "crd"}),
     steps("crd", {**CRD, "alpha": 1.0}, {"ce", "crd", "kd"}, ("vgg13", "MobileNetV2")),
+    # KD (test_kd_loss.py), SimKD with its head (test_methods_simkd.py)
+    *[steps("kd", {}, {"ce", "kd"}, pair) for pair in (RESNETS, ("vgg8", "MobileNetV2"))],
+    steps("simkd", {}, {"simkd"}), steps("simkd", {}, {"simkd"}, ("wrn_16_2", "resnet8")),
+    # multi-exit students: exit KD from a teacher, BYOT without one (test_multi_exit.py); USKD, teacher-free, its
+    # classifier-side modules train too (test_methods_uskd.py)
+    steps("exit_kd", {}, {"exit_ce", "exit_kd"}),
+    steps("byot", {}, {"ce", "byot_ce_exits", "byot_kd", "byot_hint"}),
+    steps("uskd", {}, {"ce", "uskd_target", "uskd_non_target", "uskd_weak"}, extras_move=True),
 ]
+
+
+def test_every_registered_method_has_a_two_step_case():
+    """The contract covers the registry, not a hand list: a new method without a case fails here."""
+    assert {param.values[0] for param in TWO_STEPS} == set(list_methods())
 
 
 @pytest.mark.parametrize("name,options,terms,pair,extras_move,epoch", TWO_STEPS)
 def test_two_optimisation_steps_change_the_student(name, options, terms, pair, extras_move, epoch):
     student, teacher = models(pair[1], pair[0])
-    distiller = Distiller(student, teacher, name, **options)
+    distiller = Distiller(student, teacher if method_needs(name).needs_teacher else None, name, **options)
     if epoch is not None:
         distiller.on_epoch_start(*epoch)
     two_steps(distiller, terms, extras_move=extras_move)

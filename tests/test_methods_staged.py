@@ -291,7 +291,16 @@ def test_fsp_refused_pairs(teacher, student, match_text):
 
 @pytest.mark.parametrize("teacher,student", [("wrn_40_2", "wrn_16_2"), ("resnet32x4", "resnet8x4"), ("vgg13", "vgg8")])
 def test_fsp_accepts_equal_channel_pairs(teacher, student):
-    built("fsp", student, teacher)
+    """Equal widths at every map: FSP builds, and its init loss compares one Gram matrix per consecutive pair of
+    feat[:-1], finite and positive, with a gradient that reaches the student only."""
+    s_net, t_net = models(student, teacher)
+    method = create_method("fsp", s_net, t_net)
+    s, t = forward_pair(s_net, t_net, images(2))
+    loss = method.init_loss(s, t, batch_of(2))
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert next(s_net.parameters()).grad.abs().sum() > 0
+    assert all(p.grad is None for p in t_net.parameters())
 
 
 # ---------------------------------------------------------------------------------- all three

@@ -175,7 +175,12 @@ def test_kdsvd_refuses_unequal_channels(pair):
 
 @pytest.mark.parametrize("pair", [("wrn_40_2", "wrn_16_2"), ("resnet32x4", "resnet8x4"), ("vgg13", "vgg8")])
 def test_kdsvd_accepts_equal_channels(pair):
-    create_method("kdsvd", frozen_model(pair[1]), frozen_model(pair[0]))
+    """Equal widths at the tapped maps: KDSVD builds and gives a finite, positive loss on the pair's features."""
+    student, teacher = models(pair[1], pair[0])
+    method = create_method("kdsvd", student, teacher)
+    s, t = forward_pair(student, teacher, images(2))
+    loss = method(s, t, batch_of(2))["kdsvd"]
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
 
 
 def test_vid_refuses_bad_variance():

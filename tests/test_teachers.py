@@ -312,6 +312,11 @@ def test_pretrained_name_in_distill_eval_and_a_bench_grid(cli, server, tmp_path,
     code, out, err = cli("eval", "pretrained:resnet56", "--data-root", tmp_path / "data", "--device", "cpu")
     assert code == 0, err
     assert "resnet56 on cifar100 (whole test split): top-1" in out
+    for command in ("temperature", "maps"):  # the published teacher's dataset by default, as eval takes it
+        code, out, err = cli(command, "--teacher", "pretrained:resnet56", "--data-root", tmp_path / "data",
+                             "--out", tmp_path / f"{command}.png", "--device", "cpu")
+        assert code == 0, err
+        assert "cifar100 test image 0" in out
 
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({

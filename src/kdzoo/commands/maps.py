@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                                            "checkpoints), one row each")
     p.add_argument("--class", dest="class_name", help="use the first test image of this class")
     p.add_argument("--index", type=int, help="test image number (default 0)")
-    p.add_argument("--dataset", help="dataset (default: the one recorded in the teacher's checkpoint)")
+    p.add_argument("--dataset", help="dataset (default: the one recorded in the teacher's checkpoint; cifar100 for "
+                                     "pretrained:NAME)")
     p.add_argument("--data-root", help="data folder")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--out", default="runs/maps/attention_maps.png", help="plot file, its folder created if missing "

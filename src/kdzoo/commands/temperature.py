@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                      "a RepDistiller file")
     p.add_argument("--student", help="also a student: compare equal/different temperatures and standardized logits "
                                      "on the image's test batch")
-    p.add_argument("--dataset", help="dataset (default: the one recorded in the teacher's checkpoint)")
+    p.add_argument("--dataset", help="dataset (default: the one recorded in the teacher's checkpoint; cifar100 for "
+                                     "pretrained:NAME)")
     p.add_argument("--data-root", help="data folder")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--index", type=int, help="test image number (default 0)")

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..config import upgrade_saved_config
 from ..errors import ConfigError
+from ..teachers import DATASET, is_pretrained
 
 
 @dataclass
@@ -28,7 +29,8 @@ class TestImage:
 def find_test_image(teacher: str, students: list[str], dataset: str | None, data_root: str | None, download: bool,
                     index: int | None, class_name: str | None, batch_size: int, device: str) -> TestImage:
     """Load the teacher and the students, and find test image ``index`` (or the first image of ``class_name``;
-    image 0 when neither is given) in the test set the teacher was trained on (or ``dataset``)."""
+    image 0 when neither is given) in the test set the teacher was trained on (its recorded config's, CIFAR-100 for
+    a published ``pretrained:NAME``), or ``dataset``."""
     from ..data import build_data
     from ..engine import load_model
     from ..engine.evaluate import check_fits
@@ -39,7 +41,7 @@ def find_test_image(teacher: str, students: list[str], dataset: str | None, data
     device = resolve_device(device)
     model_t, saved = load_model(teacher, device=device)
     config = upgrade_saved_config(saved.get("config") or {})[0]
-    dataset = dataset or config.get("dataset")
+    dataset = dataset or config.get("dataset") or (DATASET if is_pretrained(teacher) else None)
     if dataset is None:
         raise ConfigError(f"{teacher} does not say which dataset it was trained on: pass --dataset NAME.")
     same = config.get("dataset") == dataset

@@ -88,6 +88,8 @@ def create_method(
             options[key] = model
     if teacher is None and needs.needs_teacher:
         raise ConfigError(f"Method {name!r} needs a teacher.")
+    if teacher is not None and not needs.needs_teacher:
+        raise ConfigError(f"Method {name!r} is self-distillation and uses no teacher: build it with teacher=None.")
     check_reads(name, needs, student, teacher)
     s = feature_shapes(student, input_shape, needs.student)
     t = feature_shapes(teacher, input_shape, needs.teacher) if teacher is not None else None
