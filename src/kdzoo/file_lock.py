@@ -47,7 +47,24 @@ class FileLock:
     def try_acquire(cls, path: str | Path) -> FileLock:
         """Take the lock on ``path`` (created if missing) now, or raise :class:`LockBusy`."""
         path = Path(path)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return cls._take(path, os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+
+    @classmethod
+    def adopt(cls, path: str | Path, fd: int) -> FileLock | None:
+        """The lock on ``path`` that the open descriptor ``fd`` holds already (handed over by the process that
+        took it, as a kept-open inherited descriptor or a ``dup`` of its own), now recorded as this process's;
+        None when ``fd`` is not open on ``path`` (it is then left alone)."""
+        path = Path(path)
+        try:
+            if not os.path.samestat(os.fstat(fd), os.stat(path)):
+                return None
+        except OSError:
+            return None
+        return cls._take(path, fd)
+
+    @classmethod
+    def _take(cls, path: Path, fd: int) -> FileLock:
+        """Lock the open ``fd`` of ``path`` (a lock it holds already is kept) and record this process in it."""
         try:
             _try_lock(fd)
         except OSError:
@@ -71,6 +88,12 @@ class FileLock:
                     on_wait(busy.owner)
                 waiting = True
                 time.sleep(poll_s)
+
+    def fileno(self) -> int:
+        """The open descriptor that holds the lock (to hand it to a subprocess, :meth:`adopt`)."""
+        if self._fd is None:
+            raise ValueError(f"the lock on {self.path} was released")
+        return self._fd
 
     def release(self) -> None:
         """Free the lock (idempotent)."""

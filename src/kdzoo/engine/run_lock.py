@@ -4,10 +4,14 @@ The process that writes a run folder holds the OS lock on ``run.lock`` (:class:`
 its process id in it. A second process started on the same folder (``--resume`` twice, or a reused ``--name``)
 finds the lock taken and is refused with that id. The OS drops the lock when the owner ends, however it ends, so a
 ``run.lock`` left behind never blocks a later ``--resume``.
+
+``kdzoo bench`` takes a run's lock itself before it prepares the folder, and hands it to the run (:data:`HANDED_FD`)
+instead of letting it go, so that no other process finds the folder unguarded in between.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -15,6 +19,9 @@ from ..file_lock import FileLock, LockBusy
 from ..run_folder import CONFIG
 
 LOCK = "run.lock"
+#: Environment variable: an open descriptor (its number) of the ``run.lock`` whose lock ``kdzoo bench`` holds for the
+#: run it starts (inherited by a subprocess, or a ``dup`` in its own process); :meth:`RunLock.claim` takes it over.
+HANDED_FD = "KDZOO_RUN_LOCK_FD"
 
 
 class RunLock:
@@ -30,7 +37,7 @@ class RunLock:
         otherwise it is being resumed."""
         run_dir = Path(run_dir)
         try:
-            lock = cls(run_dir, FileLock.try_acquire(run_dir / LOCK))
+            lock = cls(run_dir, _handed(run_dir) or FileLock.try_acquire(run_dir / LOCK))
         except LockBusy as busy:
             raise ConfigError(f"Run folder {run_dir} is in use by another kdzoo process ({busy.owner}, recorded in "
                               f"{busy.path}); two processes never write to one run folder. Wait for it to end, or "
@@ -45,3 +52,9 @@ class RunLock:
     def release(self) -> None:
         """Free the lock (idempotent)."""
         self._lock.release()
+
+
+def _handed(run_dir: Path) -> FileLock | None:
+    """The lock of ``run_dir`` handed to this process (:data:`HANDED_FD`, read once), if that is the one handed."""
+    fd = os.environ.pop(HANDED_FD, None)
+    return FileLock.adopt(run_dir / LOCK, int(fd)) if fd and fd.isdigit() else None
