@@ -1,6 +1,7 @@
 """`kdzoo bench` beside other processes on the same run folders: a folder whose lock another process holds (an orphaned
 run of a killed bench, another bench on the same --out) is left alone and reported, never cleared or run twice; the
-runs of a bench killed with kill -9 stop with it (Linux); a finished folder that lost files is trained again."""
+runs of a bench killed with kill -9 stop with it (Linux); a finished folder that lost files is trained again; grid
+seeds stay within the seeds a run takes."""
 
 import shutil
 import subprocess
@@ -13,8 +14,9 @@ import yaml
 
 from conftest import kdzoo_subprocess, wait_for
 from kdzoo.engine.checkpoint import LAST
+from kdzoo.errors import ConfigError
 from kdzoo.grid.folders import holder
-from kdzoo.grid.grid_file import load_grid
+from kdzoo.grid.grid_file import load_grid, parse_grid
 from kdzoo.grid.plan import plan
 from kdzoo.grid.runner import FINISHED, run_state
 from kdzoo.run_folder import read_metrics
@@ -149,3 +151,15 @@ def test_two_benches_on_one_out_folder_train_each_run_once_and_lose_no_file(cli,
     code, _, err = cli("report", out)
     assert code == 0, err
 
+
+@pytest.mark.parametrize("change,message", [
+    ({"seeds": [0, -1]}, "Grid g `seeds:` seed must be a whole number between 0 and 9223372036854775807, got -1."),
+    ({"seeds": 2**63}, "Grid g `seeds:` seed must be a whole number between 0 and 9223372036854775807, got "
+                       "9223372036854775808."),
+    ({"teacher_seed": -3}, "Grid g `teacher_seed:` must be a whole number between 0 and 9223372036854775807, "
+                           "got -3."),
+])
+def test_grid_seeds_outside_what_a_run_takes_are_refused(change, message):
+    with pytest.raises(ConfigError) as refused:
+        parse_grid({"pairs": ["resnet14 -> resnet8"], "methods": ["vanilla"], **change}, "g")
+    assert str(refused.value) == message
