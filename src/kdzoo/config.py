@@ -20,7 +20,7 @@ import yaml
 
 from . import yaml_load
 from .config_checks import check_run_options
-from .declared import OneOf, Range, declared_options
+from .declared import SEED, OneOf, Range, declared_options
 from .errors import ConfigError, did_you_mean
 
 #: RepDistiller decays at 150/180/210 of 240 epochs; without explicit milestones kdzoo scales these.
@@ -138,7 +138,7 @@ class RunConfig:
     sync_bn: bool = field(default=False, metadata={
         "help": "under torchrun on GPUs, synchronise BatchNorm statistics across processes (SyncBatchNorm)"})
     # runtime
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    seed: Annotated[int, SEED] = field(default=0, metadata={"help": "random seed"})
     deterministic: bool = field(default=False, metadata={
         "help": "deterministic algorithms (slower; bitwise-reproducible resume)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})

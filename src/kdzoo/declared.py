@@ -43,11 +43,21 @@ class Range:
                 and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
 
     def describe(self) -> str:
-        """``>= 0``, ``> 0``, ``between 0 and 1``, ``>= 0 and < 1``."""
+        """``>= 0``, ``> 0``, ``between 0 and 1``, ``>= 0 and < 1`` (whole-number bounds written out in full)."""
         if self.ge is not None and self.le is not None:
-            return f"between {self.ge:g} and {self.le:g}"
+            return f"between {_bound(self.ge)} and {_bound(self.le)}"
         bounds = ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
-        return " and ".join(f"{op} {v:g}" for op, v in bounds if v is not None)
+        return " and ".join(f"{op} {_bound(v)}" for op, v in bounds if v is not None)
+
+
+def _bound(value: float) -> str:
+    """A bound as a refusal writes it: ``9223372036854775807``, not ``9.22337e+18``; ``0.001`` for floats."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+#: Every seed: torch seeds its generators with a signed 64-bit integer, so 0..2**63-1 (what ``--seed`` and
+#: ``--data-seed`` take, and the seeds of grid files and dataset options).
+SEED = Range(ge=0, le=2**63 - 1, reference="2**63-1 is the largest seed torch takes")
 
 
 @dataclass(frozen=True, init=False)

@@ -59,8 +59,31 @@ class FileLock:
                 os.close(fd)
                 raise LockBusy(path, owner) from None
             if _still_named(fd, path):
-                break
+                return cls._record(path, fd, created)
             os.close(fd)  # its creator removed the file after a failed write: lock the one the path names now
+
+    @classmethod
+    def adopt(cls, path: str | Path, fd: int) -> FileLock | None:
+        """The lock on ``path`` that the open descriptor ``fd`` holds already (handed over by the process that
+        took it, as a kept-open inherited descriptor or a ``dup`` of its own), now recorded as this process's;
+        None when ``fd`` is not open on ``path`` (it is then left alone)."""
+        path = Path(path)
+        try:
+            if not os.path.samestat(os.fstat(fd), os.stat(path)):
+                return None
+        except OSError:
+            return None
+        try:
+            _try_lock(fd)  # held already through this descriptor: kept
+        except OSError:
+            owner = _read_owner(fd)
+            os.close(fd)
+            raise LockBusy(path, owner) from None
+        return cls._record(path, fd, created=False)
+
+    @classmethod
+    def _record(cls, path: Path, fd: int, created: bool) -> FileLock:
+        """Write this process's id into the locked ``fd`` of ``path``."""
         try:
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"pid {os.getpid()}".encode().ljust(OWNER_BYTES))  # fixed width: no truncation needed
@@ -84,6 +107,12 @@ class FileLock:
                     on_wait(busy.owner)
                 waiting = True
                 time.sleep(poll_s)
+
+    def fileno(self) -> int:
+        """The open descriptor that holds the lock (to hand it to a subprocess, :meth:`adopt`)."""
+        if self._fd is None:
+            raise ValueError(f"the lock on {self.path} was released")
+        return self._fd
 
     def release(self) -> None:
         """Free the lock (idempotent)."""

@@ -5,10 +5,14 @@ its process id in it. A second process started on the same folder (``--resume`` 
 finds the lock taken and is refused with that id. The OS drops the lock when the owner ends, however it ends, so a
 ``run.lock`` left behind never blocks a later ``--resume``. Holding it also proves that no other writer of the
 folder is alive: claiming it removes the temporary files a killed writer left (:data:`ATOMIC_FILES`).
+
+``kdzoo bench`` takes a run's lock itself before it prepares the folder, and hands it to the run (:data:`HANDED_FD`)
+instead of letting it go, so that no other process finds the folder unguarded in between.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..atomic_text import leftover_temporaries, remove_dead_temporaries
@@ -20,6 +24,9 @@ from .checkpoint import BEST, LAST
 LOCK = "run.lock"
 #: The run folder's files written through a temporary file (``checkpoint_last.pt<random>.tmp``, ...).
 ATOMIC_FILES = (LAST, BEST, CONFIG, SUMMARY)
+#: Environment variable: an open descriptor (its number) of the ``run.lock`` whose lock ``kdzoo bench`` holds for the
+#: run it starts (inherited by a subprocess, or a ``dup`` in its own process); :meth:`RunLock.claim` takes it over.
+HANDED_FD = "KDZOO_RUN_LOCK_FD"
 
 
 class RunLock:
@@ -35,7 +42,7 @@ class RunLock:
         otherwise it is being resumed. The temporary files of writers that were killed are removed."""
         run_dir = Path(run_dir)
         try:
-            lock = cls(run_dir, FileLock.try_acquire(run_dir / LOCK))
+            lock = cls(run_dir, _handed(run_dir) or FileLock.try_acquire(run_dir / LOCK))
         except OSError as exc:  # a full disk or a read-only folder, before anything of the run is written
             raise write_refused(run_dir / LOCK, exc) from None
         except LockBusy as busy:
@@ -58,3 +65,9 @@ class RunLock:
     def release(self) -> None:
         """Free the lock (idempotent)."""
         self._lock.release()
+
+
+def _handed(run_dir: Path) -> FileLock | None:
+    """The lock of ``run_dir`` handed to this process (:data:`HANDED_FD`, read once), if that is the one handed."""
+    fd = os.environ.pop(HANDED_FD, None)
+    return FileLock.adopt(run_dir / LOCK, int(fd)) if fd and fd.isdigit() else None

@@ -33,7 +33,7 @@ import yaml
 from .. import yaml_load
 from ..config import FIELD_NAMES, RUN_OPTIONS, option_name
 from ..config_checks import check_run_option
-from ..declared import check_value, declared
+from ..declared import check_value
 from ..errors import ConfigError, did_you_mean
 from ..published import select_tables
 
@@ -157,15 +157,16 @@ def _variant(item: Any, where: str) -> Variant:
     return Variant(str(label), method, config, options, tuple(_pair(p, where) for p in skip))
 
 
-SEEDS = declared(list[int])
+#: A seed as a run option declares it (``RunConfig.seed``: its bounds too).
+SEED = RUN_OPTIONS["seed"].spec
 
 
-def _whole_numbers(values: Any, where: str) -> list[int]:
-    """A whole number or a non-empty list of them."""
+def _seeds(values: Any, where: str) -> list[int]:
+    """A seed or a non-empty list of them, each one a run's ``seed`` accepts."""
     values = values if isinstance(values, list) else [values]
     if not values:
         raise ConfigError(f"{where} must be a whole number or a non-empty list of them.")
-    return check_value(where, SEEDS, values)
+    return [check_value(f"{where} seed", SEED, value) for value in values]
 
 
 def parse_budget(value: Any) -> float | None:
@@ -213,7 +214,7 @@ def parse_grid(data: Any, name: str) -> Grid:
         twice = next(x for x in labels if labels.count(x) > 1)
         raise ConfigError(f"Grid {name}: two methods have the label {twice!r}; "
                           f"give each a distinct `label:`.")
-    seeds = _whole_numbers(data.get("seeds", [0]), f"Grid {name} `seeds:`")
+    seeds = _seeds(data.get("seeds", [0]), f"Grid {name} `seeds:`")
     if data.get("published") is not None:
         select_tables(str(data["published"]))  # a misspelt table name fails now, not at report time
     return Grid(
@@ -222,7 +223,7 @@ def parse_grid(data: Any, name: str) -> Grid:
         teachers=teachers,
         teacher_training=check_grid_run_options(data.get("teacher_training") or {},
                                                 f"Grid {name} `teacher_training:`"),
-        teacher_seed=check_value(f"Grid {name} `teacher_seed:`", declared(int), data.get("teacher_seed", 0)),
+        teacher_seed=check_value(f"Grid {name} `teacher_seed:`", SEED, data.get("teacher_seed", 0)),
         pairs=[_pair(p, f"Grid {name} `pairs:`") for p in data["pairs"]], variants=variants, seeds=seeds,
         axes=axes, budget=parse_budget(data.get("budget")), published=data.get("published"),
     )

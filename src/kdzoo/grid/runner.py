@@ -1,16 +1,13 @@
 """Run a grid's jobs: skip finished runs, resume interrupted ones, start the rest; one after another
-in this process, or several at once as ``python -m kdzoo`` subprocesses (one per device slot).
+in this process, or several at once as subprocesses (one per device slot, :mod:`~kdzoo.grid.child_runs`).
 
-A run folder is *finished* when it holds ``summary.json``, *resumable* when it holds ``config.yaml``
-and ``checkpoint_last.pt``, and *unstarted* when it holds ``config.yaml`` only (killed during its
-first epoch): then its files are removed and it starts again.
+Each run folder is claimed first (:mod:`~kdzoo.grid.folders`: its lock, its state); one that another process holds
+is left alone and reported, and the grid's lock passes on to the run itself.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import time
 import traceback
@@ -21,66 +18,59 @@ from typing import Any
 
 import yaml
 
+from ..atomic_text import write_text_atomic
 from ..config import RunConfig
 from ..engine import train
-from ..engine.checkpoint import BEST, LAST
 from ..errors import ConfigError, KdzooError
-from ..run_folder import CONFIG, INIT_METRICS, METRICS, RUNTIME_OPTIONS, SUMMARY, load_run_config, read_summary
+from ..run_folder import read_summary
 from ..text_table import plural
+from . import child_runs
+from .folders import (
+    DAMAGED,
+    FINISHED,
+    HELD,
+    JOB_CONFIG,
+    NEW,
+    OUTPUT,
+    RESUMABLE,
+    UNSTARTED,
+    Claim,
+    check_matches,
+    claim_folder,
+    handed_over,
+    held_text,
+    holder,
+    run_state,
+)
 from .grid_file import load_grid
 from .job import TEACHER, Job
 from .plan import plan
 from .progress import GridClock, available_cores, threads_per_job
-from .records import Images, write_info
+from .records import Images
 from .shared_cache import plan_lines, totals_line
 
-FINISHED, RESUMABLE, UNSTARTED, NEW = "finished", "resumable", "unstarted", "new"
-JOB_CONFIG = "bench_config.yaml"   # the job's config, handed to a subprocess
-OUTPUT = "output.txt"              # a subprocess's console output
 
-
-def run_state(run_dir: Path) -> str:
-    if (run_dir / SUMMARY).is_file():
-        return FINISHED
-    if (run_dir / CONFIG).is_file():
-        return RESUMABLE if (run_dir / LAST).is_file() else UNSTARTED
-    return NEW
-
-
-def clear_unstarted(run_dir: Path) -> None:
-    """Remove what a run killed before its first checkpoint left behind, so it can start afresh."""
-    for name in (CONFIG, "log.txt", f"{METRICS}.csv", f"{INIT_METRICS}.csv", BEST, OUTPUT):
-        (run_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
-
-
-def check_matches(run_dir: Path, cfg: RunConfig) -> None:
-    """Refuse to reuse a run folder made with other settings (e.g. another budget)."""
-    if not (run_dir / CONFIG).is_file():
-        return
-    saved = load_run_config(run_dir)
-    wanted = cfg.to_dict()
-    differ = [k for k, v in wanted.items()
-              if k not in RUNTIME_OPTIONS and v is not None and k in saved and saved[k] != v]
-    if differ:
-        details = ", ".join(f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in differ)
-        older = (" (runs saved before --data-seed existed drew their subsets from their run seed)"
-                 if "data_seed" in differ else "")
-        raise ConfigError(f"{run_dir} holds a run with other settings ({details}){older}. Use another --out folder, "
-                          f"or delete that run folder to redo it.")
+def train_claimed(claim: Claim, cfg: RunConfig) -> dict[str, Any]:
+    """Resume the run in a claimed folder, or start it with ``cfg``, in this process, which takes the claim's lock
+    over; returns its summary."""
+    with handed_over(claim.lock):
+        if claim.state == RESUMABLE:
+            return train(resume=claim.run_dir, overrides={"device": cfg.device, "progress": cfg.progress})
+        return train(cfg)
 
 
 def run_in_process(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
-    """Reuse the finished run in ``run_dir``, resume it, or start it with ``cfg``; returns its summary."""
-    state = run_state(run_dir)
-    if state == FINISHED:
+    """Reuse the finished run in ``run_dir``, resume it, or start it with ``cfg``; returns its summary. Refused
+    while another process holds the folder."""
+    claim = claim_folder(run_dir, cfg)
+    if claim.state == HELD:
+        raise ConfigError(f"Run folder {run_dir} is {held_text(claim.owner)}; it is left alone. Run this again once "
+                          f"that process ends.")
+    if claim.state == FINISHED:
+        claim.release()
         print(f"reusing finished run {run_dir}", flush=True)
         return read_summary(run_dir)
-    if state == RESUMABLE:
-        return train(resume=run_dir, overrides={"device": cfg.device, "progress": cfg.progress})
-    if state == UNSTARTED:
-        clear_unstarted(run_dir)
-    return train(cfg)
+    return train_claimed(claim, cfg)
 
 
 @dataclass
@@ -94,15 +84,16 @@ class Outcome:
         return self.error is None
 
 
-def _command(job: Job, run_dir: Path, device: str | None) -> list[str]:
+def _command(job: Job, claim: Claim, device: str | None) -> list[str]:
+    """The run's ``kdzoo`` arguments; a run to start gets its config as ``bench_config.yaml`` (written under the
+    claim's lock)."""
     verb = "train" if job.cfg.method is None else "distill"
-    base = [sys.executable, "-m", "kdzoo", verb]
-    if run_state(run_dir) == RESUMABLE:
-        args = ["--resume", str(run_dir)]
+    if claim.state == RESUMABLE:
+        args = ["--resume", str(claim.run_dir)]
     else:
-        (run_dir / JOB_CONFIG).write_text(yaml.safe_dump(job.cfg.to_dict(), sort_keys=False), encoding="utf-8")
-        args = ["--config", str(run_dir / JOB_CONFIG)]
-    return base + args + ["--no-progress"] + (["--device", device] if device else [])
+        write_text_atomic(claim.run_dir / JOB_CONFIG, yaml.safe_dump(job.cfg.to_dict(), sort_keys=False))
+        args = ["--config", str(claim.run_dir / JOB_CONFIG)]
+    return [verb, *args, "--no-progress", *(["--device", device] if device else [])]
 
 
 def _last_error(run_dir: Path) -> str:
@@ -125,21 +116,29 @@ class Runner:
         self.outcomes: dict[str, Outcome] = {}
         self.clock = GridClock(len(jobs))
 
-    def prepare(self, job: Job) -> tuple[Path, str]:
-        run_dir = self.out_dir / job.name
-        state = run_state(run_dir)
-        if state == UNSTARTED:
-            clear_unstarted(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_info(run_dir, self.info[job.name])
-        return run_dir, state
+    def prepare(self, job: Job) -> Claim | Outcome:
+        """The job's folder claimed (:func:`~kdzoo.grid.folders.claim_folder`), or the outcome of a job that does not
+        run: its folder held by another process, finished already, or holding a run with other settings."""
+        try:
+            claim = claim_folder(self.out_dir / job.name, job.cfg, self.info[job.name])
+        except KdzooError as exc:
+            return Outcome(job, NEW, str(exc))
+        if claim.state == HELD:
+            return Outcome(job, HELD, held_text(claim.owner))
+        if claim.state == FINISHED:
+            claim.release()
+            return Outcome(job, FINISHED)
+        return claim
 
     def blocked(self, job: Job) -> str | None:
-        """Why ``job`` cannot run: the teacher it needs failed. (When the run that was to fill the teacher cache
-        failed, ``job`` runs all the same, and fills the cache itself.)"""
-        failed = [name for name in job.after if name in self.outcomes and not self.outcomes[name].ok
+        """Why ``job`` cannot run: the teacher it needs failed or is held by another process. (When the run that was
+        to fill the teacher cache failed, ``job`` runs all the same, and fills the cache itself.)"""
+        failed = [self.outcomes[name] for name in job.after if name in self.outcomes and not self.outcomes[name].ok
                   and self.outcomes[name].job.role == TEACHER]
-        return f"its teacher run {failed[0]} failed" if failed else None
+        if not failed:
+            return None
+        why = f"is {failed[0].error}" if failed[0].state == HELD else "failed"
+        return f"its teacher run {failed[0].job.name} {why}"
 
     def run(self) -> list[Outcome]:
         if self.slots is None:
@@ -149,34 +148,40 @@ class Runner:
             self.run_parallel()
         return [self.outcomes[j.name] for j in self.jobs]
 
-    def announce(self, number: int, job: Job, state: str, where: str = "") -> None:
+    def announce(self, number: int, job: Job, claim: Claim | Outcome, where: str = "") -> None:
         verb = {FINISHED: "finished already, skipped", RESUMABLE: "resuming", UNSTARTED: "restarting",
-                NEW: "starting"}[state]
-        print(f"[{number}/{len(self.jobs)}] {job.name}: {verb}{where}", flush=True)
+                DAMAGED: "retraining (its summary.json is there, its config.yaml lost)", NEW: "starting"}
+        if isinstance(claim, Outcome):
+            text = verb[FINISHED] if claim.ok else (f"{claim.error}, left alone" if claim.state == HELD
+                                                      else f"FAILED: {claim.error}")
+        else:
+            text = verb[claim.state] + where
+        print(f"[{number}/{len(self.jobs)}] {job.name}: {text}", flush=True)
 
     def run_here(self, job: Job, number: int) -> Outcome:
         reason = self.blocked(job)
         if reason:
             return Outcome(job, NEW, reason)
-        run_dir, state = self.prepare(job)
-        self.announce(number, job, state)
+        claim = self.prepare(job)
+        self.announce(number, job, claim)
+        if isinstance(claim, Outcome):
+            return claim
         try:
-            run_in_process(run_dir, job.cfg)
+            train_claimed(claim, job.cfg)
         except KdzooError as exc:
             print(f"kdzoo: error in {job.name}: {exc}", file=sys.stderr, flush=True)
-            outcome = Outcome(job, state, str(exc))
+            outcome = Outcome(job, claim.state, str(exc))
         except Exception as exc:  # noqa: BLE001 - one broken run must not stop the grid
             traceback.print_exc()
-            outcome = Outcome(job, state, f"{type(exc).__name__}: {exc}")
+            outcome = Outcome(job, claim.state, f"{type(exc).__name__}: {exc}")
         else:
-            outcome = Outcome(job, state)
-        if state != FINISHED:
-            print(self.clock.result_line(job.name, run_dir, outcome.error, number), flush=True)
+            outcome = Outcome(job, claim.state)
+        print(self.clock.result_line(job.name, claim.run_dir, outcome.error, number), flush=True)
         return outcome
 
     def run_parallel(self) -> None:
         pending = list(enumerate(self.jobs, start=1))
-        running: dict[int, tuple[Job, str, subprocess.Popen, Any]] = {}   # slot -> job, state, process, output file
+        running: dict[int, tuple[Job, str, Any, Any]] = {}   # slot -> job, state, process, output file
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if "OMP_NUM_THREADS" in env:
             print(f"each run computes with OMP_NUM_THREADS={env['OMP_NUM_THREADS']} thread(s), as set", flush=True)
@@ -205,8 +210,7 @@ class Runner:
                 time.sleep(0.2)
         except BaseException:
             for _, _, proc, log in running.values():
-                proc.terminate()
-                proc.wait()
+                child_runs.stop(proc)
                 log.close()
             raise
 
@@ -216,15 +220,24 @@ class Runner:
         if reason:
             self.outcomes[job.name] = Outcome(job, NEW, reason)
             return
-        run_dir, state = self.prepare(job)
+        claim = self.prepare(job)
         device = self.slots[slot]
-        self.announce(number, job, state, f" on {device}" if device else "")
-        if state == FINISHED:
-            self.outcomes[job.name] = Outcome(job, state)
+        self.announce(number, job, claim, f" on {device}" if device else "")
+        if isinstance(claim, Outcome):
+            self.outcomes[job.name] = claim
             return
-        log = open(run_dir / OUTPUT, "a", encoding="utf-8")
-        proc = subprocess.Popen(_command(job, run_dir, device), stdout=log, stderr=subprocess.STDOUT, env=env)
-        running[slot] = (job, state, proc, log)
+        try:
+            command = child_runs.run_command(_command(job, claim, device))
+            log = open(claim.run_dir / OUTPUT, "a", encoding="utf-8")
+        except BaseException:
+            claim.release()
+            raise
+        try:
+            proc = child_runs.start(command, claim.lock, log, env)
+        except BaseException:
+            log.close()
+            raise
+        running[slot] = (job, claim.state, proc, log)
 
 
 def device_slots(jobs: int, devices: list[str] | None) -> list[str | None] | None:
@@ -245,28 +258,44 @@ def run_grid(grid_spec: str, out: str | None = None, budget: float | None = None
     out_dir = Path(out) if out else Path("runs") / "bench" / grid.name
     slots = device_slots(jobs, devices)
     job_list = plan(grid, out_dir, budget, overrides, teachers, teacher_cache)
+    held = {job.name: owner for job in job_list if (owner := holder(out_dir / job.name))}
     for job in job_list:
-        check_matches(out_dir / job.name, job.cfg)
-    states = Counter(run_state(out_dir / job.name) for job in job_list)
+        if job.name not in held:  # a held folder is left alone (its config may be being written)
+            check_matches(out_dir / job.name, job.cfg)
+    states = Counter(run_state(out_dir / job.name) for job in job_list if job.name not in held)
     print(f"grid {grid.name}: {len(job_list)} runs in {out_dir} ({states[FINISHED]} finished, "
-          f"{states[RESUMABLE]} to resume, {states[NEW] + states[UNSTARTED]} to start)", flush=True)
+          f"{states[RESUMABLE]} to resume, {states[NEW] + states[UNSTARTED] + states[DAMAGED]} to start"
+          + (f", {len(held)} held by another process" if held else "") + ")", flush=True)
     images = dict.fromkeys(str(Images.of(job.cfg.to_dict())) for job in job_list)
     print(f"images: {'; '.join(images)} ({'they differ between runs' if len(images) > 1 else 'every run'})", flush=True)
     print("\n".join(plan_lines(job_list, teacher_cache)), flush=True)
     if dry_run:
         for job in job_list:
             after = f", after {', '.join(job.after)}" if job.after else ""
-            print(f"  {job.name}: {run_state(out_dir / job.name)}, {plural(job.cfg.epochs, 'epoch')}{after}")
+            state = held_text(held[job.name]) if job.name in held else _state_text(out_dir / job.name)
+            print(f"  {job.name}: {state}, {plural(job.cfg.epochs, 'epoch')}{after}")
         return []
     outcomes = Runner(job_list, out_dir, {j.name: j.info(grid) for j in job_list}, slots).run()
-    failed = [o for o in outcomes if not o.ok]
-    before = sum(o.state == FINISHED for o in outcomes)
-    print(f"\ngrid {grid.name}: {len(outcomes) - len(failed)} of {len(outcomes)} runs finished ({before} of them "
-          f"before this command)" + (f"; {len(failed)} failed:" if failed else "."))
-    for outcome in failed:
-        print(f"  {outcome.job.name}: {outcome.error}")
+    print("\n" + "\n".join(end_lines(grid.name, outcomes)))
     totals = totals_line(out_dir, job_list)
     if totals:
         print(totals)
     print(f"report: kdzoo report {out_dir}")
     return outcomes
+
+
+def _state_text(run_dir: Path) -> str:
+    state = run_state(run_dir)
+    return f"{state} (summary.json without config.yaml: to train again)" if state == DAMAGED else state
+
+
+def end_lines(grid_name: str, outcomes: list[Outcome]) -> list[str]:
+    """The grid's end summary: how many runs are finished, then each run left to another process and each failure."""
+    held = [o for o in outcomes if o.state == HELD]
+    failed = [o for o in outcomes if not o.ok and o.state != HELD]
+    before = sum(o.state == FINISHED for o in outcomes)
+    parts = [f"{len(held)} left alone, held by another process (run this command again once it ends)"] if held else []
+    parts += [f"{len(failed)} failed"] if failed else []
+    lines = [f"grid {grid_name}: {len(outcomes) - len(held) - len(failed)} of {len(outcomes)} runs finished ({before} "
+             f"of them before this command)" + (f"; {'; '.join(parts)}:" if parts else ".")]
+    return lines + [f"  {o.job.name}: {o.error}" for o in held + failed]
