@@ -39,6 +39,7 @@ from .models import (
     unwrap,
     wrap_model,
 )
+from .models.fits import check_classes, predicted_classes
 
 
 def trainable_parameters(module: nn.Module) -> int:
@@ -144,6 +145,16 @@ def _prepared(model: nn.Module, request: FeatureRequest | None, layers: list[str
     return model
 
 
+def check_same_classes(student: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Refuse, before anything is built, a teacher that predicts other classes than the student (or a network
+    that cannot run on ``input_shape`` images): the command line's rule, :func:`kdzoo.models.fits.check_classes`."""
+    classes, teacher_classes = (predicted_classes(net, input_shape, what, "input_shape images")
+                                for net, what in ((student, "student"), (teacher, "teacher")))
+    check_classes("teacher", teacher_classes, "the student", classes,
+                  f"Distil from a teacher of the student's {classes} classes, or build the student with "
+                  f"num_classes={teacher_classes}.")
+
+
 def merged_options(method_options: Mapping[str, Any], keywords: dict[str, Any]) -> dict[str, Any]:
     """The method's options given to the Distiller as one mapping and as keywords; an option given both ways is
     refused."""
@@ -187,6 +198,8 @@ class Distiller(nn.Module):
                  teacher_layers: list[str] | None = None, **options: Any):
         super().__init__()
         options = merged_options(method_options or {}, options)
+        if teacher is not None:
+            check_same_classes(student, teacher, input_shape)
         self.student_params = trainable_parameters(student)  # the network as given, before exits or a head
         needs = method_needs(method, options)
         student = _prepared(student, needs.student, student_layers, input_shape)
