@@ -31,6 +31,19 @@ def test_dir_lists_the_lazy_public_names():
     assert all(getattr(kdzoo, name) is not None for name in kdzoo.__all__)
 
 
+def test_a_teacher_of_other_classes_is_refused_when_the_distiller_is_built():
+    """A 100-class teacher with a 10-class student: refused at construction with the command line's rule, not a
+    shape error at the first step; a network that cannot run on input_shape is named."""
+    from kdzoo.errors import KdzooError
+
+    student, teacher = create_model("resnet8", num_classes=10), create_model("resnet20", num_classes=100)
+    with pytest.raises(KdzooError, match=r"^The teacher predicts 100 classes but the student has 10\. .*"
+                                         r"num_classes=100\.$"):
+        Distiller(student, teacher, "kd")
+    with pytest.raises(KdzooError, match=r"^The student \(resnet8\) cannot run on input_shape images \(1x32x32\)"):
+        Distiller(student, create_model("resnet20", num_classes=10), "kd", input_shape=(1, 32, 32))
+
+
 def test_distiller_trains_the_student_and_its_connectors_never_the_teacher():
     import torchvision
 

@@ -14,6 +14,7 @@ a student and a teacher for what a method reads (used by the Distiller, kdzoo's 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from .models import (
     unwrap,
     wrap_model,
 )
+from .models.fits import check_classes, predicted_classes
 
 
 def trainable_parameters(module: nn.Module) -> int:
@@ -143,6 +145,26 @@ def _prepared(model: nn.Module, request: FeatureRequest | None, layers: list[str
     return model
 
 
+def check_same_classes(student: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Refuse, before anything is built, a teacher that predicts other classes than the student (or a network
+    that cannot run on ``input_shape`` images): the command line's rule, :func:`kdzoo.models.fits.check_classes`."""
+    classes, teacher_classes = (predicted_classes(net, input_shape, what, "input_shape images")
+                                for net, what in ((student, "student"), (teacher, "teacher")))
+    check_classes("teacher", teacher_classes, "the student", classes,
+                  f"Distil from a teacher of the student's {classes} classes, or build the student with "
+                  f"num_classes={teacher_classes}.")
+
+
+def merged_options(method_options: Mapping[str, Any], keywords: dict[str, Any]) -> dict[str, Any]:
+    """The method's options given to the Distiller as one mapping and as keywords; an option given both ways is
+    refused."""
+    twice = sorted(set(method_options) & set(keywords))
+    if twice:
+        raise ConfigError(f"Method option {', '.join(twice)} is given twice, in method_options= and as a keyword: "
+                          f"give it once, in method_options={{...}}.")
+    return {**method_options, **keywords}
+
+
 class Distiller(nn.Module):
     """A student, a frozen teacher and a distillation method as one ``nn.Module``: ``distiller(images, labels)``
     returns the weighted loss terms (``ce``, ``kd``, the method's own) to sum and backpropagate in any loop.
@@ -150,7 +172,10 @@ class Distiller(nn.Module):
     - ``student``, ``teacher``: any ``nn.Module`` (kdzoo, timm, torchvision, your own). Methods that read
       features get hook taps on the modules named by ``student_layers`` / ``teacher_layers``, or found
       automatically (timm's ``feature_info``, torchvision's stages; see :func:`kdzoo.models.wrap_model`).
-    - ``method``: any name of ``kdzoo list methods``; ``options`` are its options (``--method-opt``).
+    - ``method``: any name of ``kdzoo list methods``; ``method_options`` are its options (``--method-opt``), as one
+      mapping. Options may be given as keywords too (``Distiller(s, t, "dkd", temperature=2)``), except those named
+      like an argument here: ``gamma``/``alpha``/``beta`` are always the loss weights, so NKD's ``gamma``, USKD's
+      ``alpha``/``beta`` and BYOT's ``alpha`` go in ``method_options={"gamma": 3.5}``.
     - ``input_shape``: (C, H, W) of the images, to size the method's connectors.
     - ``gamma``/``alpha``/``beta``: weights of CE, the KD term and the method's terms (default: the method's);
       ``t_student``/``t_teacher``: KD temperatures (default 4; 2 with ``logit_std``).
@@ -166,11 +191,15 @@ class Distiller(nn.Module):
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None = None, method: str = "kd", *,
-                 input_shape: tuple[int, ...] = (3, 32, 32), gamma: float | None = None, alpha: float | None = None,
-                 beta: float | None = None, t_student: float | None = None, t_teacher: float | None = None,
-                 logit_std: bool = False, train_labels: Tensor | None = None, student_layers: list[str] | None = None,
+                 method_options: Mapping[str, Any] | None = None, input_shape: tuple[int, ...] = (3, 32, 32),
+                 gamma: float | None = None, alpha: float | None = None, beta: float | None = None,
+                 t_student: float | None = None, t_teacher: float | None = None, logit_std: bool = False,
+                 train_labels: Tensor | None = None, student_layers: list[str] | None = None,
                  teacher_layers: list[str] | None = None, **options: Any):
         super().__init__()
+        options = merged_options(method_options or {}, options)
+        if teacher is not None:
+            check_same_classes(student, teacher, input_shape)
         self.student_params = trainable_parameters(student)  # the network as given, before exits or a head
         needs = method_needs(method, options)
         student = _prepared(student, needs.student, student_layers, input_shape)

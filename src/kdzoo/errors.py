@@ -11,8 +11,14 @@ from collections.abc import Callable, Iterable
 
 
 def close_names(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
-    """The names of ``known`` closest to ``name`` (difflib), best first."""
-    return difflib.get_close_matches(name, list(known), n=n, cutoff=cutoff)
+    """The names of ``known`` closest to ``name``, best first, case aside: the name in other case alone (``KD`` ->
+    ``kd``), else difflib's closest."""
+    by_case = {}
+    for candidate in known:
+        by_case.setdefault(candidate.casefold(), candidate)
+    if name.casefold() in by_case:
+        return [by_case[name.casefold()]]
+    return [by_case[c] for c in difflib.get_close_matches(name.casefold(), list(by_case), n=n, cutoff=cutoff)]
 
 
 def did_you_mean(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import UnknownNameError
+from .errors import ConfigError, UnknownNameError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,10 +19,12 @@ class Entry(Generic[F]):
 
 
 class Registry(Generic[F]):
-    """Maps names to factories plus free-form metadata (paper, defaults, family...)."""
+    """Maps names to factories plus free-form metadata (paper, defaults, family...). ``several``: what to do instead
+    when one name is asked for and several known ones come, separated by commas (``kd,dkd``)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, several: str | None = None):
         self.kind = kind
+        self.several = several
         self._entries: dict[str, Entry[F]] = {}
 
     def register(self, name: str, **info: Any) -> Callable[[F], F]:
@@ -38,6 +40,10 @@ class Registry(Generic[F]):
         try:
             return self._entries[name]
         except KeyError:
+            parts = [part.strip() for part in str(name).split(",")]
+            if self.several and len(parts) > 1 and all(part in self._entries for part in parts):
+                raise ConfigError(f"One run takes one {self.kind}; {name!r} names {len(parts)}. "
+                                  f"{self.several}") from None
             raise UnknownNameError(self.kind, name, self.names()) from None
 
     def names(self) -> list[str]:

@@ -137,7 +137,7 @@ def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None,
         return Distiller(student, teacher, cfg.run_method, input_shape=(data.in_channels, *data.image_size),
                          gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
                          t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
-                         **cfg.method_options).to(device)
+                         method_options=cfg.method_options).to(device)
     except StagesNotFound as exc:  # name the fix as the command line says it
         exc.fix = f"--{'teacher-' if exc.role == 'teacher' else ''}feature-layers a,b,c"
         raise

@@ -163,9 +163,27 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
             return path / LAST
         if (path / BEST).is_file():
             return path / BEST
-        raise CheckpointError(f"{path} is a folder without a kdzoo checkpoint ({LAST} or {BEST}). Pass the checkpoint "
-                              f"file itself, e.g. {path / 'ckpt_epoch_240.pth'}.")
+        raise CheckpointError(f"{path} is a folder without a kdzoo checkpoint ({LAST} or {BEST}). "
+                              f"{checkpoints_in_folder_hint(path)}")
     return path
+
+
+#: How many existing files a hint names at most.
+HINTED = 3
+
+
+def checkpoints_in_folder_hint(folder: Path) -> str:
+    """What to pass instead of a ``folder`` without a kdzoo checkpoint, naming only files that exist: the run
+    folders below it that hold one, else the checkpoint files in it (a RepDistiller ``ckpt_epoch_240.pth``), else
+    what a run folder holds."""
+    runs = sorted({f.parent for name in (LAST, BEST) for f in folder.glob(f"*/{name}") if f.is_file()})
+    if runs:
+        return f"The run folders below it hold one: pass one of them, e.g. {', '.join(map(str, runs[:HINTED]))}."
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix in {".pt", ".pth", ".tar", ".ckpt"})
+    if files:
+        return f"Pass the checkpoint file itself: {', '.join(map(str, files[:HINTED]))}."
+    return (f"Nor does any run folder below it. Pass a kdzoo run folder (it holds {LAST} once its first epoch is "
+            f"done) or a checkpoint file (e.g. RepDistiller's ckpt_epoch_240.pth).")
 
 
 def load_model(path: str | Path, arch: str | None = None, num_classes: int | None = None,

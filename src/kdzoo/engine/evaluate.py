@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..distributed import all_reduce_sum, is_distributed
-from ..errors import KdzooError
+from ..models import fits
 from .runtime import autocast
 
 
@@ -88,21 +88,7 @@ def absurd_loss_warning(loss: float, num_classes: int) -> str | None:
 
 
 def check_fits(model: nn.Module, data, what: str) -> None:
-    """Fail early, with the reason, when ``model`` cannot classify ``data``'s images."""
-    probe = torch.zeros(1, data.in_channels, *data.image_size, device=next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(probe)
-    except RuntimeError as exc:
-        raise KdzooError(
-            f"The {what} ({getattr(model, 'kdzoo_arch', type(model).__name__)}) cannot run on {data.name} images "
-            f"({data.in_channels}x{data.image_size[0]}x{data.image_size[1]}): {str(exc).splitlines()[0]}. "
-            f"Was it trained on another dataset?"
-        ) from None
-    finally:
-        model.train(was_training)
-    if out.shape[1] != data.num_classes:
-        raise KdzooError(f"The {what} predicts {out.shape[1]} classes but {data.name} has {data.num_classes}. Use one "
-                         f"trained on {data.name}.")
+    """Fail early, with the reason, when ``model`` cannot classify ``data``'s images
+    (:func:`kdzoo.models.fits.check_fits`)."""
+    fits.check_fits(model, (data.in_channels, *data.image_size), data.num_classes, what, data.name,
+                    f"Use one trained on {data.name}.")

@@ -8,13 +8,15 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..declared import declared_options
-from ..errors import ConfigError
+from ..errors import ConfigError, close_names
 from ..models.features import feature_shapes
 from ..registry import Registry
 from .base import Method, Reads, check_reads
 from .options import check_method_options
 
-METHODS: Registry[type[Method]] = Registry("method")
+METHODS: Registry[type[Method]] = Registry(
+    "method", several="To compare methods, run `kdzoo bench --grid FILE` with them in the grid's `methods:` list "
+                      "(`kdzoo list grids` shows the packaged grids).")
 
 #: Constructor arguments the engine supplies (not user options): the training labels (methods that read
 #: sample indices) and the networks themselves, for methods that read or reuse their layers (BN statistics,
@@ -31,6 +33,26 @@ def register_method(name: str):
         return cls
 
     return decorator
+
+
+#: Option names that mean a KD temperature (matched case aside), besides the ones close to "temperature".
+TEMPERATURE_NAMES = {"t", "temp", "tau", "kd_t", "t_student", "t_teacher"}
+
+
+def unknown_option_hint(unknown: list[str], accepted: dict[str, Any]) -> str:
+    """For options a method does not have: the close names it has (``temprature`` -> ``temperature``; ``T`` -> its
+    own temperature), else, for a temperature, where the KD temperatures are set (run options, not the method's)."""
+    temperatures = [option for option in unknown
+                    if option.casefold() in TEMPERATURE_NAMES or close_names(option, ["temperature"], cutoff=0.6)]
+    own = [name for name in accepted if "temperature" in name or name == "tau"]
+    close = [c for option in unknown for c in close_names(option, accepted, n=1, cutoff=0.6)]
+    close += [name for name in own if temperatures and name not in close]
+    if close:
+        return f" Did you mean {', '.join(close)}?"
+    if temperatures:
+        return (" The KD temperatures are run options, not a method's: --t-student T --t-teacher T (t_student: and "
+                "t_teacher: in a config file; default 4).")
+    return ""
 
 
 def method_class(name: str) -> type[Method]:
@@ -74,7 +96,8 @@ def create_method(
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
-        raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}.")
+        raise ConfigError(f"Method {name!r} has no option {', '.join(unknown)}. Its options: {listed}."
+                          f"{unknown_option_hint(unknown, accepted)}")
     options = check_method_options(cls, name, options)
     full = {**accepted, **options}
     needs = cls.needs_for(full)

@@ -19,8 +19,10 @@ ViT on small images pass a smaller patch (``--model-opt patch_size=4 --model-opt
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,9 +55,20 @@ def external_info(name: str) -> dict[str, Any]:
     known = _timm().list_models() if source == "timm" else _torchvision_names()
     if arch not in known:
         hint = did_you_mean(arch, known, cutoff=0.6, shown=lambda c: f"{source}/{c}")
-        lister = "timm.list_models('*mobilenet*')" if source == "timm" else "torchvision.models.list_models()"
-        raise ConfigError(f"Unknown {source} model {arch!r}.{hint} {lister} lists the {len(known)} names.")
+        raise ConfigError(f"Unknown {source} model {arch!r}.{hint} {listing_hint(source, arch, known)}")
     return {"family": source, "lr": DEFAULT_LR, "source": source}
+
+
+def listing_hint(source: str, arch: str, known: list[str]) -> str:
+    """How to list the names of ``source``, each call with the count of names it lists: timm's for a pattern
+    made of the typed name's leading letters (``mobilenetv3_smal`` -> ``*mobilenetv*``) when any match, and all."""
+    everything = "timm.list_models()" if source == "timm" else "torchvision.models.list_models()"
+    every = f"{everything} lists all {len(known)} names."
+    stem = re.match(r"[a-z]*", arch.lower()).group()
+    matching = fnmatch.filter(known, f"*{stem}*") if source == "timm" and stem else []
+    if not matching:
+        return every
+    return f"timm.list_models('*{stem}*') lists the {len(matching)} names that match; {every}"
 
 
 def _torchvision_names() -> list[str]:
