@@ -109,7 +109,8 @@ def test_one_reader_of_options_for_methods_datasets_and_runs():
 @pytest.mark.parametrize("options,message", [
     ({"num_classes": 1}, "synthetic option num_classes must be a whole number >= 2, got 1."),
     ({"image_size": 4.0}, "synthetic option image_size must be a whole number >= 8, got 4.0."),
-    ({"generator_seed": -1}, "synthetic option generator_seed must be a whole number >= 0, got -1."),
+    ({"generator_seed": -1}, "synthetic option generator_seed must be a whole number between 0 and "
+                             "9223372036854775807 (2**63-1 is the largest seed torch takes), got -1."),
 ])
 def test_dataset_options_are_checked_from_the_factory_signature(options, message):
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$") as err:
@@ -140,7 +141,7 @@ def _grid(tmp_path, **changes):
 
 @pytest.mark.parametrize("changes,message", [
     ({"common": {"epochs": 0}}, "Grid grid `common:`: epochs must be a whole number >= 1"),
-    ({"teacher_training": {"lr": -1}}, "Grid grid `teacher_training:`: lr must be a finite number > 0, or null"),
+    ({"teacher_training": {"lr": -1}}, "Grid grid `teacher_training:`: lr must be a finite number > 0 and <= 10, or null"),
     ({"methods": [{"method": "kd", "t_student": 0}]},
      "Grid grid `methods:` item 1: t_student must be a finite number > 0, or null (a temperature"),
     ({"axes": {"temperature": [2, -4]}}, "Grid grid `axes:` temperature: t_student must be a finite number > 0"),

@@ -31,6 +31,12 @@ WHOLE = Range(ge=1)
 COUNT = Range(ge=0)
 LOSS_WEIGHT = Range(ge=0, reference="a loss weight; 0 drops the term")
 TEMPERATURE = Range(gt=0, reference="a temperature; default 4, 2 with --logit-std")
+#: The largest learning rate: 100 times the recipes' largest (0.1). Far beyond it the optimizer step overflows
+#: float32 (``--lr 1e39``: "value cannot be converted to type float without overflow").
+LR = Range(gt=0, le=10, reference="the recipes use 0.01 to 0.1")
+#: The largest weight decay: 2000 times RepDistiller's (AdamW recipes use up to 0.3); a weight decay of 1 already
+#: pulls every weight towards 0 at the learning rate, and above float32's range the optimizer step overflows.
+WEIGHT_DECAY = Range(ge=0, le=1, reference="RepDistiller: 5e-4")
 
 
 def resolve_temperatures(t_student: float | None, t_teacher: float | None, logit_std: bool) -> tuple[float, float]:
@@ -60,7 +66,7 @@ class RunConfig:
         "help": "train on a fixed random subset of N images"})
     test_subset: Annotated[int, WHOLE] | None = field(default=None, metadata={
         "help": "evaluate on a fixed random subset of N images"})
-    data_seed: Annotated[int, COUNT] = field(default=0, metadata={
+    data_seed: Annotated[int, SEED] = field(default=0, metadata={
         "help": "seed that draws --train-subset/--test-subset (and any split kdzoo makes); independent of --seed, "
                 "so runs with different seeds see the same images"})
     augment: bool = field(default=True, metadata={"help": "random crop (padding 4) and flip during training"})
@@ -112,14 +118,14 @@ class RunConfig:
     optimizer: Annotated[str, OneOf("sgd", "adamw", "dot")] = field(default="sgd", metadata={
         "help": "the optimiser; dot is DOT, Zhao et al., ICCV 2023: SGD with momentum + dot_delta for the "
                 "distillation gradients, - dot_delta for the cross-entropy's"})
-    lr: Annotated[float, Range(gt=0)] | None = field(default=None, metadata={
+    lr: Annotated[float, LR] | None = field(default=None, metadata={
         "help": "initial learning rate (default: the architecture's recipe value)"})
     momentum: Annotated[float, Range(ge=0, lt=1, reference="RepDistiller: 0.9")] = field(default=0.9, metadata={
         "help": "SGD momentum"})
     nesterov: bool = field(default=False, metadata={"help": "Nesterov momentum"})
     dot_delta: Annotated[float, COUNT] = field(default=0.075, metadata={
         "help": "DOT's momentum offset (0.075 on CIFAR/Tiny-ImageNet, 0.09 on ImageNet)"})
-    weight_decay: Annotated[float, Range(ge=0, reference="RepDistiller: 5e-4")] = field(default=5e-4, metadata={
+    weight_decay: Annotated[float, WEIGHT_DECAY] = field(default=5e-4, metadata={
         "help": "weight decay"})
     schedule: Annotated[str, OneOf("step", "cosine", "constant")] = field(default="step", metadata={
         "help": "learning-rate schedule"})

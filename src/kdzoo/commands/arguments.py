@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+import yaml
+
 from .. import yaml_load
+from ..declared import Declared
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -14,7 +19,25 @@ def key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip().replace("-", "_"), yaml_load.load(value)
+    try:
+        return key.strip().replace("-", "_"), yaml_load.load(value)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML: {yaml_load.problem(exc)}. Write "
+                                         f"a YAML value: 2, 0.5, true, [1, 2] or text ('a b' when quoted).") from None
+
+
+def number_of(spec: Declared) -> Callable[[str], Any]:
+    """The argparse type of a numeric option declared by ``spec``: its text as a number of ``spec.kind``, or an error
+    that says what the option takes (``must be a whole number between 0 and 9223372036854775807, got '1e23'``)."""
+    expected = dataclasses.replace(spec, optional=False).expected()
+
+    def parse(text: str) -> Any:
+        try:
+            return spec.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+
+    return parse
 
 
 def comma_separated(text: str) -> list[str]:

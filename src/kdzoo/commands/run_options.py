@@ -14,7 +14,7 @@ from typing import Any
 from .. import distributed
 from ..config import RUN_OPTIONS, RunConfig, build_config, dataset_recipes, option_text
 from ..errors import ConfigError
-from .arguments import comma_separated, key_value
+from .arguments import comma_separated, key_value, number_of
 
 DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_feature_layers", "teacher_pretrained", "method",
                 "method_options", "gamma", "alpha", "beta", "t_student", "t_teacher", "logit_std", "eval_teacher",
@@ -56,7 +56,8 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
         elif tp is list:
             parser.add_argument(flag, dest=f.name, nargs="+", type=int, default=argparse.SUPPRESS, help=help_text)
         else:
-            parser.add_argument(*names, dest=f.name, type=tp, default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(*names, dest=f.name, type=number_of(spec) if tp in (int, float) else tp,
+                                default=argparse.SUPPRESS, help=help_text)
 
 
 def default_help(f: dataclasses.Field, recipes: dict[str, dict[str, Any]]) -> str:

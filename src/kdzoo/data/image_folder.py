@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from ..declared import OneOf, Range
 from ..errors import KdzooError
+from ..memory_bound import check_fits_memory
 from .augment import BatchAugment
 from .loader import DataBundle
 from .paths import data_root
@@ -33,6 +34,8 @@ from .stream_loader import StreamLoader
 from .workers import default_num_workers
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+#: Bytes a pixel of a batch takes at least: the uint8 batch the workers decode and the float32 one normalised from it.
+BATCH_BYTES_PER_PIXEL = 1 + 4
 UNREADABLE = OneOf("stop", "skip", reference="stop: an unreadable image ends the run with its name; skip: it is left "
                                          "out, counted after each pass")
 
@@ -137,6 +140,10 @@ def imagefolder(spec: DataSpec, image_size: Annotated[int, Range(ge=8)] = 224,
                 unreadable: Annotated[str, UNREADABLE] = "stop") -> DataBundle:
     from torchvision import transforms
 
+    batch = max(spec.batch_size, spec.eval_batch_size)
+    check_fits_memory(f"imagefolder option image_size={image_size} (batches of {batch} images of 3x{image_size}x"
+                      f"{image_size})", batch * 3 * image_size**2 * BATCH_BYTES_PER_PIXEL,
+                      "Lower image_size (--dataset-opt image_size=N; 224 is ImageNet's) or the batch size.")
     root = data_root(spec.root)
     train, val = scan(root / "train"), scan(root / "val")
     if train.classes != val.classes:

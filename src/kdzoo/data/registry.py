@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import torch
 
-from ..declared import Range, check_values, declared_options
+from ..declared import SEED, Range, check_values, declared_options
 from ..errors import ConfigError
 from ..registry import Registry
 from .loader import DataBundle
@@ -79,7 +79,7 @@ WHOLE, COUNT = Range(ge=1), Range(ge=0)
 
 def build_data(name: str, *, root: str | os.PathLike | None = None, download: bool = False,
                batch_size: Annotated[int, WHOLE] = 64, eval_batch_size: Annotated[int, WHOLE] = 256,
-               device: torch.device | str = "cpu", seed: int = 0, data_seed: Annotated[int, COUNT] = 0,
+               device: torch.device | str = "cpu", seed: Annotated[int, SEED] = 0, data_seed: Annotated[int, SEED] = 0,
                train_subset: Annotated[int, WHOLE] | None = None, test_subset: Annotated[int, WHOLE] | None = None,
                augment: bool = True, num_workers: Annotated[int, COUNT] | None = None, rank: Annotated[int, COUNT] = 0,
                world_size: Annotated[int, WHOLE] = 1, strong_view: bool = False, **options: Any) -> DataBundle:
@@ -99,7 +99,7 @@ def build_data(name: str, *, root: str | os.PathLike | None = None, download: bo
     if unknown:
         known = ", ".join(f"{k}={v.default!r}" for k, v in declared.items()) or "none"
         raise ConfigError(f"Dataset {name!r} has no option {', '.join(map(repr, unknown))}; its options: {known}.")
-    given = {"batch_size": batch_size, "eval_batch_size": eval_batch_size, "data_seed": data_seed,
+    given = {"batch_size": batch_size, "eval_batch_size": eval_batch_size, "seed": seed, "data_seed": data_seed,
              "train_subset": train_subset, "test_subset": test_subset, "num_workers": num_workers, "rank": rank,
              "world_size": world_size}
     check_values(given, declared_options(build_data), label=str)

@@ -1,6 +1,7 @@
 """A small learnable dataset for tests and smoke runs: each class is a smooth random prototype image,
 each sample its class's prototype plus Gaussian noise. Generated from the option ``generator_seed`` alone
-(a local generator), so it is the same for every run seed and data seed, and on every machine."""
+(a local generator), so it is the same for every run seed and data seed, and on every machine. Sizes that would
+not fit in the machine's memory while generating are refused before anything is allocated."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ from typing import Annotated
 import torch
 import torch.nn.functional as F
 
-from ..declared import Range
+from ..declared import SEED, Range
+from ..memory_bound import check_fits_memory
 from .loader import DataBundle
-from .registry import COUNT, DATASETS, WHOLE, DataSpec
+from .registry import DATASETS, WHOLE, DataSpec
 from .sampling import seeded_generator
 from .tensor_loader import TensorSplits, tensor_bundle
 
 NOISE = 0.15  # noise std, in units of the [0, 1] pixel range
+#: Bytes a pixel of the split being generated takes at the peak: four float32 tensors (the noise, the prototypes
+#: gathered per sample, the scaled noise and their sum) before it becomes uint8 (measured: 16.05).
+PEAK_BYTES_PER_PIXEL = 16
+
+
+def generated_bytes(num_classes: int, num_train: int, num_test: int, image_size: int, channels: int) -> int:
+    """The peak memory of :func:`generate`: the float32 prototypes, the larger split while it is drawn and the
+    other one kept as uint8."""
+    pixels = channels * image_size**2
+    return pixels * (4 * num_classes + PEAK_BYTES_PER_PIXEL * max(num_train, num_test) + min(num_train, num_test))
 
 
 def make_split(prototypes: torch.Tensor, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,6 +56,11 @@ def generate(num_classes: int, num_train: int, num_test: int, image_size: int, c
                    classes=10, image_size=(32, 32), in_channels=3, source="generated")
 def synthetic(spec: DataSpec, num_classes: Annotated[int, Range(ge=2)] = 10, num_train: Annotated[int, WHOLE] = 512,
               num_test: Annotated[int, WHOLE] = 256, image_size: Annotated[int, Range(ge=8)] = 32,
-              channels: Annotated[int, WHOLE] = 3, generator_seed: Annotated[int, COUNT] = 0) -> DataBundle:
+              channels: Annotated[int, WHOLE] = 3, generator_seed: Annotated[int, SEED] = 0) -> DataBundle:
+    sizes = {"num_classes": num_classes, "num_train": num_train, "num_test": num_test, "image_size": image_size,
+             "channels": channels}
+    check_fits_memory(f"The synthetic dataset of {', '.join(f'{k}={v}' for k, v in sizes.items())}",
+                      generated_bytes(**sizes), "Lower num_train, num_test, image_size,"
+                      " channels or num_classes (--dataset-opt KEY=VALUE).")
     return tensor_bundle("synthetic", generate(num_classes, num_train, num_test, image_size, channels, generator_seed),
                          spec)

@@ -11,7 +11,9 @@ classes only (RepDistiller's CIFAR sampler); the banks then take a momentum step
 dataset indices. Z (one per direction) is set once, from the first batch, as in the reference.
 Banks and Z are buffers, so checkpoints hold them and a resumed run continues exactly (RepDistiller
 cannot resume CRD). Memory grows with the training set: 2 x N x feat_dim float32 (51 MB for
-CIFAR-100, 1.3 GB for ImageNet), whatever nce_k; ``max_memory_gb`` refuses larger banks.
+CIFAR-100, 1.3 GB for ImageNet), whatever nce_k; each step's negatives add at most 2 x batch x (nce_k + 1) x
+feat_dim float32 (1.1 GB at batch 64 with the default nce_k). ``max_memory_gb`` refuses more than that in all,
+before allocating: at construction when one sample's negatives do not fit, else at the first step.
 CRD+KD = ``--alpha 1`` (packaged config ``cifar100/crd_kd``).
 """
 
@@ -22,12 +24,13 @@ from typing import Annotated
 
 from torch import Tensor, nn
 
-from ..distributed import gather_batch, local_rows
+from ..distributed import gather_batch, local_rows, world_size
 from ..errors import KdzooError
 from ..losses.crd import crd_loss
+from ..memory_bound import check_fits_memory, physical_memory
 from ..models.features import Features
 from .base import TAPS, LossWeights, Method, Reads
-from .crd_memory import MODES, ContrastMemory, ContrastSampler, bank_bytes
+from .crd_memory import MODES, ContrastMemory, ContrastSampler, bank_bytes, step_bytes
 from .options import OneOf, Range
 from .registry import register_method
 
@@ -61,16 +64,12 @@ class CRD(Method):
                  replacement: bool = False, max_memory_gb: Annotated[float, Range(gt=0)] = 8.0):
         """``nce_k`` negatives per sample, temperature ``nce_t``, memory momentum ``nce_m``; ``mode``
         exact (positive = the sample itself) or relax (a random sample of its class); negatives drawn
-        without replacement unless ``replacement``; banks above ``max_memory_gb`` GB are refused."""
+        without replacement unless ``replacement``; banks and a step's negatives above ``max_memory_gb`` GB are
+        refused (:func:`check_memory`)."""
         super().__init__(student, teacher)
         n_data = len(train_labels)
-        gb = bank_bytes(n_data, feat_dim) / 1e9
-        if gb > max_memory_gb:
-            raise KdzooError(f"CRD's memory banks would take {gb:.3g} GB (2 x {n_data} training samples x "
-                             f"{feat_dim} float32), above max_memory_gb={max_memory_gb}. They grow with the "
-                             "training set, not with nce_k: train on a subset (train_subset) or raise the limit "
-                             f"with --method-opt max_memory_gb={math.ceil(gb)}.")
-        self.n_data = n_data
+        check_memory(n_data, feat_dim, nce_k, 1, max_memory_gb)
+        self.n_data, self.feat_dim, self.nce_k, self.max_memory_gb = n_data, feat_dim, nce_k, max_memory_gb
         self.embed_s = Embed(student.pooled[0].numel(), feat_dim)
         self.embed_t = Embed(teacher.pooled[0].numel(), feat_dim)
         self.sampler = ContrastSampler(train_labels, nce_k, mode, replacement)
@@ -80,8 +79,26 @@ class CRD(Method):
         z_s = self.embed_s(student.pooled)
         z_t = self.embed_t(teacher.pooled.detach())
         index = batch.index.long()
+        check_memory(self.n_data, self.feat_dim, self.nce_k, len(index) * world_size(), self.max_memory_gb)
         # Negatives are drawn for the global batch (identical on every rank under DDP), then each rank
         # keeps its own rows: the draws equal one process's with the same global batch.
         idx = local_rows(self.sampler(gather_batch(index)))
         p_s, p_t = self.memory(z_s, z_t, idx, index)
         return {"crd": crd_loss(p_s, self.n_data) + crd_loss(p_t, self.n_data)}
+
+
+def check_memory(n_data: int, feat_dim: int, nce_k: int, batch: int, max_memory_gb: float) -> None:
+    """Refuse (:class:`KdzooError`) banks for ``n_data`` samples plus the negatives of a (global) ``batch`` that
+    together take more than ``max_memory_gb`` GB, or more than the machine's memory."""
+    banks, step = bank_bytes(n_data, feat_dim), step_bytes(batch, nce_k, feat_dim)
+    total = banks + step
+    what = (f"CRD's memory banks ({banks / 1e9:.3g} GB: 2 x {n_data} training samples x {feat_dim} float32) and the "
+            f"negatives of a batch of {batch} ({step / 1e9:.3g} GB: {batch} x (nce_k={nce_k} + 1) x {feat_dim} "
+            f"float32, twice)")
+    fix = "Lower nce_k (the paper's 16384) or the batch size, or train on a subset (train_subset)"
+    if total / 1e9 > max_memory_gb:
+        raise_limit = (f"; or raise the limit with --method-opt max_memory_gb={math.ceil(total / 1e9)}"
+                       if total <= physical_memory() else "")
+        raise KdzooError(f"{what} would take {total / 1e9:.3g} GB, above max_memory_gb={max_memory_gb}. "
+                         f"{fix}{raise_limit}.")
+    check_fits_memory(what, total, fix + ".")

@@ -82,6 +82,13 @@ def bank_bytes(n_data: int, dim: int) -> int:
     return 2 * n_data * dim * torch.float32.itemsize
 
 
+def step_bytes(batch: int, k: int, dim: int) -> int:
+    """At most the bytes one step's negatives take (what CRD's ``max_memory_gb`` limits beside the banks): the
+    B x (K+1) memory rows of D float32 scored in each of the two directions, and the B x (K+1) drawn rows with their
+    float64 draws."""
+    return batch * (k + 1) * (2 * dim * torch.float32.itemsize + 2 * 8)
+
+
 class ContrastMemory(nn.Module):
     """Student and teacher memory banks (N x D buffers) and the normalisation constants Z.
 

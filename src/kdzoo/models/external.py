@@ -90,28 +90,32 @@ def create_external(name: str, num_classes: int, in_channels: int, **options: An
 
 
 def with_options(build: Callable[..., nn.Module], options: dict[str, Any], name: str) -> nn.Module:
-    """``build(**options)``; an option the constructor does not take is a ConfigError that lists the ones it does
-    (the keywords with defaults of the class that ``build()`` makes without options)."""
+    """``build(**options)``; an option the constructor does not take, or one its builder sets itself, is a
+    ConfigError that lists the ones it takes (the keywords with defaults of the class that ``build()`` makes without
+    options)."""
     try:
         return build(**options)
     except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
+        refused = {"unexpected keyword argument": "does not take {}", "got multiple values for": "sets {} itself"}
+        why = next((words for text, words in refused.items() if text in str(exc)), None)
+        if why is None:
             raise
         given = ", ".join(f"{k}={v!r}" for k, v in options.items())
         cls = type(build())
         accepted = [p.name for p in inspect.signature(cls.__init__).parameters.values()  # the builder sets the rest
                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty]
-        raise ConfigError(f"{name} does not take {str(exc).rsplit(' ', 1)[-1]} (given: {given}); its constructor "
+        raise ConfigError(f"{name} {why.format(str(exc).rsplit(' ', 1)[-1])} (given: {given}); its constructor "
                           f"{cls.__name__} takes: {', '.join(accepted) or 'no options'}.") from None
 
 
 def _create_torchvision(name: str, arch: str, num_classes: int, in_channels: int, options: dict[str, Any]) -> nn.Module:
     from torchvision import models
 
-    from .torchvision_adapter import FeatureAdapter, replace_first_conv
+    from .torchvision_adapter import FeatureAdapter, check_builder_options, replace_first_conv
 
     pretrained = bool(options.pop("pretrained", False))
     builder = models.get_model_builder(arch)
+    options = check_builder_options(name, builder, options, also=("pretrained",))
     built = inspect.signature(builder).return_annotation
     if isinstance(built, type) and "aux_logits" in inspect.signature(built).parameters:
         options = {"aux_logits": False, **options}  # GoogLeNet, Inception v3: one output, the logits, in training too

@@ -18,10 +18,19 @@ torchvision/ImageNet weights load with ``adapter.load_state_dict(torchvision_sta
 ``strict=False`` or after dropping ``fc.*``/``classifier.*`` when ``num_classes`` differs).
 
 The zoo's ``tv_*`` names (:mod:`kdzoo.models.tv_models`) and ``torchvision/<name>``
-(:mod:`kdzoo.models.external`) build their ResNets and MobileNetV2 with it.
+(:mod:`kdzoo.models.external`) build their ResNets and MobileNetV2 with it, and check the options they pass to
+torchvision's builders with :func:`check_builder_options` (values of the kinds the model class declares; a class
+or function, such as ``norm_layer``, never from text).
 """
 
 from __future__ import annotations
+
+import collections.abc
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +38,8 @@ from torch import Tensor, nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock as TVBasicBlock
 
-from ..errors import KdzooError
+from ..declared import check_value, declared
+from ..errors import ConfigError, KdzooError
 from .features import TAPS, FeatureRequest, Features
 from .layers import FeatureModel
 
@@ -118,3 +128,54 @@ def replace_first_conv(old: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     if new.bias is not None:
         nn.init.zeros_(new.bias)
     return new
+
+
+#: What a value written as text (``--model-opt KEY=VALUE``, YAML) can be: a number, true/false, text, or a list of them.
+SCALARS = (int, float, bool, str)
+
+
+def check_builder_options(name: str, builder: Callable[..., nn.Module], options: dict[str, Any],
+                          also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``options`` for torchvision's ``builder`` (of model ``name``), each checked against the annotation of the
+    parameter of the model class it builds: a number, true/false, text or list by its declared kind, converted; a
+    class or function (``norm_layer``, ``block``) only as a Python object, never as text. ``also``: the options the
+    caller takes itself (``pretrained``), listed in the refusals. Options the class lacks, and those the builder sets
+    itself, are left to the builder's own error (:func:`~kdzoo.models.external.with_options`)."""
+    built = inspect.signature(builder).return_annotation
+    if not isinstance(built, type):
+        return options
+    params = inspect.signature(built.__init__).parameters
+    try:
+        hints = typing.get_type_hints(built.__init__)
+    except Exception:  # an annotation torchvision's module cannot resolve: leave the values to the builder
+        return options
+    from_text = [k for k, p in params.items() if k != "num_classes" and p.default is not p.empty
+                 and _written_as_text(hints.get(k, Any))] + list(also)
+    listing = f"From KEY=VALUE text {name} takes {', '.join(from_text) or 'no options'}."
+    checked = dict(options)
+    for key, value in options.items():
+        tp = hints.get(key, Any) if key in params else Any
+        if _written_as_text(tp):
+            checked[key] = check_value(f"{name} option {key}", declared(tp), value, fix=f" {listing}")
+        elif _takes_code(tp) and not callable(value):
+            settable = params[key].default is not params[key].empty  # else the builder sets it
+            python = f" Pass it from Python: create_model({name!r}, {key}=...)." if settable else ""
+            raise ConfigError(f"{name} option {key} takes a class or function ({_kind(tp)}), which text cannot "
+                              f"give; got {value!r} (nothing is imported or run).{python} {listing}")
+    return checked
+
+
+def _written_as_text(tp: Any) -> bool:
+    """Whether a value of annotation ``tp`` can be written as text: a scalar, or a list or tuple of one scalar kind."""
+    spec = declared(tp)
+    return spec.kind in SCALARS or (spec.kind in (list, tuple) and spec.item in SCALARS)
+
+
+def _takes_code(tp: Any) -> bool:
+    """Whether annotation ``tp`` (or a part of it) is a callable or a class."""
+    return typing.get_origin(tp) in (collections.abc.Callable, type) or any(map(_takes_code, typing.get_args(tp)))
+
+
+def _kind(tp: Any) -> str:
+    """An annotation without its modules' names: ``Optional[Callable[..., Module]]``."""
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(tp))

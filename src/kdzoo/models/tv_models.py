@@ -14,8 +14,9 @@ from torch import nn
 from torchvision import models as tvm
 
 from ..errors import ConfigError
+from .external import with_options
 from .registry import register_model
-from .torchvision_adapter import FeatureAdapter, replace_first_conv
+from .torchvision_adapter import FeatureAdapter, check_builder_options, replace_first_conv
 
 
 def _build(name: str, builder: Callable[..., nn.Module], num_classes: int, in_channels: int,
@@ -26,7 +27,8 @@ def _build(name: str, builder: Callable[..., nn.Module], num_classes: int, in_ch
                 f"{name} is always built with weights=None (nothing is downloaded); load torchvision "
                 f"weights with `model.load_state_dict(state_dict)` instead of passing {bad}=."
             )
-    model = builder(weights=None, num_classes=num_classes, **kwargs)
+    model = with_options(lambda **o: builder(weights=None, num_classes=num_classes, **o),
+                         check_builder_options(name, builder, kwargs), name)
     if in_channels != 3:
         if isinstance(model, tvm.ResNet):
             model.conv1 = replace_first_conv(model.conv1, in_channels)
