@@ -86,7 +86,8 @@ def test_subsets_are_fixed_by_the_data_seed_alone():
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.images, b.test.images)
     other = build_data("synthetic", data_seed=1, train_subset=30, test_subset=20, **SMALL)
     assert not torch.equal(other.train.images, a.train.images) and not torch.equal(other.test.images, a.test.images)
-    with pytest.raises(ConfigError, match=r"data_seed must be a whole number between 0 and 9223372036854775807 \(2\*\*63-1 is the largest seed torch takes\), got -1"):
+    with pytest.raises(ConfigError, match=r"data_seed must be a whole number between 0 and 9223372036854775807 "
+                                          r"\(2\*\*63-1 is the largest seed torch takes\), got -1"):
         build_data("synthetic", data_seed=-1, **SMALL)
     with pytest.raises(ConfigError, match="larger than"):
         build_data("synthetic", train_subset=101, **SMALL)

@@ -98,7 +98,8 @@ def test_eval_uses_and_names_the_runs_subset(cli, train, tiny_teacher):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--data-seed", "-1"], "--data-seed must be a whole number between 0 and 9223372036854775807 (2**63-1 is the largest seed torch takes), got -1"),
+    (["--data-seed", "-1"], "--data-seed must be a whole number between 0 and 9223372036854775807 (2**63-1 is the "
+                            "largest seed torch takes), got -1"),
     (["--dataset-opt", "data_seed=1"], "data_seed is a run option, not a dataset option: use --data-seed N"),
 ])
 def test_bad_data_seeds_are_refused(cli, tmp_path, args, message):

@@ -141,7 +141,8 @@ def _grid(tmp_path, **changes):
 
 @pytest.mark.parametrize("changes,message", [
     ({"common": {"epochs": 0}}, "Grid grid `common:`: epochs must be a whole number >= 1"),
-    ({"teacher_training": {"lr": -1}}, "Grid grid `teacher_training:`: lr must be a finite number > 0 and <= 10, or null"),
+    ({"teacher_training": {"lr": -1}},
+     "Grid grid `teacher_training:`: lr must be a finite number > 0 and <= 10, or null"),
     ({"methods": [{"method": "kd", "t_student": 0}]},
      "Grid grid `methods:` item 1: t_student must be a finite number > 0, or null (a temperature"),
     ({"axes": {"temperature": [2, -4]}}, "Grid grid `axes:` temperature: t_student must be a finite number > 0"),

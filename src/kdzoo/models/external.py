@@ -92,9 +92,13 @@ def create_external(name: str, num_classes: int, in_channels: int, **options: An
 def with_options(build: Callable[..., nn.Module], options: dict[str, Any], name: str) -> nn.Module:
     """``build(**options)``; an option the constructor does not take, or one its builder sets itself, is a
     ConfigError that lists the ones it takes (the keywords with defaults of the class that ``build()`` makes without
-    options)."""
+    options); a value the builder refuses (``ValueError``: ``BasicBlock only supports groups=1``) is a ConfigError
+    that quotes it."""
     try:
         return build(**options)
+    except ValueError as exc:
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        raise ConfigError(f"{name} refuses its options ({given or 'none given'}): {exc}.") from None
     except TypeError as exc:
         refused = {"unexpected keyword argument": "does not take {}", "got multiple values for": "sets {} itself"}
         why = next((words for text, words in refused.items() if text in str(exc)), None)
