@@ -181,3 +181,31 @@ def test_torchvision_options_of_the_declared_kinds_still_reach_the_builder():
     model = create_model("tv_resnet18", num_classes=10, norm_layer=torch.nn.Identity)  # a Python callable
     assert isinstance(model.bn1, torch.nn.Identity)
     assert create_model("torchvision/mobilenet_v2", num_classes=10, width_mult=1).classifier[-1].in_features == 1280
+
+
+def every_float_option():
+    """(where, name, declaration) of every float option: the run's, every method's and every dataset's."""
+    from kdzoo.config import RUN_OPTIONS
+    from kdzoo.data.registry import DATASETS
+    from kdzoo.declared import declared_options
+    from kdzoo.methods import list_methods
+    from kdzoo.methods.registry import SUPPLIED
+
+    sources = [("run", RUN_OPTIONS)]
+    sources += [(name, declared_options(method_class(name).__init__, skip=SUPPLIED)) for name in list_methods()]
+    sources += [(name, declared_options(DATASETS.get(name).factory)) for name in DATASETS.names()]
+    return [(where, name, option.spec) for where, options in sources for name, option in options.items()
+            if float in (option.spec.kind, option.spec.item)]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_every_float_option_refuses_nan_and_inf_by_its_declaration(value):
+    """One check for every float option (``declared.check_values``): a float declaration means a finite number."""
+    from kdzoo.declared import check_value
+
+    floats = every_float_option()
+    assert len(floats) > 40  # the run's weights, temperatures, lr, ... and the methods' own
+    for where, name, spec in floats:
+        given = [value] if spec.item is not None else value
+        with pytest.raises(ConfigError, match="finite number"):
+            check_value(f"{where} {name}", spec, given)
