@@ -72,6 +72,9 @@ RUN_CASES = {
                                       ["block", "class or function", "takes width_mult, round_nearest, dropout"]),
     "zoo tv_resnet18 norm_layer": (["--model", "tv_resnet18", "--model-opt", "norm_layer=os.system"],
                                    ["tv_resnet18 option norm_layer", "class or function"]),
+    # -- builder arguments kdzoo sets from the data
+    "model-opt num_classes": (["--model-opt", "num_classes=5"], ["--model-opt num_classes", "dataset's class count"]),
+    "model-opt in_channels": (["--model-opt", "in_channels=1"], ["--model-opt in_channels", "image channels"]),
     "torchvision option of the wrong kind": (["--model", "torchvision/resnet18", "--model-opt", "groups=abc"],
                                              ["torchvision/resnet18 option groups", "whole number", "'abc'"]),
     "torchvision option the builder sets": (["--model", "tv_resnet18", "--model-opt", "layers=[1, 1, 1, 1]"],

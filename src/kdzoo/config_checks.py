@@ -118,7 +118,23 @@ def data_seed_is_a_run_option(cfg: Any) -> str | None:
     return None
 
 
+#: Builder arguments kdzoo sets itself, from the data and the run: never a model option.
+KDZOO_MODEL_ARGUMENTS = {"num_classes": "the dataset's class count", "in_channels": "the dataset's image channels",
+                         "feature_layers": "--feature-layers (--teacher-feature-layers)"}
+
+
+def model_options_leave_kdzoos_arguments(cfg: Any) -> str | None:
+    for flag_name, options in (("--model-opt", cfg.model_options), ("--teacher-opt", cfg.teacher_options)):
+        taken = [name for name in KDZOO_MODEL_ARGUMENTS if name in options]
+        if taken:
+            said = "; ".join(f"{name} comes from {KDZOO_MODEL_ARGUMENTS[name]}" for name in taken)
+            return (f"{flag_name} {taken[0]}=... cannot be set: {said}. Drop it (for another class count, train on "
+                    f"data with that many classes, e.g. --dataset-opt num_classes=N for synthetic).")
+    return None
+
+
 #: The checks a declaration cannot express, in the order they run; each gives a message or None.
 RULES: tuple[Callable[[Any], str | None], ...] = (
     model_given, nesterov_has_momentum, milestones_in_order, dot_delta_below_momentum, dot_without_fp16,
-    logit_std_has_method, dot_has_method, warmup_below_epochs, data_seed_is_a_run_option)
+    logit_std_has_method, dot_has_method, warmup_below_epochs, data_seed_is_a_run_option,
+    model_options_leave_kdzoos_arguments)
