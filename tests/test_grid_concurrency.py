@@ -90,7 +90,7 @@ def test_a_finished_run_that_lost_its_config_is_trained_again_not_called_finishe
     assert cli("bench", "--grid", grid, "--out", out)[0] == 0
     (out / VANILLA / "config.yaml").unlink()  # as a concurrent bench deleted it before this fix
     code, text, _ = cli("bench", "--grid", grid, "--out", out, "--dry-run")
-    assert code == 0 and f"  {VANILLA}: damaged (summary.json without config.yaml: to train again), 1 epochs" in text
+    assert code == 0 and f"  {VANILLA}: damaged (summary.json without config.yaml: to train again), 1 epoch" in text
     code, text, err = cli("bench", "--grid", grid, "--out", out)
     assert code == 0, err
     assert f"{VANILLA}: retraining (its summary.json is there, its config.yaml lost)" in text
