@@ -196,7 +196,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_p
 
 
 def test_non_finite_loss_stops_with_a_clear_error(cli, tiny_teacher, tmp_path):
+    # the largest lr taken (a larger one is refused before training) and a KD weight that overflows float32
     code, _, err = cli("distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, "--epochs", "2",
-                       "--lr", "1e30", "--output-dir", tmp_path, "--name", "nan")
+                       "--lr", "10", "--momentum", "0.99", "--alpha", "1e38", "--output-dir", tmp_path, "--name", "nan")
     one_paragraph_error(code, err)
     assert "became non-finite" in err and "--lr" in err
