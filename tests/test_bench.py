@@ -1,16 +1,18 @@
 """`kdzoo bench`: grid files, planning (names, budget, axes, the shared teacher cache), and the runner: skip, resume,
 restart, parallel subprocesses, failures reported at the end, the teacher cache filled once and read by the others."""
 
+import dataclasses
 import json
 
 import pytest
 import yaml
 
 from conftest import kdzoo_subprocess, one_paragraph_error, wait_for
-from kdzoo.config import packaged_configs
+from kdzoo.config import build_config, packaged_configs
 from kdzoo.engine.checkpoint import LAST
+from kdzoo.engine.short_runs import scaled_to_run
 from kdzoo.grid.grid_file import grid_path, load_grid, packaged_grids
-from kdzoo.grid.plan import plan
+from kdzoo.grid.plan import apply_budget, plan
 from kdzoo.grid.progress import threads_per_job
 from kdzoo.grid.runner import FINISHED, RESUMABLE, run_state
 
@@ -69,10 +71,21 @@ def test_plan_names_budget_axes_and_teachers(tmp_path):
     assert kd.after == ("teacher_resnet20_seed0", "resnet20-resnet8_kd-ls_T2_seed1")
     assert (kd.cfg.epochs, kd.cfg.milestones, kd.cfg.eval_teacher) == (10, [5, 8], False)
     ab = next(j for j in jobs if j.name == "resnet14-resnet8_ab_T2_seed0")
-    assert ab.cfg.method_options["init_epochs"] == 8  # RepDistiller's 30-epoch init stage, scaled like the epochs
+    # RepDistiller's 30 init epochs are set for its 240-epoch runs: 10/240 of them (at least 1), not 10/40
+    assert ab.cfg.method_options["init_epochs"] == 1
     teacher = jobs[0]
     assert teacher.cfg.epochs == 1  # teacher_training sets the teachers' epochs: no budget
     assert [j.cfg.epochs for j in plan(grid, tmp_path / "runs", budget=3)][1:3] == [1, 3]
+
+
+def test_a_budget_scales_epoch_options_given_like_the_run_and_defaults_against_the_reference():
+    cfg = build_config(None, {"model": "resnet8", "teacher": "t.pt", "method": "ab", "epochs": 40,
+                              "dataset": "synthetic"})
+    assert apply_budget(cfg, 4).method_options["init_epochs"] == scaled_to_run(30, 4) == 1
+    given = dataclasses.replace(cfg, method_options={"init_epochs": 20})
+    assert apply_budget(given, 4).method_options["init_epochs"] == 2  # 20 of the grid's 40 epochs: 2 of 4
+    dkd = dataclasses.replace(cfg, method="dkd", method_options={})
+    assert apply_budget(dkd, 120).method_options["warmup_epochs"] == 10  # DKD's 20 of 240
 
 
 def test_the_data_seed_stays_fixed_across_seeds_methods_and_the_teacher(cli, tmp_path):

@@ -11,6 +11,12 @@ from .optim import describe_schedule, lr_per_epoch
 REFERENCE_EPOCHS = 240
 
 
+def scaled_to_run(value: int, epochs: int) -> int:
+    """A method's ``*_epochs`` default (set for :data:`REFERENCE_EPOCHS`-epoch runs) scaled to an ``epochs``-epoch
+    run, at least 1 where it was set: the one rule for init stages, warm-ups and curricula of shortened runs."""
+    return max(1, round(value * epochs / REFERENCE_EPOCHS)) if value else 0
+
+
 def epoch_option_warnings(cfg: RunConfig) -> list[str]:
     """Each ``*_epochs`` method option longer than the run, with the value scaled to the run's length: a warm-up
     or curriculum that never completes, or an init stage (AB, FT, FSP) that trains longer before the main epochs
@@ -19,7 +25,7 @@ def epoch_option_warnings(cfg: RunConfig) -> list[str]:
     for key, default in method_options(cfg.run_method).items():
         value = cfg.method_options.get(key, default)
         if key.endswith("_epochs") and isinstance(value, (int, float)) and value > cfg.epochs:
-            scaled = max(1, round(value * cfg.epochs / REFERENCE_EPOCHS))
+            scaled = scaled_to_run(value, cfg.epochs)
             effect = (f": its init stage trains {value:g} epochs before the main epochs start"
                       if key == "init_epochs" else ", so it never completes")
             notes.append(f"{cfg.method}'s {key}={value:g} is longer than this {cfg.epochs}-epoch run{effect}. It was "

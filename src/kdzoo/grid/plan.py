@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import RunConfig, build_config, read_yaml, scale_milestones, validate
 from ..engine.build import check_names
+from ..engine.short_runs import scaled_to_run
 from ..errors import ConfigError, KdzooError
 from ..methods import method_class, method_needs, method_options
 from ..methods.options import check_method_options
@@ -31,8 +32,10 @@ AXIS_SHORT = {"temperature": "T"}
 
 def apply_budget(cfg: RunConfig, budget: float | None) -> RunConfig:
     """Shorten (or lengthen) a run: ``budget`` >= 1 is the number of epochs, below 1 a fraction of
-    ``cfg.epochs``. Explicit milestones, lr warm-up and every ``*_epochs`` method option (init stages,
-    warm-ups) scale by the same factor (at least 1 epoch where they were set)."""
+    ``cfg.epochs``. Explicit milestones, lr warm-up and every ``*_epochs`` method option given (init stages,
+    warm-ups) scale by the same factor (at least 1 epoch where they were set); a ``*_epochs`` method option left at
+    its default, set for the reference's 240 epochs, scales against those
+    (:func:`~kdzoo.engine.short_runs.scaled_to_run`: AB's 30 init epochs are 1 in a 4-epoch run, not 4)."""
     if budget is None:
         return cfg
     epochs = int(budget) if budget >= 1 else max(1, round(cfg.epochs * budget))
@@ -44,7 +47,7 @@ def apply_budget(cfg: RunConfig, budget: float | None) -> RunConfig:
     options = dict(cfg.method_options)
     for key, default in method_options(cfg.run_method).items():
         if key.endswith("_epochs") and isinstance(options.get(key, default), int):
-            options[key] = scale(options.get(key, default))
+            options[key] = scale(options[key]) if key in options else scaled_to_run(default, epochs)
     milestones = None if cfg.milestones is None else scale_milestones(cfg.milestones, factor, epochs)
     cfg = dataclasses.replace(cfg, epochs=epochs, milestones=milestones, method_options=options,
                               warmup_epochs=min(scale(cfg.warmup_epochs), epochs - 1))
