@@ -190,6 +190,17 @@ def students(table: DatasetTable) -> list:
     return [r for r in table.records if r.role != "teacher"]
 
 
+def scaled_epoch_options(table: DatasetTable) -> str:
+    """The methods' ``*_epochs`` options as the grid's budget scaled them (read from the runs' configs), e.g.
+    ``ab init_epochs=1``: one rule for every method (:func:`~kdzoo.engine.short_runs.scaled_to_run`)."""
+    found = {}
+    for record in students(table):
+        for key, value in sorted(record.config.get("method_options", {}).items()):
+            if key.endswith("_epochs") and isinstance(value, int):
+                found[f"{record.variant} {key}={value}"] = None
+    return ", ".join(sorted(found))
+
+
 def median_student_seconds(table: DatasetTable) -> float:
     """The median time of a student's training loop, from the runs' summaries."""
     return statistics.median(r.summary["train_time_s"] for r in students(table))
@@ -274,6 +285,8 @@ Inside each group the methods are in alphabetical order: the intervals overlap t
 {pairing_note(narrowing(results), seeds, median_correlation(table, results))}
 
 These are {students(table)[0].config['epochs']}-epoch runs on an easy dataset, the first stretch of a training run.
+Init stages, warm-ups and curricula follow one rule: each method's default, set for RepDistiller's 240 epochs, is
+scaled to this run's length, at least 1 epoch ({scaled_epoch_options(table)}).
 Methods that ramp their loss in (DKD's warm-up, CTKD's curriculum) or train extra modules from scratch are at a
 disadvantage here; the published CIFAR-100 numbers (240 epochs, RepDistiller's recipe) are beside each method for
 that reason, with the epoch they report (last or best) and their gain over the same table's vanilla student. They
