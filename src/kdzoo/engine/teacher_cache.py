@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 from .. import __version__, distributed
 from ..atomic_text import remove_dead_temporaries, write_text_atomic
-from ..config import RunConfig
+from ..config import Role, RunConfig, fields_with
 from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
 from ..methods import method_needs
@@ -132,10 +132,8 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
 
 
 #: The run options that decide a run's key beside its method's views: :func:`key_fields` holds them, or what they
-#: resolve to (the teacher's weights, the device and speed plan).
-KEY_OPTIONS = ("teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "dataset", "dataset_options",
-               "data_root", "train_subset", "test_subset", "data_seed", "augment", "seed", "batch_size", "device",
-               "amp", "channels_last", "compile", "compile_mode", "deterministic")
+#: resolve to (the teacher's weights, the device and speed plan): :attr:`Role.CACHE_KEY <kdzoo.config.Role.CACHE_KEY>`.
+KEY_OPTIONS = fields_with(Role.CACHE_KEY)
 
 
 def shared_key(cfg: RunConfig) -> str:
