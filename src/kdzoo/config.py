@@ -262,8 +262,9 @@ class RunConfig:
 
     @property
     def has_method(self) -> bool:
-        """The run has a distillation objective: a teacher (method default kd) or a self-distillation method."""
-        return self.distilling or self.method is not None
+        """The run has a distillation objective: a teacher (method default kd) or a self-distillation method
+        (:func:`distills`)."""
+        return distills(vars(self))
 
     def temperatures(self) -> tuple[float, float]:
         """``(t_student, t_teacher)``; unset ones default to 4, or LS's base temperature 2 with ``logit_std``."""
@@ -328,6 +329,14 @@ def option_name(key: Any) -> str:
     """The run option a config key or flag name sets (``t-student`` -> ``t_student``, ``student`` -> ``model``)."""
     name = str(key).replace("-", "_")
     return FLAG_ALIASES.get(name, name)
+
+
+def distills(values: Mapping[str, Any]) -> bool:
+    """The one rule for "is this a distillation run" (``kdzoo distill``, not ``kdzoo train``), of a config or of a
+    run's saved options: a teacher is given (a file or ``pretrained:NAME``, or ``--teacher-pretrained``; the method
+    then defaults to kd) or a method is (self-distillation runs without a teacher)."""
+    return (values.get("teacher") is not None or bool(values.get("teacher_pretrained"))
+            or values.get("method") is not None)
 
 
 def draws_subset(values: Mapping[str, Any]) -> bool:

@@ -37,9 +37,9 @@ def safe_name(text: str) -> str:
 def default_run_name(cfg: RunConfig, teacher_arch: str | None) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if cfg.distilling:
-        parts = [cfg.method, cfg.model, "from", teacher_arch or "teacher", cfg.dataset, f"seed{cfg.seed}", stamp]
-    elif cfg.method:
-        parts = [cfg.method, cfg.model, "self", cfg.dataset, f"seed{cfg.seed}", stamp]
+        parts = [cfg.run_method, cfg.model, "from", teacher_arch or "teacher", cfg.dataset, f"seed{cfg.seed}", stamp]
+    elif cfg.has_method:
+        parts = [cfg.run_method, cfg.model, "self", cfg.dataset, f"seed{cfg.seed}", stamp]
     else:
         parts = ["train", cfg.model, cfg.dataset, f"seed{cfg.seed}", stamp]
     return safe_name("_".join(str(p) for p in parts))

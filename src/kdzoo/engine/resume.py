@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import Role, RunConfig, fields_with, upgrade_saved_config, validate
+from ..config import Role, RunConfig, distills, fields_with, upgrade_saved_config, validate
 from ..errors import CheckpointError, ConfigError
 from ..run_folder import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
 from ..text_table import plural
@@ -32,8 +32,8 @@ RESUME_ENTRIES = ("config", "epoch", "objective", "optimizer", "scheduler", "sca
 
 
 def run_command(config: dict[str, Any]) -> str:
-    """``train`` or ``distill``: the command that made a run with this saved config."""
-    return "distill" if config.get("teacher") or config.get("method") else "train"
+    """``train`` or ``distill``: the command that made a run with this saved config (:func:`~kdzoo.config.distills`)."""
+    return "distill" if distills(config) else "train"
 
 
 def check_command(run_dir: str | Path, command: str) -> None:
