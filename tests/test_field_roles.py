@@ -10,6 +10,7 @@ from kdzoo.commands.run_options import DISTILL_ONLY, KEY_VALUE_FLAGS
 from kdzoo.config import FLAG_ALIASES, ROLES, Role, RunConfig, build_config, declared_roles, fields_with, option_name
 from kdzoo.engine.resume import IDENTITY, RESUMABLE
 from kdzoo.engine.teacher_cache import KEY_OPTIONS
+from kdzoo.errors import ConfigError
 from kdzoo.grid.grid_file import RESERVED
 from kdzoo.grid.paired import METHOD_SETTINGS
 from kdzoo.grid.run_groups import NOT_SETTINGS
@@ -73,3 +74,13 @@ def test_the_flag_forms_are_declared_on_their_fields():
     assert option_name("student") == "model" and option_name("method-opt") == "method_options"
     cfg = build_config(overrides={"student": "resnet8", "model_opt": {}, "dataset": "synthetic"})
     assert cfg.model == "resnet8"
+
+
+@pytest.mark.parametrize("name,flag", [("method_options", "--method-opt"), ("dataset_options", "--dataset-opt"),
+                                       ("model_options", "--model-opt"), ("teacher_options", "--teacher-opt")])
+def test_a_refused_value_names_the_flag_the_field_declares(tmp_path, name, flag):
+    """A config file's mapping option holding a number was refused as ``--method-options``, a flag kdzoo has not."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"model: resnet8\n{name}: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{flag} must be a mapping, got 3\. In a config file: `{name}: VALUE`\."):
+        build_config(path)

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import yaml
 
 from . import yaml_load
-from .config_checks import check_run_options, flag
+from .config_checks import check_run_options, flag, run_flag
 from .declared import SEED, OneOf, Range, declared_options
 from .errors import ConfigError, did_you_mean
 
@@ -307,11 +307,6 @@ def fields_with(role: Role, config: type = RunConfig) -> frozenset[str]:
     """The names of the fields of ``config`` (:class:`RunConfig` or a subclass) that declare ``role``."""
     roles = ROLES if config is RunConfig else declared_roles(config)
     return frozenset(name for name, declared in roles.items() if role in declared)
-
-
-def run_flag(f: dataclasses.Field) -> str:
-    """The flag that sets the field ``f``: its declared ``"flag"`` (``--method-opt``), else ``--`` and its name."""
-    return f.metadata.get("flag") or flag(f.name)
 
 
 def distill_flags(f: dataclasses.Field) -> tuple[str, ...]:
