@@ -30,6 +30,7 @@ from kdzoo.engine.teacher_cache import (
 )
 from kdzoo.errors import ConfigError
 from kdzoo.models import create_model
+from kdzoo.resolved import resolve_run
 
 STEPS = 3  # TINY: 96 training images in batches of 32
 HANGING_WRITER = Path(__file__).with_name("hanging_cache_write.py")
@@ -272,7 +273,7 @@ def test_a_run_killed_with_sigkill_while_writing_the_cache_recomputes_that_epoch
 def test_the_cache_is_refused_where_it_cannot_be_exact(options, message):
     cfg = build_config(overrides={"model": "resnet8", "teacher": "t.pt", "teacher_cache": "c", **options})
     with pytest.raises(ConfigError, match="--teacher-cache") as caught:
-        check_cache_allowed(cfg)
+        check_cache_allowed(resolve_run(cfg))
     assert message in str(caught.value)
 
 

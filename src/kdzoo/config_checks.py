@@ -5,6 +5,7 @@ every field against its declaration (type, bounds, choices: values from YAML or 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,11 @@ from .errors import ConfigError
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def run_flag(f: dataclasses.Field) -> str:
+    """The flag that sets the config field ``f``: its declared ``"flag"`` (``--method-opt``), else :func:`flag`."""
+    return f.metadata.get("flag") or flag(f.name)
 
 
 def yaml_name(name: str) -> str:
@@ -34,7 +40,8 @@ def check_run_options(cfg: Any) -> None:
 def check_declared(cfg: Any) -> None:
     """Every field of ``cfg`` holds a value its declaration accepts (type, bounds, choices; floats finite)."""
     options = declared_options(type(cfg))
-    check_values({name: getattr(cfg, name) for name in options}, options, label=flag, fix=yaml_name)
+    flags = {f.name: run_flag(f) for f in dataclasses.fields(cfg)}
+    check_values({name: getattr(cfg, name) for name in options}, options, label=flags.__getitem__, fix=yaml_name)
 
 
 def check_run_option(name: str, value: Any, options: dict, where: str | None = None) -> None:

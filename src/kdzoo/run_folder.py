@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .atomic_text import write_text_atomic
-from .config import RunConfig, read_yaml, upgrade_saved_config
+from .config import Role, RunConfig, fields_with, read_yaml, upgrade_saved_config
 from .errors import ConfigError, KdzooError
 
 CONFIG = "config.yaml"
@@ -26,9 +26,7 @@ METRICS = "metrics"            # <METRICS>.csv: one row per main epoch
 INIT_METRICS = "init_metrics"  # <INIT_METRICS>.csv: one row per init-stage epoch (AB, FT, FSP)
 #: Options that may differ between a run on disk and the config that reuses it (a grid's runner, the report's groups);
 #: a resumed run may change fewer of them (:data:`kdzoo.engine.resume.RESUMABLE`: not its teacher or data).
-RUNTIME_OPTIONS = {"output_dir", "name", "teacher", "data_root", "download", "device", "progress", "tensorboard",
-                   "num_workers", "channels_last", "compile", "compile_mode", "eval_teacher",
-                   "teacher_cache", "teacher_cache_verify"}
+RUNTIME_OPTIONS = fields_with(Role.RUNTIME)
 
 
 def safe_name(text: str) -> str:
@@ -39,9 +37,9 @@ def safe_name(text: str) -> str:
 def default_run_name(cfg: RunConfig, teacher_arch: str | None) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if cfg.distilling:
-        parts = [cfg.method, cfg.model, "from", teacher_arch or "teacher", cfg.dataset, f"seed{cfg.seed}", stamp]
-    elif cfg.method:
-        parts = [cfg.method, cfg.model, "self", cfg.dataset, f"seed{cfg.seed}", stamp]
+        parts = [cfg.run_method, cfg.model, "from", teacher_arch or "teacher", cfg.dataset, f"seed{cfg.seed}", stamp]
+    elif cfg.has_method:
+        parts = [cfg.run_method, cfg.model, "self", cfg.dataset, f"seed{cfg.seed}", stamp]
     else:
         parts = ["train", cfg.model, cfg.dataset, f"seed{cfg.seed}", stamp]
     return safe_name("_".join(str(p) for p in parts))

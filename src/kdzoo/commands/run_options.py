@@ -12,15 +12,24 @@ import dataclasses
 from typing import Any
 
 from .. import distributed
-from ..config import RUN_OPTIONS, RunConfig, build_config, dataset_recipes, option_text
+from ..config import (
+    RUN_OPTIONS,
+    Role,
+    RunConfig,
+    build_config,
+    dataset_recipes,
+    distill_flags,
+    fields_with,
+    option_text,
+    run_flag,
+)
 from ..errors import ConfigError
 from .arguments import comma_separated, key_value, number_of
 
-DISTILL_ONLY = {"teacher", "teacher_arch", "teacher_options", "teacher_feature_layers", "teacher_pretrained", "method",
-                "method_options", "gamma", "alpha", "beta", "t_student", "t_teacher", "logit_std", "eval_teacher",
-                "dot_delta", "teacher_cache", "teacher_cache_verify"}
-KEY_VALUE_FLAGS = {"method_options": "--method-opt", "dataset_options": "--dataset-opt", "model_options": "--model-opt",
-                   "teacher_options": "--teacher-opt"}
+#: The flags of ``kdzoo distill`` only (:attr:`Role.DISTILL <kdzoo.config.Role.DISTILL>`).
+DISTILL_ONLY = fields_with(Role.DISTILL)
+#: Options given as repeated ``KEY=VALUE`` flags (the mappings), by their flag.
+KEY_VALUE_FLAGS = {f.name: run_flag(f) for f in dataclasses.fields(RunConfig) if RUN_OPTIONS[f.name].spec.kind is dict}
 
 
 def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
@@ -40,12 +49,10 @@ def add_run_options(parser: argparse.ArgumentParser, distill: bool) -> None:
         help_text = f.metadata.get("help", "") + default_help(f, recipes)
         spec = RUN_OPTIONS[f.name].spec
         tp = spec.kind
-        flag = "--" + f.name.replace("_", "-")
-        names = [flag]
-        if f.name == "model":
-            names = ["--student", "--model"] if distill else ["--model"]
+        flag = run_flag(f)
+        names = [*distill_flags(f), flag] if distill else [flag]
         if f.name in KEY_VALUE_FLAGS:
-            parser.add_argument(KEY_VALUE_FLAGS[f.name], dest=f.name, action="append", type=key_value,
+            parser.add_argument(flag, dest=f.name, action="append", type=key_value,
                                 metavar="KEY=VALUE", default=argparse.SUPPRESS, help=help_text)
         elif tp is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,

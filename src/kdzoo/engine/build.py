@@ -3,7 +3,7 @@ the student and the :class:`~kdzoo.distiller.Distiller` (:func:`build` -> :class
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -13,8 +13,8 @@ from ..config import RunConfig
 from ..data import DataBundle, build_data, dataset_info
 from ..distiller import Distiller, Runtime
 from ..errors import ConfigError
-from ..methods import method_needs
 from ..models import StagesNotFound, create_model, is_external, model_info
+from ..resolved import ResolvedRun, resolve_run
 from ..teachers import is_pretrained, name_of
 from . import checkpoint as ckpt
 from .evaluate import check_fits
@@ -32,7 +32,8 @@ class Setup:
     """Everything built from a config before the first step. ``distiller`` is the run: its student, frozen
     teacher, method and objective (plain training: the ``vanilla`` method), laid out, compiled and set to run as
     the speed plan says; ``teacher_file`` what the run records of its teacher's file: its path and SHA-256 (a
-    published teacher's, ``pretrained:NAME``, its name and source too)."""
+    published teacher's, ``pretrained:NAME``, its name and source too); ``run`` the run resolved from ``cfg``
+    (:func:`~kdzoo.resolved.resolve_run`; ``cfg`` is ``run.cfg``)."""
 
     cfg: RunConfig
     device: torch.device
@@ -41,15 +42,17 @@ class Setup:
     lr: float
     caveats: list[str]
     speed: SpeedPlan
+    run: ResolvedRun
     teacher_file: dict | None = None
 
 
-def check_names(cfg: RunConfig) -> None:
+def check_names(cfg: RunConfig, run: ResolvedRun | None = None) -> None:
     """Fail on unknown model, dataset or method names, and on a method without the teacher it needs,
-    before any data is read."""
+    before any data is read; ``run``: ``cfg``'s, resolved (:func:`~kdzoo.resolved.resolve_run` when not given)."""
     model_info(cfg.model)
     dataset_info(cfg.dataset)
-    needs_teacher = method_needs(cfg.run_method, cfg.method_options).needs_teacher
+    run = run or resolve_run(cfg)
+    needs_teacher = run.needs.needs_teacher
     if needs_teacher and not cfg.distilling:
         raise ConfigError(f"--method {cfg.method} needs a teacher: pass --teacher PATH (a kdzoo run folder or "
                           f"checkpoint, or a RepDistiller teacher file) or --teacher pretrained:NAME (a published "
@@ -69,16 +72,16 @@ def check_names(cfg: RunConfig) -> None:
         raise ConfigError("--teacher-pretrained loads timm's or torchvision's own weights instead of a file: give the "
                           "teacher as --teacher-arch timm/NAME or torchvision/NAME without --teacher (zoo teachers "
                           "come from a checkpoint: --teacher PATH).")
-    check_cache_allowed(cfg)
+    check_cache_allowed(run)
 
 
 def build(cfg: RunConfig) -> Setup:
     """Everything a run needs from ``cfg``, in the order that fails early: names, device and speed plan, teacher,
     data (:func:`~kdzoo.data.build_data`), student, then the :class:`~kdzoo.distiller.Distiller` (method and
     objective) and the warnings the run header prints; the networks compiled when asked (``--compile``)."""
-    if cfg.distilling and cfg.method is None:
-        cfg = replace(cfg, method="kd")
-    check_names(cfg)
+    run = resolve_run(cfg)
+    cfg = run.cfg  # its method defaulted: kd with a teacher
+    check_names(cfg, run)
     device = distributed.setup(resolve_device(cfg.device))
     check_distributed(cfg, device)
     speed = plan_speed(cfg, device)  # refuses fp16 without CUDA before anything is loaded
@@ -87,7 +90,7 @@ def build(cfg: RunConfig) -> Setup:
     teacher, saved = ckpt.read_teacher(teacher_file.path if teacher_file else cfg.teacher, arch=cfg.teacher_arch,
                                        device=device, options=cfg.teacher_options,
                                        feature_layers=cfg.teacher_feature_layers) if cfg.teacher else (None, {})
-    data = run_data(cfg, device)
+    data = run_data(cfg, device, run)
     if cfg.teacher_pretrained:
         teacher = pretrained_teacher(cfg, data, device)
     student = create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
@@ -95,7 +98,7 @@ def build(cfg: RunConfig) -> Setup:
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
     if cfg.scale_lr:
         lr *= distributed.world_size()
-    distiller = run_distiller(cfg, student, teacher, data, device)
+    distiller = run_distiller(cfg, student, teacher, data, device, run)
     caveats = (distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
                + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr))
     if cfg.teacher and (note := size_warning("the teacher", cfg.teacher, saved, data.image_size)):
@@ -110,31 +113,33 @@ def build(cfg: RunConfig) -> Setup:
     distiller.runtime = Runtime(amp_dtype(device, speed.amp), speed.channels_last, speed.teacher_channels_last)
     record = teacher_file.record() if teacher_file else ckpt.file_record(cfg.teacher) if cfg.teacher else None
     return Setup(cfg=cfg, device=device, data=data, distiller=distiller, lr=lr, caveats=caveats, speed=speed,
-                 teacher_file=record)
+                 run=run, teacher_file=record)
 
 
-def run_data(cfg: RunConfig, device: torch.device) -> DataBundle:
+def run_data(cfg: RunConfig, device: torch.device, run: ResolvedRun | None = None) -> DataBundle:
     """The run's dataset on ``device`` (this process's shard under torchrun), with MLKD's strong view when the
-    method reads one; refused when a training batch would hold one image."""
+    method reads one (``run``: ``cfg``'s, resolved); refused when a training batch would hold one image."""
+    run = run or resolve_run(cfg)
     data = build_data(
         cfg.dataset, root=cfg.data_root, download=cfg.download, batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size, device=device, seed=cfg.seed, data_seed=cfg.data_seed,
         train_subset=cfg.train_subset, test_subset=cfg.test_subset, augment=cfg.augment, num_workers=cfg.num_workers,
         rank=distributed.rank(), world_size=distributed.world_size(),
-        strong_view=method_needs(cfg.run_method, cfg.method_options).strong_view, **cfg.dataset_options,
+        strong_view=run.needs.strong_view, **cfg.dataset_options,
     )
     check_no_single_image_batch(data.train, cfg.batch_size)
     return data
 
 
 def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None, data: DataBundle,
-                  device: torch.device) -> Distiller:
-    """The run's :class:`~kdzoo.distiller.Distiller` (``vanilla`` for plain training), the teacher checked
-    against the data first."""
+                  device: torch.device, run: ResolvedRun | None = None) -> Distiller:
+    """The run's :class:`~kdzoo.distiller.Distiller` with its resolved method (``run``: ``cfg``'s; ``vanilla`` for
+    plain training), the teacher checked against the data first."""
+    run = run or resolve_run(cfg)
     if teacher is not None:
         check_fits(teacher, data, "teacher")
     try:
-        return Distiller(student, teacher, cfg.run_method, input_shape=(data.in_channels, *data.image_size),
+        return Distiller(student, teacher, run.method, input_shape=(data.in_channels, *data.image_size),
                          gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
                          t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
                          method_options=cfg.method_options).to(device)

@@ -17,23 +17,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, upgrade_saved_config, validate
+from ..config import Role, RunConfig, distills, fields_with, upgrade_saved_config, validate
 from ..errors import CheckpointError, ConfigError
 from ..run_folder import CONFIG, RUNTIME_OPTIONS, SUMMARY, load_run_config, saved_options
 from ..text_table import plural
 from .checkpoint import LAST, read_checkpoint
 
-#: Runtime options that a resumed run still may not change: what it learns from.
-IDENTITY = {"teacher", "data_root"}
-#: Options a resumed run may change.
-RESUMABLE = (RUNTIME_OPTIONS - IDENTITY) | {"epochs", "eval_batch_size"}
+#: Options a resumed run may change (:attr:`Role.RESUMABLE <kdzoo.config.Role.RESUMABLE>`).
+RESUMABLE = fields_with(Role.RESUMABLE)
+#: Runtime options that a resumed run still may not change: what it learns from (the teacher, the data folder).
+IDENTITY = RUNTIME_OPTIONS - RESUMABLE
 #: What a kdzoo resume checkpoint holds besides the model.
 RESUME_ENTRIES = ("config", "epoch", "objective", "optimizer", "scheduler", "scaler", "rng", "history", "best")
 
 
 def run_command(config: dict[str, Any]) -> str:
-    """``train`` or ``distill``: the command that made a run with this saved config."""
-    return "distill" if config.get("teacher") or config.get("method") else "train"
+    """``train`` or ``distill``: the command that made a run with this saved config (:func:`~kdzoo.config.distills`)."""
+    return "distill" if distills(config) else "train"
 
 
 def check_command(run_dir: str | Path, command: str) -> None:

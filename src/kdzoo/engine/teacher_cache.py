@@ -51,11 +51,11 @@ from torch import Tensor, nn
 
 from .. import __version__, distributed
 from ..atomic_text import remove_dead_temporaries, write_text_atomic
-from ..config import RunConfig
+from ..config import Role, RunConfig, fields_with
 from ..data.paths import data_root
 from ..errors import ConfigError, KdzooError
-from ..methods import method_needs
 from ..models import LOGITS, Features, unwrap
+from ..resolved import ResolvedRun, resolve_run
 from ..text_table import plural
 from .checkpoint import save_whole
 
@@ -72,13 +72,12 @@ class TeacherCacheError(KdzooError):
     """Cached teacher outputs differ from the teacher's recomputed ones."""
 
 
-def cache_refusal(cfg: RunConfig) -> str | None:
-    """Why a teacher-output cache cannot serve ``cfg``'s run, None when it can: the run has no teacher, or its method
-    reads more of the teacher than its logits (features, or the teacher in batch statistics)."""
-    if not cfg.distilling:
+def cache_refusal(run: ResolvedRun) -> str | None:
+    """Why a teacher-output cache cannot serve the (resolved) run, None when it can: the run has no teacher, or its
+    method reads more of the teacher than its logits (features, or the teacher in batch statistics)."""
+    if not run.cfg.distilling:
         return "the run has no teacher"
-    method = cfg.run_method
-    needs = method_needs(method, cfg.method_options)
+    method, needs = run.method, run.needs
     if needs.teacher == LOGITS and not needs.teacher_batch_stats:
         return None
     if needs.teacher_batch_stats:
@@ -89,9 +88,9 @@ def cache_refusal(cfg: RunConfig) -> str | None:
     return f"{method} reads the teacher's {' and '.join(parts) or 'features'}, not only its logits"
 
 
-def check_cache_allowed(cfg: RunConfig) -> None:
-    """Refuse ``--teacher-cache`` for a run it cannot serve (:func:`cache_refusal`), with the reason."""
-    reason = None if cfg.teacher_cache is None else cache_refusal(cfg)
+def check_cache_allowed(run: ResolvedRun) -> None:
+    """Refuse ``--teacher-cache`` for a (resolved) run it cannot serve (:func:`cache_refusal`), with the reason."""
+    reason = None if run.cfg.teacher_cache is None else cache_refusal(run)
     if reason is not None:
         raise ConfigError(f"--teacher-cache keeps a teacher's logits for logit methods (kd, dkd, mlkd, ...), and "
                           f"{reason}: drop --teacher-cache.")
@@ -111,38 +110,43 @@ def state_digest(model: nn.Module) -> str:
 def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: torch.dtype | None,
                teacher_channels_last: bool, compile_mode: str | None, views: int, num_train: int,
                train_files: str | None = None) -> dict[str, Any]:
-    """Everything that determines the teacher's outputs for the batches of a run; ``train_files``: the digest of
-    the files its training images are read from (``DataBundle.fingerprint()``, None for data made in memory)."""
+    """Everything that determines the teacher's outputs for the batches of a run: :func:`key_options` as given, and
+    what the others resolve to (the teacher's weights, the data folder, the device and speed plan: arguments here);
+    ``train_files``: the digest of the files its training images are read from (``DataBundle.fingerprint()``, None
+    for data made in memory)."""
+    given = {name: value for name, value in key_options(cfg).items() if name not in RESOLVED_IN_KEY}
     return {
         "format": FORMAT, "version": VERSION, "kdzoo": __version__, "torch": torch.__version__,
         "teacher_sha256": state_digest(teacher),
         "teacher_arch": getattr(teacher, "kdzoo_arch", None),
         "teacher_class": f"{type(unwrap(teacher)).__module__}.{type(unwrap(teacher)).__qualname__}",
-        "teacher_options": cfg.teacher_options, "teacher_pretrained": cfg.teacher_pretrained,
-        "dataset": cfg.dataset, "dataset_options": cfg.dataset_options,
         "data_root": str(data_root(cfg.data_root).resolve()), "num_train": num_train, "train_files": train_files,
-        "train_subset": cfg.train_subset, "test_subset": cfg.test_subset, "data_seed": cfg.data_seed,
-        "augment": cfg.augment, "seed": cfg.seed, "batch_size": cfg.batch_size, "views": views,
+        **given, "views": views,
         "rank": distributed.rank(), "world_size": distributed.world_size(),
         "device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "amp": str(amp) if amp is not None else None, "teacher_channels_last": teacher_channels_last,
-        "compile": compile_mode, "deterministic": cfg.deterministic,
+        "compile": compile_mode,
         "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,  # may change a CPU's sums' order
     }
 
 
 #: The run options that decide a run's key beside its method's views: :func:`key_fields` holds them, or what they
-#: resolve to (the teacher's weights, the device and speed plan).
-KEY_OPTIONS = ("teacher", "teacher_arch", "teacher_options", "teacher_pretrained", "dataset", "dataset_options",
-               "data_root", "train_subset", "test_subset", "data_seed", "augment", "seed", "batch_size", "device",
-               "amp", "channels_last", "compile", "compile_mode", "deterministic")
+#: resolve to (the teacher's weights, the device and speed plan): :attr:`Role.CACHE_KEY <kdzoo.config.Role.CACHE_KEY>`.
+KEY_OPTIONS = fields_with(Role.CACHE_KEY)
+#: The options of :data:`KEY_OPTIONS` that :func:`key_fields` holds as what they resolve to, not as given.
+RESOLVED_IN_KEY = frozenset({"teacher", "teacher_arch", "data_root", "device", "amp", "channels_last", "compile",
+                             "compile_mode"})
+
+
+def key_options(cfg: RunConfig) -> dict[str, Any]:
+    """The values of :data:`KEY_OPTIONS` in ``cfg``: what both :func:`key_fields` and :func:`shared_key` key on."""
+    return {name: getattr(cfg, name) for name in sorted(KEY_OPTIONS)}
 
 
 def shared_key(cfg: RunConfig) -> str:
-    """What ``cfg`` tells of its run's cache without loading the teacher: its folder, :data:`KEY_OPTIONS` and the
-    views. Runs with the same one share a key when their teacher files hold the same weights."""
-    values = {name: getattr(cfg, name) for name in KEY_OPTIONS}
-    values["views"] = 2 if method_needs(cfg.run_method, cfg.method_options).strong_view else 1
+    """What ``cfg`` tells of its run's cache without loading the teacher: its folder, :func:`key_options` and the
+    views of its resolved run. Runs with the same one share a key when their teacher files hold the same weights."""
+    values = {**key_options(cfg), "views": resolve_run(cfg).views}
     values["folder"] = str(Path(cfg.teacher_cache).expanduser().resolve()) if cfg.teacher_cache else None
     return json.dumps(values, sort_keys=True, default=str)
 

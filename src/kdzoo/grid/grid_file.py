@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from .. import yaml_load
-from ..config import FIELD_NAMES, RUN_OPTIONS, option_name
+from ..config import FIELD_NAMES, RUN_OPTIONS, Role, fields_with, option_name
 from ..config_checks import check_run_option
 from ..declared import check_value
 from ..errors import ConfigError, did_you_mean
@@ -39,8 +39,8 @@ from ..published import select_tables
 
 GRID_KEYS = ("description", "common", "teachers", "teacher_training", "teacher_seed", "pairs", "methods", "seeds",
              "axes", "budget", "published")
-#: Options the runner sets itself for every run.
-RESERVED = ("model", "teacher", "teacher_arch", "seed", "output_dir", "name")
+#: Options the runner sets itself for every run (:attr:`Role.RESERVED <kdzoo.config.Role.RESERVED>`).
+RESERVED = fields_with(Role.RESERVED)
 #: Axis names that set several run options at once.
 AXIS_ALIASES = {"temperature": ("t_student", "t_teacher")}
 VANILLA = "vanilla"

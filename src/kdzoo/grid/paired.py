@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import RunConfig
+from ..config import RUN_OPTIONS, Role, fields_with
 from ..published import pair_key
 from .records import Record
 from .run_groups import NOT_SETTINGS, settings
@@ -33,16 +33,16 @@ T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
          2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 Z_975 = 1.959963984540054
 
-#: Settings that belong to the method, not to the student's training: a run and its partner may differ in them.
-METHOD_SETTINGS = {"method", "method_options", "teacher", "teacher_arch", "teacher_options", "teacher_feature_layers",
-                   "teacher_pretrained", "gamma", "alpha", "beta", "t_student", "t_teacher", "logit_std", "dot_delta"}
+#: Settings that belong to the method, not to the student's training: a run and its partner may differ in them
+#: (:attr:`Role.METHOD <kdzoo.config.Role.METHOD>`).
+METHOD_SETTINGS = fields_with(Role.METHOD)
 BASELINES = ("vanilla", "kd")
 #: The fewest pairs that give an interval (with two, t_{0.975, 1} = 12.7 times a standard deviation of two values).
 MIN_PAIRS = 3
 #: Differences (points of top-1) closer than this are equal: a float's rounding, never a test set's resolution.
 EQUAL_DIFFERENCES = 1e-9
-DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(RunConfig)
-            if f.default is not MISSING or f.default_factory is not MISSING}
+#: Every run option's default (for the keys an older run did not save).
+DEFAULTS = {name: option.default for name, option in RUN_OPTIONS.items()}
 
 
 def t_quantile_975(df: int) -> float:

@@ -7,12 +7,14 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from ..config import Role, fields_with
 from ..run_folder import RUNTIME_OPTIONS
 from .records import Record
 
 #: Options that never make two runs different experiments: the seed (what a cell averages over), paths,
-#: device and logging, and the evaluation batch size.
-NOT_SETTINGS = RUNTIME_OPTIONS | {"seed", "eval_batch_size"}
+#: device and logging, and the evaluation batch size (:attr:`Role.RUNTIME <kdzoo.config.Role.RUNTIME>` and
+#: :attr:`Role.POOLED <kdzoo.config.Role.POOLED>`).
+NOT_SETTINGS = RUNTIME_OPTIONS | fields_with(Role.POOLED)
 
 
 def settings(record: Record) -> dict[str, Any]:

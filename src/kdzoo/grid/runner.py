@@ -87,7 +87,7 @@ class Outcome:
 def _command(job: Job, claim: Claim, device: str | None) -> list[str]:
     """The run's ``kdzoo`` arguments; a run to start gets its config as ``bench_config.yaml`` (written under the
     claim's lock)."""
-    verb = "train" if job.cfg.method is None else "distill"
+    verb = "distill" if job.cfg.has_method else "train"
     if claim.state == RESUMABLE:
         args = ["--resume", str(claim.run_dir)]
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..engine.teacher_cache import cache_refusal, shared_key
+from ..resolved import resolve_run
 from ..run_folder import read_summary
 from .job import Job
 
@@ -19,7 +20,7 @@ def cache_folder(cfg: RunConfig, default: str | None) -> str | None:
     """A grid run's teacher cache: none where the cache cannot serve it (:func:`cache_refusal`) or when ``default``
     is None (``--no-teacher-cache``), else the folder the grid names (``common:``, ``--set``, a ``methods:`` item),
     else ``default``."""
-    if default is None or cache_refusal(cfg) is not None:
+    if default is None or cache_refusal(resolve_run(cfg)) is not None:
         return None
     return cfg.teacher_cache or default
 
@@ -53,7 +54,7 @@ def plan_lines(jobs: list[Job], enabled: bool) -> list[str]:
                      f"{len(users) - fillers} read)")
     refused: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
-        reason = cache_refusal(job.cfg)
+        reason = cache_refusal(resolve_run(job.cfg))
         if reason is not None:
             refused[reason].append(job)
     lines += [f"teacher cache: not used by {_labels(runs)}: {reason}" for reason, runs in refused.items()]
