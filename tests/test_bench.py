@@ -2,6 +2,7 @@
 restart, parallel subprocesses, failures reported at the end, the teacher cache filled once and read by the others."""
 
 import dataclasses
+import os
 import json
 
 import pytest
@@ -251,3 +252,21 @@ def test_concurrent_runs_share_the_cores_without_oversubscribing_them():
     assert threads_per_job(2, 8)[0] == 4
     threads, line = threads_per_job(4, 2)
     assert threads == 1 and "4 runs still share 2 core(s), so --jobs 2 finishes the grid as fast" in line
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows replaces no open file")
+def test_every_file_a_grid_reader_keys_on_is_replaced_whole_not_rewritten_in_place(tmp_path):
+    """config.yaml, bench.json and summary.json each replaced by a new file (a reader that opened the old one reads
+    it whole): bench.json was truncated and rewritten in place, so a reader could see half of it."""
+    from kdzoo.grid.records import INFO, write_info
+    from kdzoo.run_folder import CONFIG, SUMMARY, save_config, write_summary
+
+    cfg = build_config(None, {"model": "resnet8"})
+    writers = {CONFIG: lambda: save_config(tmp_path, cfg), INFO: lambda: write_info(tmp_path, {"role": "vanilla"}),
+               SUMMARY: lambda: write_summary(tmp_path, {"best_top1": 1.0})}
+    for name, write in writers.items():
+        (tmp_path / name).write_text("old", encoding="utf-8")
+        with open(tmp_path / name, encoding="utf-8") as reader:
+            write()
+            assert reader.read() == "old", name
+        assert (tmp_path / name).read_text(encoding="utf-8") != "old", name
