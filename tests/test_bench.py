@@ -2,8 +2,8 @@
 restart, parallel subprocesses, failures reported at the end, the teacher cache filled once and read by the others."""
 
 import dataclasses
-import os
 import json
+import os
 
 import pytest
 import yaml
