@@ -4,6 +4,7 @@ restart, parallel subprocesses, failures reported at the end, the teacher cache 
 import dataclasses
 import json
 import os
+import time
 
 import pytest
 import yaml
@@ -218,13 +219,17 @@ def test_when_the_run_that_fills_the_teacher_cache_fails_the_runs_waiting_for_it
 
 
 @pytest.mark.slow
-def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then_the_report(cli, tmp_path):
+def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then_the_report(cli, tmp_path,
+                                                                                         monkeypatch):
     # hint_layer 4 is a valid option but not a feature map of the resnets: the run fails once it builds its method
     grid = write_grid(tmp_path, methods=["vanilla", "kd", {"label": "broken", "method": "fitnet",
                                                            "method_options": {"hint_layer": 4}}, "dkd"])
     out = tmp_path / "runs"
+    sleeps = []   # the grid waits on its runs' ends; it polled them every 0.2 s
+    monkeypatch.setattr(time, "sleep", sleeps.append)
     code, text, err = cli("bench", "--grid", grid, "--out", out, "--jobs", "2")
     assert code == 1, err
+    assert sleeps == []
     assert "4 of 5 runs finished (0 of them before this command); 1 failed:" in text
     assert "teacher_resnet14_seed0: done, top-1 last " in text and "runs ended; about " in text
     assert "each run computes with" in text  # threads: OMP_NUM_THREADS as set, or shared out over the cores
