@@ -344,7 +344,8 @@ def test_unknown_or_mismatched_names_fail_before_any_download(cli, server, tmp_p
     assert server.requests == []
 
 
-def test_teachers_command_lists_adds_fetches_and_shows_the_downloads_folder(cli, server, tmp_path, archive, teacher_file):
+def test_teachers_command_lists_adds_fetches_and_shows_the_downloads_folder(cli, server, tmp_path, archive,
+                                                                           teacher_file):
     code, out, _ = cli("teachers")
     assert code == 0 and "pretrained:resnet32x4  79.42" in out and "trusted on TLS alone" in out
     by_hand = tmp_path / "cifar_teachers.tar"
