@@ -3,6 +3,8 @@ restart, parallel subprocesses, failures reported at the end, the teacher cache 
 
 import dataclasses
 import json
+import os
+import time
 
 import pytest
 import yaml
@@ -217,13 +219,17 @@ def test_when_the_run_that_fills_the_teacher_cache_fails_the_runs_waiting_for_it
 
 
 @pytest.mark.slow
-def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then_the_report(cli, tmp_path):
+def test_parallel_runs_in_subprocesses_and_failures_are_reported_at_the_end_then_the_report(cli, tmp_path,
+                                                                                         monkeypatch):
     # hint_layer 4 is a valid option but not a feature map of the resnets: the run fails once it builds its method
     grid = write_grid(tmp_path, methods=["vanilla", "kd", {"label": "broken", "method": "fitnet",
                                                            "method_options": {"hint_layer": 4}}, "dkd"])
     out = tmp_path / "runs"
+    sleeps = []   # the grid waits on its runs' ends; it polled them every 0.2 s
+    monkeypatch.setattr(time, "sleep", sleeps.append)
     code, text, err = cli("bench", "--grid", grid, "--out", out, "--jobs", "2")
     assert code == 1, err
+    assert sleeps == []
     assert "4 of 5 runs finished (0 of them before this command); 1 failed:" in text
     assert "teacher_resnet14_seed0: done, top-1 last " in text and "runs ended; about " in text
     assert "each run computes with" in text  # threads: OMP_NUM_THREADS as set, or shared out over the cores
@@ -251,3 +257,21 @@ def test_concurrent_runs_share_the_cores_without_oversubscribing_them():
     assert threads_per_job(2, 8)[0] == 4
     threads, line = threads_per_job(4, 2)
     assert threads == 1 and "4 runs still share 2 core(s), so --jobs 2 finishes the grid as fast" in line
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows replaces no open file")
+def test_every_file_a_grid_reader_keys_on_is_replaced_whole_not_rewritten_in_place(tmp_path):
+    """config.yaml, bench.json and summary.json each replaced by a new file (a reader that opened the old one reads
+    it whole): bench.json was truncated and rewritten in place, so a reader could see half of it."""
+    from kdzoo.grid.records import INFO, write_info
+    from kdzoo.run_folder import CONFIG, SUMMARY, save_config, write_summary
+
+    cfg = build_config(None, {"model": "resnet8"})
+    writers = {CONFIG: lambda: save_config(tmp_path, cfg), INFO: lambda: write_info(tmp_path, {"role": "vanilla"}),
+               SUMMARY: lambda: write_summary(tmp_path, {"best_top1": 1.0})}
+    for name, write in writers.items():
+        (tmp_path / name).write_text("old", encoding="utf-8")
+        with open(tmp_path / name, encoding="utf-8") as reader:
+            write()
+            assert reader.read() == "old", name
+        assert (tmp_path / name).read_text(encoding="utf-8") != "old", name

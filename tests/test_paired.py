@@ -9,7 +9,6 @@ import statistics
 import pytest
 import yaml
 
-from kdzoo.grid import paired as paired_module
 from kdzoo.grid.paired import Gain, paired_gains, t_quantile_975
 from kdzoo.grid.records import load_records
 from kdzoo.grid.tables import build_tables
@@ -25,11 +24,10 @@ def test_t_quantiles(df, t):
     assert t_quantile_975(df) == pytest.approx(t, abs=6e-4)
 
 
-def test_the_expansion_beyond_the_table_agrees_with_the_table_where_both_exist(monkeypatch):
-    table = paired_module.T_975
-    monkeypatch.setattr(paired_module, "T_975", ())
-    for df in range(8, 31):
-        assert t_quantile_975(df) == pytest.approx(table[df - 1], abs=1e-3), df
+def test_t_quantiles_are_exact_not_a_three_decimal_table():
+    """t_{0.975, 4} is 2.7764451 (the old table said 2.776, a half-width off by 1.6e-4 of itself)."""
+    assert t_quantile_975(4) == pytest.approx(2.7764451052, abs=1e-9)
+    assert t_quantile_975(35) == pytest.approx(2.0301079282, abs=1e-9)
     with pytest.raises(ValueError):
         t_quantile_975(0)
 
@@ -37,7 +35,7 @@ def test_the_expansion_beyond_the_table_agrees_with_the_table_where_both_exist(m
 def test_gain_interval_and_mark():
     steady = Gain("kd", PAIR, "vanilla", "last", seeds=[0, 1, 2], diffs=[1.1, 0.9, 1.0])
     sd = statistics.stdev(steady.diffs)
-    assert steady.mean == pytest.approx(1.0) and steady.half_width == pytest.approx(4.303 * sd / math.sqrt(3))
+    assert steady.mean == pytest.approx(1.0) and steady.half_width == pytest.approx(4.3026527299 * sd / math.sqrt(3))
     assert steady.excludes_zero and steady.cell() == "+1.00 [+0.75, +1.25] *"
     noisy = Gain("dkd", PAIR, "vanilla", "last", seeds=[0, 1, 2], diffs=[3.0, -2.0, 0.5])
     assert noisy.excludes_zero is False and not noisy.cell().endswith("*")

@@ -143,21 +143,21 @@ def fetch(names=("resnet56",), **kwargs):
 
 
 def nothing_cached():
-    """No teacher file, no record, no partial download in the cache."""
-    root = teachers.cache_dir()
+    """No teacher file, no record, no partial download in the downloads folder."""
+    root = teachers.downloads_dir()
     leftovers = [p for p in root.rglob("*") if p.is_file() and p.name != "fetch.lock"] if root.exists() else []
     return leftovers == []
 
 
 def test_fetch_unpacks_checks_and_records_the_teacher_once(server, archive, teacher_file):
     (cached,) = fetch()
-    assert cached.path.read_bytes() == teacher_file and cached.path == teachers.cache_dir() / MEMBER
+    assert cached.path.read_bytes() == teacher_file and cached.path == teachers.downloads_dir() / MEMBER
     assert cached.sha256 == hashlib.sha256(teacher_file).hexdigest()
     assert cached.source == f"{server.url}/{teachers.ARCHIVE}"
     manifest = teachers.read_manifest()
     assert manifest["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
     assert manifest["archive"]["size"] == len(archive) and manifest["teachers"]["resnet56"]["size"] == len(teacher_file)
-    assert not (teachers.cache_dir() / "downloads" / teachers.ARCHIVE).exists()  # unpacked, not kept
+    assert not (teachers.downloads_dir() / "downloads" / teachers.ARCHIVE).exists()  # unpacked, not kept
     assert teachers.resolve("resnet56").sha256 == cached.sha256 and len(server.requests) == 1  # cached: no download
 
 
@@ -178,7 +178,7 @@ def test_a_partial_download_left_by_an_interruption_is_resumed(server, archive, 
 
 
 def test_an_archive_whose_unpacking_was_interrupted_is_unpacked_without_downloading(server, archive, teacher_file):
-    downloads = teachers.cache_dir() / "downloads"
+    downloads = teachers.downloads_dir() / "downloads"
     downloads.mkdir(parents=True)
     (downloads / teachers.ARCHIVE).write_bytes(archive)
     assert fetch()[0].path.read_bytes() == teacher_file and server.requests == []
@@ -262,7 +262,7 @@ def test_add_a_checkpoint_fetched_by_hand_with_the_same_checks(server, tmp_path,
     wrong = tmp_path / "by hand" / "resnet56_vanilla" / "ckpt_epoch_240.pth"
     wrong.parent.mkdir(parents=True)
     wrong.write_bytes(checkpoint_bytes("resnet20"))
-    with pytest.raises(TeacherError, match="not kdzoo's resnet56; nothing was cached.*do not fit architecture"):
+    with pytest.raises(TeacherError, match="not kdzoo's resnet56; nothing was kept.*do not fit architecture"):
         teachers.add(wrong, check=check_teacher_file, say=lambda _: None)
     assert nothing_cached()
     wrong.write_bytes(teacher_file)
@@ -299,9 +299,9 @@ def test_pretrained_name_in_distill_eval_and_a_bench_grid(cli, server, tmp_path,
                          "--epochs", "1", "--output-dir", tmp_path / "runs", "--name", "kd")
     assert code == 0, err
     assert "distilling resnet56 -> resnet8" in out
-    assert f"teacher: pretrained:resnet56 = {teachers.cache_dir() / MEMBER} (SHA-256 " in out
+    assert f"teacher: pretrained:resnet56 = {teachers.downloads_dir() / MEMBER} (SHA-256 " in out
     record = {"name": "pretrained:resnet56", "sha256": hashlib.sha256(teacher_file).hexdigest(),
-              "source": f"{server.url}/cifar_teachers.tar", "file": str(teachers.cache_dir() / MEMBER)}
+              "source": f"{server.url}/cifar_teachers.tar", "file": str(teachers.downloads_dir() / MEMBER)}
     assert json.loads((tmp_path / "runs" / "kd" / "summary.json").read_text())["teacher_file"] == record
     saved = yaml.safe_load((tmp_path / "runs" / "kd" / "config.yaml").read_text())
     assert saved["teacher"] == "pretrained:resnet56" and saved["teacher_file"] == record
@@ -344,7 +344,8 @@ def test_unknown_or_mismatched_names_fail_before_any_download(cli, server, tmp_p
     assert server.requests == []
 
 
-def test_teachers_command_lists_adds_fetches_and_shows_the_cache(cli, server, tmp_path, archive, teacher_file):
+def test_teachers_command_lists_adds_fetches_and_shows_the_downloads_folder(cli, server, tmp_path, archive,
+                                                                           teacher_file):
     code, out, _ = cli("teachers")
     assert code == 0 and "pretrained:resnet32x4  79.42" in out and "trusted on TLS alone" in out
     by_hand = tmp_path / "cifar_teachers.tar"
@@ -352,12 +353,12 @@ def test_teachers_command_lists_adds_fetches_and_shows_the_cache(cli, server, tm
     code, out, _ = cli("teachers", "add", by_hand)
     assert code == 0 and f"(3.4 MiB, SHA-256 {hashlib.sha256(teacher_file).hexdigest()}; added from {by_hand}" in out
     code, out, _ = cli("teachers", "fetch", "resnet56")
-    assert code == 0 and f"pretrained:resnet56: {teachers.cache_dir() / MEMBER}" in out and server.requests == []
+    assert code == 0 and f"pretrained:resnet56: {teachers.downloads_dir() / MEMBER}" in out and server.requests == []
     code, out, _ = cli("teachers")
     row = next(line for line in out.splitlines() if line.startswith("pretrained:resnet56 "))
     assert row.split()[:7] == ["pretrained:resnet56", "72.34", "yes", "3.4", "MiB", "added", "from"]
     code, out, _ = cli("teachers", "--cache-dir")
-    assert out.strip() == str(teachers.cache_dir())
+    assert out.strip() == str(teachers.downloads_dir())
     code, _, err = cli("teachers", "fetch", "resnet57")
     assert code == 2 and "Unknown published teacher 'resnet57'" in err and len(err.strip().splitlines()) == 1
 
@@ -371,3 +372,20 @@ def test_packaged_grids_and_configs_use_published_teachers_without_fetching_to_p
     for name in packaged_configs():
         if name.startswith("cifar100/") and name != "cifar100/teacher":
             assert teachers.name_of(read_yaml(name)["teacher"]) in teachers.published_names()
+
+
+def test_the_teacher_downloads_folder_is_never_called_a_cache(cli, capsys, tmp_path, monkeypatch):
+    """"The teacher cache" is the --teacher-cache of a run's teacher outputs; the published teachers' folder, its
+    command's listing, help and errors say "downloads folder" (they said "cache", the same word)."""
+    monkeypatch.setenv("KDZOO_HOME", str(tmp_path / "home"))
+    texts = [cli("teachers")[1]]
+    for args in (("teachers", "--help"), ("teachers", "fetch", "--help"), ("teachers", "add", "--help")):
+        with pytest.raises(SystemExit):
+            cli(*args)
+        texts.append(capsys.readouterr().out)
+    for text in texts:
+        words = text.replace(str(teachers.downloads_dir()), "").replace("~/.cache", "").replace("--cache-dir", "")
+        assert "cache" not in words.lower(), text
+    assert "folder:  " in texts[0] and "teacher downloads folder" in texts[1]
+    with pytest.raises(TeacherError, match="is not in the teacher downloads folder"):
+        teachers.verify("resnet56")

@@ -1,9 +1,17 @@
-"""An OS lock on a file, held by one process at a time: the run folder's ``run.lock`` and the teacher cache's lock.
+"""An OS lock on a file, held by one process at a time: the run folder's ``run.lock`` and the teacher downloads
+folder's ``fetch.lock``.
 
 The holder keeps an OS lock on the file (``fcntl.flock``; byte-range ``msvcrt.locking`` on Windows) and writes its
 process id into it. The OS drops the lock when the holder ends, however it ends (``kill -9`` too), so a lock file
 left behind never blocks anyone; the file itself stays (it only records the last holder), unless the holder that
 created it could not write its id (a full disk): then it is removed at once.
+
+Why not the ``filelock`` package (installed with torch): a run folder's lock passes from the grid to the run it
+starts as an inherited descriptor (:meth:`FileLock.adopt`, :mod:`kdzoo.grid.child_runs`), and ``filelock`` makes a
+lock only by opening the file itself; it records no holder (a busy lock is a bare timeout, where kdzoo says "held by
+pid N"; only its recent releases hand the descriptor to an ``on_acquired`` callback, and torch pins no release); and
+its locks are reentrant per thread, not one holder per process. Taking it for the teacher downloads folder's lock alone
+would keep this module for the run lock and add a second way to lock a file.
 """
 
 from __future__ import annotations

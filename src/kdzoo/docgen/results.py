@@ -106,16 +106,15 @@ def narrowing(results: list[MethodResult]) -> list[float]:
 
 
 def seed_correlation(result: MethodResult, vanilla: list[float]) -> float | None:
-    """Pearson's r between a method's and the vanilla student's top-1 over the seeds, from the variances:
-    var(m - v) = var(m) + var(v) - 2 r sd(m) sd(v), so r = (var(m) + var(v) - var(m - v)) / (2 sd(m) sd(v)).
-    None unless every seed is paired (and neither side is constant)."""
-    method, diffs = result.cell.values(METRIC), result.over_vanilla.diffs
-    if len(diffs) < 2 or len(diffs) != len(method) or len(diffs) != len(vanilla):
+    """Pearson's r between a method's and the vanilla student's top-1 over the seeds, seed by seed (the pairs of
+    :attr:`MethodResult.over_vanilla`). None unless every seed is paired (and neither side is constant)."""
+    gain = result.over_vanilla
+    if gain.n < 2 or gain.n != len(result.cell.values(METRIC)) or gain.n != len(vanilla):
         return None
-    var_m, var_v = statistics.variance(method), statistics.variance(vanilla)
-    if var_m == 0 or var_v == 0:
+    partners = [value - diff for value, diff in zip(gain.values, gain.diffs, strict=True)]
+    if statistics.pvariance(gain.values) == 0 or statistics.pvariance(partners) == 0:
         return None
-    return (var_m + var_v - statistics.variance(diffs)) / (2 * math.sqrt(var_m * var_v))
+    return statistics.correlation(gain.values, partners)
 
 
 def median_correlation(table: DatasetTable, results: list[MethodResult]) -> float | None:

@@ -20,7 +20,7 @@ from ..atomic_text import write_atomic
 from ..errors import CheckpointError, UnknownNameError
 from ..models import attach_exits, attach_head, create_model, list_models, load_checkpoint_entries
 from ..teachers import TeacherFile, is_pretrained, name_of, resolve
-from ..teachers.cache import sha256_of
+from ..teachers.downloads import sha256_of
 from .checkpoint_errors import unreadable_checkpoint
 from .interrupts import uninterrupted
 
@@ -148,12 +148,13 @@ def file_record(path: str | Path) -> dict[str, str]:
 
 
 def pretrained_file(spec: str) -> TeacherFile:
-    """``pretrained:NAME``: the published teacher's cached file (fetched and checked first when not cached yet)."""
+    """``pretrained:NAME``: the published teacher's downloaded file (fetched and checked first when not downloaded
+    yet)."""
     return resolve(name_of(spec), check=check_teacher_file)
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:
-    """``pretrained:NAME`` means the published teacher's cached file, a kdzoo run folder its last checkpoint;
+    """``pretrained:NAME`` means the published teacher's downloaded file, a kdzoo run folder its last checkpoint;
     anything else must be a file."""
     if is_pretrained(str(path)):
         return pretrained_file(str(path)).path

@@ -21,17 +21,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from scipy.stats import t as student_t
+
 from ..config import RUN_OPTIONS, Role, fields_with
 from ..published import pair_key
 from .records import Record
 from .run_groups import NOT_SETTINGS, settings
 from .tables import DatasetTable
-
-#: t_{0.975, df} for df = 1..30 (two-sided 95 %), the standard table's values to three decimals.
-T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-Z_975 = 1.959963984540054
 
 #: Settings that belong to the method, not to the student's training: a run and its partner may differ in them
 #: (:attr:`Role.METHOD <kdzoo.config.Role.METHOD>`).
@@ -46,18 +42,10 @@ DEFAULTS = {name: option.default for name, option in RUN_OPTIONS.items()}
 
 
 def t_quantile_975(df: int) -> float:
-    """The 0.975 quantile of Student's t distribution with ``df`` degrees of freedom: the table :data:`T_975` for
-    df <= 30, beyond it the Cornish-Fisher expansion around the normal quantile (error < 1e-4 there), which tends
-    to 1.960."""
+    """The 0.975 quantile of Student's t distribution with ``df`` degrees of freedom (scipy's)."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be at least 1, got {df}")
-    if df <= len(T_975):
-        return T_975[df - 1]
-    z = Z_975
-    terms = ((z**3 + z) / 4, (5 * z**5 + 16 * z**3 + 3 * z) / 96,
-             (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
-             (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160)
-    return z + sum(g / df ** (i + 1) for i, g in enumerate(terms))
+    return float(student_t.ppf(0.975, df))
 
 
 @dataclass
@@ -70,6 +58,7 @@ class Gain:
     metric: str                         # "best" or "last"
     seeds: list[int] = field(default_factory=list)
     diffs: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)   # the method's own top-1 of each paired seed
     missing: list[int] = field(default_factory=list)     # seeds of runs without a partner
     ambiguous: list[int] = field(default_factory=list)   # seeds of runs with several possible partners
 
@@ -182,7 +171,8 @@ def paired_gains(table: DatasetTable, metric: str) -> dict[tuple[str, str, str],
                 seed = r.config.get("seed")
                 if len(found) == 1:
                     gain.seeds.append(seed)
-                    gain.diffs.append(r.summary[f"{metric}_top1"] - found[0].summary[f"{metric}_top1"])
+                    gain.values.append(r.summary[f"{metric}_top1"])
+                    gain.diffs.append(gain.values[-1] - found[0].summary[f"{metric}_top1"])
                 else:
                     (gain.missing if not found else gain.ambiguous).append(seed)
             gains[(row, pair, baseline)] = gain

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic_text import write_text_atomic
 from ..config import draws_subset
 from ..run_folder import CONFIG, SUMMARY, load_run_config, read_summary
 
@@ -23,7 +24,8 @@ LAST_ORDER = [10**6]   # rows of hand-made runs come after the grid's
 
 
 def write_info(run_dir: Path, info: dict[str, Any]) -> None:
-    (Path(run_dir) / INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    """``bench.json``, written whole (a reader never sees half of it)."""
+    write_text_atomic(Path(run_dir) / INFO, json.dumps(info, indent=2))
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import traceback
 from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,8 +180,10 @@ class Runner:
         return outcome
 
     def run_parallel(self) -> None:
+        """Each slot runs one subprocess at a time; a pool thread waits on each (no polling), and as one ends the
+        next job whose ``after`` jobs all have an outcome starts in its slot, in the grid's order."""
         pending = list(enumerate(self.jobs, start=1))
-        running: dict[int, tuple[Job, str, Any, Any]] = {}   # slot -> job, state, process, output file
+        running: dict[Future, tuple[int, Job, str, Any, Any]] = {}   # a run's wait -> slot, job, state, process, log
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if "OMP_NUM_THREADS" in env:
             print(f"each run computes with OMP_NUM_THREADS={env['OMP_NUM_THREADS']} thread(s), as set", flush=True)
@@ -189,43 +191,50 @@ class Runner:
             threads, line = threads_per_job(len(self.slots), available_cores())
             env["OMP_NUM_THREADS"] = str(threads)
             print(line, flush=True)
-        try:
-            while pending or running:
-                for slot, (job, state, proc, log) in list(running.items()):
-                    if proc.poll() is not None:
+        with ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="kdzoo-run") as pool:
+            try:
+                while pending or running:
+                    busy = {slot for slot, *_ in running.values()}
+                    for slot in (s for s in range(len(self.slots)) if s not in busy):
+                        started = None
+                        while started is None:
+                            ready = next((p for p in pending if all(a in self.outcomes for a in p[1].after)), None)
+                            if ready is None:
+                                break
+                            pending.remove(ready)
+                            started = self.start(ready, slot, env)
+                        if started is not None:
+                            job, state, proc, log = started
+                            running[pool.submit(proc.wait)] = (slot, job, state, proc, log)
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        _, job, state, proc, log = running.pop(future)
                         log.close()
                         ok = proc.returncode == 0 and run_state(self.out_dir / job.name) == FINISHED
                         error = None if ok else _last_error(self.out_dir / job.name)
                         self.outcomes[job.name] = Outcome(job, state, error)
                         print(self.clock.result_line(job.name, self.out_dir / job.name, error, len(self.outcomes)),
                               flush=True)
-                        del running[slot]
-                for slot in range(len(self.slots)):
-                    while slot not in running:
-                        ready = next((p for p in pending if all(a in self.outcomes for a in p[1].after)), None)
-                        if ready is None:
-                            break
-                        pending.remove(ready)
-                        self.start(ready, slot, running, env)
-                time.sleep(0.2)
-        except BaseException:
-            for _, _, proc, log in running.values():
-                child_runs.stop(proc)
-                log.close()
-            raise
+            except BaseException:
+                for _, _, _, proc, log in running.values():
+                    child_runs.stop(proc)
+                    log.close()
+                raise
 
-    def start(self, ready: tuple[int, Job], slot: int, running: dict, env: dict[str, str]) -> None:
+    def start(self, ready: tuple[int, Job], slot: int, env: dict[str, str]) -> tuple[Job, str, Any, Any] | None:
+        """Start ``ready`` in ``slot`` (its job, state, process and output file), or None when it does not run (its
+        outcome recorded: blocked, held, finished already)."""
         number, job = ready
         reason = self.blocked(job)
         if reason:
             self.outcomes[job.name] = Outcome(job, NEW, reason)
-            return
+            return None
         claim = self.prepare(job)
         device = self.slots[slot]
         self.announce(number, job, claim, f" on {device}" if device else "")
         if isinstance(claim, Outcome):
             self.outcomes[job.name] = claim
-            return
+            return None
         try:
             command = child_runs.run_command(_command(job, claim, device))
             log = open(claim.run_dir / OUTPUT, "a", encoding="utf-8")
@@ -237,8 +246,7 @@ class Runner:
         except BaseException:
             log.close()
             raise
-        running[slot] = (job, claim.state, proc, log)
-
+        return job, claim.state, proc, log
 
 def device_slots(jobs: int, devices: list[str] | None) -> list[str | None] | None:
     """None (in this process) for one job on one device; else one entry per concurrent subprocess."""

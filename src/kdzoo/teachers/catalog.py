@@ -98,7 +98,7 @@ def name_of(spec: str) -> str:
 
 
 def member_path(name: str) -> str:
-    """Where the archive holds ``name``'s file, and where the cache keeps it."""
+    """Where the archive holds ``name``'s file, and where the teacher downloads folder keeps it."""
     return f"cifar_teachers/{name}_vanilla/ckpt_epoch_240.pth"
 
 

@@ -80,8 +80,8 @@ def teacher_of(archive: Path, member: tarfile.TarInfo) -> str | None:
     why = unsafe_reason(member)
     if why:
         raise TeacherError(f"{archive} holds {member.name!r}, {why}: kdzoo refuses the whole archive (a crafted "
-                           f"archive could write outside the cache) and unpacked nothing. It is not the published "
-                           f"{ARCHIVE}; download that again.")
+                           f"archive could write outside the teacher downloads folder) and unpacked nothing. It is not "
+                           f"the published {ARCHIVE}; download that again.")
     match = MEMBER.search(member.name) if member.isfile() else None
     if not match or match["arch"] not in KNOWN_TEACHERS:
         return None

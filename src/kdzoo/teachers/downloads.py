@@ -1,10 +1,10 @@
-"""The teacher cache (``$KDZOO_HOME/teachers``, default ``~/.cache/kdzoo/teachers``): the published teachers fetched
-once, unpacked safely, recorded and checked every time they are used.
+"""The teacher downloads folder (``$KDZOO_HOME/teachers``, default ``~/.cache/kdzoo/teachers``): the published
+teachers fetched once, unpacked safely, recorded and checked every time they are used.
 
 ``manifest.json`` records, when a file first arrives, the archive's and each teacher's size and SHA-256 and where
-it came from; a cached file that no longer matches its record is refused. Everything is written atomically (a
+it came from; a downloaded file that no longer matches its record is refused. Everything is written atomically (a
 temporary file or folder, then a rename) under ``fetch.lock``, so two processes fetching at once download once:
-the second waits, then finds the teacher cached.
+the second waits, then finds the teacher there.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ Check = Callable[[Path, str], None]
 
 @dataclass(frozen=True)
 class TeacherFile:
-    """A cached published teacher, checked against its record."""
+    """A downloaded published teacher, checked against its record."""
 
     name: str
     path: Path
@@ -60,7 +60,7 @@ class TeacherFile:
         return {"name": PREFIX + self.name, "sha256": self.sha256, "source": self.source, "file": str(self.path)}
 
 
-def cache_dir() -> Path:
+def downloads_dir() -> Path:
     """Where the teachers are kept: ``$KDZOO_HOME/teachers`` (default ``~/.cache/kdzoo/teachers``)."""
     home = os.environ.get(HOME_ENV)
     return (Path(home).expanduser() if home else Path.home() / ".cache" / "kdzoo") / "teachers"
@@ -75,8 +75,8 @@ def sha256_of(path: Path) -> str:
 
 
 def read_manifest() -> dict[str, Any]:
-    """The cache's records (``archive``: the last archive unpacked, ``teachers``: name -> record)."""
-    path = cache_dir() / MANIFEST
+    """The downloads folder's records (``archive``: the last archive unpacked, ``teachers``: name -> record)."""
+    path = downloads_dir() / MANIFEST
     if not path.is_file():
         return {"archive": None, "teachers": {}}
     try:
@@ -84,69 +84,69 @@ def read_manifest() -> dict[str, Any]:
     except ValueError as exc:
         data = exc
     if not isinstance(data, dict) or not isinstance(data.get("teachers"), dict):
-        raise TeacherError(f"{path} is not kdzoo's record of the cached teachers ({data}). Delete the folder "
-                           f"{cache_dir()} and fetch the teachers again (`kdzoo teachers fetch all`).")
+        raise TeacherError(f"{path} is not kdzoo's record of the downloaded teachers ({data}). Delete the folder "
+                           f"{downloads_dir()} and fetch the teachers again (`kdzoo teachers fetch all`).")
     return data
 
 
 def _write_manifest(manifest: dict[str, Any]) -> None:
-    write_text_atomic(cache_dir() / MANIFEST, json.dumps(manifest, indent=2))
+    write_text_atomic(downloads_dir() / MANIFEST, json.dumps(manifest, indent=2))
 
 
-def cached_record(name: str, manifest: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The record of ``name`` if its file is in the cache (not checked: see :func:`verify`)."""
+def downloaded_record(name: str, manifest: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The record of ``name`` if its file is in the downloads folder (not checked: see :func:`verify`)."""
     record = (manifest or read_manifest())["teachers"].get(name)
-    return record if record and (cache_dir() / record["file"]).is_file() else None
+    return record if record and (downloads_dir() / record["file"]).is_file() else None
 
 
 def verify(name: str) -> TeacherFile:
-    """The cached ``name``, refused when its file no longer matches its record."""
-    record = cached_record(name)
+    """The downloaded ``name``, refused when its file no longer matches its record."""
+    record = downloaded_record(name)
     if record is None:
-        raise TeacherError(f"The published teacher {name} is not in the cache {cache_dir()}: "
+        raise TeacherError(f"The published teacher {name} is not in the teacher downloads folder {downloads_dir()}: "
                            f"`kdzoo teachers fetch {name}`.")
-    path = cache_dir() / record["file"]
+    path = downloads_dir() / record["file"]
     size, digest = path.stat().st_size, sha256_of(path)
     if (size, digest) != (record["size"], record["sha256"]):
-        raise TeacherError(f"The cached teacher {name} ({path}) no longer matches the file recorded when it arrived "
-                           f"({record['size']:,} bytes, SHA-256 {record['sha256']}; now {size:,} bytes, {digest}): "
-                           f"it was changed or damaged on disk, and kdzoo will not use it. Fetch it again: `kdzoo "
-                           f"teachers fetch {name} --force`.")
+        raise TeacherError(f"The downloaded teacher {name} ({path}) no longer matches the file recorded when it "
+                           f"arrived ({record['size']:,} bytes, SHA-256 {record['sha256']}; now {size:,} bytes, "
+                           f"{digest}): it was changed or damaged on disk, and kdzoo will not use it. Fetch it "
+                           f"again: `kdzoo teachers fetch {name} --force`.")
     return TeacherFile(name, path, digest, size, record["source"])
 
 
 def resolve(name: str, check: Check | None = None, say: Callable[[str], None] = print) -> TeacherFile:
-    """The published teacher ``name``, fetched first when it is not cached yet; checked either way."""
+    """The published teacher ``name``, fetched first when it is not downloaded yet; checked either way."""
     check_name(name)
-    if cached_record(name) is None:
+    if downloaded_record(name) is None:
         fetch([name], check=check, say=say)
     return verify(name)
 
 
 def _locked(say: Callable[[str], None]) -> FileLock:
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    return FileLock.acquire(cache_dir() / LOCK, on_wait=lambda owner: say(
-        f"Waiting for another kdzoo process ({owner}) that is fetching teachers into {cache_dir()} ..."))
+    downloads_dir().mkdir(parents=True, exist_ok=True)
+    return FileLock.acquire(downloads_dir() / LOCK, on_wait=lambda owner: say(
+        f"Waiting for another kdzoo process ({owner}) that is fetching teachers into {downloads_dir()} ..."))
 
 
 def fetch(names: list[str], force: bool = False, check: Check | None = None,
           say: Callable[[str], None] = print) -> list[TeacherFile]:
-    """Download the archive (once, whichever process gets there first) and cache its teachers unless ``names`` are
-    all cached already; ``force``: download again and replace them (they must still match their records)."""
+    """Download the archive (once, whichever process gets there first) and keep its teachers unless ``names`` are
+    all there already; ``force``: download again and replace them (they must still match their records)."""
     for name in names:
         check_name(name)
     with _locked(say):
         manifest = read_manifest()
-        wanted = [n for n in names if force or cached_record(n, manifest) is None]
+        wanted = [n for n in names if force or downloaded_record(n, manifest) is None]
         if wanted:
             url = archive_url()
-            downloads = cache_dir() / "downloads"
+            downloads = downloads_dir() / "downloads"
             downloads.mkdir(exist_ok=True)
             archive = downloads / ARCHIVE
             if archive.is_file():  # downloaded whole before, its unpacking interrupted
                 say(f"Unpacking {archive}, downloaded before")
             else:
-                say(f"Fetching {url} into {cache_dir()}")
+                say(f"Fetching {url} into {downloads_dir()}")
                 download(url, archive, desc=ARCHIVE, known=catalog.KNOWN_ARCHIVE)
             try:
                 _install_archive(archive, url, wanted, manifest, check)
@@ -159,7 +159,7 @@ def fetch(names: list[str], force: bool = False, check: Check | None = None,
 
 def add(file: Path, name: str | None = None, check: Check | None = None,
         say: Callable[[str], None] = print) -> list[TeacherFile]:
-    """Cache a ``cifar_teachers.tar`` or one teacher's checkpoint that was downloaded another way, with the same
+    """Keep a ``cifar_teachers.tar`` or one teacher's checkpoint that was downloaded another way, with the same
     checks as a download. A checkpoint's name is ``name``, else its folder's (``resnet56_vanilla`` -> resnet56)."""
     file = Path(file)
     if not file.is_file():
@@ -191,10 +191,11 @@ def _name_from_folder(file: Path) -> str:
 
 
 class _staging:
-    """A temporary folder inside the cache (same file system: its files are renamed into place), removed on exit."""
+    """A temporary folder inside the downloads folder (same file system: its files are renamed into place), removed
+    on exit."""
 
     def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".unpack-"))
+        self.path = Path(tempfile.mkdtemp(dir=downloads_dir(), prefix=".unpack-"))
         return self.path
 
     def __exit__(self, *exc) -> None:
@@ -203,7 +204,7 @@ class _staging:
 
 def _install_archive(archive: Path, source: str, wanted: list[str], manifest: dict[str, Any],
                      check: Check | None) -> list[str]:
-    """Check ``archive`` (it must hold ``wanted``), unpack its teachers and cache them; returns their names."""
+    """Check ``archive`` (it must hold ``wanted``), unpack its teachers and keep them; returns their names."""
     size, digest = archive.stat().st_size, sha256_of(archive)
     _check_known(catalog.KNOWN_ARCHIVE, size, digest, f"{ARCHIVE} from {source.removeprefix('added from ')}")
     with _staging() as staging:
@@ -220,13 +221,13 @@ def _check_known(known: Known, size: int, digest: str, what: str) -> None:
     if (known.sha256 and known.sha256 != digest) or (known.size is not None and known.size != size):
         raise TeacherError(f"{what} is not the published file: {size:,} bytes, SHA-256 {digest}, where kdzoo knows "
                            f"{known.size or '?'} bytes, SHA-256 {known.sha256 or '?'}. It was altered or cut on the "
-                           f"way (a mirror or a proxy?); nothing was cached. Download it again from another source.")
+                           f"way (a mirror or a proxy?); nothing was kept. Download it again from another source.")
 
 
 def _commit(paths: dict[str, Path], source: str, manifest: dict[str, Any], check: Check | None,
             archive: dict[str, Any] | None = None) -> None:
-    """Check the staged teacher files, then rename them into the cache and record them (a teacher recorded before
-    keeps its first record: the new file must match it)."""
+    """Check the staged teacher files, then rename them into the downloads folder and record them (a teacher
+    recorded before keeps its first record: the new file must match it)."""
     records = {}
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for name, path in paths.items():
@@ -237,17 +238,17 @@ def _commit(paths: dict[str, Path], source: str, manifest: dict[str, Any], check
             raise TeacherError(f"The teacher {name} from {source} ({size:,} bytes, SHA-256 {digest}) differs from the "
                                f"one recorded when it first arrived ({before['size']:,} bytes, {before['sha256']}, "
                                f"from {before['source']}); nothing was changed. If you trust the new file, delete "
-                               f"{cache_dir()} and fetch or add the teachers again.")
+                               f"{downloads_dir()} and fetch or add the teachers again.")
         if check is not None:
             try:
                 check(path, name)
             except KdzooError as exc:
                 raise TeacherError(f"The file given as the teacher {name} from {source} is not kdzoo's {name}; nothing "
-                                   f"was cached. {exc}") from None
+                                   f"was kept. {exc}") from None
         records[name] = before or {"file": member_path(name), "size": size, "sha256": digest, "source": source,
                                    "arrived": stamp}
     for name, path in paths.items():
-        final = cache_dir() / member_path(name)
+        final = downloads_dir() / member_path(name)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, final)
     manifest["teachers"].update(records)
