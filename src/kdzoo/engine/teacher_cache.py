@@ -126,7 +126,7 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
         "rank": distributed.rank(), "world_size": distributed.world_size(),
         "device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "amp": str(amp) if amp is not None else None, "teacher_channels_last": teacher_channels_last,
-        "compile": compile_mode, "deterministic": cfg.deterministic,
+        "compile": compile_mode, "deterministic": torch.are_deterministic_algorithms_enabled(),  # as the run set it
         "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,  # may change a CPU's sums' order
     }
 
