@@ -23,8 +23,8 @@ from kdzoo.engine.teacher_cache import TeacherCache, TeacherCacheError
 from kdzoo.models import Features
 from test_teacher_cache import HANGING_WRITER, STEPS, cache_record, rows, same_result
 
-# test_teacher_cache's fixtures, used here too
-deterministic_algorithms, distill = test_teacher_cache.deterministic_algorithms, test_teacher_cache.distill
+# test_teacher_cache's fixture, used here too
+distill = test_teacher_cache.distill
 
 FOLDER = ["--dataset", "imagefolder", "--dataset-opt", "image_size=16", "--num-workers", "0", "--batch-size", "8",
           "--no-progress", "--no-tensorboard", "--device", "cpu", "--deterministic"]
@@ -61,7 +61,7 @@ def rewrite_in_place(path: Path, seed: int) -> None:
 
 
 @pytest.fixture
-def folder_run(cli, tmp_path, one_thread, deterministic_algorithms):
+def folder_run(cli, tmp_path, one_thread):
     """``kdzoo distill`` on a 2-class image folder from a resnet8 teacher trained on it for one epoch."""
     data = image_folder(tmp_path / "data")
     code, _, err = cli("train", "--model", "resnet8", *FOLDER, "--data-root", data, "--epochs", 1,

@@ -150,18 +150,9 @@ RESUME_CASES = {
 }
 
 
-@pytest.fixture
-def deterministic_algorithms():
-    """--deterministic runs in this process switch torch's deterministic algorithms on; switch them back."""
-    before = torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.use_deterministic_algorithms(before)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(RESUME_CASES))
-def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_path, case, deterministic_algorithms,
-                                                       one_thread):
+def test_resume_after_kill_matches_an_uninterrupted_run(cli, tiny_teacher, tmp_path, case, one_thread):
     """kill -9 after the first checkpoint, then --resume: the final weights equal a straight run's, bit for bit
     (memory banks, learned temperature, warm-up and init stage included). Only the killed run needs a process."""
     args = ["distill", "--teacher", tiny_teacher, "--student", "resnet8", *TINY, *RESUME_CASES[case],

@@ -38,14 +38,6 @@ SPEED_PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "speed.md"
 TIME_COLUMNS = {"epoch_time_s", "images_per_s", "train_time_s"}
 
 
-@pytest.fixture
-def deterministic_algorithms():
-    """--deterministic runs in this process switch torch's deterministic algorithms on; switch them back."""
-    before = torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.use_deterministic_algorithms(before)
-
-
 def rows(run_dir):
     """metrics.csv without its time columns."""
     with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as f:
@@ -69,7 +61,7 @@ def cache_record(run_dir):
 
 
 @pytest.fixture
-def distill(cli, tiny_teacher, tmp_path, deterministic_algorithms, one_thread):
+def distill(cli, tiny_teacher, tmp_path, one_thread):
     """Run ``kdzoo distill`` from the tiny teacher (deterministic, 2 epochs unless told) into ``tmp_path/NAME``;
     returns (exit code, stdout, stderr, run folder)."""
 

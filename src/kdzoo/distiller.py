@@ -182,6 +182,8 @@ class Distiller(nn.Module):
     - ``train_labels``: one label per training sample, for methods that read sample indices (CRD); then call
       ``distiller(images, labels, index=idx)`` with each sample's position in the training set.
     - ``strong_images``: MLKD's strongly augmented second view of the same images.
+    - ``runtime``: how the networks run in a step (:class:`Runtime`: autocast dtype, channels-last inputs);
+      ``sync_bn``: the student's BatchNorms become ``nn.SyncBatchNorm`` (a torchrun job on CUDA GPUs).
 
     ``parameters()`` and ``state_dict()`` hold the trainable parts only: the student (``distiller.student``, the
     network to deploy: with SimKD's head, or BYOT's exits, when the method adds them) and the method's modules
@@ -195,7 +197,8 @@ class Distiller(nn.Module):
                  gamma: float | None = None, alpha: float | None = None, beta: float | None = None,
                  t_student: float | None = None, t_teacher: float | None = None, logit_std: bool = False,
                  train_labels: Tensor | None = None, student_layers: list[str] | None = None,
-                 teacher_layers: list[str] | None = None, **options: Any):
+                 teacher_layers: list[str] | None = None, runtime: Runtime = Runtime(), sync_bn: bool = False,
+                 **options: Any):
         super().__init__()
         options = merged_options(method_options or {}, options)
         if teacher is not None:
@@ -219,11 +222,11 @@ class Distiller(nn.Module):
         head = method_module.student_head()
         if head is not None:  # SimKD: the student is deployed with the method's head
             student = HeadedStudent(student, head)
-        self.student = student
+        self.student = nn.SyncBatchNorm.convert_sync_batchnorm(student) if sync_bn else student
         self.objective = Objective(method_module, resolve_weights(method_module, gamma, alpha, beta),
                                    *resolve_temperatures(t_student, t_teacher, logit_std))
         object.__setattr__(self, "teacher", teacher)  # frozen: not a submodule, so not in parameters()/state_dict()
-        self.runtime = Runtime()
+        self.runtime = runtime
         self.set_runners(self.student, self.objective)
 
     @property
@@ -236,9 +239,10 @@ class Distiller(nn.Module):
         return self.objective.method.reads
 
     def set_runners(self, student: nn.Module, objective: nn.Module) -> None:
-        """The modules a step calls for the student and the objective: themselves, or wrappers of them (kdzoo's
-        engine passes DistributedDataParallel ones under torchrun). Not submodules: the parameters stay the
-        student's and the objective's."""
+        """The modules a step calls for the student and the objective: themselves (as built), or wrappers of them,
+        set once before the first step (kdzoo's engine passes DistributedDataParallel ones under torchrun: they
+        wrap the networks as laid out and compiled, and the init stage's trainable modules). Not submodules: the
+        parameters stay the student's and the objective's."""
         object.__setattr__(self, "runners", (student, objective))
 
     def extra_parameters(self) -> int:

@@ -98,19 +98,17 @@ def build(cfg: RunConfig) -> Setup:
     lr = cfg.lr if cfg.lr is not None else model_info(cfg.model)["lr"]
     if cfg.scale_lr:
         lr *= distributed.world_size()
-    distiller = run_distiller(cfg, student, teacher, data, device, run)
+    runtime = Runtime(amp_dtype(device, speed.amp), speed.channels_last, speed.teacher_channels_last)
+    distiller = run_distiller(cfg, student, teacher, data, device, run, runtime)
     caveats = (distiller.method.caveats(cfg.batch_size, beta_given=cfg.beta is not None)
                + schedule_warnings(cfg, lr) + short_run_warnings(cfg, lr))
     if cfg.teacher and (note := size_warning("the teacher", cfg.teacher, saved, data.image_size)):
         caveats.append(note)
-    if cfg.sync_bn:
-        distiller.student = nn.SyncBatchNorm.convert_sync_batchnorm(distiller.student)
     if speed.channels_last:
         distiller.student.to(memory_format=torch.channels_last)
     if speed.teacher_channels_last and teacher is not None:
         teacher.to(memory_format=torch.channels_last)
     compile_networks(speed, distiller.student, teacher, distiller.objective)
-    distiller.runtime = Runtime(amp_dtype(device, speed.amp), speed.channels_last, speed.teacher_channels_last)
     record = teacher_file.record() if teacher_file else ckpt.file_record(cfg.teacher) if cfg.teacher else None
     return Setup(cfg=cfg, device=device, data=data, distiller=distiller, lr=lr, caveats=caveats, speed=speed,
                  run=run, teacher_file=record)
@@ -132,9 +130,10 @@ def run_data(cfg: RunConfig, device: torch.device, run: ResolvedRun | None = Non
 
 
 def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None, data: DataBundle,
-                  device: torch.device, run: ResolvedRun | None = None) -> Distiller:
+                  device: torch.device, run: ResolvedRun | None = None, runtime: Runtime | None = None) -> Distiller:
     """The run's :class:`~kdzoo.distiller.Distiller` with its resolved method (``run``: ``cfg``'s; ``vanilla`` for
-    plain training), the teacher checked against the data first."""
+    plain training), the teacher checked against the data first; its steps run as ``runtime`` says (default: full
+    precision), its student with SyncBatchNorm under ``--sync-bn``."""
     run = run or resolve_run(cfg)
     if teacher is not None:
         check_fits(teacher, data, "teacher")
@@ -142,7 +141,8 @@ def run_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None,
         return Distiller(student, teacher, run.method, input_shape=(data.in_channels, *data.image_size),
                          gamma=cfg.gamma, alpha=cfg.alpha, beta=cfg.beta, t_student=cfg.t_student,
                          t_teacher=cfg.t_teacher, logit_std=cfg.logit_std, train_labels=data.train_labels,
-                         method_options=cfg.method_options).to(device)
+                         method_options=cfg.method_options, runtime=runtime or Runtime(),
+                         sync_bn=cfg.sync_bn).to(device)
     except StagesNotFound as exc:  # name the fix as the command line says it
         exc.fix = f"--{'teacher-' if exc.role == 'teacher' else ''}feature-layers a,b,c"
         raise

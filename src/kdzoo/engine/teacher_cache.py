@@ -125,7 +125,7 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
         "rank": distributed.rank(), "world_size": distributed.world_size(),
         "device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "amp": str(amp) if amp is not None else None, "teacher_channels_last": teacher_channels_last,
-        "compile": compile_mode,
+        "compile": compile_mode, "deterministic": torch.are_deterministic_algorithms_enabled(),  # as the run set it
         "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,  # may change a CPU's sums' order
     }
 
@@ -135,7 +135,7 @@ def key_fields(cfg: RunConfig, teacher: nn.Module, device: torch.device, amp: to
 KEY_OPTIONS = fields_with(Role.CACHE_KEY)
 #: The options of :data:`KEY_OPTIONS` that :func:`key_fields` holds as what they resolve to, not as given.
 RESOLVED_IN_KEY = frozenset({"teacher", "teacher_arch", "data_root", "device", "amp", "channels_last", "compile",
-                             "compile_mode"})
+                             "compile_mode", "deterministic"})
 
 
 def key_options(cfg: RunConfig) -> dict[str, Any]:

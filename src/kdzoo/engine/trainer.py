@@ -34,7 +34,7 @@ from .progress import LOG_EVERY, EpochProgress
 from .resume import check_same_teacher, resume_config
 from .run_header import header_notes, run_description
 from .run_lock import RunLock
-from .runtime import rng_state, set_rng_state
+from .runtime import isolated_run, rng_state, set_rng_state
 from .speed import describe_speed, optimizer_options
 from .teacher_cache import TeacherCache, key_fields
 
@@ -44,38 +44,41 @@ def train(cfg: RunConfig | None = None, resume: str | Path | None = None, overri
     """Run ``cfg``, or resume the run folder ``resume`` (its saved config plus ``overrides``; ``extend``: a
     finished run, for ``overrides["epochs"]`` epochs in all, the extra ones at its last lr).
 
-    Returns the summary also written to ``summary.json``."""
-    note = recorded_teacher = None
-    if resume is not None:
-        cfg, note, recorded_teacher = resume_config(Path(resume), overrides or {}, extend)
-    setup = build(cfg)
-    cfg = setup.cfg
-    teacher_arch = getattr(setup.distiller.teacher, "kdzoo_arch", None)
-    main = distributed.is_main()
-    if resume is not None:
-        run_dir = Path(resume)
-        check_same_teacher(run_dir, recorded_teacher, setup.teacher_file)
-    else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
-        run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
-    lock = RunLock.claim(run_dir, new=resume is None) if main else None
-    try:
-        log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
-        trainer = Trainer(setup, run_dir, log)
+    Returns the summary also written to ``summary.json``. The process's torch, NumPy and Python settings the run
+    changes (deterministic kernels, cuDNN flags, threads, random generators...) are restored when it ends
+    (:func:`~kdzoo.engine.runtime.isolated_run`), so runs in one process do not leak into each other."""
+    with isolated_run():  # the deterministic switch, RNGs, threads... as they were once the run ends
+        note = recorded_teacher = None
+        if resume is not None:
+            cfg, note, recorded_teacher = resume_config(Path(resume), overrides or {}, extend)
+        setup = build(cfg)
+        cfg = setup.cfg
+        teacher_arch = getattr(setup.distiller.teacher, "kdzoo_arch", None)
+        main = distributed.is_main()
+        if resume is not None:
+            run_dir = Path(resume)
+            check_same_teacher(run_dir, recorded_teacher, setup.teacher_file)
+        else:  # rank 0 creates the folder (its name has a time stamp); the other ranks use the same one
+            run_dir = Path(distributed.broadcast_object(str(create_run_dir(cfg, teacher_arch)) if main else None))
+        lock = RunLock.claim(run_dir, new=resume is None) if main else None
         try:
-            if resume is not None:
-                trainer.restore()
-            if note:
-                log.info(f"note: {run_dir} {note}")
-            if main:  # a resumed run's config only once its saved state has loaded
-                save_config(run_dir, cfg, setup.teacher_file)
-            return trainer.fit()
+            log = RunLogger(run_dir, tensorboard=cfg.tensorboard, quiet=False, enabled=main)
+            trainer = Trainer(setup, run_dir, log)
+            try:
+                if resume is not None:
+                    trainer.restore()
+                if note:
+                    log.info(f"note: {run_dir} {note}")
+                if main:  # a resumed run's config only once its saved state has loaded
+                    save_config(run_dir, cfg, setup.teacher_file)
+                return trainer.fit()
+            finally:
+                log.close()
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: name the folder to resume
+            raise Interrupted.in_run(exc, run_dir) from None
         finally:
-            log.close()
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: name the folder to resume
-        raise Interrupted.in_run(exc, run_dir) from None
-    finally:
-        if lock is not None:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
 
 class Trainer:

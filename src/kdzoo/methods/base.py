@@ -19,14 +19,17 @@ Optional hooks: an init stage (RepDistiller's AB/FT/FSP "pre-training"; see :cla
 temperature). Methods whose ``reads.index`` is set receive the training labels (``train_labels``,
 int64, one per training sample) at construction, and see ``batch.index`` (positions in the training
 split) in ``forward``. Methods that declare ``logit_std_defaults`` accept ``--logit-std`` (logit
-standardization, :mod:`kdzoo.losses.logit_std`): the engine sets ``self.logit_std`` and the method
-standardises the logits it distils (:meth:`Method.distill_logits`).
+standardization, :mod:`kdzoo.losses.logit_std`): built with ``logit_std=True``, the method standardises the
+logits it distils (:meth:`Method.distill_logits`).
 
 Adding a method = one file with a subclass decorated by ``@register_method(name)``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -189,17 +192,43 @@ class InitStage:
         self.parameters = [p for m in self.modules for p in m.parameters()]
 
 
+def built_with_reads(init: Callable[..., None]) -> Callable[..., None]:
+    """A method class's constructor that also takes ``logit_std`` and, once the instance is built, sets its
+    ``logit_std`` and its ``reads`` for the options given (defaults filled in). Its signature stays ``init``'s, so
+    ``logit_std`` is no user option; a subclass's constructor calling this one leaves the setting to its own."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self: Method, *args: Any, logit_std: bool = False, **options: Any) -> None:
+        init(self, *args, **options)
+        if type(self).__init__ is not __init__:  # called by a subclass's constructor: it sets them
+            return
+        bound = signature.bind(self, *args, **options)
+        bound.apply_defaults()
+        given = {}
+        for name, value in list(bound.arguments.items())[3:]:  # after self, student, teacher
+            kind = signature.parameters[name].kind
+            given.update(value if kind is inspect.Parameter.VAR_KEYWORD else {name: value})
+        self.reads = type(self).reads_for(given)
+        self.logit_std = logit_std
+
+    return __init__
+
+
 class Method(nn.Module):
     """Base class of every distillation method.
 
     Class attributes declare the method for the engine and for ``kdzoo list methods``:
     ``paper`` (citation), ``uses`` (which features, in words), ``reads`` (:class:`Reads`: what the main step
-    reads with the default options; :meth:`reads_for` resolves it for given options, and
-    :func:`~kdzoo.methods.create_method` sets the instance's ``reads`` to that, once), ``init_reads`` (what an
-    init stage reads), ``default_weights`` (the reference values).
+    reads with the default options; :meth:`reads_for` resolves it for given options), ``init_reads`` (what an
+    init stage reads), ``default_weights`` (the reference values); ``method_name`` comes from
+    :func:`~kdzoo.methods.register_method`.
 
     Subclasses receive the feature shapes of a real forward pass (``student``/``teacher``
-    :class:`Features` of a 2-sample batch) to size their extra modules, plus their options.
+    :class:`Features` of a 2-sample batch) to size their extra modules, plus their options. Every subclass's
+    constructor also takes ``logit_std`` (default False) without declaring it, and the instance holds what it was
+    built with: ``logit_std``, and ``reads`` resolved once from its options (:meth:`reads_for`). A method built
+    directly is thus the same as one from :func:`~kdzoo.methods.create_method` with the same arguments.
     """
 
     paper: ClassVar[str] = ""
@@ -218,11 +247,15 @@ class Method(nn.Module):
     has_main_term: bool = True
     #: Reference settings with ``--logit-std``; None: the method has no logit loss to standardise.
     logit_std_defaults: ClassVar[LogitStdDefaults | None] = None
-    #: Set by :func:`~kdzoo.methods.create_method` when the run uses ``--logit-std``.
+    #: True when built with ``logit_std=True`` (the run uses ``--logit-std``).
     logit_std: bool = False
 
     def __init__(self, student: Features, teacher: Features, **options: Any):
         super().__init__()
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.__init__ = built_with_reads(cls.__dict__.get("__init__", cls.__init__))
 
     @classmethod
     def reads_for(cls, options: dict[str, Any]) -> Reads:

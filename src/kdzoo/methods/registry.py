@@ -116,9 +116,7 @@ def create_method(
     check_reads(name, needs, student, teacher)
     s = feature_shapes(student, input_shape, needs.student)
     t = feature_shapes(teacher, input_shape, needs.teacher) if teacher is not None else None
-    method = cls(s, t, **options)
-    method.reads = cls.reads_for(full)  # resolved once: what every caller of this instance sees
-    method.logit_std = logit_std
+    method = cls(s, t, logit_std=logit_std, **options)
     param = next(student.parameters(), None)
     return method.to(param.device) if param is not None else method
 
