@@ -62,14 +62,19 @@ def kind(cls: type[Method]) -> str:
     return "logits" if reads.student == LOGITS and reads.teacher == LOGITS and not reads.classifier else "features"
 
 
+def fashion_command(name: str, output_dir: str) -> str:
+    """``kdzoo distill`` of method ``name`` from the tutorial's teacher at the tutorial's budget into ``output_dir``."""
+    teacher = f"--teacher {TUTORIAL_TEACHER} " if method_needs(name).needs_teacher else ""
+    return f"kdzoo distill {teacher}--method {name} {FASHION_MNIST} --output-dir {output_dir}"
+
+
 def commands(name: str) -> tuple[str, str]:
     """The one-line Fashion-MNIST (CPU, the tutorial's budget) and CIFAR-100 (GPU, the recipe) commands of method
     ``name``."""
     teacher = method_needs(name).needs_teacher
     configs = [c for c in (f"cifar100/{name}", f"cifar100/{name}_resnet32x4_resnet8x4") if c in packaged_configs()]
     config = f"--config {configs[0]} " if configs else ""
-    fashion = (f"kdzoo distill {f'--teacher {TUTORIAL_TEACHER} ' if teacher else ''}--method {name} {FASHION_MNIST} "
-               f"--output-dir runs/{name} --name {name}")
+    fashion = f"{fashion_command(name, f'runs/{name}')} --name {name}"
     cifar = f"kdzoo distill {config}{f'--teacher {CIFAR_TEACHER} ' if teacher else ''}--method {name} {CIFAR}"
     return fashion, cifar
 
