@@ -29,7 +29,8 @@ PAIRS = (("README.md", "README.zh-CN.md"),
          ("docs/guide/teachers.md", "docs/zh-CN/guide/teachers.md"),
          ("docs/guide/bench-report-temperature.md", "docs/zh-CN/guide/bench-report-temperature.md"),
          ("docs/guide/bad-input-and-resuming.md", "docs/zh-CN/guide/bad-input-and-resuming.md"))
-#: The Chinese pages written in Chinese from the start (no English twin).
+#: The Chinese pages written in Chinese from the start (not translations; the migration page has an English
+#: counterpart written apart, docs/guide/coming-from-repdistiller.md).
 PAGES = ("migrate-from-repdistiller.md", "methods.md")
 #: The pages a user reads: the front pages, the guide and the Chinese pages.
 USER_PAGES = sorted({ROOT / "README.md", ROOT / "README.zh-CN.md", *GUIDE.rglob("*.md"), *ZH.rglob("*.md")})

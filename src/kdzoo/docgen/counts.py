@@ -14,6 +14,8 @@ from ..methods import list_methods
 
 #: Each page and the phrase that states the count (the count is the group).
 PHRASES = {Path("README.md"): r"^(\d+) methods: ", Path("README.zh-CN.md"): r"^共 (\d+) 种方法：",
+           Path("docs/guide/methods.md"): r"^(\d+) methods: ",
+           Path("docs/guide/README.md"): r"each of the (\d+) methods",
            Path("docs/tutorial.md"): r"`kdzoo list methods` names all (\d+),",
            Path("docs/zh-CN/tutorial.md"): r"`kdzoo list methods` 列出全部 (\d+) 个方法"}
 
