@@ -33,8 +33,8 @@ def test_checked_in_pages_are_the_generated_ones():
 
 def test_every_method_has_a_page_and_an_index_row_as_kdzoo_list_methods():
     index = (DOCS / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| \[`([a-z_]+)`\]\(\1\.md\) \|", index, re.M)
-    listed = re.findall(r"^([a-z_]+)$", list_methods_text(), re.M)
+    rows = re.findall(r"^\| \[`([a-z_0-9]+)`\]\(\1\.md\) \|", index, re.M)
+    listed = re.findall(r"^([a-z_0-9]+)$", list_methods_text(), re.M)
     assert sorted(rows) == list_methods() == listed
     assert f"kdzoo has {len(list_methods())} distillation methods" in index
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -40,7 +40,8 @@ def generated(page: str, intro: str) -> str:
     missing = sorted(set(list_methods()) - toured(page))
     if not missing:
         return ""
-    named = "; ".join(f"[{n}](methods/{n}.md) ({short_citation(method_class(n))}): "
+    docs = "../" if intro == INTRO[TUTORIAL_ZH] else ""  # the Chinese page is in docs/zh-CN/
+    named = "; ".join(f"[{n}]({docs}methods/{n}.md) ({short_citation(method_class(n))}): "
                       f"{(method_class(n).__doc__ or '').strip().splitlines()[0].rstrip('.')}" for n in missing)
     block = "\n".join(fashion_command(n, OUTPUT_DIR) for n in missing)
     return f"{intro} {named}.\n\n{CHECK}\n```bash\n{block}\n```\n\n"
