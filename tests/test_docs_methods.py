@@ -11,42 +11,16 @@ import pytest
 from kdzoo.commands import build_parser
 from kdzoo.commands.list import methods as list_methods_text
 from kdzoo.docgen import methods as method_docs
-from kdzoo.docgen.methods import citation, commands
+from kdzoo.docgen.methods import citation, commands, comparison
 from kdzoo.methods import list_methods, method_class
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "methods"
 render = cache(method_docs.render)
 
-#: The papers' author lists (surnames, in order) and venues, from /work/shared/reference/methods.md ("Paper:"
-#: lines and the newer methods' table) and the papers' title pages (CTKD, SimKD, Phuong & Lampert).
-AUTHORS = {
-    "kd": ("Hinton, Vinyals, Dean", "NIPS-W 2014"),
-    "fitnet": ("Romero, Ballas, Kahou, Chassang, Gatta, Bengio", "ICLR 2015"),
-    "at": ("Zagoruyko, Komodakis", "ICLR 2017"),
-    "sp": ("Tung, Mori", "ICCV 2019"),
-    "vid": ("Ahn, Hu, Damianou, Lawrence, Dai", "CVPR 2019"),
-    "rkd": ("Park, Kim, Lu, Cho", "CVPR 2019"),
-    "pkt": ("Passalis, Tefas", "ECCV 2018"),
-    "ab": ("Heo, Lee, Yun, Choi", "AAAI 2019"),
-    "ft": ("Kim, Park, Kwak", "NeurIPS 2018"),
-    "fsp": ("Yim, Joo, Bae, Kim", "CVPR 2017"),
-    "nst": ("Huang, Wang", "arXiv 2017"),
-    "crd": ("Tian, Krishnan, Isola", "ICLR 2020"),
-    "kdsvd": ("Lee, Kim, Song", "ECCV 2018"),
-    "reviewkd": ("Chen, Liu, Zhao, Jia", "CVPR 2021"),
-    "mlkd": ("Jin, Wang, Lin", "CVPR 2023"),
-    "sdd": ("Wei, Luo, Luo", "CVPR 2024"),
-    "ctkd": ("Li, Li, Yang, Zhao, Song, Luo, Li, Yang", "AAAI 2023"),
-    "simkd": ("Chen, Mei, Zhang, Wang, Feng, Chen", "CVPR 2022"),
-    "exit_kd": ("Phuong, Lampert", "ICCV 2019"),
-}
-#: Where the reference gives only "First et al.": the first author and the venue.
-FIRST_AUTHORS = {
-    "cc": ("Peng", "ICCV 2019"), "dkd": ("Zhao", "CVPR 2022"), "dist": ("Huang", "NeurIPS 2022"),
-    "ofd": ("Heo", "ICCV 2019"), "pefd": ("Chen", "NeurIPS 2022"), "mgd": ("Yang", "ECCV 2022"),
-    "nkd": ("Yang", "ICCV 2023"), "uskd": ("Yang", "ICCV 2023"), "byot": ("Zhang", "ICCV 2019"),
-}
+#: ``paper``: "Surname, Surname. Title. Venue Year", every author by surname (no "et al."), a venue and its year.
+AUTHOR = r"(?:[a-z]+ )*[A-Z][\w'-]*(?: [A-Z][\w'-]*)*"  # Chen, de Hoog
+PAPER = re.compile(rf"{AUTHOR}(?:, {AUTHOR})*\. .+\. [A-Za-z][\w-]*(?: [\w-]+)* (19|20)\d\d")
 
 
 def test_checked_in_pages_are_the_generated_ones():
@@ -59,8 +33,8 @@ def test_checked_in_pages_are_the_generated_ones():
 
 def test_every_method_has_a_page_and_an_index_row_as_kdzoo_list_methods():
     index = (DOCS / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| \[`([a-z_]+)`\]\(\1\.md\) \|", index, re.M)
-    listed = re.findall(r"^([a-z_]+)$", list_methods_text(), re.M)
+    rows = re.findall(r"^\| \[`([a-z_0-9]+)`\]\(\1\.md\) \|", index, re.M)
+    listed = re.findall(r"^([a-z_0-9]+)$", list_methods_text(), re.M)
     assert sorted(rows) == list_methods() == listed
     assert f"kdzoo has {len(list_methods())} distillation methods" in index
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -80,12 +54,12 @@ def test_published_tables_label_the_epoch_of_every_number():
 
 @pytest.mark.parametrize("name", list_methods())
 def test_citation_names_the_papers_authors_in_order(name):
-    authors, _, venue = citation(method_class(name))
-    assert name in AUTHORS or name in FIRST_AUTHORS, f"add {name}'s paper to AUTHORS (or FIRST_AUTHORS)"
-    if name in AUTHORS:
-        assert (authors, venue) == AUTHORS[name]
-    else:
-        assert (authors.split(", ")[0], venue) == FIRST_AUTHORS[name]
+    """The method's own ``paper`` string is the one place its authors are written: it names them all, and the
+    module docstring that lists authors lists the same ones."""
+    paper = method_class(name).paper
+    assert PAPER.fullmatch(paper) and "et al" not in paper, \
+        f"{name}.paper = {paper!r}: write 'Surname, Surname. Title. Venue Year' with every author"
+    authors, _, _ = citation(method_class(name))
     first_line = sys.modules[method_class(name).__module__].__doc__.splitlines()[0].replace(" & ", ", ")
     if ", " in authors and authors.split(", ")[1] in first_line:  # a docstring that lists the authors lists them all
         assert authors in first_line, f"{name}'s module docstring: {first_line}"
@@ -98,7 +72,20 @@ def test_page_cites_the_paper_gives_a_formula_and_commands_that_parse(name):
     page = render()[f"{name}.md"]
     assert "```text" in page.split("## What it computes", 1)[1].split("## Options", 1)[0], \
         f"{name}'s module docstring needs the loss as an indented formula"
-    for command in commands(name):
-        assert f"```bash\n{command}\n```" in page
+    (fashion, cifar), block = commands(name), "\n".join(comparison(name))
+    assert f"```bash\n{block}\n```" in page and f"```bash\n{cifar}\n```" in page
+    for command in (fashion, cifar):
         args = build_parser().parse_args(shlex.split(command)[1:])
         assert args.method == name and args.command == "distill"
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_the_fashion_mnist_commands_run_the_tutorials_budget_beside_a_vanilla_student(name):
+    """docs/tutorial.md's budget (batch 64, cosine), the vanilla student in the same folder, and a report of both."""
+    train, distill, report = (build_parser().parse_args(shlex.split(c)[1:]) for c in comparison(name))
+    for args in (train, distill):
+        assert (args.dataset, args.train_subset, args.test_subset, args.batch_size, args.epochs, args.schedule) == (
+            "fashion_mnist", 4000, 1000, 64, 4, "cosine")
+        assert args.output_dir == f"runs/{name}"
+    assert (train.command, train.model, distill.model, train.name) == ("train", "resnet8", "resnet8", "vanilla")
+    assert report.command == "report" and report.runs_dir == f"runs/{name}"

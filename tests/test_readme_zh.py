@@ -15,6 +15,7 @@ import yaml
 
 from kdzoo.commands import build_parser
 from kdzoo.config import packaged_configs
+from kdzoo.docgen import zh_methods
 from kdzoo.errors import ConfigError
 from kdzoo.methods import list_methods, method_class
 from kdzoo.methods.options import check_method_options, declared_options
@@ -28,7 +29,8 @@ PAIRS = (("README.md", "README.zh-CN.md"),
          ("docs/guide/teachers.md", "docs/zh-CN/guide/teachers.md"),
          ("docs/guide/bench-report-temperature.md", "docs/zh-CN/guide/bench-report-temperature.md"),
          ("docs/guide/bad-input-and-resuming.md", "docs/zh-CN/guide/bad-input-and-resuming.md"))
-#: The Chinese pages written in Chinese from the start (no English twin).
+#: The Chinese pages written in Chinese from the start (not translations; the migration page has an English
+#: counterpart written apart, docs/guide/coming-from-repdistiller.md).
 PAGES = ("migrate-from-repdistiller.md", "methods.md")
 #: The pages a user reads: the front pages, the guide and the Chinese pages.
 USER_PAGES = sorted({ROOT / "README.md", ROOT / "README.zh-CN.md", *GUIDE.rglob("*.md"), *ZH.rglob("*.md")})
@@ -231,8 +233,33 @@ def test_the_flag_table_maps_repdistillers_flags_to_kdzoo_flags_that_exist():
 
 
 def test_the_methods_page_has_a_section_per_method_with_its_defaults():
+    check_sections(page("methods.md"))
+
+
+def test_the_methods_pages_generated_sections_are_up_to_date():
+    """The part after the hand-written sections is what ``python -m kdzoo.docgen.zh_methods`` (``make docs``)
+    writes: empty while every method has its Chinese paragraph."""
     text = page("methods.md")
-    parts = re.split(r"^### `([a-z_]+)`$", text, flags=re.M)
+    assert zh_methods.render(text) == text, "regenerate: python -m kdzoo.docgen.zh_methods"
+
+
+def test_a_method_without_a_chinese_paragraph_gets_the_english_summary_marked_as_such():
+    """A method added since the page was written (here SDD, its paragraph taken out) gets a generated section with
+    the English one-line summary, marked, its default weights and a link to its English page."""
+    text = re.sub(r"^### `sdd`\n.*?(?=^##)", "", page("methods.md"), flags=re.M | re.S)
+    assert "### `sdd`" not in text
+    rendered = zh_methods.render(text)
+    generated = rendered.split(zh_methods.BEGIN, 1)[1]
+    pending = sorted(set(list_methods()) - zh_methods.written(text))
+    assert "sdd" in pending and re.findall(r"^### `([a-z_0-9]+)`$", generated, re.M) == pending
+    assert f"{zh_methods.PENDING}{method_class('sdd').__doc__.splitlines()[0]}" in generated
+    assert "(../methods/sdd.md)" in generated and zh_methods.render(rendered) == rendered
+    check_sections(rendered)
+
+
+def check_sections(text: str) -> None:
+    """One ``### `name``` section per method, each stating the default weights and only options that exist."""
+    parts = re.split(r"^### `([a-z_0-9]+)`$", text, flags=re.M)
     sections = dict(zip(parts[1::2], parts[2::2], strict=True))
     assert sorted(sections) == list_methods()
     for name, section in sections.items():

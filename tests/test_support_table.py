@@ -23,7 +23,7 @@ def readme_support_rows() -> dict[str, str]:
     """The rows of the docs' support table (the block after its marker)."""
     text = docs_page_with(SUPPORT_MARKER).read_text(encoding="utf-8")
     table = text.split(SUPPORT_MARKER, 1)[1].split("\n\n", 1)[0]
-    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z_]+)` \|.*\|$", table, re.M)}
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z_0-9]+)` \|.*\|$", table, re.M)}
 
 
 @pytest.mark.parametrize("method", list_methods())

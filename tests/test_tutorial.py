@@ -2,17 +2,20 @@
 outputs it shows are the commands' (``python -m kdzoo.docgen.tutorial`` regenerates them); the Chinese tutorial has
 the same blocks, commands, outputs and figures, so the two pages cannot show different numbers."""
 
+import shlex
 from pathlib import Path
 
 import pytest
 
-from kdzoo.docgen import tutorial
-from kdzoo.docgen.methods import TUTORIAL_TEACHER
+from kdzoo.docgen import counts, tour, tutorial
+from kdzoo.docgen.methods import TUTORIAL_TEACHER, fashion_command
 from kdzoo.docgen.results import FIGURE as RESULTS_FIGURE
 from kdzoo.docgen.tutorial import (
     CHECK,
     OUTPUT,
     RUN,
+    TUTORIAL,
+    TUTORIAL_ZH,
     blocks,
     commands,
     figures,
@@ -46,6 +49,34 @@ def test_the_tour_names_every_method():
     ran = {argv[argv.index("--method") + 1] for b in blocks(TEXT) if b.kind in (RUN, CHECK) for argv in commands(b)
            if "--method" in argv}
     assert ran | {"kd"} == set(list_methods())  # KD: the grids of steps 3 and 4
+
+
+def test_the_tours_generated_part_is_up_to_date_in_both_pages():
+    """What ``python -m kdzoo.docgen.tour`` (``make docs``) writes: empty while the hand-written tour names every
+    method."""
+    assert tour.render(TEXT, tour.INTRO[TUTORIAL]) == TEXT and tour.render(TEXT_ZH, tour.INTRO[TUTORIAL_ZH]) == TEXT_ZH
+
+
+def test_a_method_the_tour_does_not_describe_gets_a_generated_check_block_in_both_pages():
+    """A method added since the tour was written (here PKT, its command renamed away in both pages) is named after
+    the hand-written tour, with its command at the tutorial's budget in a check block, the same in both pages."""
+    pages = [page.replace("--method pkt ", "--method not_pkt ") for page in (TEXT, TEXT_ZH)]
+    en, zh = (tour.render(page, tour.INTRO[path]) for page, path in zip(pages, (TUTORIAL, TUTORIAL_ZH), strict=True))
+    generated = [b for b in blocks(en.split(tour.BEGIN)[1]) if b.kind == CHECK]
+    pending = sorted(set(list_methods()) - tour.toured(pages[0]))
+    assert "pkt" in pending and [shlex.join(["kdzoo", *argv]) for b in generated for argv in commands(b)] == [
+        fashion_command(name, tour.OUTPUT_DIR) for name in pending]
+    assert "[pkt](methods/pkt.md) (Passalis & Tefas, ECCV 2018)" in en and tour.INTRO[TUTORIAL_ZH] in zh
+    assert "[pkt](../methods/pkt.md)" in zh  # the Chinese page is one folder down
+    assert [key(b) for b in blocks(zh) if b.kind == CHECK] == [key(b) for b in blocks(en) if b.kind == CHECK]
+
+
+def test_the_method_counts_in_prose_are_the_registrys():
+    count = len(list_methods())
+    for path, phrase in counts.PHRASES.items():
+        text = (ROOT / path).read_text(encoding="utf-8")
+        assert counts.with_count(text, phrase, count) == text, "regenerate: python -m kdzoo.docgen.counts"
+    assert counts.with_count("x\n28 methods: a\n", counts.PHRASES[Path("README.md")], 29) == "x\n29 methods: a\n"
 
 
 def test_the_chinese_tutorial_has_the_same_blocks_commands_outputs_and_figures():

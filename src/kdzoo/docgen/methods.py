@@ -30,7 +30,9 @@ KINDS = ("logits", "features", "self-distillation", "multi-exit")
 #: The runs the one-line commands start from: the tutorial's teacher on Fashion-MNIST (CPU) and RepDistiller's
 #: released teacher on CIFAR-100 (GPU).
 TUTORIAL_TEACHER = "runs/tutorial/teacher"
-FASHION_MNIST = "--student resnet8 --dataset fashion_mnist --train-subset 4000 --test-subset 1000 --epochs 4"
+#: The tutorial's budget (docs/tutorial.md), so a method's run compares with the vanilla student beside it.
+BUDGET = "--dataset fashion_mnist --train-subset 4000 --test-subset 1000 --batch-size 64 --epochs 4 --schedule cosine"
+FASHION_MNIST = f"--student resnet8 {BUDGET}"
 CIFAR_TEACHER = "pretrained:resnet32x4"  # the published teacher (`kdzoo teachers`), fetched on first use
 CIFAR = "--student resnet8x4 --dataset cifar100 --download"
 
@@ -60,14 +62,28 @@ def kind(cls: type[Method]) -> str:
     return "logits" if reads.student == LOGITS and reads.teacher == LOGITS and not reads.classifier else "features"
 
 
+def fashion_command(name: str, output_dir: str) -> str:
+    """``kdzoo distill`` of method ``name`` from the tutorial's teacher at the tutorial's budget into ``output_dir``."""
+    teacher = f"--teacher {TUTORIAL_TEACHER} " if method_needs(name).needs_teacher else ""
+    return f"kdzoo distill {teacher}--method {name} {FASHION_MNIST} --output-dir {output_dir}"
+
+
 def commands(name: str) -> tuple[str, str]:
-    """The one-line Fashion-MNIST (CPU) and CIFAR-100 (GPU) commands of method ``name``."""
+    """The one-line Fashion-MNIST (CPU, the tutorial's budget) and CIFAR-100 (GPU, the recipe) commands of method
+    ``name``."""
     teacher = method_needs(name).needs_teacher
     configs = [c for c in (f"cifar100/{name}", f"cifar100/{name}_resnet32x4_resnet8x4") if c in packaged_configs()]
     config = f"--config {configs[0]} " if configs else ""
-    fashion = f"kdzoo distill {f'--teacher {TUTORIAL_TEACHER} ' if teacher else ''}--method {name} {FASHION_MNIST}"
+    fashion = f"{fashion_command(name, f'runs/{name}')} --name {name}"
     cifar = f"kdzoo distill {config}{f'--teacher {CIFAR_TEACHER} ' if teacher else ''}--method {name} {CIFAR}"
     return fashion, cifar
+
+
+def comparison(name: str) -> list[str]:
+    """The Fashion-MNIST block of method ``name``: the vanilla student at the same budget, the method, the report
+    that pairs them."""
+    return [f"kdzoo train --model resnet8 {BUDGET} --output-dir runs/{name} --name vanilla", commands(name)[0],
+            f"kdzoo report runs/{name} --no-cost"]
 
 
 def source_path(cls: type[Method]) -> str:
@@ -147,7 +163,7 @@ def page(name: str) -> str:
     cls = method_class(name)
     authors, title, venue = citation(cls)
     source = source_path(cls)
-    fashion, cifar = commands(name)
+    fashion, cifar = "\n".join(comparison(name)), commands(name)[1]
     ls = cls.logit_std_defaults
     ls_text = (f"{ls.weights.describe()}{''.join(f', {k}={v!r}' for k, v in ls.options.items())}"
                if ls is not None else "not supported")
@@ -160,8 +176,9 @@ def page(name: str) -> str:
             f"| features | {cls.uses.replace('|', '/')} |\n| reads | {method_needs(cls.method_name).describe()} |\n"
             f"| default weights | {cls.default_weights.describe()} (loss = γ·CE + α·KD + β·method; the reference's) |\n"
             f"| with `--logit-std` | {ls_text} |\n| code | [`{source}`](../../{source}) |\n\n"
-            f"## Run it\n\nFashion-MNIST on a CPU{fashion_teacher}:\n\n"
-            f"```bash\n{fashion}\n```\n\nCIFAR-100 on a GPU{cifar_teacher}:\n\n"
+            f"## Run it\n\nFashion-MNIST on a CPU at the tutorial's budget{fashion_teacher}, with the vanilla "
+            f"student beside it to compare (a few minutes):\n\n"
+            f"```bash\n{fashion}\n```\n\nCIFAR-100 on a GPU, RepDistiller's recipe{cifar_teacher}:\n\n"
             f"```bash\n{cifar}\n```\n\n"
             f"## What it computes\n\n{docstring_markdown(doc)}\n"
             f"## Options\n\n{_options(cls)}\n"

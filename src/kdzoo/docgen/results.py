@@ -25,6 +25,7 @@ from ..grid.paired import Gain, paired_gains, t_quantile_975
 from ..grid.records import load_records
 from ..grid.report import write_report
 from ..grid.tables import Cell, DatasetTable, build_tables
+from ..methods import list_methods
 from ..published import PublishedTable, lookup, published_tables
 
 RESULTS = Path("docs/results.md")
@@ -147,6 +148,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
                       *("| " + " | ".join(row) + " |" for row in rows)])
 
 
+def unmeasured(results: list[MethodResult]) -> list[str]:
+    """The registered methods the committed runs do not measure (a method added since the grid last ran)."""
+    return sorted(set(list_methods()) - {r.row for r in results})
+
+
+NOT_MEASURED = "not measured yet"
+
 HEADER = ["method", "top-1, mean ± std", "gain over vanilla [95 % CI]", "gain over KD [95 % CI]",
           "unpaired CI half width / paired", f"CIFAR-100 {PUBLISHED_PAIR}, published"]
 
@@ -171,6 +179,12 @@ def grouped_tables(table: DatasetTable, results: list[MethodResult]) -> str:
         rows = [result_row(r, tables) for r in sorted(results, key=lambda r: r.row) if r.group == group]
         if rows:
             parts.append(f"### {GROUP_TITLES[group]} ({len(rows)})\n\n{markdown_table(HEADER, rows)}")
+    missing = unmeasured(results)
+    if missing:
+        rows = [[name, NOT_MEASURED, "", "", "", published_cell(name, tables)] for name in missing]
+        parts.append(f"### Not measured yet ({len(missing)})\n\nMethods added since the grid last ran: add them to "
+                     f"the grid's `methods:` and run it again (it skips the finished runs).\n\n"
+                     f"{markdown_table(HEADER, rows)}")
     return "\n\n".join(parts)
 
 
@@ -325,7 +339,8 @@ def readme_excerpt(table: DatasetTable, results: list[MethodResult]) -> str:
     return (f"{BEGIN}\n{markdown_table(EXCERPT_HEADER, excerpt_rows(table, results))}\n\nFashion-MNIST, "
             f"{table.pairs[0]}, {seeds} seeds, last epoch; gains paired by seed. Of the "
             f"{len(results)} methods, these gain over the vanilla student with a 95 % interval above 0: "
-            f"{groups[ABOVE]}; below 0: {groups[BELOW]}; the others are not told apart from it at this budget. "
+            f"{groups[ABOVE]}; below 0: {groups[BELOW]}; the others are not told apart from it at this budget"
+            f"{''.join(f'; {NOT_MEASURED}: ' + ', '.join(m) for m in [unmeasured(results)] if m)}. "
             f"Every method, the published CIFAR-100 numbers beside and how to read them: "
             f"[docs/results.md](docs/results.md).\n{END}")
 
@@ -343,7 +358,9 @@ def readme_excerpt_zh(table: DatasetTable, results: list[MethodResult]) -> str:
     return (f"{BEGIN}\n{markdown_table(header, body)}\n\nFashion-MNIST，{table.pairs[0]}，{seeds} 个随机种子，"
             f"取最后一个 epoch；提升按种子配对计算。{len(results)} 种方法里，95% 置信区间整体高于 0 的"
             f"（确实比 vanilla 好）：{groups[ABOVE]}；整体低于 0 的：{groups[BELOW]}；"
-            f"其余方法在这个训练预算下和 vanilla 分不出高下。全部方法的结果、旁边列出的 CIFAR-100 论文数字，"
+            f"其余方法在这个训练预算下和 vanilla 分不出高下"
+            f"{''.join('；尚未测量：' + '、'.join(m) for m in [unmeasured(results)] if m)}。"
+            f"全部方法的结果、旁边列出的 CIFAR-100 论文数字，"
             f"以及这些数字该怎么读，见 [docs/results.md](docs/results.md)（英文）。\n{END}")
 
 
