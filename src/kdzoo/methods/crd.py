@@ -70,6 +70,7 @@ class CRD(Method):
         n_data = len(train_labels)
         check_memory(n_data, feat_dim, nce_k, 1, max_memory_gb)
         self.n_data, self.feat_dim, self.nce_k, self.max_memory_gb = n_data, feat_dim, nce_k, max_memory_gb
+        self.checked_batch = 1  # the largest global batch whose negatives are known to fit
         self.embed_s = Embed(student.pooled[0].numel(), feat_dim)
         self.embed_t = Embed(teacher.pooled[0].numel(), feat_dim)
         self.sampler = ContrastSampler(train_labels, nce_k, mode, replacement)
@@ -79,7 +80,10 @@ class CRD(Method):
         z_s = self.embed_s(student.pooled)
         z_t = self.embed_t(teacher.pooled.detach())
         index = batch.index.long()
-        check_memory(self.n_data, self.feat_dim, self.nce_k, len(index) * world_size(), self.max_memory_gb)
+        batch = len(index) * world_size()
+        if batch > self.checked_batch:  # a smaller batch needs less: checked once per larger size, not per step
+            check_memory(self.n_data, self.feat_dim, self.nce_k, batch, self.max_memory_gb)
+            self.checked_batch = batch
         # Negatives are drawn for the global batch (identical on every rank under DDP), then each rank
         # keeps its own rows: the draws equal one process's with the same global batch.
         idx = local_rows(self.sampler(gather_batch(index)))
